@@ -1,0 +1,1 @@
+"""The collector: polls sources, turns counters into deltas, stores them."""

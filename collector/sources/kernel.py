@@ -1,0 +1,95 @@
+"""Kernel interface counters from ``/sys/class/net/<iface>/statistics``.
+
+A counter's life is the boot id and the interface's ifindex: a PPP reconnect creates ``ppp0``
+anew with a new ifindex and counters from zero, a reboot a new boot id.
+"""
+
+import logging
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+from traffic.config import SourceConfig
+from traffic.counters import Reading
+
+log = logging.getLogger(__name__)
+
+SYS_NET = Path("/sys/class/net")
+PROC_ROUTE = Path("/proc/net/route")
+PROC_IPV6_ROUTE = Path("/proc/net/ipv6_route")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+WIDE_MACHINES = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64",
+                 "mips64", "loongarch64")
+
+
+def kernel_counter_bits() -> int:
+    """Width of the kernel's interface counters: its ``unsigned long``."""
+    return 64 if platform.machine() in WIDE_MACHINES else 32
+
+
+def default_route_interface() -> str | None:
+    """The interface of the IPv4 default route with the lowest metric, else the IPv6 one."""
+    best: tuple[int, str] | None = None
+    try:
+        for line in PROC_ROUTE.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+                flags, metric = int(fields[3], 16), int(fields[6])
+                if flags & 1 and (best is None or metric < best[0]):
+                    best = (metric, fields[0])
+        if best is None:
+            for line in PROC_IPV6_ROUTE.read_text().splitlines():
+                fields = line.split()
+                if (len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00"
+                        and fields[9] != "lo"):
+                    metric = int(fields[5], 16)
+                    if best is None or metric < best[0]:
+                        best = (metric, fields[9])
+    except OSError:
+        return None
+    return best[1] if best else None
+
+
+class KernelSource:
+    def __init__(self, config: SourceConfig, clock: Callable[[], int]) -> None:
+        self.interfaces = config.interfaces
+        self.bits = config.counter_bits or kernel_counter_bits()
+        self.clock = clock
+        self.boot_id = BOOT_ID.read_text().strip() if BOOT_ID.exists() else "unknown"
+        self._missing: set[str] = set()
+
+    def _watched(self) -> tuple[str, ...]:
+        if self.interfaces:
+            return self.interfaces
+        name = default_route_interface()
+        return (name,) if name else ()
+
+    def poll(self) -> list[Reading]:
+        readings = []
+        for name in self._watched():
+            reading = self._read(name)
+            if reading is None:
+                if name not in self._missing:
+                    log.warning("interface %s is not there; counting resumes when it is", name)
+                    self._missing.add(name)
+                continue
+            if name in self._missing:
+                log.info("interface %s is back", name)
+                self._missing.discard(name)
+            readings.append(reading)
+        return readings
+
+    def _read(self, name: str) -> Reading | None:
+        base = SYS_NET / name
+        try:
+            ifindex = (base / "ifindex").read_text().strip()
+            rx = int((base / "statistics" / "rx_bytes").read_text())
+            tx = int((base / "statistics" / "tx_bytes").read_text())
+            again = (base / "ifindex").read_text().strip()
+        except (OSError, ValueError):
+            return None
+        if again != ifindex:
+            return None
+        return Reading(key=f"kernel:{name}", at=self.clock(), counters={"rx": rx, "tx": tx},
+                       life=f"{self.boot_id}/{ifindex}", bits=self.bits)
+

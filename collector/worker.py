@@ -1,0 +1,130 @@
+"""APScheduler wiring: poll every ``collector.interval``, commit every ``collector.save_interval``.
+
+Committing less often than polling spares the SD card and loses nothing: the tracker state goes to
+disk in the same transaction as the deltas it produced, so after a crash the next reading is
+measured from the last committed state and the uncommitted bytes are counted then, once.
+"""
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from collector.sources import Source, make_source
+from traffic.config import Config, mask_secrets
+from traffic.counters import Delta, Tracker
+from traffic.runtime import REALTIME_WINDOW_MS, realtime_path, write_atomically
+from traffic.store import Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Collector:
+    """Polls the sources into a tracker and saves the pending deltas to the store."""
+
+    def __init__(self, config: Config, store: Store, clock: Callable[[], int] = now_ms) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.sources: list[Source] = [make_source(source, clock) for source in config.sources]
+        self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
+        self.pending: list[Delta] = []
+        self.rates: deque[tuple[int, dict[str, tuple[float, float]]]] = deque()
+        self.realtime_path = realtime_path(config)
+        self._tracker_lock = threading.Lock()
+        self._store_lock = threading.Lock()
+
+    def poll(self) -> list[Delta]:
+        readings = [reading for source in self.sources for reading in source.poll()]
+        with self._tracker_lock:
+            deltas = [delta for reading in readings
+                      if (delta := self.tracker.update(reading)) is not None]
+            self.pending.extend(deltas)
+        self._publish_rates(deltas)
+        return deltas
+
+    def save(self) -> int:
+        """Commit pending deltas with the tracker state they came from; returns bytes added."""
+        with self._store_lock:
+            with self._tracker_lock:
+                pending, self.pending = self.pending, []
+                state = dict(self.tracker.state)
+            try:
+                return self.store.add(pending, state)
+            except Exception:
+                with self._tracker_lock:
+                    self.pending[:0] = pending
+                raise
+
+    def prune(self) -> None:
+        with self._store_lock:
+            removed = self.store.prune(self.clock())
+        if removed:
+            log.info("retention removed %d old rows", removed)
+
+    def _publish_rates(self, deltas: list[Delta]) -> None:
+        at = self.clock()
+        point = {d.key: (d.rx * 1000 / max(d.end - d.start, 1),
+                         d.tx * 1000 / max(d.end - d.start, 1)) for d in deltas}
+        self.rates.append((at, point))
+        while self.rates and self.rates[0][0] < at - REALTIME_WINDOW_MS:
+            self.rates.popleft()
+        write_atomically(self.realtime_path, {
+            "site": self.config.site,
+            "interval_s": self.config.collector.interval,
+            "updated": at,
+            "points": [[when, round(sum(r[0] for r in keyed.values()), 1),
+                        round(sum(r[1] for r in keyed.values()), 1)] for when, keyed in self.rates],
+            "keys": sorted({key for _, keyed in self.rates for key in keyed}),
+        })
+
+
+def run(config: Config, store: Store, once: bool = False) -> int:
+    """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
+    collector = Collector(config, store)
+    if once:
+        collector.poll()
+        collector.save()
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                  "misfire_grace_time": None})
+    scheduler.add_job(_logged(collector.poll), "interval", seconds=config.collector.interval,
+                      id="poll")
+    scheduler.add_job(_logged(collector.save), "interval",
+                      seconds=config.collector.save_interval, id="save")
+    scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    collector.poll()
+    collector.prune()
+    scheduler.start()
+    log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
+             config.collector.save_interval, mask_secrets(config.store.url))
+    stop.wait()
+    scheduler.shutdown(wait=True)
+    collector.poll()
+    collector.save()
+    log.info("stopped; everything counted is saved")
+    return 0
+
+
+def _logged(job: Callable[[], object]) -> Callable[[], None]:
+    """A job that logs its failure in one line and lets the next run try again."""
+    def run_job() -> None:
+        try:
+            job()
+        except Exception as error:  # one bad cycle must not stop collecting
+            log.error("%s failed: %s", job.__name__, error)
+    run_job.__name__ = job.__name__
+    return run_job

@@ -1,0 +1,186 @@
+"""The ``traffic`` command. Exit 0 on success, 2 on bad usage or config, 1 on a runtime failure.
+
+The collector and the web app are loaded by name only when their command runs, so ``traffic
+status`` starts fast and the core library does not depend on them.
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from traffic import __version__
+from traffic.config import Config, ConfigError, load_config, mask_secrets
+from traffic.store import Store, StoreError, open_store
+
+EXIT_USAGE = 2
+RESOLUTION_CHOICES = ("5min", "hour", "day", "month")
+
+
+class UsageError(Exception):
+    """Bad usage of a command, worded as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="traffic", description="Watch and keep alive a metered mobile-broadband link.")
+    parser.add_argument("--version", action="version", version=f"traffic {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: $TRAFFIC_CONFIG, over /etc/traffic/traffic.toml)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="override one setting; may be repeated")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    collect = commands.add_parser("collect", help="run the collector")
+    collect.add_argument("--once", action="store_true", help="poll once, commit and exit")
+    commands.add_parser("web", help="run the web app (gunicorn)")
+    status = commands.add_parser("status", help="use in the current billing period")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    report = commands.add_parser("report", help="use per 5 minutes, hour, day or month")
+    report.add_argument("--resolution", choices=RESOLUTION_CHOICES, default="day")
+    report.add_argument("--start", help="ISO 8601 date or time (local) or epoch ms")
+    report.add_argument("--end", help="ISO 8601 date or time (local) or epoch ms, exclusive")
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--csv", action="store_true", help="print CSV (bytes)")
+    commands.add_parser("check-config", help="check the config and print it, secrets masked")
+    commands.add_parser("reset-month", help="start the current billing period now")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config, args.overrides)
+        return COMMANDS[args.command](config, args)
+    except (ConfigError, UsageError, StoreError) as error:
+        print(f"traffic: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"traffic: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _store(config: Config) -> Store:
+    return open_store(config.store.url, config.timezone, config.retention)
+
+
+def cmd_collect(config: Config, args: argparse.Namespace) -> int:
+    worker = importlib.import_module("collector.worker")
+    store = _store(config)
+    try:
+        return worker.run(config, store, once=args.once)
+    finally:
+        store.close()
+
+
+def cmd_web(config: Config, args: argparse.Namespace) -> int:
+    conf = Path(__file__).resolve().parents[1] / "util" / "gunicorn.conf.py"
+    if args.config:
+        os.environ["TRAFFIC_CONFIG"] = str(Path(args.config).resolve())
+    for item in args.overrides:
+        dotted, _, value = item.partition("=")
+        os.environ["TRAFFIC_" + dotted.strip().replace(".", "_").upper()] = value.strip()
+    command = [sys.executable, "-m", "gunicorn", "web:create_app()"]
+    if conf.exists():
+        command[3:3] = ["--config", str(conf)]
+    else:
+        command[3:3] = ["--bind", config.web.bind]
+    os.execv(sys.executable, command)
+    return 1  # not reached
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from traffic.quota import usage
+    from traffic.report import usage_json, usage_text
+
+    store = _store(config)
+    try:
+        result = usage(store, config, _latest_now())
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(usage_json(result, config.timezone), indent=2))
+    else:
+        print(usage_text(result, config.timezone, config.quota.unit_system, config.site))
+    return 0
+
+
+def _latest_now() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def cmd_report(config: Config, args: argparse.Namespace) -> int:
+    from traffic.periods import buckets, default_range, parse_instant
+    from traffic.report import series_csv, series_json, series_table
+
+    tz = config.timezone
+    start, end = default_range(args.resolution, _latest_now(), tz, config.quota.billing_day)
+    try:
+        start = parse_instant(args.start, tz) if args.start else start
+        end = parse_instant(args.end, tz) if args.end else end
+    except ValueError as error:
+        raise UsageError(f"report: {error}") from None
+    if end <= start:
+        raise UsageError("report: --end must be later than --start")
+    store = _store(config)
+    try:
+        stored = {bucket: (rx, tx) for bucket, rx, tx in store.series(args.resolution, start, end)}
+    finally:
+        store.close()
+    points = [(bucket, *stored.get(bucket, (0, 0))) for bucket in
+              buckets(args.resolution, start, end, tz)]
+    if args.json:
+        print(series_json(points, args.resolution, tz))
+    elif args.csv:
+        print(series_csv(points, tz))
+    else:
+        print(series_table(points, args.resolution, tz, config.quota.unit_system))
+    return 0
+
+
+def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
+    from traffic.report import toml_text
+
+    files = ", ".join(config.files) or "none, defaults only"
+    print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
+    print(toml_text(mask_secrets(config.effective)))
+    return 0
+
+
+def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
+    from traffic.quota import PERIOD_RESET_META, current_period
+    from traffic.report import iso
+
+    now = _latest_now()
+    store = _store(config)
+    try:
+        store.set_meta(PERIOD_RESET_META, str(now))
+        start, end = current_period(store, config, now)
+    finally:
+        store.close()
+    print(f"The billing period now starts at {iso(start, config.timezone)} and ends at "
+          f"{iso(end, config.timezone)}.")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "collect": cmd_collect,
+    "web": cmd_web,
+    "status": cmd_status,
+    "report": cmd_report,
+    "check-config": cmd_check_config,
+    "reset-month": cmd_reset_month,
+}

@@ -1,0 +1,412 @@
+"""The one config schema: defaults, TOML files, environment, command-line flags.
+
+Precedence, lowest first: defaults < ``/etc/traffic/traffic.toml`` < ``--config FILE`` (or
+``TRAFFIC_CONFIG``) < environment ``TRAFFIC_SECTION_KEY`` < ``--set section.key=value`` flags.
+Every error names the key and where its value came from, in one line.
+"""
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from traffic import units
+
+SYSTEM_CONFIG = Path("/etc/traffic/traffic.toml")
+ENV_PREFIX = "TRAFFIC_"
+ENV_CONFIG_FILE = "TRAFFIC_CONFIG"
+RESOLUTIONS = ("5min", "hour", "day", "month")
+
+
+class ConfigError(Exception):
+    """A config problem, worded as one line that names the key and where it was set."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    interval: float
+    save_interval: float
+    max_rate: int
+    runtime_dir: str
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    type: str
+    interfaces: tuple[str, ...] = ()
+    counter_bits: int = 0
+
+
+@dataclass(frozen=True)
+class QuotaConfig:
+    monthly: int
+    daily: int
+    billing_day: int
+    thresholds: tuple[int, ...]
+    unit_system: str
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    bind: str
+    allow: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    site: str
+    timezone: ZoneInfo
+    store: StoreConfig
+    collector: CollectorConfig
+    sources: tuple[SourceConfig, ...]
+    quota: QuotaConfig
+    web: WebConfig
+    retention: Mapping[str, float]
+    """Seconds kept per resolution ("raw", "5min", "hour", "day", "month"); 0 keeps forever."""
+    effective: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    """The merged settings as written by the user, for ``check-config``."""
+    files: tuple[str, ...] = ()
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+    return check
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _percent_list(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [int(p) if p.strip().isdigit() else p for p in value.split(",")]
+    check = _integer(1, 1000)
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of percentages, got {value!r}")
+    return tuple(sorted(check(item) for item in value))
+
+
+def _bind(value: Any) -> str:
+    text = _string(value)
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as '127.0.0.1:8000', got {text!r}")
+    return text
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    import ipaddress
+
+    items = _string_list(value)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"bad network {item!r} (write e.g. '192.168.8.0/24')") from None
+    return items
+
+
+def _timezone(value: Any) -> str:
+    text = _string(value)
+    if text:
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {text!r} (write e.g. 'Europe/Stockholm')") from None
+    return text
+
+
+def _store_url(value: Any) -> str:
+    text = _string(value)
+    if not text.startswith("sqlite://") or len(text) <= len("sqlite://"):
+        raise ValueError(f"expected 'sqlite:///path/to/traffic.db', got {text!r}")
+    return text
+
+
+def _retention(value: Any) -> float:
+    if value in ("forever", "0", 0):
+        return 0.0
+    return units.parse_duration(value)
+
+
+def _sized(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"expected a string such as '40 GB' or '5s', got {value!r}")
+        return parse(value)
+    return check
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = _sized(units.parse_duration)(value)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0, got {value!r}")
+    return seconds
+
+
+# section -> key -> (default as the user would write it, validator)
+SCHEMA: dict[str, Any] = {
+    "site": ("home", _string),
+    "timezone": ("", _timezone),
+    "store": {"url": ("sqlite:///var/lib/traffic/traffic.db", _store_url)},
+    "collector": {
+        "interval": ("5s", _positive_duration),
+        "save_interval": ("60s", _positive_duration),
+        "max_rate": ("250 MB/s", _sized(units.parse_rate)),
+        "runtime_dir": ("", _string),
+    },
+    "quota": {
+        "monthly": ("0", _sized(units.parse_size)),
+        "daily": ("0", _sized(units.parse_size)),
+        "billing_day": (1, _integer(1, 31)),
+        "thresholds": ([50, 80, 100], _percent_list),
+    },
+    "web": {
+        "bind": ("127.0.0.1:8000", _bind),
+        "allow": (["127.0.0.0/8", "::1/128"], _networks),
+    },
+    "retention": {
+        "raw": ("7d", _retention),
+        "5min": ("60d", _retention),
+        "hour": ("730d", _retention),
+        "day": ("forever", _retention),
+        "month": ("forever", _retention),
+    },
+}
+
+SOURCE_SCHEMA: dict[str, dict[str, Any]] = {
+    "kernel": {
+        "interfaces": ([], _string_list),
+        "counter_bits": (0, lambda v: v if v in (0, 32, 64) else _bad_bits(v)),
+    },
+}
+DEFAULT_SOURCES: list[dict[str, Any]] = [{"type": "kernel"}]
+
+SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(@)")
+
+
+def _bad_bits(value: Any) -> int:
+    raise ValueError(f"expected 32, 64 or 0 (detect), got {value!r}")
+
+
+def defaults() -> dict[str, Any]:
+    def unpack(schema: dict[str, Any]) -> dict[str, Any]:
+        return {key: unpack(spec) if isinstance(spec, dict) else spec[0]
+                for key, spec in schema.items()}
+    settings = unpack(SCHEMA)
+    settings["sources"] = [dict(source) for source in DEFAULT_SOURCES]
+    return settings
+
+
+def system_timezone() -> str:
+    """The system's zone name: ``$TZ``, ``/etc/timezone`` or the ``/etc/localtime`` link."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    try:
+        candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            if name:
+                return str(ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return "UTC"
+
+
+class _Loader:
+    """Merges layers of raw settings while remembering where each key was set."""
+
+    def __init__(self) -> None:
+        self.settings = defaults()
+        self.origin: dict[str, str] = {}
+        self.files: list[str] = []
+
+    def where(self, dotted: str) -> str:
+        return self.origin.get(dotted) or self.origin.get(dotted.split(".")[0]) or "default"
+
+    def merge_file(self, path: Path) -> None:
+        try:
+            with path.open("rb") as handle:
+                layer = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except PermissionError:
+            raise ConfigError(f"{path}: cannot read config file (permission denied)") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        self.files.append(str(path))
+        self.merge(layer, str(path))
+
+    def merge(self, layer: dict[str, Any], origin: str, prefix: str = "") -> None:
+        target = self.settings
+        for part in prefix.split(".")[:-1] if prefix else []:
+            target = target.setdefault(part, {})
+        for key, value in layer.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                self.merge(value, origin, f"{dotted}.")
+            else:
+                target[key] = value
+                self.origin[dotted] = origin
+
+    def set_dotted(self, dotted: str, text: str, origin: str) -> None:
+        value = _parse_scalar(text)
+        parts = dotted.split(".")
+        if parts[0] == "sources":
+            raise ConfigError(f"{origin}: 'sources' can only be set in a config file")
+        schema: Any = SCHEMA
+        for part in parts:
+            if not isinstance(schema, dict) or part not in schema:
+                raise ConfigError(f"{origin}: unknown key '{dotted}'")
+            schema = schema[part]
+        if isinstance(schema, dict):
+            raise ConfigError(f"{origin}: '{dotted}' is a section; name one of its keys")
+        layer: dict[str, Any] = {parts[-1]: value}
+        for part in reversed(parts[:-1]):
+            layer = {part: layer}
+        self.merge(layer, origin)
+
+    def merge_environment(self, environ: Mapping[str, str]) -> None:
+        for name in sorted(environ):
+            if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+                continue
+            self.set_dotted(_env_key(name), environ[name], f"environment {name}")
+
+
+def _env_key(name: str) -> str:
+    rest = name[len(ENV_PREFIX):].lower()
+    for section, spec in SCHEMA.items():
+        if isinstance(spec, dict) and rest.startswith(f"{section}_"):
+            return f"{section}.{rest[len(section) + 1:]}"
+    return rest
+
+
+def _parse_scalar(text: str) -> Any:
+    """A value given on the command line or in the environment: TOML if it parses, else text."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    system_path: Path | None = SYSTEM_CONFIG,
+) -> Config:
+    """Build the effective config. Raises ConfigError with a one-line message."""
+    environ = os.environ if environ is None else environ
+    loader = _Loader()
+    if system_path is not None and system_path.exists():
+        loader.merge_file(system_path)
+    path = path or environ.get(ENV_CONFIG_FILE) or None
+    if path:
+        loader.merge_file(Path(path))
+    loader.merge_environment(environ)
+    for item in overrides or []:
+        dotted, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item}: expected section.key=value")
+        loader.set_dotted(dotted.strip(), text.strip(), f"--set {dotted.strip()}")
+    return _build(loader)
+
+
+def _validate(loader: _Loader, schema: dict[str, Any], raw: dict[str, Any], prefix: str) -> dict:
+    parsed: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        spec = schema.get(key)
+        if spec is None:
+            raise ConfigError(f"{loader.where(dotted)}: unknown key '{dotted}'")
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{loader.where(dotted)}: '{dotted}' must be a [{dotted}] table")
+            parsed[key] = _validate(loader, spec, value, f"{dotted}.")
+            continue
+        try:
+            parsed[key] = spec[1](value)
+        except ValueError as error:
+            raise ConfigError(f"{loader.where(dotted)}: {dotted}: {error}") from None
+    return parsed
+
+
+def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
+    where = loader.where("sources")
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ConfigError(f"{where}: sources: expected [[sources]] tables")
+    sources = []
+    for index, item in enumerate(raw):
+        kind = item.get("type")
+        if kind not in SOURCE_SCHEMA:
+            known = ", ".join(sorted(SOURCE_SCHEMA))
+            raise ConfigError(f"{where}: sources[{index}].type: expected one of {known}, "
+                              f"got {kind!r}")
+        body = {key: value for key, value in item.items() if key != "type"}
+        parsed = _validate(loader, SOURCE_SCHEMA[kind], body, f"sources[{index}].")
+        sources.append(SourceConfig(type=kind, **parsed))
+    return tuple(sources)
+
+
+def _build(loader: _Loader) -> Config:
+    raw = loader.settings
+    raw_sources = raw.pop("sources")
+    sources = _sources(loader, raw_sources)
+    checked = _validate(loader, SCHEMA, raw, "")
+    raw["sources"] = raw_sources
+    timezone = checked["timezone"] or system_timezone()
+    collector = checked["collector"]
+    quota = checked["quota"]
+    return Config(
+        site=checked["site"],
+        timezone=ZoneInfo(timezone),
+        store=StoreConfig(**checked["store"]),
+        collector=CollectorConfig(**collector),
+        sources=sources,
+        quota=QuotaConfig(unit_system=units.unit_system(raw["quota"]["monthly"]), **quota),
+        web=WebConfig(**checked["web"]),
+        retention=checked["retention"],
+        effective=raw,
+        files=tuple(loader.files),
+    )
+
+
+def mask_secrets(settings: Any, key: str = "") -> Any:
+    """A copy with secret values replaced by ``********`` and passwords cut out of URLs."""
+    if isinstance(settings, dict):
+        return {name: mask_secrets(value, name) for name, value in settings.items()}
+    if isinstance(settings, list):
+        return [mask_secrets(item, key) for item in settings]
+    if SECRET_KEY.search(key) and settings not in ("", None):
+        return "********"
+    if isinstance(settings, str):
+        return URL_PASSWORD.sub(r"\1********\3", settings)
+    return settings

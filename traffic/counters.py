@@ -1,0 +1,105 @@
+"""Raw counter readings to exact byte deltas.
+
+The rules, vnStat-style, in one pure function (``counter_delta``) and a small tracker around it:
+
+- Same counter life, value grew: the delta is the growth.
+- New life (interface re-created, so a new ifindex; or a reboot, so a new boot id): the counter
+  restarted at zero, so the delta is the new raw value. Never a wrap: reading a PPP reconnect as a
+  32-bit wrap is how vnStat invents 4 GiB.
+- Same life, value fell: a wrap only for a counter known to be 32-bit and only if the implied rate is
+  plausible; otherwise the counter was reset and the delta is the new raw value.
+- Any delta implying more than ``max_rate`` bytes per second is dropped, logged, and the tracker
+  resynced to the new value.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("rx", "tx")
+MIN_ELAPSED_S = 1.0
+"""Rates are judged over at least this long, so a clock step cannot make a small delta implausible."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One raw sample of a source. ``at`` is epoch milliseconds (UTC)."""
+
+    key: str
+    at: int
+    counters: dict[str, int]
+    life: str
+    """Identifies the counter's life: a new value means the counter restarted at zero."""
+    bits: int = 64
+    gauges: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Bytes that crossed ``key`` in ``[start, end)`` (epoch milliseconds)."""
+
+    key: str
+    start: int
+    end: int
+    rx: int
+    tx: int
+
+
+@dataclass(frozen=True)
+class CounterState:
+    """What the tracker remembers of a key between readings (and across restarts)."""
+
+    life: str
+    at: int
+    rx: int
+    tx: int
+
+
+def counter_delta(previous: int, current: int, same_life: bool, bits: int,
+                  elapsed_s: float, max_rate: int) -> int | None:
+    """Bytes counted between two raw values, or None for an implausible jump."""
+    if not same_life:
+        growth = current
+    elif current >= previous:
+        growth = current - previous
+    elif bits == 32 and current + 2**32 - previous <= max_rate * max(elapsed_s, MIN_ELAPSED_S):
+        growth = current + 2**32 - previous
+    else:
+        growth = current
+    if growth > max_rate * max(elapsed_s, MIN_ELAPSED_S):
+        return None
+    return growth
+
+
+class Tracker:
+    """Turns successive readings of each key into deltas; its state is saved with them."""
+
+    def __init__(self, max_rate: int, state: dict[str, CounterState] | None = None) -> None:
+        self.max_rate = max_rate
+        self.state: dict[str, CounterState] = dict(state or {})
+
+    def update(self, reading: Reading) -> Delta | None:
+        """The delta since the previous reading of the same key; None for the first one.
+
+        Per key, time only moves forward: after the clock steps back, intervals continue from
+        the last one, so no interval is ever stored twice.
+        """
+        previous = self.state.get(reading.key)
+        rx, tx = reading.counters["rx"], reading.counters["tx"]
+        at = reading.at if previous is None else max(reading.at, previous.at + 1)
+        self.state[reading.key] = CounterState(reading.life, at, rx, tx)
+        if previous is None:
+            return None
+        same_life = previous.life == reading.life
+        elapsed_s = (reading.at - previous.at) / 1000
+        grown = [counter_delta(getattr(previous, direction), current, same_life, reading.bits,
+                               elapsed_s, self.max_rate)
+                 for direction, current in (("rx", rx), ("tx", tx))]
+        if grown[0] is None or grown[1] is None:
+            log.warning(
+                "%s: dropped an implausible jump (rx %d -> %d, tx %d -> %d in %.1f s, over the "
+                "max rate of %d B/s); counting resumes from the new value",
+                reading.key, previous.rx, rx, previous.tx, tx, elapsed_s, self.max_rate)
+            return None
+        return Delta(reading.key, previous.at, at, grown[0], grown[1])

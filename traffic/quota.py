@@ -1,0 +1,87 @@
+"""Usage against the limits: percent used, estimate at period end, today's use."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from traffic.config import Config
+from traffic.periods import billing_period, day_bounds
+from traffic.store import Store
+
+PERIOD_RESET_META = "period_reset_at"
+
+
+@dataclass(frozen=True)
+class Usage:
+    period_start: int
+    period_end: int
+    rx: int
+    tx: int
+    limit: int
+    """Bytes allowed in the period; 0 means no limit."""
+    estimate: int
+    """Bytes expected by the period's end at the pace so far."""
+    today_rx: int
+    today_tx: int
+    daily_limit: int
+    last_sample_at: int | None
+    now: int
+
+    @property
+    def total(self) -> int:
+        return self.rx + self.tx
+
+    @property
+    def today(self) -> int:
+        return self.today_rx + self.today_tx
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.total / self.limit, 1) if self.limit else None
+
+    @property
+    def left(self) -> int | None:
+        return max(self.limit - self.total, 0) if self.limit else None
+
+    @property
+    def days_left(self) -> float:
+        return max(self.period_end - self.now, 0) / 86_400_000
+
+    @property
+    def daily_budget(self) -> int | None:
+        """Bytes a day that keep the rest of the period inside the limit."""
+        if not self.limit:
+            return None
+        return int(self.left / max(self.days_left, 1 / 24))
+
+    @property
+    def sample_age_s(self) -> float | None:
+        return None if self.last_sample_at is None else (self.now - self.last_sample_at) / 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields.update(total=self.total, today=self.today, percent=self.percent, left=self.left,
+                      days_left=round(self.days_left, 2), daily_budget=self.daily_budget,
+                      sample_age_s=self.sample_age_s)
+        return fields
+
+
+def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
+    """The billing period holding ``now``, started later by ``traffic reset-month``."""
+    start, end = billing_period(now, config.quota.billing_day, config.timezone)
+    reset = store.get_meta(PERIOD_RESET_META)
+    if reset is not None and start <= int(reset) <= now:
+        start = int(reset)
+    return start, end
+
+
+def usage(store: Store, config: Config, now: int) -> Usage:
+    start, end = current_period(store, config, now)
+    rx, tx = store.totals(start, end)
+    day_start, day_end = day_bounds(now, config.timezone)
+    today_rx, today_tx = store.totals(day_start, day_end)
+    elapsed = max(now - start, 1)
+    estimate = (rx + tx) * (end - start) // elapsed if now < end else rx + tx
+    return Usage(
+        period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
+        estimate=estimate, today_rx=today_rx, today_tx=today_tx,
+        daily_limit=config.quota.daily, last_sample_at=store.last_sample_at(), now=now)

@@ -1,0 +1,125 @@
+"""Text, CSV and JSON renderings of usage and series for the CLI."""
+
+import csv
+import io
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from traffic.periods import from_ms
+from traffic.quota import Usage
+from traffic.units import format_duration, format_size
+
+LABEL_FORMATS = {"5min": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d",
+                 "month": "%Y-%m"}
+
+
+def iso(ms: int | None, tz: ZoneInfo) -> str | None:
+    return None if ms is None else from_ms(ms, tz).isoformat(timespec="seconds")
+
+
+def usage_json(usage: Usage, tz: ZoneInfo) -> dict[str, Any]:
+    document = usage.as_dict()
+    for name in ("period_start", "period_end", "last_sample_at", "now"):
+        document[f"{name}_iso"] = iso(document[name], tz)
+    return document
+
+
+def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
+    def size(value: int) -> str:
+        return format_size(value, system)
+
+    end_day = from_ms(usage.period_end, tz).strftime("%-d %b")
+    lines = [
+        f"Traffic at {site}",
+        f"  period      {from_ms(usage.period_start, tz):%-d %b %Y %H:%M} to "
+        f"{from_ms(usage.period_end, tz):%-d %b %Y} ({usage.days_left:.1f} days left)",
+        f"  download    {size(usage.rx)}",
+        f"  upload      {size(usage.tx)}",
+    ]
+    if usage.limit:
+        lines += [
+            f"  total       {size(usage.total)} of {size(usage.limit)} ({usage.percent:.1f}%)",
+            f"  estimate    {size(usage.estimate)} by {end_day}",
+            f"  budget      {size(usage.daily_budget or 0)} a day keeps you inside",
+        ]
+    else:
+        lines += [f"  total       {size(usage.total)} (no monthly limit set)",
+                  f"  estimate    {size(usage.estimate)} by {end_day}"]
+    daily = f" of {size(usage.daily_limit)}" if usage.daily_limit else ""
+    lines.append(f"  today       {size(usage.today)}{daily}")
+    age = usage.sample_age_s
+    lines.append("  last sample never (is the collector running?)" if age is None
+                 else f"  last sample {format_duration(max(age, 0))} ago")
+    return "\n".join(lines)
+
+
+def series_rows(points: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    return [(bucket, rx, tx, rx + tx) for bucket, rx, tx in points]
+
+
+def series_table(points: list[tuple[int, int, int]], resolution: str, tz: ZoneInfo,
+                 system: str) -> str:
+    fmt = LABEL_FORMATS[resolution]
+    rows = [(from_ms(bucket, tz).strftime(fmt), format_size(rx, system), format_size(tx, system),
+             format_size(total, system)) for bucket, rx, tx, total in series_rows(points)]
+    sums = [sum(column) for column in list(zip(*points, strict=False))[1:]] or [0, 0]
+    rows.append(("total", *(format_size(value, system) for value in (*sums, sum(sums)))))
+    header = (resolution, "download", "upload", "total")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+
+    def line(row: tuple[str, ...]) -> str:
+        return " | ".join([row[0].ljust(widths[0]),
+                           *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:],
+                                                                      strict=True))])
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *map(line, rows[:-1]), rule, line(rows[-1])])
+
+
+def series_csv(points: list[tuple[int, int, int]], tz: ZoneInfo) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start", "start_ms", "rx", "tx", "total"])
+    for bucket, rx, tx, total in series_rows(points):
+        writer.writerow([iso(bucket, tz), bucket, rx, tx, total])
+    return out.getvalue().rstrip("\n")
+
+
+def series_json(points: list[tuple[int, int, int]], resolution: str, tz: ZoneInfo) -> str:
+    return json.dumps({
+        "resolution": resolution,
+        "points": [{"start": bucket, "start_iso": iso(bucket, tz), "rx": rx, "tx": tx,
+                    "total": total} for bucket, rx, tx, total in series_rows(points)],
+    }, indent=2)
+
+
+def toml_text(settings: dict[str, Any]) -> str:
+    """The settings as TOML: scalars first, then tables, then arrays of tables."""
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, list):
+            return "[" + ", ".join(value(part) for part in item) + "]"
+        if isinstance(item, int | float):
+            return repr(item)
+        return json.dumps(str(item), ensure_ascii=False)
+
+    def key(name: str) -> str:
+        return name if name.replace("_", "").replace("-", "").isalnum() and not name[0].isdigit() \
+            else json.dumps(name)
+
+    lines = [f"{key(k)} = {value(v)}" for k, v in settings.items()
+             if not isinstance(v, dict) and not _is_table_list(v)]
+    for name, table in settings.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{key(name)}]", *(f"{key(k)} = {value(v)}" for k, v in table.items())]
+    for name, tables in settings.items():
+        if _is_table_list(tables):
+            for table in tables:
+                lines += ["", f"[[{key(name)}]]",
+                          *(f"{key(k)} = {value(v)}" for k, v in table.items())]
+    return "\n".join(lines)
+
+
+def _is_table_list(item: Any) -> bool:
+    return isinstance(item, list) and bool(item) and all(isinstance(part, dict) for part in item)

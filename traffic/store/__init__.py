@@ -1,0 +1,49 @@
+"""The store: one protocol, backends chosen by URL."""
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from traffic.counters import CounterState, Delta
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says what to fix."""
+
+
+class Store(Protocol):
+    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
+        """Store deltas and tracker state in one transaction; returns bytes newly counted.
+
+        Idempotent per key and interval start: a replayed delta adds nothing.
+        """
+
+    def tracker_state(self) -> dict[str, CounterState]: ...
+
+    def keys(self) -> list[str]: ...
+
+    def series(self, resolution: str, start: int, end: int,
+               keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
+        """``(bucket, rx, tx)`` for the stored buckets starting in ``[start, end)``."""
+
+    def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
+        """Bytes received and sent in ``[start, end)``."""
+
+    def last_sample_at(self) -> int | None: ...
+
+    def get_meta(self, name: str) -> str | None: ...
+
+    def set_meta(self, name: str, value: str) -> None: ...
+
+    def prune(self, now: int) -> int:
+        """Drop what the retention settings no longer keep; returns rows removed."""
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = None) -> Store:
+    if url.startswith("sqlite://"):
+        from traffic.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {})
+    raise StoreError(f"store.url: unsupported store {url.split(':', 1)[0]!r} (use sqlite://)")

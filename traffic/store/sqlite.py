@@ -1,0 +1,172 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Writes are few and small to spare SD cards: the collector commits once per ``save_interval``, each
+commit touching the tail pages of three tables.
+"""
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from traffic.counters import CounterState, Delta
+from traffic.store import StoreError
+from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
+
+PAGE_SIZE = 1024
+MIGRATIONS: list[str] = [
+    # 1: raw intervals, rollups per local bucket, tracker state, settings
+    """
+    CREATE TABLE intervals (
+        key TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (key, start)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollups (
+        key TEXT NOT NULL, resolution INTEGER NOT NULL, bucket INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (key, resolution, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE tracker (
+        key TEXT PRIMARY KEY, life TEXT NOT NULL, at INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
+]
+ADD_ROLLUP = """
+    INSERT INTO rollups VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float]) -> None:
+        self.path = Path(path)
+        self.tz = tz
+        self.retention = dict(retention)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
+                                      check_same_thread=False)
+            self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"store.url: cannot open {self.path}: {error}") from None
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} was written by a newer Traffic (schema {version})")
+        for number in range(version, len(MIGRATIONS)):
+            try:
+                self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
+                                      f"PRAGMA user_version = {number + 1}; COMMIT;")
+            except sqlite3.Error:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
+        rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            new = self._insert_intervals(rows)
+            increments = RollupIncrements(self.tz)
+            increments.add(Delta(*row) for row in new)
+            db.executemany(ADD_ROLLUP, increments.rows())
+            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?)",
+                           [(key, s.life, s.at, s.rx, s.tx) for key, s in tracker_state.items()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return sum(row[3] + row[4] for row in new)
+
+    def _insert_intervals(self, rows: list[tuple]) -> list[tuple]:
+        """The rows that were not stored before (a replay inserts nothing)."""
+        self.db.execute("SAVEPOINT fast")
+        try:
+            self.db.executemany("INSERT INTO intervals VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.execute("RELEASE fast")
+            return rows
+        except sqlite3.IntegrityError:
+            self.db.execute("ROLLBACK TO fast")
+            self.db.execute("RELEASE fast")
+        insert = "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?)"
+        return [row for row in rows if self.db.execute(insert, row).rowcount == 1]
+
+    def tracker_state(self) -> dict[str, CounterState]:
+        return {key: CounterState(life, at, rx, tx) for key, life, at, rx, tx in
+                self.db.execute("SELECT key, life, at, rx, tx FROM tracker")}
+
+    def keys(self) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT key FROM tracker UNION SELECT DISTINCT key FROM rollups ORDER BY 1")]
+
+    def _key_filter(self, keys: Iterable[str] | None) -> tuple[str, list[str]]:
+        chosen = list(self.keys() if keys is None else keys)
+        return f"key IN ({', '.join('?' * len(chosen))})", chosen
+
+    def series(self, resolution: str, start: int, end: int,
+               keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
+        where, chosen = self._key_filter(keys)
+        return self.db.execute(
+            f"SELECT bucket, SUM(rx), SUM(tx) FROM rollups WHERE {where} AND resolution = ? "
+            "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
+            [*chosen, RESOLUTION_CODES[resolution], start, end]).fetchall()
+
+    def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
+        where, chosen = self._key_filter(keys)
+        rx = tx = 0
+        for resolution, first, last in cover(start, end, self.tz):
+            if resolution == "raw":
+                intervals = self.db.execute(
+                    f"SELECT start, end, rx, tx FROM intervals WHERE {where} "
+                    "AND start < ? AND end > ?", [*chosen, last, first]).fetchall()
+                part = raw_share(intervals, first, last)
+            else:
+                part = self.db.execute(
+                    f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM rollups "
+                    f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
+                    [*chosen, RESOLUTION_CODES[resolution], first, last]).fetchone()
+            rx += part[0]
+            tx += part[1]
+        return rx, tx
+
+    def last_sample_at(self) -> int | None:
+        return self.db.execute("SELECT MAX(at) FROM tracker").fetchone()[0]
+
+    def get_meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def prune(self, now: int) -> int:
+        removed = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            keep_raw = self.retention.get("raw", 0)
+            if keep_raw:
+                removed += self.db.execute("DELETE FROM intervals WHERE end < ?",
+                                           (now - int(keep_raw * 1000),)).rowcount
+            for resolution, code in RESOLUTION_CODES.items():
+                keep = self.retention.get(resolution, 0)
+                if keep:
+                    removed += self.db.execute(
+                        "DELETE FROM rollups WHERE resolution = ? AND bucket < ?",
+                        (code, now - int(keep * 1000))).rowcount
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return removed
+
+    def close(self) -> None:
+        self.db.close()
+

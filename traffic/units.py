@@ -1,0 +1,85 @@
+"""Sizes and durations as people write them in the config file.
+
+"GB" means 10**9 bytes, as on a mobile contract; "GiB" means 2**30 bytes.
+"""
+
+import re
+
+SI_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+IEC_UNITS = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in a size such as ``"40 GB"``, ``"1.5GiB"`` or ``"0"``."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected a size such as '40 GB', got {text!r}")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"a size cannot be negative: {text}")
+        return text
+    match = _SIZE.match(str(text))
+    unit = match.group(2).upper() if match else ""
+    factor = SI_UNITS.get(unit) or IEC_UNITS.get(unit)
+    if not match or factor is None:
+        raise ValueError(f"bad size {text!r} (write e.g. '40 GB' or '40 GiB')")
+    return round(float(match.group(1)) * factor)
+
+
+def parse_rate(text: str | int) -> int:
+    """Bytes per second in a rate such as ``"250 MB/s"``."""
+    if isinstance(text, str) and text.strip().endswith("/s"):
+        text = text.strip()[:-2]
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise ValueError(f"bad rate {text!r} (write e.g. '250 MB/s')") from None
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in a duration such as ``"5s"``, ``"10m"``, ``"2h"``, ``"7d"`` or ``"0"``."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected a duration such as '5s', got {text!r}")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"a duration cannot be negative: {text}")
+        return float(text)
+    match = _DURATION.match(str(text))
+    unit = match.group(2) if match else ""
+    if not match or (unit not in DURATION_UNITS and not (unit == "" and float(match.group(1)) == 0)):
+        raise ValueError(f"bad duration {text!r} (write e.g. '5s', '10m', '2h' or '7d')")
+    return float(match.group(1)) * DURATION_UNITS.get(unit, 1)
+
+
+def unit_system(limit_text: str) -> str:
+    """``"iec"`` when the user wrote the limit in GiB-style units, else ``"si"``."""
+    return "iec" if re.search(r"i[bB]\s*$", str(limit_text)) else "si"
+
+
+def format_size(size: float, system: str = "si") -> str:
+    """A size for people: ``12.3 GB`` (or ``12.3 GiB`` with ``system="iec"``)."""
+    base, names = (1024, ["B", "KiB", "MiB", "GiB", "TiB"]) if system == "iec" else (
+        1000, ["B", "kB", "MB", "GB", "TB"])
+    value = float(size)
+    for name in names:
+        if abs(value) < base or name == names[-1]:
+            if name == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f}".removesuffix(".0") + f" {name}"
+        value /= base
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    """A short duration for people: ``45s``, ``12m``, ``3h 5m``, ``2d 4h``."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
