@@ -1,0 +1,11 @@
+"""gunicorn settings for the Traffic web app; the address comes from the Traffic config."""
+
+from traffic.config import load_config
+
+bind = [load_config().web.bind]
+workers = 2
+worker_class = "sync"
+accesslog = "-"
+errorlog = "-"
+timeout = 30
+graceful_timeout = 10

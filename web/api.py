@@ -1,0 +1,41 @@
+"""JSON API under /api/v1. Times are epoch milliseconds, with ISO 8601 beside them."""
+
+import time
+
+from flask import Blueprint, jsonify
+
+from traffic import __version__
+from traffic.quota import usage
+from traffic.report import iso, usage_json
+from traffic.runtime import read_realtime
+from web.db import get_store, traffic_config
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@bp.get("/usage")
+def usage_view():  # noqa: ANN201
+    config = traffic_config()
+    return jsonify(usage_json(usage(get_store(), config, _now()), config.timezone))
+
+
+@bp.get("/status")
+def status_view():  # noqa: ANN201
+    config = traffic_config()
+    store = get_store()
+    now = _now()
+    saved = store.last_sample_at()
+    realtime = read_realtime(config) or {}
+    polled = realtime.get("updated")
+    latest = max((t for t in (saved, polled) if t is not None), default=None)
+    return jsonify(
+        site=config.site, version=__version__, now=now, now_iso=iso(now, config.timezone),
+        timezone=config.timezone.key, keys=store.keys(),
+        last_saved_at=saved, last_saved_at_iso=iso(saved, config.timezone),
+        last_sample_at=latest, last_sample_at_iso=iso(latest, config.timezone),
+        sample_age_s=None if latest is None else (now - latest) / 1000,
+    )

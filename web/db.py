@@ -1,0 +1,27 @@
+"""The store, opened per request from the app's config and closed when the request ends."""
+
+from flask import Flask, current_app, g
+
+from traffic.config import Config
+from traffic.store import Store, open_store
+
+
+def traffic_config() -> Config:
+    return current_app.config["TRAFFIC"]
+
+
+def get_store() -> Store:
+    if "store" not in g:
+        config = traffic_config()
+        g.store = open_store(config.store.url, config.timezone, config.retention)
+    return g.store
+
+
+def close_store(exception: BaseException | None = None) -> None:
+    store = g.pop("store", None)
+    if store is not None:
+        store.close()
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(close_store)
