@@ -250,7 +250,8 @@ class _Loader:
         self.files: list[str] = []
 
     def where(self, dotted: str) -> str:
-        return self.origin.get(dotted) or self.origin.get(dotted.split(".")[0]) or "default"
+        section = re.split(r"[.\[]", dotted)[0]
+        return self.origin.get(dotted) or self.origin.get(section) or "default"
 
     def merge_file(self, path: Path) -> None:
         try:

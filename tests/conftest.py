@@ -1,0 +1,44 @@
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from traffic.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TRAFFIC_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("TRAFFIC_"):
+            monkeypatch.delenv(name)
+
+
+def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
+    """A config whose store and runtime files live in ``tmp_path``, plus ``text`` (TOML)."""
+    path = tmp_path / "traffic.toml"
+    path.write_text(text)
+    base = [f"store.url=sqlite://{tmp_path}/traffic.db",
+            f'collector.runtime_dir="{tmp_path}/run"']
+    extra = [f"{key.replace('__', '.')}={value}" for key, value in overrides.items()]
+    return load_config(path, base + extra, environ={}, system_path=None)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\n'
+                                 "billing_day = 8\n")
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator:
+    from traffic.store import open_store
+
+    opened = open_store(config.store.url, config.timezone, config.retention)
+    yield opened
+    opened.close()

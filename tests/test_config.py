@@ -1,0 +1,173 @@
+"""Config: defaults, precedence, and one-line errors that name the key and where it was set."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from traffic.config import ConfigError, load_config, mask_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str, name: str = "traffic.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(path=None, overrides=None, environ=None, system_path=None):
+    return load_config(path, overrides, environ=environ or {}, system_path=system_path)
+
+
+def test_defaults() -> None:
+    config = load()
+    assert config.site == "home"
+    assert config.collector.interval == 5 and config.collector.save_interval == 60
+    assert config.quota.monthly == 0 and config.quota.billing_day == 1
+    assert config.quota.thresholds == (50, 80, 100)
+    assert config.web.bind == "127.0.0.1:8000"
+    assert config.sources[0].type == "kernel" and config.sources[0].interfaces == ()
+    assert config.retention == {"raw": 7 * 86400, "5min": 60 * 86400, "hour": 730 * 86400,
+                                "day": 0, "month": 0}
+
+
+def test_example_config_loads() -> None:
+    config = load(ROOT / "util" / "traffic.toml.example")
+    assert config.quota.monthly == 40 * 10**9
+
+
+def test_sizes_in_gb_and_gib(tmp_path: Path) -> None:
+    si = load(write(tmp_path, '[quota]\nmonthly = "40 GB"\n'))
+    iec = load(write(tmp_path, '[quota]\nmonthly = "40 GiB"\n'))
+    assert (si.quota.monthly, si.quota.unit_system) == (40_000_000_000, "si")
+    assert (iec.quota.monthly, iec.quota.unit_system) == (42_949_672_960, "iec")
+
+
+def test_precedence_chain(tmp_path: Path) -> None:
+    system = write(tmp_path, 'site = "system"\n[quota]\nmonthly = "10 GB"\nbilling_day = 3\n'
+                             '[collector]\ninterval = "7s"\n', "system.toml")
+    user = write(tmp_path, '[quota]\nmonthly = "20 GB"\nbilling_day = 4\n', "user.toml")
+    environ = {"TRAFFIC_QUOTA_BILLING_DAY": "5", "TRAFFIC_COLLECTOR_SAVE_INTERVAL": "2m",
+               "TRAFFIC_QUOTA_DAILY": "1 GB"}
+    config = load(user, ["quota.daily=2 GB"], environ, system_path=system)
+    assert config.site == "system"                  # only the system file sets it
+    assert config.collector.interval == 7           # system file over the default
+    assert config.quota.monthly == 20 * 10**9       # --config file over the system file
+    assert config.quota.billing_day == 5            # environment over the file
+    assert config.collector.save_interval == 120    # environment over the default
+    assert config.quota.daily == 2 * 10**9          # --set over the environment
+    assert config.files == (str(system), str(user))
+
+
+def test_traffic_config_environment_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, 'site = "cabin"\n')
+    assert load(environ={"TRAFFIC_CONFIG": str(path)}).site == "cabin"
+
+
+def test_environment_lists_and_top_level_keys() -> None:
+    config = load(environ={"TRAFFIC_SITE": "cabin", "TRAFFIC_WEB_ALLOW": "10.0.0.0/8,::1/128",
+                           "TRAFFIC_QUOTA_THRESHOLDS": "[90, 75]"})
+    assert config.site == "cabin"
+    assert config.web.allow == ("10.0.0.0/8", "::1/128")
+    assert config.quota.thresholds == (75, 90)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[quota]\nmonthy = "40 GB"\n', "{file}: unknown key 'quota.monthy'"),
+    ("colour = 1\n", "{file}: unknown key 'colour'"),
+    ('[quota]\nmonthly = "40 GX"\n',
+     "{file}: quota.monthly: bad size '40 GX' (write e.g. '40 GB' or '40 GiB')"),
+    ('[quota]\nmonthly = true\n',
+     "{file}: quota.monthly: expected a string such as '40 GB' or '5s', got True"),
+    ("[quota]\nbilling_day = 32\n",
+     "{file}: quota.billing_day: expected a whole number from 1 to 31, got 32"),
+    ('[quota]\nbilling_day = "8"\n',
+     "{file}: quota.billing_day: expected a whole number from 1 to 31, got '8'"),
+    ('[collector]\ninterval = "5 parsecs"\n',
+     "{file}: collector.interval: bad duration '5 parsecs' (write e.g. '5s', '10m', '2h' or "
+     "'7d')"),
+    ('[collector]\ninterval = "0s"\n', "{file}: collector.interval: must be longer than 0, "
+                                      "got '0s'"),
+    ('timezone = "Mars/Olympus"\n',
+     "{file}: timezone: unknown time zone 'Mars/Olympus' (write e.g. 'Europe/Stockholm')"),
+    ('[web]\nbind = "8000"\n',
+     "{file}: web.bind: expected host:port such as '127.0.0.1:8000', got '8000'"),
+    ('[web]\nallow = ["192.168.8.0/33"]\n',
+     "{file}: web.allow: bad network '192.168.8.0/33' (write e.g. '192.168.8.0/24')"),
+    ('[store]\nurl = "postgres://x"\n',
+     "{file}: store.url: expected 'sqlite:///path/to/traffic.db', got 'postgres://x'"),
+    ('[[sources]]\ntype = "router"\n',
+     "{file}: sources[0].type: expected one of kernel, got 'router'"),
+    ('[[sources]]\ntype = "kernel"\ninterface = "ppp0"\n',
+     "{file}: unknown key 'sources[0].interface'"),
+    ("quota = 3\n", "{file}: 'quota' must be a [quota] table"),
+    ("[quota\n", "{file}: not valid TOML: Expected ']' at the end of a table declaration "
+                 "(at line 1, column 7)"),
+])
+def test_file_errors_name_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == message.format(file=path)
+    assert "\n" not in str(raised.value)
+
+
+def test_environment_and_flag_errors_name_their_origin() -> None:
+    with pytest.raises(ConfigError, match=r"^environment TRAFFIC_QUOTA_MONTHLY: quota.monthly: "
+                                          r"bad size '40 GX'"):
+        load(environ={"TRAFFIC_QUOTA_MONTHLY": "40 GX"})
+    with pytest.raises(ConfigError, match=r"^environment TRAFFIC_QUOTA_COLOUR: unknown key "
+                                          r"'quota.colour'$"):
+        load(environ={"TRAFFIC_QUOTA_COLOUR": "red"})
+    with pytest.raises(ConfigError, match=r"^--set quota.billing_day: quota.billing_day: "
+                                          r"expected a whole number from 1 to 31, got 0$"):
+        load(overrides=["quota.billing_day=0"])
+    with pytest.raises(ConfigError, match=r"^--set quota: expected section.key=value$"):
+        load(overrides=["quota"])
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.toml: config file not found$"):
+        load(tmp_path / "nope.toml")
+
+
+def test_mask_secrets() -> None:
+    settings = {"store": {"url": "mongodb://traffic:hunter2@db:27017/traffic"},
+                "router": {"password": "hunter2", "url": "http://192.168.8.1/"},
+                "notify": {"urls": ["tgram://123:tok@chat"], "api_key": "k"}}
+    masked = mask_secrets(settings)
+    assert "hunter2" not in str(masked) and "tok" not in str(masked)
+    assert masked["router"] == {"password": "********", "url": "http://192.168.8.1/"}
+    assert masked["store"]["url"] == "mongodb://traffic:********@db:27017/traffic"
+    assert masked["notify"]["api_key"] == "********"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "traffic", *args], cwd=cwd, capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, '[quota]\nmonthly = "forty"\n')
+    result = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (f"traffic: {path}: quota.monthly: bad size 'forty' "
+                             "(write e.g. '40 GB' or '40 GiB')\n")
+    assert result.stdout == ""
+
+
+def test_check_config_prints_effective_config(tmp_path: Path) -> None:
+    path = write(tmp_path, '[quota]\nmonthly = "40 GiB"\nbilling_day = 8\n'
+                           f'[store]\nurl = "sqlite://{tmp_path}/t.db"\n')
+    result = run_cli("--config", str(path), "--set", "site=cabin", "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"files read: {path}" in result.stdout
+    assert 'site = "cabin"' in result.stdout and 'monthly = "40 GiB"' in result.stdout
+    assert "billing_day = 8" in result.stdout and 'interval = "5s"' in result.stdout
+    import tomllib
+
+    reparsed = tomllib.loads(result.stdout)
+    assert reparsed["quota"]["monthly"] == "40 GiB"
+    assert reparsed["sources"] == [{"type": "kernel"}]

@@ -1,0 +1,90 @@
+"""The counter arithmetic, as a table: every way a counter can move between two readings."""
+
+import logging
+
+import pytest
+
+from traffic.counters import CounterState, Delta, Reading, Tracker, counter_delta
+
+MAX_RATE = 125_000_000  # 1 Gbit/s
+GiB4 = 2**32
+
+
+@pytest.mark.parametrize(
+    ("case", "previous", "current", "same_life", "bits", "elapsed_s", "expected"),
+    [
+        ("growth", 1_000, 51_000, True, 64, 5, 50_000),
+        ("no traffic", 7_000, 7_000, True, 64, 5, 0),
+        ("PPP reconnect: new ifindex, counter from zero", 3_900_000_000, 20_000, False, 32, 5,
+         20_000),
+        ("PPP reconnect on a 64-bit counter", 10**12, 5_000, False, 64, 5, 5_000),
+        ("reboot: new boot id", 8 * 10**9, 123_456, False, 64, 60, 123_456),
+        ("wrap of a known 32-bit counter", GiB4 - 1_000, 4_000, True, 32, 5, 5_000),
+        ("32-bit fall that would be an implausible wrap: a reset", 1_000, 100, True, 32, 5, 100),
+        ("backwards on a 64-bit counter without a new life: a reset", 900_000, 3_000, True, 64, 5,
+         3_000),
+        ("collector down an hour, same life: counted once", 10**6, 10**6 + 3 * 10**9, True, 64,
+         3600, 3 * 10**9),
+        ("implausible jump", 0, 10**12, True, 64, 5, None),
+        ("implausible value after a new life", 0, 10**12, False, 64, 5, None),
+        ("a clock step back still judges over a second", 0, 100_000_000, True, 64, -30,
+         100_000_000),
+    ],
+)
+def test_counter_delta(case, previous, current, same_life, bits, elapsed_s, expected) -> None:
+    assert counter_delta(previous, current, same_life, bits, elapsed_s, MAX_RATE) == expected, case
+
+
+def reading(at_s: float, rx: int, tx: int, life: str = "boot/3", bits: int = 64) -> Reading:
+    return Reading("kernel:ppp0", int(at_s * 1000), {"rx": rx, "tx": tx}, life, bits)
+
+
+def test_first_reading_is_a_baseline() -> None:
+    tracker = Tracker(MAX_RATE)
+    assert tracker.update(reading(0, 5_000_000, 1_000)) is None
+    assert tracker.state["kernel:ppp0"] == CounterState("boot/3", 0, 5_000_000, 1_000)
+
+
+def test_successive_readings_give_adjacent_intervals() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(reading(0, 100, 10))
+    first = tracker.update(reading(5, 1_100, 210))
+    second = tracker.update(reading(10, 1_600, 260))
+    assert first == Delta("kernel:ppp0", 0, 5_000, 1_000, 200)
+    assert second == Delta("kernel:ppp0", 5_000, 10_000, 500, 50)
+
+
+def test_ppp_reconnect_is_never_read_as_a_wrap() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(reading(0, 4_000_000_000, 900_000_000, life="boot/7", bits=32))
+    delta = tracker.update(reading(5, 12_000, 3_000, life="boot/8", bits=32))
+    assert (delta.rx, delta.tx) == (12_000, 3_000)
+
+
+def test_restart_resumes_from_saved_state() -> None:
+    before = Tracker(MAX_RATE)
+    before.update(reading(0, 1_000, 1_000))
+    before.update(reading(5, 2_000, 1_500))
+    after = Tracker(MAX_RATE, before.state)  # a new process, state read back from the store
+    delta = after.update(reading(3605, 900_002_000, 1_500))
+    assert delta == Delta("kernel:ppp0", 5_000, 3_605_000, 900_000_000, 0)
+
+
+def test_implausible_jump_is_dropped_logged_and_resynced(caplog: pytest.LogCaptureFixture) -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(reading(0, 1_000, 1_000))
+    with caplog.at_level(logging.WARNING):
+        assert tracker.update(reading(5, 10**13, 1_000)) is None
+    assert "implausible jump" in caplog.text and "kernel:ppp0" in caplog.text
+    assert tracker.update(reading(10, 10**13 + 500, 1_100)) == Delta(
+        "kernel:ppp0", 5_000, 10_000, 500, 100)
+
+
+def test_clock_step_back_never_reuses_an_interval() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(reading(100, 0, 0))
+    forward = tracker.update(reading(105, 10, 10))
+    stepped = tracker.update(reading(40, 30, 20))
+    assert forward.end == 105_000
+    assert stepped.start == 105_000 and stepped.end > stepped.start
+    assert (stepped.rx, stepped.tx) == (20, 10)

@@ -1,0 +1,155 @@
+"""The SQLite store through its public methods, on a real file."""
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from traffic.counters import CounterState, Delta
+from traffic.periods import to_ms
+from traffic.store import StoreError, open_store
+
+TZ = ZoneInfo("Europe/Stockholm")
+KEY = "kernel:ppp0"
+
+
+def local(*parts: int) -> int:
+    return to_ms(datetime(*parts, tzinfo=TZ))
+
+
+def every_5s(start: int, end: int, rx: int, tx: int, key: str = KEY) -> list[Delta]:
+    return [Delta(key, t, t + 5000, rx, tx) for t in range(start, end, 5000)]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "traffic.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    opened = open_store(f"sqlite://{db_path}", TZ, {"raw": 7 * 86400, "5min": 60 * 86400,
+                                                    "hour": 730 * 86400})
+    yield opened
+    opened.close()
+
+
+def test_file_is_wal_with_schema_version(store, db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_newer_schema_is_refused(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(StoreError, match="written by a newer Traffic"):
+        open_store(f"sqlite://{db_path}", TZ)
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match=r"^store.url: cannot open .*file/traffic.db"):
+        open_store(f"sqlite://{tmp_path}/file/traffic.db", TZ)
+
+
+def test_add_then_read_back_every_resolution(store) -> None:
+    start = local(2026, 11, 10, 12)
+    deltas = every_5s(start, start + 3_600_000, 1000, 10)
+    assert store.add(deltas, {}) == 720 * 1010
+    assert store.totals(start, start + 3_600_000) == (720_000, 7_200)
+    five = store.series("5min", start, start + 3_600_000)
+    assert len(five) == 12 and all(point[1:] == (60_000, 600) for point in five)
+    assert store.series("hour", start, start + 3_600_000) == [(start, 720_000, 7_200)]
+    assert store.series("day", local(2026, 11, 10), local(2026, 11, 11)) == [
+        (local(2026, 11, 10), 720_000, 7_200)]
+    assert store.series("month", local(2026, 11, 1), local(2026, 12, 1)) == [
+        (local(2026, 11, 1), 720_000, 7_200)]
+
+
+def test_replay_adds_nothing(store) -> None:
+    start = local(2026, 11, 10, 12)
+    deltas = every_5s(start, start + 60_000, 500, 50)
+    store.add(deltas, {})
+    assert store.add(deltas, {}) == 0
+    assert store.add([*deltas[-3:], *every_5s(start + 60_000, start + 70_000, 1, 1)], {}) == 4
+    assert store.totals(start, start + 3_600_000) == (12 * 500 + 2, 12 * 50 + 2)
+
+
+def test_delta_spanning_buckets_is_shared_exactly(store) -> None:
+    start = local(2026, 11, 10, 12, 58)
+    store.add([Delta(KEY, start, start + 10 * 60_000, 1_000_003, 7)], {})  # 12:58 .. 13:08
+    five = store.series("5min", start - 300_000, start + 900_000)
+    assert [b for b, _, _ in five] == [local(2026, 11, 10, 12, 55), local(2026, 11, 10, 13),
+                                       local(2026, 11, 10, 13, 5)]
+    assert sum(rx for _, rx, _ in five) == 1_000_003 and sum(tx for _, _, tx in five) == 7
+    assert [rx for _, rx, _ in five] == [200_001, 500_001, 300_001]
+    hours = store.series("hour", local(2026, 11, 10), local(2026, 11, 11))
+    assert [(rx, tx) for _, rx, tx in hours] == [(200_001, 1), (800_002, 6)]
+
+
+def test_autumn_dst_day_holds_25_hours(store) -> None:
+    day, next_day = local(2026, 10, 25), local(2026, 10, 26)
+    store.add(every_5s(day, next_day, 100, 1), {})
+    assert store.series("day", day, next_day) == [(day, 25 * 720 * 100, 25 * 720)]
+    hours = store.series("hour", day, next_day)
+    assert len(hours) == 25 and {rx for _, rx, _ in hours} == {72_000}
+    assert store.totals(day, next_day) == (25 * 72_000, 25 * 720)
+
+
+def test_totals_add_up_across_any_split(store) -> None:
+    start = local(2026, 11, 10, 11, 3, 2)
+    store.add(every_5s(start, start + 5 * 3_600_000, 997, 13), {})
+    whole = store.totals(start - 1, start + 6 * 3_600_000)
+    assert whole == (997 * 3600, 13 * 3600)
+    for cut in (start + 61_234, local(2026, 11, 10, 12, 0, 2), start + 2 * 3_600_000 + 7):
+        left = store.totals(start - 1, cut)
+        right = store.totals(cut, start + 6 * 3_600_000)
+        assert abs(left[0] + right[0] - whole[0]) <= 1, cut
+        assert abs(left[1] + right[1] - whole[1]) <= 1, cut
+
+
+def test_tracker_state_is_saved_with_deltas(store, db_path: Path) -> None:
+    state = {KEY: CounterState("boot/3", 5000, 123, 456)}
+    store.add([Delta(KEY, 0, 5000, 123, 456)], state)
+    store.close()
+    reopened = open_store(f"sqlite://{db_path}", TZ)
+    assert reopened.tracker_state() == state
+    assert reopened.last_sample_at() == 5000
+    assert reopened.keys() == [KEY]
+    reopened.close()
+
+
+def test_failed_add_changes_nothing(store) -> None:
+    good = Delta(KEY, 0, 5000, 1, 1)
+    with pytest.raises((TypeError, sqlite3.Error)):
+        store.add([good, Delta(KEY, 5000, 10000, "many", 1)], {KEY: CounterState("x", 1, 1, 1)})
+    assert store.totals(0, 10_000) == (0, 0) and store.tracker_state() == {}
+
+
+def test_keys_filter(store) -> None:
+    start = local(2026, 11, 10, 12)
+    store.add(every_5s(start, start + 60_000, 10, 0) +
+              every_5s(start, start + 60_000, 1, 0, key="kernel:wwan0"), {})
+    assert store.totals(start, start + 60_000) == (132, 0)
+    assert store.totals(start, start + 60_000, ["kernel:wwan0"]) == (12, 0)
+    assert store.series("5min", start, start + 300_000, ["kernel:ppp0"]) == [(start, 120, 0)]
+
+
+def test_retention_prunes_old_rows_only(store) -> None:
+    now = local(2026, 11, 10, 12)
+    old = now - 90 * 86_400_000
+    store.add(every_5s(old, old + 600_000, 10, 1) + every_5s(now - 600_000, now, 10, 1), {})
+    assert store.prune(now) > 0
+    assert store.series("5min", old - 1, old + 600_000) == []
+    assert store.series("day", old - 86_400_000, old + 86_400_000) != []  # days kept forever
+    assert store.totals(now - 600_000, now) == (1200, 120)
+
+
+def test_meta(store) -> None:
+    assert store.get_meta("period_reset_at") is None
+    store.set_meta("period_reset_at", "123")
+    assert store.get_meta("period_reset_at") == "123"

@@ -1,0 +1,44 @@
+import pytest
+
+from traffic.units import format_size, parse_duration, parse_rate, parse_size
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("40 GB", 40 * 10**9), ("40GB", 40 * 10**9), ("40 GiB", 40 * 2**30), ("1.5 MB", 1_500_000),
+    ("0", 0), ("512", 512), ("100 kB", 100_000), ("2 TiB", 2 * 2**40), (7, 7),
+])
+def test_parse_size(text, expected) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["40 GX", "GB", "-1 GB", "", "forty GB", True])
+def test_parse_size_rejects(text) -> None:
+    with pytest.raises(ValueError, match="size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("5s", 5), ("10m", 600), ("2h", 7200), ("7d", 604_800), ("250ms", 0.25), ("0", 0), (3, 3),
+])
+def test_parse_duration(text, expected) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["5", "5 parsecs", "s", "-5s"])
+def test_parse_duration_rejects(text) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("250 MB/s") == 250_000_000
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate("fast")
+
+
+@pytest.mark.parametrize(("size", "system", "text"), [
+    (0, "si", "0 B"), (999, "si", "999 B"), (12_345_678_901, "si", "12.3 GB"),
+    (40 * 10**9, "si", "40 GB"), (40 * 2**30, "iec", "40 GiB"), (1536, "iec", "1.5 KiB"),
+])
+def test_format_size(size, system, text) -> None:
+    assert format_size(size, system) == text
