@@ -1,0 +1,147 @@
+"""A simulated mobile link: two network namespaces joined by a veth pair, carrying real bytes.
+
+"PPP reconnect" is deleting the veth and creating it anew (new ifindex, counters from zero);
+"link down" is ``ip link set down``. IPv6 is off in both namespaces so that nothing but the
+test's own traffic crosses the link and byte counts are exact.
+
+Run as a module it is the traffic generator: ``sink HOST PORT`` receives and prints the byte
+count, ``send HOST PORT BYTES RATE`` sends that many bytes at about RATE bytes/s (0: as fast as
+possible).
+"""
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+PORT = 5001
+_names = itertools.count()
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+@dataclass
+class Link:
+    """Namespace ``near`` (where the collector runs, interface ``near_if``) and ``far``."""
+
+    near: str
+    far: str
+    near_if: str = "wan0"
+    far_if: str = "peer0"
+    near_ip: str = "10.231.0.1"
+    far_ip: str = "10.231.0.2"
+
+    @classmethod
+    def create(cls) -> "Link":
+        suffix = f"{os.getpid()}-{next(_names)}"
+        link = cls(near=f"tr-near-{suffix}", far=f"tr-far-{suffix}")
+        for namespace in (link.near, link.far):
+            sh("ip", "netns", "add", namespace)
+            for scope in ("all", "default"):
+                sh("ip", "netns", "exec", namespace, "sysctl", "-qw",
+                   f"net.ipv6.conf.{scope}.disable_ipv6=1")
+            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+        link.plug()
+        return link
+
+    def plug(self) -> None:
+        """Create the veth pair and bring it up: a fresh interface with counters at zero."""
+        sh("ip", "-n", self.near, "link", "add", self.near_if, "type", "veth", "peer", "name",
+           self.far_if, "netns", self.far)
+        sh("ip", "-n", self.near, "addr", "add", f"{self.near_ip}/30", "dev", self.near_if)
+        sh("ip", "-n", self.far, "addr", "add", f"{self.far_ip}/30", "dev", self.far_if)
+        sh("ip", "-n", self.far, "link", "set", self.far_if, "up")
+        sh("ip", "-n", self.near, "link", "set", self.near_if, "up")
+
+    def unplug(self) -> None:
+        sh("ip", "-n", self.near, "link", "del", self.near_if)
+
+    def reconnect(self) -> None:
+        """What a PPP reconnect looks like to the kernel: the interface goes and comes back."""
+        self.unplug()
+        self.plug()
+
+    def set_up(self, up: bool) -> None:
+        sh("ip", "-n", self.near, "link", "set", self.near_if, "up" if up else "down")
+
+    def counters(self) -> tuple[int, int]:
+        """``(rx, tx)`` bytes of the near interface, as the kernel counts them."""
+        out = sh("ip", "netns", "exec", self.near, "cat",
+                 f"/sys/class/net/{self.near_if}/statistics/rx_bytes",
+                 f"/sys/class/net/{self.near_if}/statistics/tx_bytes")
+        rx, tx = out.split()
+        return int(rx), int(tx)
+
+    def ifindex(self) -> int:
+        return int(sh("ip", "netns", "exec", self.near, "cat",
+                      f"/sys/class/net/{self.near_if}/ifindex"))
+
+    def in_near(self, *command: str) -> list[str]:
+        return ["ip", "netns", "exec", self.near, *command]
+
+    def start_sink(self) -> subprocess.Popen:
+        sink = subprocess.Popen(
+            ["ip", "netns", "exec", self.far, sys.executable, __file__, "sink", self.far_ip,
+             str(PORT)], stdout=subprocess.PIPE, text=True)
+        assert sink.stdout is not None
+        assert sink.stdout.readline().strip() == "listening"
+        return sink
+
+    def send(self, size: int, rate: int = 0) -> subprocess.Popen:
+        """Start sending ``size`` bytes from near to far; wait on the returned process."""
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.near, sys.executable, __file__, "send", self.far_ip,
+             str(PORT), str(size), str(rate)])
+
+    def transfer(self, size: int, rate: int = 0) -> int:
+        """Send ``size`` bytes and return how many the far end received."""
+        sink = self.start_sink()
+        sender = self.send(size, rate)
+        assert sender.wait(timeout=120) == 0
+        out, _ = sink.communicate(timeout=60)
+        return int(out.strip())
+
+    def destroy(self) -> None:
+        for namespace in (self.near, self.far):
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+def _sink(host: str, port: int) -> None:
+    with socket.create_server((host, port)) as server:
+        print("listening", flush=True)
+        connection, _ = server.accept()
+        received = 0
+        with connection:
+            while chunk := connection.recv(1 << 16):
+                received += len(chunk)
+    print(received, flush=True)
+
+
+def _send(host: str, port: int, size: int, rate: int) -> None:
+    chunk = b"\xa5" * (1 << 16)
+    started = time.monotonic()
+    sent = 0
+    with socket.create_connection((host, port), timeout=30) as connection:
+        while sent < size:
+            piece = chunk[: min(len(chunk), size - sent)]
+            connection.sendall(piece)
+            sent += len(piece)
+            if rate:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+
+if __name__ == "__main__":
+    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if mode == "sink":
+        _sink(host, port)
+    else:
+        _send(host, port, int(sys.argv[4]), int(sys.argv[5]))
+    sys.exit(0)
+

@@ -1,0 +1,66 @@
+"""The kernel source, reading real sysfs counters inside a network namespace."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.sim.link import Link
+
+pytestmark = pytest.mark.netns
+
+PROBE = """
+import json, sys
+from traffic.config import SourceConfig
+from collector.sources.kernel import KernelSource, default_route_interface
+source = KernelSource(SourceConfig("kernel", tuple(sys.argv[1:])), lambda: 1000)
+print(json.dumps({"default": default_route_interface(),
+                  "readings": [[r.key, r.counters, r.life, r.bits] for r in source.poll()]}))
+"""
+
+
+@pytest.fixture
+def link() -> Iterator[Link]:
+    created = Link.create()
+    yield created
+    created.destroy()
+
+
+def poll_in(link: Link, *interfaces: str) -> dict:
+    out = subprocess.run(link.in_near(sys.executable, "-c", PROBE, *interfaces), check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_reads_configured_interface_with_its_life(link: Link) -> None:
+    link.transfer(100_000)
+    rx, tx = link.counters()
+    result = poll_in(link, link.near_if)
+    [[key, counters, life, bits]] = result["readings"]
+    assert key == f"kernel:{link.near_if}"
+    assert counters == {"rx": rx, "tx": tx}
+    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert life == f"{boot_id}/{link.ifindex()}"
+    assert bits == 64
+
+
+def test_new_interface_is_a_new_life(link: Link) -> None:
+    first = poll_in(link, link.near_if)["readings"][0][2]
+    link.reconnect()
+    second = poll_in(link, link.near_if)["readings"][0][2]
+    assert first != second
+
+
+def test_missing_interface_gives_no_reading(link: Link) -> None:
+    assert poll_in(link, "ppp7")["readings"] == []
+
+
+def test_default_route_interface_is_followed(link: Link) -> None:
+    assert poll_in(link)["readings"] == [] and poll_in(link)["default"] is None
+    subprocess.run(["ip", "-n", link.near, "route", "add", "default", "via", link.far_ip],
+                   check=True)
+    result = poll_in(link)
+    assert result["default"] == link.near_if
+    assert [reading[0] for reading in result["readings"]] == [f"kernel:{link.near_if}"]
