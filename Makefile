@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
 run: export TRAFFIC_STORE_URL ?= sqlite://$(CURDIR)/var/traffic.db
+run: export SUPERVISOR_STATE_DIR ?= $(CURDIR)/var
 
 .PHONY: run test bench lint docs system-deps pin clean
 
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Debian packages the project needs: venv support for Python, iproute2 for the namespace tests.
@@ -27,10 +28,11 @@ system-deps:
 	fi
 
 run: $(STAMP)
-	@mkdir -p var/log
-	@echo "Traffic is starting; dashboard: http://$$($(BIN)/python -c 'from traffic.config import load_config; print(load_config().web.bind)')/api/v1/usage"
-	@echo "Logs: var/log/. Press Ctrl-C to stop."
-	$(BIN)/supervisord -c supervisor/supervisord.conf
+	@mkdir -p "$$SUPERVISOR_STATE_DIR/log"
+	@$(BIN)/traffic check-config >/dev/null
+	@echo "Traffic is starting. Dashboard: http://$$($(BIN)/python -c 'from traffic.config import load_config; print(load_config().web.bind)')/api/v1/usage"
+	@echo "Logs: $$SUPERVISOR_STATE_DIR/log/. Press Ctrl-C to stop."
+	@exec $(BIN)/supervisord -c supervisor/supervisord.conf
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="traffic", description="Watch and keep alive a metered mobile-broadband link.")
     parser.add_argument("--version", action="version", version=f"traffic {__version__}")
     parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: $TRAFFIC_CONFIG, over /etc/traffic/traffic.toml)")
+                        help="config file (default: $TRAFFIC_CONFIG), read over "
+                             "/etc/traffic/traffic.toml")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         dest="overrides", help="override one setting; may be repeated")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -5,6 +5,7 @@ Precedence, lowest first: defaults < ``/etc/traffic/traffic.toml`` < ``--config 
 Every error names the key and where its value came from, in one line.
 """
 
+import contextlib
 import os
 import re
 import tomllib
@@ -134,7 +135,8 @@ def _timezone(value: Any) -> str:
         try:
             ZoneInfo(text)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {text!r} (write e.g. 'Europe/Stockholm')") from None
+            message = f"unknown time zone {text!r} (write e.g. 'Europe/Stockholm')"
+            raise ValueError(message) from None
     return text
 
 
@@ -224,14 +226,10 @@ def defaults() -> dict[str, Any]:
 def system_timezone() -> str:
     """The system's zone name: ``$TZ``, ``/etc/timezone`` or the ``/etc/localtime`` link."""
     candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
+    with contextlib.suppress(OSError):
         candidates.append(Path("/etc/timezone").read_text().strip())
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
-    except OSError:
-        pass
     for name in candidates:
         try:
             if name:

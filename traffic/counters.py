@@ -6,8 +6,8 @@ The rules, vnStat-style, in one pure function (``counter_delta``) and a small tr
 - New life (interface re-created, so a new ifindex; or a reboot, so a new boot id): the counter
   restarted at zero, so the delta is the new raw value. Never a wrap: reading a PPP reconnect as a
   32-bit wrap is how vnStat invents 4 GiB.
-- Same life, value fell: a wrap only for a counter known to be 32-bit and only if the implied rate is
-  plausible; otherwise the counter was reset and the delta is the new raw value.
+- Same life, value fell: a wrap only for a counter known to be 32-bit and only if the implied
+  rate is plausible; otherwise the counter was reset and the delta is the new raw value.
 - Any delta implying more than ``max_rate`` bytes per second is dropped, logged, and the tracker
   resynced to the new value.
 """
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("rx", "tx")
 MIN_ELAPSED_S = 1.0
-"""Rates are judged over at least this long, so a clock step cannot make a small delta implausible."""
+"""Rates are judged over at least this long: a clock step cannot make a small delta implausible."""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def parse_duration(text: str | int | float) -> float:
         return float(text)
     match = _DURATION.match(str(text))
     unit = match.group(2) if match else ""
-    if not match or (unit not in DURATION_UNITS and not (unit == "" and float(match.group(1)) == 0)):
+    bare_zero = match is not None and unit == "" and float(match.group(1)) == 0
+    if not match or (unit not in DURATION_UNITS and not bare_zero):
         raise ValueError(f"bad duration {text!r} (write e.g. '5s', '10m', '2h' or '7d')")
     return float(match.group(1)) * DURATION_UNITS.get(unit, 1)
 

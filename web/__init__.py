@@ -1,15 +1,23 @@
 """The web app: JSON under /api/v1 read from the store (Flask's app-factory style)."""
 
+import time
+from collections.abc import Callable
+
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from traffic.config import Config, load_config
 
 
-def create_app(config: Config | None = None) -> Flask:
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def create_app(config: Config | None = None, clock: Callable[[], int] = wall_clock_ms) -> Flask:
     """Build the app; without ``config`` the effective config is loaded as the CLI would."""
     app = Flask(__name__)
     app.config["TRAFFIC"] = config or load_config()
+    app.config["CLOCK"] = clock
 
     from web import api, db
 
@@ -17,7 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):  # noqa: ANN202
+    def http_error(error: HTTPException):
         response = jsonify(error=error.name, detail=error.description)
         return response, error.code
 

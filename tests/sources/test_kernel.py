@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_reads_configured_interface_with_its_life(link: Link) -> None:
     [[key, counters, life, bits]] = result["readings"]
     assert key == f"kernel:{link.near_if}"
     assert counters == {"rx": rx, "tx": tx}
-    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert life == f"{boot_id}/{link.ifindex()}"
     assert bits == 64
 

@@ -3,6 +3,7 @@
 Both backends use these functions, so they agree on every byte.
 """
 
+import itertools
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ def split_delta(start: int, end: int, rx: int, tx: int) -> list[tuple[int, int, 
     if end - first <= FIVE_MIN_MS:
         return [(first, start, rx, tx)]
     cuts = [start, *range(first + FIVE_MIN_MS, end, FIVE_MIN_MS), end]
-    spans = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
+    spans = [b - a for a, b in itertools.pairwise(cuts)]
     shares = [_apportion(rx, spans), _apportion(tx, spans)]
     return [(cuts[i] - cuts[i] % FIVE_MIN_MS, cuts[i], shares[0][i], shares[1][i])
             for i in range(len(spans))]

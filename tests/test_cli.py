@@ -1,0 +1,131 @@
+"""The ``traffic`` command on a seeded store: status, report and reset-month."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from traffic.counters import CounterState, Delta
+from traffic.periods import to_ms
+from traffic.store import open_store
+
+TZ = ZoneInfo("Europe/Stockholm")
+KEY = "kernel:ppp0"
+GB = 10**9
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), *args],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> dict:
+    """A store with 1 GB down and 0.1 GB up on each of the last three local days."""
+    (tmp_path / "traffic.toml").write_text(
+        f'timezone = "Europe/Stockholm"\n[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+        '[quota]\nmonthly = "40 GB"\nbilling_day = 1\ndaily = "2 GB"\n')
+    now = datetime.now(TZ)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    days = []
+    for back in (2, 1, 0):
+        day = to_ms(today - timedelta(days=back) + timedelta(minutes=1))
+        days.append(day)
+        store.add([Delta(KEY, day, day + 60_000, GB, GB // 10)], {})
+    store.add([], {KEY: CounterState("boot/1", time.time_ns() // 10**6 - 3000, 0, 0)})
+    store.close()
+    return {"days": days, "today": today}
+
+
+def test_status_json(seeded: dict, tmp_path: Path) -> None:
+    result = run(tmp_path, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    in_period = sum(1 for day in seeded["days"] if day >= status["period_start"])
+    assert status["rx"] == in_period * GB and status["tx"] == in_period * GB // 10
+    assert status["total"] == in_period * 11 * GB // 10
+    assert status["limit"] == 40 * GB
+    assert status["percent"] == round(100 * status["total"] / (40 * GB), 1)
+    assert (status["today_rx"], status["today_tx"], status["daily_limit"]) == (GB, GB // 10,
+                                                                               2 * GB)
+    elapsed = status["now"] - status["period_start"]
+    length = status["period_end"] - status["period_start"]
+    assert status["estimate"] == status["total"] * length // elapsed
+    assert 2 <= status["sample_age_s"] < 60
+    assert status["period_start_iso"].endswith(("+01:00", "+02:00"))
+
+
+def test_status_text_speaks_plainly(seeded: dict, tmp_path: Path) -> None:
+    result = run(tmp_path, "status")
+    assert result.returncode == 0, result.stderr
+    assert "download" in result.stdout and "upload" in result.stdout
+    assert "of 40 GB" in result.stdout and "a day keeps you inside" in result.stdout
+    assert "today       1.1 GB of 2 GB" in result.stdout
+
+
+def test_report_table_json_and_csv(seeded: dict, tmp_path: Path) -> None:
+    start = seeded["today"] - timedelta(days=2)
+    args = ["report", "--resolution", "day", "--start", start.date().isoformat(),
+            "--end", (seeded["today"] + timedelta(days=1)).date().isoformat()]
+    table = run(tmp_path, *args)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert [cell.strip() for cell in lines[0].split(" | ")] == ["day", "download", "upload",
+                                                               "total"]
+    assert lines[2].startswith(start.date().isoformat()) and "1 GB" in lines[2]
+    assert lines[-1].startswith("total") and "3 GB" in lines[-1] and "3.3 GB" in lines[-1]
+    points = json.loads(run(tmp_path, *args, "--json").stdout)["points"]
+    assert [(p["rx"], p["tx"]) for p in points] == [(GB, GB // 10)] * 3
+    rows = list(csv.DictReader(io.StringIO(run(tmp_path, *args, "--csv").stdout)))
+    assert [int(row["total"]) for row in rows] == [11 * GB // 10] * 3
+    assert [int(row["start_ms"]) for row in rows] == [p["start"] for p in points]
+
+
+def test_report_fills_empty_buckets_with_zeros(seeded: dict, tmp_path: Path) -> None:
+    hour = seeded["today"].replace(hour=0)
+    result = run(tmp_path, "report", "--resolution", "hour", "--json",
+                 "--start", hour.isoformat(), "--end", (hour + timedelta(hours=3)).isoformat())
+    points = json.loads(result.stdout)["points"]
+    assert [(p["rx"], p["tx"]) for p in points] == [(GB, GB // 10), (0, 0), (0, 0)]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report", "--start", "yesterday"], "traffic: report: 'yesterday' is neither epoch "
+                                         "milliseconds nor an ISO 8601 date"),
+    (["report", "--start", "2026-11-10", "--end", "2026-11-09"],
+     "traffic: report: --end must be later than --start"),
+])
+def test_report_bad_usage(seeded: dict, tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_unknown_resolution_is_usage_error(seeded: dict, tmp_path: Path) -> None:
+    result = run(tmp_path, "report", "--resolution", "week")
+    assert result.returncode == 2 and "invalid choice: 'week'" in result.stderr
+
+
+def test_reset_month_starts_the_period_now(seeded: dict, tmp_path: Path) -> None:
+    result = run(tmp_path, "reset-month")
+    assert result.returncode == 0 and "now starts at" in result.stdout
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    assert (status["rx"], status["tx"]) == (0, 0)
+    assert status["now"] - status["period_start"] < 60_000
+    assert status["today_rx"] == GB  # today's use is still today's
+
+
+def test_status_on_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "traffic.toml").write_text(f'[store]\nurl = "sqlite://{tmp_path}/new.db"\n')
+    result = run(tmp_path, "status")
+    assert result.returncode == 0, result.stderr
+    assert "no monthly limit set" in result.stdout and "never" in result.stdout
