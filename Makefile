@@ -3,18 +3,19 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat Makefile pyproject.toml requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
 run: export TRAFFIC_STORE_URL ?= sqlite://$(CURDIR)/var/traffic.db
 run: export SUPERVISOR_STATE_DIR ?= $(CURDIR)/var
 
-.PHONY: run test bench lint docs system-deps pin clean
+.PHONY: install run test bench lint docs system-deps pin clean
 
-$(STAMP): pyproject.toml requirements.txt requirements-dev.txt
+$(STAMP): Makefile pyproject.toml requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps \
+		--config-settings editable_mode=compat -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Debian packages the project needs: venv support for Python, iproute2 for the namespace tests.
@@ -26,6 +27,9 @@ system-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 		else echo "Please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
+
+# Install only: .venv with Traffic and its pinned dependencies (what a production box needs).
+install: $(STAMP)
 
 run: $(STAMP)
 	@mkdir -p "$$SUPERVISOR_STATE_DIR/log"

@@ -91,6 +91,7 @@ class Collector:
 
 def run(config: Config, store: Store, once: bool = False) -> int:
     """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
+    store.claim_writer()
     collector = Collector(config, store)
     if once:
         collector.poll()

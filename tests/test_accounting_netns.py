@@ -136,3 +136,16 @@ def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path) -> Non
     subprocess.run(run_once, check=True, env=_env(), capture_output=True)
     after = link.counters()
     assert collector.stored() == (after[0] - before[0], after[1] - before[1])
+
+
+def test_second_collector_on_the_same_store_is_refused(link: Link, tmp_path: Path) -> None:
+    collector = CollectorProcess(link, tmp_path)
+    collector.start()
+    second = subprocess.run(link.in_near(sys.executable, "-m", "traffic", "--config",
+                                         str(collector.config), "collect", "--once"),
+                            env=_env(), capture_output=True, text=True)
+    collector.stop()
+    assert second.returncode == 2
+    assert second.stderr == (f"traffic: store.url: another collector (pid "
+                             f"{collector.process.pid}) is already writing to "
+                             f"{tmp_path}/traffic.db\n")

@@ -121,7 +121,7 @@ def test_environment_and_flag_errors_name_their_origin() -> None:
     with pytest.raises(ConfigError, match=r"^environment TRAFFIC_QUOTA_COLOUR: unknown key "
                                           r"'quota.colour'$"):
         load(environ={"TRAFFIC_QUOTA_COLOUR": "red"})
-    with pytest.raises(ConfigError, match=r"^--set quota.billing_day: quota.billing_day: "
+    with pytest.raises(ConfigError, match=r"^--set: quota.billing_day: "
                                           r"expected a whole number from 1 to 31, got 0$"):
         load(overrides=["quota.billing_day=0"])
     with pytest.raises(ConfigError, match=r"^--set quota: expected section.key=value$"):

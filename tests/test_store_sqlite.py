@@ -1,5 +1,6 @@
 """The SQLite store through its public methods, on a real file."""
 
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -153,3 +154,14 @@ def test_meta(store) -> None:
     assert store.get_meta("period_reset_at") is None
     store.set_meta("period_reset_at", "123")
     assert store.get_meta("period_reset_at") == "123"
+
+
+def test_only_one_writer(store, db_path: Path) -> None:
+    store.claim_writer()
+    other = open_store(f"sqlite://{db_path}", TZ)
+    with pytest.raises(StoreError, match=rf"another collector \(pid {os.getpid()}\) is already "
+                                         rf"writing to {db_path}$"):
+        other.claim_writer()
+    store.close()
+    other.claim_writer()  # free again once the first writer is gone
+    other.close()

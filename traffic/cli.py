@@ -1,4 +1,5 @@
-"""The ``traffic`` command. Exit 0 on success, 2 on bad usage or config, 1 on a runtime failure.
+"""The ``traffic`` command. Exit 0 on success; 2 on bad usage, bad config or a store that cannot
+be opened (each a one-line message naming what to fix); 1 on any other failure.
 
 The collector and the web app are loaded by name only when their command runs, so ``traffic
 status`` starts fast and the core library does not depend on them.
@@ -104,10 +105,11 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.quota import usage
     from traffic.report import usage_json, usage_text
+    from traffic.runtime import last_poll
 
     store = _store(config)
     try:
-        result = usage(store, config, _latest_now())
+        result = usage(store, config, _latest_now(), last_poll(config))
     finally:
         store.close()
     if args.json:

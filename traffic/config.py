@@ -335,7 +335,7 @@ def load_config(
         dotted, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item}: expected section.key=value")
-        loader.set_dotted(dotted.strip(), text.strip(), f"--set {dotted.strip()}")
+        loader.set_dotted(dotted.strip(), text.strip(), "--set")
     return _build(loader)
 
 

@@ -74,7 +74,8 @@ def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
     return start, end
 
 
-def usage(store: Store, config: Config, now: int) -> Usage:
+def usage(store: Store, config: Config, now: int, last_poll: int | None = None) -> Usage:
+    """Use in the current billing period; ``last_poll`` is the collector's latest poll, if known."""
     start, end = current_period(store, config, now)
     rx, tx = store.totals(start, end)
     day_start, day_end = day_bounds(now, config.timezone)
@@ -84,4 +85,6 @@ def usage(store: Store, config: Config, now: int) -> Usage:
     return Usage(
         period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
         estimate=estimate, today_rx=today_rx, today_tx=today_tx,
-        daily_limit=config.quota.daily, last_sample_at=store.last_sample_at(), now=now)
+        daily_limit=config.quota.daily, now=now,
+        last_sample_at=max((t for t in (store.last_sample_at(), last_poll) if t is not None),
+                           default=None))

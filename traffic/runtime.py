@@ -38,6 +38,12 @@ def write_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def last_poll(config: Config) -> int | None:
+    """When the running collector last polled, from its realtime file."""
+    document = read_realtime(config)
+    return document.get("updated") if document else None
+
+
 def read_realtime(config: Config) -> dict[str, Any] | None:
     """The latest realtime document, or None when no collector has written one."""
     try:

@@ -1,12 +1,14 @@
 """The web app: JSON under /api/v1 read from the store (Flask's app-factory style)."""
 
+import json
 import time
 from collections.abc import Callable
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from traffic.config import Config, load_config
+from traffic.store import StoreError
 
 
 def wall_clock_ms() -> int:
@@ -25,8 +27,16 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = wall_clo
     app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        response = jsonify(error=error.name, detail=error.description)
-        return response, error.code
+    def http_error(error: HTTPException) -> Response:
+        """Errors as ``{"error", "detail"}`` JSON, keeping headers such as ``Allow``."""
+        response = error.get_response()
+        response.data = json.dumps({"error": error.name, "detail": error.description})
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(StoreError)
+    def store_error(error: StoreError) -> tuple[Response, int]:
+        app.logger.error("%s", error)
+        return jsonify(error="Store Unavailable", detail=str(error)), 503
 
     return app

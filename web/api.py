@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify
 from traffic import __version__
 from traffic.quota import usage
 from traffic.report import iso, usage_json
-from traffic.runtime import read_realtime
+from traffic.runtime import last_poll
 from web.db import get_store, traffic_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -18,7 +18,8 @@ def _now() -> int:
 @bp.get("/usage")
 def usage_view():
     config = traffic_config()
-    return jsonify(usage_json(usage(get_store(), config, _now()), config.timezone))
+    result = usage(get_store(), config, _now(), last_poll(config))
+    return jsonify(usage_json(result, config.timezone))
 
 
 @bp.get("/status")
@@ -27,8 +28,7 @@ def status_view():
     store = get_store()
     now = _now()
     saved = store.last_sample_at()
-    realtime = read_realtime(config) or {}
-    polled = realtime.get("updated")
+    polled = last_poll(config)
     latest = max((t for t in (saved, polled) if t is not None), default=None)
     return jsonify(
         site=config.site, version=__version__, now=now, now_iso=iso(now, config.timezone),

@@ -42,9 +42,10 @@ class Link:
         link = cls(near=f"tr-near-{suffix}", far=f"tr-far-{suffix}")
         for namespace in (link.near, link.far):
             sh("ip", "netns", "add", namespace)
-            for scope in ("all", "default"):
-                sh("ip", "netns", "exec", namespace, "sysctl", "-qw",
-                   f"net.ipv6.conf.{scope}.disable_ipv6=1")
+            sh("ip", "netns", "exec", namespace, "sh", "-c",
+               "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 "
+               "/proc/sys/net/ipv6/conf/default/disable_ipv6; "
+               "do [ ! -e $f ] || echo 1 > $f; done")
             sh("ip", "-n", namespace, "link", "set", "lo", "up")
         link.plug()
         return link

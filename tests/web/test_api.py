@@ -41,3 +41,21 @@ def test_unknown_api_path_is_json_404(client) -> None:
     response = client.get("/api/v1/nothing")
     assert response.status_code == 404
     assert response.get_json()["error"] == "Not Found"
+
+
+def test_wrong_method_is_json_405_with_allow(client) -> None:
+    response = client.post("/api/v1/usage")
+    assert response.status_code == 405
+    assert response.get_json()["error"] == "Method Not Allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_unopenable_store_is_json_503(tmp_path) -> None:
+    from tests.conftest import make_config
+    from web import create_app
+
+    (tmp_path / "blocker").write_text("")
+    config = make_config(tmp_path, **{"store__url": f"sqlite://{tmp_path}/blocker/traffic.db"})
+    response = create_app(config).test_client().get("/api/v1/usage")
+    assert response.status_code == 503
+    assert response.get_json()["detail"].startswith("store.url: cannot open")

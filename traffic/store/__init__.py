@@ -18,6 +18,12 @@ class Store(Protocol):
         Idempotent per key and interval start: a replayed delta adds nothing.
         """
 
+    def claim_writer(self) -> None:
+        """Become the store's only collector, or raise StoreError naming the one that is.
+
+        Two collectors counting the same link into one store would count every byte twice.
+        """
+
     def tracker_state(self) -> dict[str, CounterState]: ...
 
     def keys(self) -> list[str]: ...

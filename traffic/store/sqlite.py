@@ -4,6 +4,8 @@ Writes are few and small to spare SD cards: the collector commits once per ``sav
 commit touching the tail pages of three tables.
 """
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,6 +47,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.tz = tz
         self.retention = dict(retention)
+        self._writer_lock: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
@@ -98,6 +101,20 @@ class SQLiteStore:
             self.db.execute("RELEASE fast")
         insert = "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?)"
         return [row for row in rows if self.db.execute(insert, row).rowcount == 1]
+
+    def claim_writer(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise StoreError(f"store.url: another collector (pid {holder}) is already writing "
+                             f"to {self.path}") from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        self._writer_lock = descriptor
 
     def tracker_state(self) -> dict[str, CounterState]:
         return {key: CounterState(life, at, rx, tx) for key, life, at, rx, tx in
@@ -169,4 +186,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.db.close()
+        if self._writer_lock is not None:
+            os.close(self._writer_lock)
+            self._writer_lock = None
 
