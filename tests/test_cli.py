@@ -129,3 +129,10 @@ def test_status_on_an_empty_store(tmp_path: Path) -> None:
     result = run(tmp_path, "status")
     assert result.returncode == 0, result.stderr
     assert "no monthly limit set" in result.stdout and "never" in result.stdout
+
+
+def test_report_refuses_a_huge_range(seeded: dict, tmp_path: Path) -> None:
+    result = run(tmp_path, "report", "--resolution", "5min", "--start", "2000-01-01")
+    assert result.returncode == 2
+    assert result.stderr == ("traffic: report: the range holds more than 20000 5min buckets; "
+                             "choose a shorter range or a coarser resolution\n")

@@ -126,7 +126,8 @@ def _latest_now() -> int:
 
 
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
-    from traffic.periods import buckets, default_range, parse_instant
+    from traffic.history import filled_series
+    from traffic.periods import default_range, parse_instant
     from traffic.report import series_csv, series_json, series_table
 
     tz = config.timezone
@@ -140,11 +141,11 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         raise UsageError("report: --end must be later than --start")
     store = _store(config)
     try:
-        stored = {bucket: (rx, tx) for bucket, rx, tx in store.series(args.resolution, start, end)}
+        points = filled_series(store, args.resolution, start, end, tz)
+    except ValueError as error:
+        raise UsageError(f"report: {error}") from None
     finally:
         store.close()
-    points = [(bucket, *stored.get(bucket, (0, 0))) for bucket in
-              buckets(args.resolution, start, end, tz)]
     if args.json:
         print(series_json(points, args.resolution, tz))
     elif args.csv:
