@@ -4,11 +4,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat Makefile pyproject.toml requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+JS_STAMP := js/node_modules/.installed-$(shell cat js/package.json js/package-lock.json | md5sum | cut -c1-12)
 
 run: export TRAFFIC_STORE_URL ?= sqlite://$(CURDIR)/var/traffic.db
 run: export SUPERVISOR_STATE_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test bench lint docs system-deps pin clean
+.PHONY: install run test bench lint docs system-deps test-deps pin clean
+
+# Debian packages: $(1) is a list of "command:package" pairs; missing ones are installed as root.
+define apt_need
+	@missing=""; for pair in $(1); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "Please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+endef
 
 $(STAMP): Makefile pyproject.toml requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory system-deps
@@ -18,33 +30,40 @@ $(STAMP): Makefile pyproject.toml requirements.txt requirements-dev.txt
 		--config-settings editable_mode=compat -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Debian packages the project needs: venv support for Python, iproute2 for the namespace tests.
+# Highcharts and the other front-end packages, exactly as js/package-lock.json pins them.
+$(JS_STAMP): js/package.json js/package-lock.json
+	@$(MAKE) --no-print-directory system-deps
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	rm -f js/node_modules/.installed-* && touch $@
+
+# What running Traffic needs: Python's venv, npm for the dashboard's packages.
 system-deps:
-	@missing=""; \
-	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
-	command -v ip >/dev/null || missing="$$missing iproute2"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
-		else echo "Please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
-	fi
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq python3-venv; } || \
+		{ echo "Please install python3-venv"; exit 1; }
+	$(call apt_need,npm:npm ip:iproute2)
 
-# Install only: .venv with Traffic and its pinned dependencies (what a production box needs).
-install: $(STAMP)
+# What the tests need besides: nginx in front of gunicorn, Chromium for the browser tests.
+test-deps:
+	$(call apt_need,nginx:nginx-light chromium:chromium)
 
-run: $(STAMP)
+install: $(STAMP) $(JS_STAMP)
+
+run: install
 	@mkdir -p "$$SUPERVISOR_STATE_DIR/log"
 	@$(BIN)/traffic check-config >/dev/null
-	@echo "Traffic is starting. Dashboard: http://$$($(BIN)/python -c 'from traffic.config import load_config; print(load_config().web.bind)')/api/v1/usage"
+	@echo "Traffic is starting. Dashboard: http://$$($(BIN)/python -c 'from traffic.config import load_config; print(load_config().web.bind)')/"
 	@echo "Logs: $$SUPERVISOR_STATE_DIR/log/. Press Ctrl-C to stop."
 	@exec $(BIN)/supervisord -c supervisor/supervisord.conf
 
-test: $(STAMP)
+test: install test-deps
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory docs
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-bench: $(STAMP)
+bench: install test-deps
+	$(call apt_need,wrk:wrk)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
@@ -53,9 +72,9 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -q -W -b html doc doc/_build/html
 
-# Re-pin requirements*.txt after changing the ranges in pyproject.toml.
+# Print the installed versions, to re-pin requirements*.txt after changing pyproject.toml.
 pin: $(STAMP)
-	$(BIN)/pip freeze --exclude-editable | sort -f > /tmp/traffic-freeze.txt && cat /tmp/traffic-freeze.txt
+	$(BIN)/pip freeze --exclude-editable | sort -f
 
 clean:
-	rm -rf $(VENV) var doc/_build
+	rm -rf $(VENV) var doc/_build js/node_modules test-artifacts

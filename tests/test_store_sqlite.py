@@ -120,7 +120,7 @@ def test_tracker_state_is_saved_with_deltas(store, db_path: Path) -> None:
     reopened = open_store(f"sqlite://{db_path}", TZ)
     assert reopened.tracker_state() == state
     assert reopened.last_sample_at() == 5000
-    assert reopened.keys() == [KEY]
+    assert reopened.known_keys() == [KEY]
     reopened.close()
 
 

@@ -20,7 +20,9 @@ from traffic import units
 SYSTEM_CONFIG = Path("/etc/traffic/traffic.toml")
 ENV_PREFIX = "TRAFFIC_"
 ENV_CONFIG_FILE = "TRAFFIC_CONFIG"
-RESOLUTIONS = ("5min", "hour", "day", "month")
+LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                  "fc00::/7", "fe80::/10")
+"""Loopback and the private ranges a home network uses: who may see the dashboard by default."""
 
 
 class ConfigError(Exception):
@@ -60,6 +62,7 @@ class QuotaConfig:
 class WebConfig:
     bind: str
     allow: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ SCHEMA: dict[str, Any] = {
     },
     "web": {
         "bind": ("127.0.0.1:8000", _bind),
-        "allow": (["127.0.0.0/8", "::1/128"], _networks),
+        "allow": (list(LOCAL_NETWORKS), _networks),
+        "trusted_proxies": (["127.0.0.1/32", "::1/128"], _networks),
     },
     "retention": {
         "raw": ("7d", _retention),

@@ -15,6 +15,8 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 QUARTER_MS = 900_000
 RESOLUTIONS = ("5min", "hour", "day", "month")
+EARLIEST_MS = 631_152_000_000   # 1990-01-01 UTC
+LATEST_MS = 7_258_118_400_000   # 2200-01-01 UTC
 
 
 def to_ms(moment: datetime) -> int:
@@ -119,19 +121,23 @@ def default_range(resolution: str, now: int, tz: ZoneInfo, billing_day: int) -> 
     raise ValueError(f"unknown resolution {resolution!r}")
 
 
-def parse_instant(text: str, tz: ZoneInfo) -> int:
+def parse_instant(text: str, tz: ZoneInfo, bounded: bool = True) -> int:
     """Epoch ms from epoch milliseconds, an ISO 8601 date (local midnight) or date and time.
 
     A date and time without an offset is local time.
     """
     text = text.strip()
     if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 date "
-                         "such as 2026-11-08 or 2026-11-08T06:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return to_ms(moment)
+        ms = int(text)
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=tz)
+            ms = to_ms(moment)
+        except (ValueError, OverflowError):
+            raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 date "
+                             "such as 2026-11-08 or 2026-11-08T06:00") from None
+    if bounded and not EARLIEST_MS <= ms <= LATEST_MS:
+        raise ValueError(f"{text!r} is outside the years 1990 to 2200")
+    return ms

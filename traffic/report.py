@@ -25,12 +25,31 @@ def usage_json(usage: Usage, tz: ZoneInfo) -> dict[str, Any]:
     return document
 
 
+def usage_sentence(usage: Usage, system: str) -> str:
+    """The one sentence the family reads first: used, left, and what a day may take."""
+    def size(value: int) -> str:
+        return format_size(value, system)
+
+    days = usage.days_left
+    days_text = f"{days:.0f} days left" if days >= 1.5 else (
+        "1 day left" if days >= 0.5 else "less than a day left")
+    if not usage.limit:
+        return f"{size(usage.total)} used this period, {days_text}."
+    if usage.total >= usage.limit:
+        return (f"{size(usage.total)} of {size(usage.limit)} used: "
+                f"{size(usage.total - usage.limit)} over the limit, {days_text}.")
+    return (f"{size(usage.total)} of {size(usage.limit)} used, {days_text}: "
+            f"{size(usage.daily_budget or 0)} a day keeps you inside.")
+
+
 def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
     def size(value: int) -> str:
         return format_size(value, system)
 
     end_day = from_ms(usage.period_end, tz).strftime("%-d %b")
     lines = [
+        usage_sentence(usage, system),
+        "",
         f"Traffic at {site}",
         f"  period      {from_ms(usage.period_start, tz):%-d %b %Y %H:%M} to "
         f"{from_ms(usage.period_end, tz):%-d %b %Y} ({usage.days_left:.1f} days left)",

@@ -20,11 +20,15 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = wall_clo
     app = Flask(__name__)
     app.config["TRAFFIC"] = config or load_config()
     app.config["CLOCK"] = clock
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 86400  # asset URLs carry a content hash
 
-    from web import api, db
+    from web import access, api, assets, db, metrics, openapi, pages
 
     db.init_app(app)
-    app.register_blueprint(api.bp)
+    access.init_app(app)
+    for blueprint in (api.bp, openapi.bp, metrics.bp, pages.bp, assets.bp):
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals.update(js_url=assets.js_url, static_url=assets.static_url)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -1,11 +1,14 @@
 """JSON API under /api/v1. Times are epoch milliseconds, with ISO 8601 beside them."""
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from traffic import __version__
+from traffic.history import filled_series
+from traffic.periods import default_range
 from traffic.quota import usage
-from traffic.report import iso, usage_json
-from traffic.runtime import last_poll
+from traffic.report import iso, usage_json, usage_sentence
+from traffic.runtime import last_poll, read_realtime
+from web import params
 from web.db import get_store, traffic_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,13 +20,17 @@ def _now() -> int:
 
 @bp.get("/usage")
 def usage_view():
+    params.refuse_unknown()
     config = traffic_config()
     result = usage(get_store(), config, _now(), last_poll(config))
-    return jsonify(usage_json(result, config.timezone))
+    document = usage_json(result, config.timezone)
+    document["summary"] = usage_sentence(result, config.quota.unit_system)
+    return jsonify(document)
 
 
 @bp.get("/status")
 def status_view():
+    params.refuse_unknown()
     config = traffic_config()
     store = get_store()
     now = _now()
@@ -32,8 +39,55 @@ def status_view():
     latest = max((t for t in (saved, polled) if t is not None), default=None)
     return jsonify(
         site=config.site, version=__version__, now=now, now_iso=iso(now, config.timezone),
-        timezone=config.timezone.key, keys=store.keys(),
+        timezone=config.timezone.key, keys=store.known_keys(),
         last_saved_at=saved, last_saved_at_iso=iso(saved, config.timezone),
         last_sample_at=latest, last_sample_at_iso=iso(latest, config.timezone),
         sample_age_s=None if latest is None else (now - latest) / 1000,
     )
+
+
+@bp.get("/series")
+def series_view():
+    params.refuse_unknown("resolution", "start", "end", "iface")
+    config = traffic_config()
+    tz = config.timezone
+    resolution = params.resolution()
+    default_start, default_end = default_range(resolution, _now(), tz, config.quota.billing_day)
+    start = params.instant("start", tz, default_start)
+    end = params.instant("end", tz, default_end)
+    if end <= start:
+        raise params.BadParameter("end", "must be later than start")
+    store = get_store()
+    keys = None
+    iface = request.args.get("iface")
+    if iface:
+        stored_keys = store.known_keys()
+        keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
+        if not keys:
+            known = ", ".join(key.split(":", 1)[-1] for key in stored_keys) or "none yet"
+            raise params.BadParameter("iface", f"no interface {iface!r} (known: {known})")
+    try:
+        points = filled_series(store, resolution, start, end, tz, keys)
+    except ValueError as error:
+        raise params.BadParameter("start", str(error)) from None
+    return jsonify(resolution=resolution, start=start, end=end, start_iso=iso(start, tz),
+                   end_iso=iso(end, tz), iface=iface, unit_system=config.quota.unit_system,
+                   points=[list(point) for point in points])
+
+
+@bp.get("/realtime")
+def realtime_view():
+    params.refuse_unknown("since")
+    config = traffic_config()
+    since = params.instant("since", config.timezone, 0, bounded=False)
+    document = read_realtime(config) or {}
+    return jsonify(
+        interval_s=document.get("interval_s", config.collector.interval),
+        updated=document.get("updated"),
+        points=[point for point in document.get("points", []) if point[0] > since])
+
+
+@bp.get("/events")
+def events_view():
+    params.refuse_unknown()
+    return jsonify(events=[])

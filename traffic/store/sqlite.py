@@ -120,12 +120,12 @@ class SQLiteStore:
         return {key: CounterState(life, at, rx, tx) for key, life, at, rx, tx in
                 self.db.execute("SELECT key, life, at, rx, tx FROM tracker")}
 
-    def keys(self) -> list[str]:
+    def known_keys(self) -> list[str]:
         return [row[0] for row in self.db.execute(
             "SELECT key FROM tracker UNION SELECT DISTINCT key FROM rollups ORDER BY 1")]
 
     def _key_filter(self, keys: Iterable[str] | None) -> tuple[str, list[str]]:
-        chosen = list(self.keys() if keys is None else keys)
+        chosen = list(self.known_keys() if keys is None else keys)
         return f"key IN ({', '.join('?' * len(chosen))})", chosen
 
     def series(self, resolution: str, start: int, end: int,

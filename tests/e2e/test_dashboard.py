@@ -1,0 +1,111 @@
+"""The dashboard end to end: headless Chromium, through nginx, to gunicorn, over a seeded store."""
+
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+from playwright.sync_api import Browser
+
+from tests.e2e.conftest import Site, open_page, screenshot
+from tests.stack import WebStack, clean_env
+from traffic.units import format_size
+
+CHARTS_READY = """() => window.Highcharts && Highcharts.charts.filter(Boolean).length === 3 &&
+    Highcharts.charts.filter(Boolean).every(c => c.series.length === 2 &&
+                                               c.series[0].options.data.length > 0)"""
+CHART_SUMS = """() => Object.fromEntries(Highcharts.charts.filter(Boolean).map(c => [c.renderTo.id,
+    {rx: c.series[0].options.data.reduce((a, p) => a + p[1], 0),
+     tx: c.series[1].options.data.reduce((a, p) => a + p[1], 0),
+     first: c.series[0].options.data[0][0], points: c.series[0].options.data.length,
+     stacking: c.series[0].options.stacking || c.options.plotOptions.column.stacking}]))"""
+
+POINTS = "() => Highcharts.charts.filter(Boolean)[0].series[0].options.data.length"
+AT_LEAST = """n => window.Highcharts && Highcharts.charts.filter(Boolean).length > 0 &&
+    Highcharts.charts.filter(Boolean)[0].series[0].options.data.length >= n"""
+
+
+def test_history_shows_the_seeded_totals(browser: Browser, stack: WebStack, site: Site,
+                                         page_errors: list[str]) -> None:
+    page = open_page(browser, stack.url + "/", page_errors, width=1280)
+    page.wait_for_function(CHARTS_READY, timeout=20_000)
+    sums = page.evaluate(CHART_SUMS)
+    rx, tx = site.received(site.period_start), site.sent(site.period_start)
+    assert (sums["chart-day"]["rx"], sums["chart-day"]["tx"]) == (rx, tx)
+    assert sums["chart-day"]["stacking"] == "normal"
+    hour_start = int(page.get_attribute("#chart-hour", "data-start"))
+    assert sums["chart-hour"]["points"] == 48
+    assert sums["chart-hour"]["rx"] == site.received(hour_start)
+    assert sums["chart-month"]["rx"] == site.received(0)
+    assert sums["chart-month"]["points"] == 24
+
+    headline = page.text_content("#headline")
+    assert headline.startswith(f"{format_size(rx + tx)} of 40 GB used, ")
+    assert "a day keeps you inside" in headline
+    assert page.text_content("#figure-rx") == format_size(rx)
+    assert page.text_content("#figure-tx") == format_size(tx)
+    page.click("#chart-day + details summary")
+    rows = page.locator("#table-day tbody tr")
+    assert rows.count() == sums["chart-day"]["points"]
+    assert rows.first.locator("td").all_text_contents() == ["1 GB", "100 MB"]
+    screenshot(page, "history-1280")
+    assert page_errors == []
+
+
+def test_history_fits_a_phone(browser: Browser, stack: WebStack, page_errors: list[str]) -> None:
+    page = open_page(browser, stack.url + "/", page_errors, width=375, height=812)
+    page.wait_for_function(CHARTS_READY, timeout=20_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "history-375")
+    assert page_errors == []
+
+
+def test_realtime_gains_points_as_the_collector_polls(browser: Browser, stack: WebStack,
+                                                      site: Site, page_errors: list[str]) -> None:
+    collector = subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(site.config),
+                                  "collect"], env=clean_env(), stderr=subprocess.DEVNULL)
+    try:
+        page = open_page(browser, stack.url + "/rt", page_errors, width=1280)
+        page.wait_for_function(AT_LEAST, arg=2, timeout=20_000)
+        first = page.evaluate(POINTS)
+        page.wait_for_function(AT_LEAST, arg=first + 3, timeout=20_000)
+        assert page.text_content("#rt-now").startswith("Download ")
+        page.click("#chart-rt + details summary")
+        assert page.locator("#table-rt tbody tr").count() >= 3
+        screenshot(page, "realtime-1280")
+        phone = open_page(browser, stack.url + "/rt", page_errors, width=375, height=812)
+        phone.wait_for_function(AT_LEAST, arg=2, timeout=20_000)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+        screenshot(phone, "realtime-375")
+    finally:
+        collector.terminate()
+        collector.wait(timeout=30)
+    assert page_errors == []
+
+
+def test_nginx_serves_assets_gzipped_and_cached(stack: WebStack, page_errors: list[str]) -> None:
+    with urllib.request.urlopen(stack.url + "/") as response:
+        html = response.read().decode()
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    script = html.split('<script src="', 2)[1].split('"', 1)[0]
+    assert "?v=" in script and "<script>" not in html
+    request = urllib.request.Request(stack.url + script, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "immutable" in response.headers["Cache-Control"]
+        assert response.headers["Server"].startswith("nginx")
+
+
+def test_forwarded_client_outside_allow_is_refused(stack: WebStack) -> None:
+    request = urllib.request.Request(stack.app_url + "/api/v1/usage",
+                                     headers={"X-Forwarded-For": "203.0.113.7"})
+    try:
+        urllib.request.urlopen(request)
+        raise AssertionError("expected 403")
+    except urllib.error.HTTPError as error:
+        assert error.code == 403
+        assert b"203.0.113.7 is not in web.allow" in error.read()
+    with urllib.request.urlopen(stack.url + "/api/v1/usage") as response:
+        assert response.status == 200  # nginx forwards 127.0.0.1, which web.allow lists

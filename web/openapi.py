@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json."""
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from traffic import __version__
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+MS = {"type": "integer", "description": "epoch milliseconds (UTC)"}
+MS_OR_NULL = {"type": ["integer", "null"], "description": "epoch milliseconds (UTC)"}
+ISO = {"type": "string", "description": "ISO 8601 in the household's time zone"}
+ISO_OR_NULL = {"type": ["string", "null"], "description": "ISO 8601 in the household's time zone"}
+BYTES = {"type": "integer", "minimum": 0, "description": "bytes"}
+BYTES_OR_NULL = {"type": ["integer", "null"], "minimum": 0, "description": "bytes"}
+TIME_PARAM = {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"},
+                        {"type": "string", "format": "date"},
+                        {"type": "string", "format": "date-time"}]}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+ERROR = _object({"error": {"type": "string"}, "detail": {"type": "string"}})
+
+USAGE = _object({
+    "period_start": MS, "period_end": MS, "period_start_iso": ISO, "period_end_iso": ISO,
+    "rx": BYTES, "tx": BYTES, "total": BYTES,
+    "limit": {**BYTES, "description": "bytes allowed in the period; 0: no limit"},
+    "percent": {"type": ["number", "null"], "description": "of the limit used; null: no limit"},
+    "left": BYTES_OR_NULL,
+    "estimate": {**BYTES, "description": "bytes expected by the period's end at this pace"},
+    "days_left": {"type": "number", "minimum": 0},
+    "daily_budget": {**BYTES_OR_NULL,
+                     "description": "bytes a day that keep the rest of the period in the limit"},
+    "today": BYTES, "today_rx": BYTES, "today_tx": BYTES,
+    "daily_limit": {**BYTES, "description": "quota.daily; 0: no daily limit"},
+    "last_sample_at": MS_OR_NULL, "last_sample_at_iso": ISO_OR_NULL,
+    "sample_age_s": {"type": ["number", "null"]},
+    "now": MS, "now_iso": ISO,
+    "summary": {"type": "string", "description": "the period in one sentence, for people"},
+})
+
+STATUS = _object({
+    "site": {"type": "string"}, "version": {"type": "string"}, "timezone": {"type": "string"},
+    "now": MS, "now_iso": ISO,
+    "keys": {"type": "array", "items": {"type": "string"},
+             "description": "what is measured, such as kernel:ppp0"},
+    "last_saved_at": MS_OR_NULL, "last_saved_at_iso": ISO_OR_NULL,
+    "last_sample_at": MS_OR_NULL, "last_sample_at_iso": ISO_OR_NULL,
+    "sample_age_s": {"type": ["number", "null"]},
+})
+
+POINT = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 3,
+         "maxItems": 3, "description": "[bucket start (epoch ms), download bytes, upload bytes]"}
+SERIES = _object({
+    "resolution": {"enum": ["5min", "hour", "day", "month"]},
+    "start": MS, "end": MS, "start_iso": ISO, "end_iso": ISO,
+    "iface": {"type": ["string", "null"]},
+    "unit_system": {"enum": ["si", "iec"],
+                    "description": "si: sizes in GB (10^9), iec: in GiB (2^30), as the limit"},
+    "points": {"type": "array", "items": POINT},
+})
+
+REALTIME = _object({
+    "interval_s": {"type": "number"},
+    "updated": MS_OR_NULL,
+    "points": {"type": "array", "items": {
+        "type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 3, "maxItems": 3,
+        "description": "[time (epoch ms), download bytes/s, upload bytes/s]"}},
+})
+
+EVENTS = _object({"events": {"type": "array", "items": {"type": "object"}}})
+
+
+def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None
+         ) -> dict[str, Any]:
+    return {"get": {
+        "summary": summary,
+        "parameters": parameters or [],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+            "400": {"description": "a bad parameter, named in detail",
+                    "content": {"application/json": {"schema": ERROR}}},
+        },
+    }}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Traffic", "version": __version__,
+                 "description": "Use of a metered mobile-broadband link. Times are epoch "
+                                "milliseconds with ISO 8601 beside them; sizes are bytes."},
+        "paths": {
+            "/api/v1/usage": _get("Use in the current billing period against the limits",
+                                  USAGE),
+            "/api/v1/status": _get("The collector's state", STATUS),
+            "/api/v1/series": _get("Use per bucket; empty buckets are zeros", SERIES, [
+                _query("resolution", {"enum": ["5min", "hour", "day", "month"],
+                                      "default": "day"}, "bucket size"),
+                _query("start", TIME_PARAM, "epoch ms or ISO 8601 (local time without offset); "
+                       "default: 5min the last 24 h, hour the last 7 days, day this billing "
+                       "period and the one before, month the last 24 months"),
+                _query("end", TIME_PARAM, "exclusive; same forms as start"),
+                _query("iface", {"type": "string"}, "one interface, such as ppp0"),
+            ]),
+            "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
+                                     REALTIME, [_query("since", TIME_PARAM,
+                                                       "only points newer than this")]),
+            "/api/v1/events": _get("What happened to the link", EVENTS),
+            "/api/v1/openapi.json": {"get": {"summary": "This description", "responses": {
+                "200": {"description": "OK", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+                "200": {"description": "OK", "content": {"text/plain": {
+                    "schema": {"type": "string"}}}}}}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_view():
+    return jsonify(spec())

@@ -1,0 +1,45 @@
+"""Query parameters: each bad one is a 400 that names it and says what would be right."""
+
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from traffic.periods import RESOLUTIONS, parse_instant
+
+
+class BadParameter(BadRequest):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+
+
+def choice(name: str, options: Iterable[str], default: str) -> str:
+    value = request.args.get(name, default)
+    options = tuple(options)
+    if value not in options:
+        raise BadParameter(name, f"expected one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+def resolution(default: str = "day") -> str:
+    return choice("resolution", RESOLUTIONS, default)
+
+
+def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
+    """An optional time: epoch milliseconds or ISO 8601 (local time when it has no offset)."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        return parse_instant(value, tz, bounded)
+    except ValueError as error:
+        raise BadParameter(name, str(error)) from None
+
+
+def refuse_unknown(*known: str) -> None:
+    """A misspelt parameter would be silently ignored; say so instead."""
+    for name in request.args:
+        if name not in known:
+            expected = ", ".join(known) or "none"
+            raise BadParameter(name, f"unknown parameter (this endpoint takes: {expected})")
