@@ -16,13 +16,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.sources import Source, make_source
 from traffic.config import Config, mask_secrets
-from traffic.counters import Delta, Tracker
+from traffic.counters import CounterState, Delta, Tracker
 from traffic.runtime import REALTIME_WINDOW_MS, realtime_path, write_atomically
 from traffic.store import Store
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600
+PRUNE_EVERY_S = 86_400
+"""Retention is counted in days; pruning more often would only add writes."""
 
 
 def now_ms() -> int:
@@ -39,7 +40,8 @@ class Collector:
         self.sources: list[Source] = [make_source(source, clock) for source in config.sources]
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
         self.pending: list[Delta] = []
-        self.rates: deque[tuple[int, dict[str, tuple[float, float]]]] = deque()
+        self.rates: deque[list[float]] = deque()
+        self._saved = self._counters_of(self.tracker.state)
         self.realtime_path = realtime_path(config)
         self._tracker_lock = threading.Lock()
         self._store_lock = threading.Lock()
@@ -54,17 +56,30 @@ class Collector:
         return deltas
 
     def save(self) -> int:
-        """Commit pending deltas with the tracker state they came from; returns bytes added."""
+        """Commit pending deltas with the tracker state they came from; returns bytes added.
+
+        On an idle link nothing is written: while no counter moved, the saved state is as good
+        as the new one (only its time is older, which makes the next rate check more lenient).
+        """
         with self._store_lock:
             with self._tracker_lock:
                 pending, self.pending = self.pending, []
                 state = dict(self.tracker.state)
+            counters = self._counters_of(state)
+            if not pending and counters == self._saved:
+                return 0
             try:
-                return self.store.add(pending, state)
+                added = self.store.add(pending, state)
             except Exception:
                 with self._tracker_lock:
                     self.pending[:0] = pending
                 raise
+            self._saved = counters
+            return added
+
+    @staticmethod
+    def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int]]:
+        return {key: (s.life, s.rx, s.tx) for key, s in state.items()}
 
     def prune(self) -> None:
         with self._store_lock:
@@ -73,20 +88,16 @@ class Collector:
             log.info("retention removed %d old rows", removed)
 
     def _publish_rates(self, deltas: list[Delta]) -> None:
+        """Download and upload bytes/s of this poll, summed over the keys, for the realtime view."""
         at = self.clock()
-        point = {d.key: (d.rx * 1000 / max(d.end - d.start, 1),
-                         d.tx * 1000 / max(d.end - d.start, 1)) for d in deltas}
-        self.rates.append((at, point))
-        while self.rates and self.rates[0][0] < at - REALTIME_WINDOW_MS:
+        rx = sum(d.rx * 1000 / max(d.end - d.start, 1) for d in deltas)
+        tx = sum(d.tx * 1000 / max(d.end - d.start, 1) for d in deltas)
+        self.rates.append([at, round(rx, 1), round(tx, 1)])
+        while self.rates[0][0] < at - REALTIME_WINDOW_MS:
             self.rates.popleft()
         write_atomically(self.realtime_path, {
-            "site": self.config.site,
-            "interval_s": self.config.collector.interval,
-            "updated": at,
-            "points": [[when, round(sum(r[0] for r in keyed.values()), 1),
-                        round(sum(r[1] for r in keyed.values()), 1)] for when, keyed in self.rates],
-            "keys": sorted({key for _, keyed in self.rates for key in keyed}),
-        })
+            "site": self.config.site, "interval_s": self.config.collector.interval,
+            "updated": at, "points": list(self.rates)})
 
 
 def run(config: Config, store: Store, once: bool = False) -> int:

@@ -11,6 +11,7 @@ import pytest
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
 from traffic.store import StoreError, open_store
+from traffic.store.sqlite import MIGRATIONS
 
 TZ = ZoneInfo("Europe/Stockholm")
 KEY = "kernel:ppp0"
@@ -40,7 +41,7 @@ def store(db_path: Path):
 def test_file_is_wal_with_schema_version(store, db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_newer_schema_is_refused(db_path: Path) -> None:
@@ -165,3 +166,37 @@ def test_only_one_writer(store, db_path: Path) -> None:
     store.close()
     other.claim_writer()  # free again once the first writer is gone
     other.close()
+
+
+def test_small_saves_and_one_bulk_add_agree(tmp_path: Path) -> None:
+    """The collector saves a minute at a time, out of order after a restart; a bulk import adds
+    days at once. Both must give the same buckets."""
+    start = local(2026, 10, 24, 22, 2, 30)
+    deltas = every_5s(start, start + 6 * 3_600_000, 997, 13)  # across the autumn DST night
+    late = [Delta(KEY, start - 3_600_000, start - 3_590_000, 5, 5)]  # older than the rest
+    bulk = open_store(f"sqlite://{tmp_path}/bulk.db", TZ)
+    bulk.add(deltas + late, {})
+    small = open_store(f"sqlite://{tmp_path}/small.db", TZ)
+    for i in range(0, len(deltas), 12):
+        small.add(deltas[i:i + 12], {})
+        if i == 600:
+            small.add(late, {})
+    span = (start - 86_400_000, start + 86_400_000)
+    for resolution in ("5min", "hour", "day", "month"):
+        assert small.series(resolution, *span) == bulk.series(resolution, *span), resolution
+    assert small.totals(*span) == bulk.totals(*span) == (997 * 4320 + 5, 13 * 4320 + 5)
+    assert len(small.series("hour", *span)) == 8  # 22:00 .. 04:00 with 02:00 twice
+
+
+def test_schema_1_files_are_migrated(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    raw.execute("INSERT INTO rollups VALUES (?, 2, ?, 100, 10)", (KEY, local(2026, 11, 1)))
+    raw.commit()
+    raw.close()
+    store = open_store(f"sqlite://{db_path}", TZ)
+    day = local(2026, 11, 1)
+    store.add([Delta(KEY, day + 60_000, day + 65_000, 1, 1)], {})
+    assert store.series("day", day, day + 86_400_000) == [(day, 101, 11)]
+    store.close()
+

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,9 +31,8 @@ def usage_sentence(usage: Usage, system: str) -> str:
     def size(value: int) -> str:
         return format_size(value, system)
 
-    days = usage.days_left
-    days_text = f"{days:.0f} days left" if days >= 1.5 else (
-        "1 day left" if days >= 0.5 else "less than a day left")
+    days = math.ceil(usage.days_left)  # today counts as a day left
+    days_text = f"{days} days left" if days > 1 else "this is the last day"
     if not usage.limit:
         return f"{size(usage.total)} used this period, {days_text}."
     if usage.total >= usage.limit:

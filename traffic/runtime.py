@@ -16,15 +16,39 @@ REALTIME_FILE = "realtime.json"
 REALTIME_WINDOW_MS = 600_000
 
 
+RAM_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
 def runtime_dir(config: Config) -> Path:
-    """``collector.runtime_dir``, else ``/run/traffic`` for root, else the user's runtime dir."""
+    """``collector.runtime_dir``, else the first of these that is on a RAM disk: ``/run/traffic``
+    (root) or ``$XDG_RUNTIME_DIR/traffic``, then ``/dev/shm/traffic-UID``; else a temp dir.
+
+    The file is rewritten every poll, 17,280 times a day: on an SD card that would be the
+    heaviest writer of the box.
+    """
     if config.collector.runtime_dir:
         return Path(config.collector.runtime_dir)
-    if os.geteuid() == 0:
-        return Path("/run/traffic")
+    uid = os.geteuid()
+    candidates = [Path("/run/traffic")] if uid == 0 else []
     if os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(os.environ["XDG_RUNTIME_DIR"]) / "traffic"
-    return Path(tempfile.gettempdir()) / f"traffic-{os.geteuid()}"
+        candidates.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "traffic")
+    candidates.append(Path("/dev/shm") / f"traffic-{uid}")
+    for candidate in candidates:
+        if _on_ram_disk(candidate.parent):
+            return candidate
+    return Path(tempfile.gettempdir()) / f"traffic-{uid}"
+
+
+def _on_ram_disk(path: Path) -> bool:
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    except OSError:
+        return False
+    target = str(path.resolve()) if path.exists() else ""
+    best = max((point for point, _ in mounts
+                if target == point or target.startswith(point.rstrip("/") + "/")),
+               key=len, default=None)
+    return best is not None and dict(mounts)[best] in RAM_FILESYSTEMS
 
 
 def realtime_path(config: Config) -> Path:

@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+import pytest
+
 from tests.conftest import STOCKHOLM
 from tests.web.conftest import NOW
 from traffic.periods import to_ms
@@ -59,3 +61,142 @@ def test_unopenable_store_is_json_503(tmp_path) -> None:
     response = create_app(config).test_client().get("/api/v1/usage")
     assert response.status_code == 503
     assert response.get_json()["detail"].startswith("store.url: cannot open")
+
+
+def test_series_hours_across_the_autumn_dst_night(client) -> None:
+    day = to_ms(datetime(2026, 10, 25, tzinfo=STOCKHOLM))
+    response = client.get("/api/v1/series?resolution=hour&start=2026-10-25&end=2026-10-26")
+    series = response.get_json()
+    assert series["start"] == day and series["start_iso"] == "2026-10-25T00:00:00+02:00"
+    points = series["points"]
+    assert len(points) == 25
+    assert [p[0] for p in points] == [day + i * 3_600_000 for i in range(25)]
+    assert points[2][1:] == [3 * GB, 3 * GB // 10]     # 02:00 summer time
+    assert points[3][1:] == [2 * GB, 2 * GB // 10]     # 02:00 again, winter time
+    assert sum(p[1] for p in points) == 5 * GB
+
+
+def test_series_day_defaults_to_this_period_and_the_one_before(client) -> None:
+    series = client.get("/api/v1/series").get_json()
+    assert series["resolution"] == "day"
+    assert series["start_iso"] == "2026-09-08T00:00:00+02:00"
+    assert series["end_iso"] == "2026-11-08T00:00:00+01:00"
+    assert len(series["points"]) == 30 + 31
+    by_day = {p[0]: p[1] for p in series["points"]}
+    assert by_day[to_ms(datetime(2026, 10, 7, tzinfo=STOCKHOLM))] == 7 * GB
+    assert by_day[to_ms(datetime(2026, 10, 25, tzinfo=STOCKHOLM))] == 5 * GB
+    assert sum(by_day.values()) == 13 * GB
+
+
+def test_series_month_and_epoch_ms_parameters(client) -> None:
+    start = to_ms(datetime(2026, 10, 1, tzinfo=STOCKHOLM))
+    end = to_ms(datetime(2026, 12, 1, tzinfo=STOCKHOLM))
+    series = client.get(f"/api/v1/series?resolution=month&start={start}&end={end}").get_json()
+    assert series["points"] == [[start, 12 * GB, 500_000_001],
+                                [to_ms(datetime(2026, 11, 1, tzinfo=STOCKHOLM)), GB, GB // 10]]
+    assert series["unit_system"] == "si"
+
+
+def test_series_iface_filter(client) -> None:
+    assert client.get("/api/v1/series?resolution=month&iface=ppp0").status_code == 200
+    response = client.get("/api/v1/series?iface=wwan0")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad Request",
+                                   "detail": "iface: no interface 'wwan0' (known: ppp0)"}
+
+
+@pytest.mark.parametrize(("query", "detail"), [
+    ("resolution=week", "resolution: expected one of 5min, hour, day, month, got 'week'"),
+    ("start=yesterday", "start: 'yesterday' is neither epoch milliseconds nor an ISO 8601 date "
+                        "such as 2026-11-08 or 2026-11-08T06:00"),
+    ("start=2026-11-02&end=2026-11-01", "end: must be later than start"),
+    ("resolution=5min&start=2020-01-01", "start: the range holds more than 20000 5min buckets; "
+                                         "choose a shorter range or a coarser resolution"),
+    ("start=99999999999999999", "start: '99999999999999999' is outside the years 1990 to 2200"),
+    ("colour=red", "colour: unknown parameter (this endpoint takes: resolution, start, end, "
+                   "iface)"),
+])
+def test_series_bad_parameters_are_named(client, query: str, detail: str) -> None:
+    response = client.get(f"/api/v1/series?{query}")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad Request", "detail": detail}
+
+
+def test_realtime_reads_the_collector_file_since(app, client) -> None:
+    from traffic.runtime import realtime_path, write_atomically
+
+    config = app.config["TRAFFIC"]
+    assert client.get("/api/v1/realtime").get_json() == {"interval_s": 5.0, "updated": None,
+                                                         "points": []}
+    points = [[NOW - 10_000, 1000.0, 10.0], [NOW - 5000, 2000.0, 20.0], [NOW, 3000.0, 30.0]]
+    write_atomically(realtime_path(config), {"interval_s": 5.0, "updated": NOW, "points": points})
+    assert client.get("/api/v1/realtime").get_json()["points"] == points
+    newer = client.get(f"/api/v1/realtime?since={NOW - 5000}").get_json()
+    assert newer == {"interval_s": 5.0, "updated": NOW, "points": points[2:]}
+
+
+def test_events_is_empty_until_the_keeper_lands(client) -> None:
+    assert client.get("/api/v1/events").get_json() == {"events": []}
+
+
+def test_metrics(client) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain; version=0.0.4")
+    lines = response.get_data(as_text=True).splitlines()
+    assert 'traffic_bytes_total{site="home",iface="ppp0",direction="rx"} 13000000000' in lines
+    assert 'traffic_bytes_total{site="home",iface="ppp0",direction="tx"} 600000001' in lines
+    assert 'traffic_quota_limit_bytes{site="home"} 40000000000' in lines
+    assert 'traffic_quota_used_bytes{site="home"} 6600000000' in lines
+    assert 'traffic_last_sample_age_seconds{site="home"} 4.0' in lines
+    assert "# TYPE traffic_bytes_total counter" in lines
+
+
+def test_openapi_describes_every_endpoint(client) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0"
+    assert set(spec["paths"]) == {f"/api/v1/{name}" for name in (
+        "usage", "status", "series", "realtime", "events", "openapi.json")} | {"/metrics"}
+    names = [p["name"] for p in spec["paths"]["/api/v1/series"]["get"]["parameters"]]
+    assert names == ["resolution", "start", "end", "iface"]
+
+
+def test_usage_has_the_plain_sentence(client) -> None:
+    assert client.get("/api/v1/usage").get_json()["summary"] == (
+        "6.6 GB of 40 GB used, 5 days left: 7.4 GB a day keeps you inside.")
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "status"), [
+    ("127.0.0.1", None, 200),
+    ("192.168.8.20", None, 200),
+    ("203.0.113.9", None, 403),
+    ("127.0.0.1", "192.168.8.20", 200),          # nginx on the box, a phone on the home Wi-Fi
+    ("127.0.0.1", "203.0.113.9", 403),           # nginx on the box, a stranger
+    ("127.0.0.1", "10.0.0.1, 203.0.113.9", 403),  # the last hop is the one nginx saw
+    ("203.0.113.9", "127.0.0.1", 403),           # an untrusted peer cannot claim to be local
+    ("::ffff:192.168.8.20", None, 200),
+])
+def test_web_allow_and_trusted_proxies(client, peer, forwarded, status) -> None:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    response = client.get("/api/v1/status", headers=headers, environ_base={"REMOTE_ADDR": peer})
+    assert response.status_code == status
+    if status == 403:
+        assert "is not in web.allow" in response.get_json()["detail"]
+
+
+def test_pages_carry_security_headers_and_no_inline_script(client) -> None:
+    for path in ("/", "/rt"):
+        response = client.get(path)
+        assert response.status_code == 200
+        csp = response.headers["Content-Security-Policy"]
+        script_src = csp.split("script-src ")[1].split(";")[0]
+        assert script_src == "'self'"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "<script>" not in response.get_data(as_text=True)
+
+
+def test_history_page_states_the_period_in_words(client) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "6.6 GB of 40 GB used, 5 days left: 7.4 GB a day keeps you inside." in html
+    assert "Period 8 Oct to 8 Nov." in html

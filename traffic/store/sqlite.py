@@ -1,7 +1,10 @@
 """The embedded default store: one SQLite file in WAL mode.
 
-Writes are few and small to spare SD cards: the collector commits once per ``save_interval``, each
-commit touching the tail pages of three tables.
+Writes are few and small to spare SD cards: the collector commits once per ``save_interval``, and
+a commit touches as few pages as it can. Buckets still filling (the current 5 minutes, hour, day
+and month of each key) live in the small ``recent`` table, so a commit changes one page there
+instead of one page per resolution in ``rollups``; a bucket moves to ``rollups`` when the next
+one starts.
 """
 
 import fcntl
@@ -35,10 +38,27 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 2: the newest bucket of each key and resolution, kept apart from the rollups
+    """
+    CREATE TABLE recent (
+        key TEXT NOT NULL, resolution INTEGER NOT NULL, bucket INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (key, resolution)
+    ) WITHOUT ROWID;
+    """,
 ]
+BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
 ADD_ROLLUP = """
     INSERT INTO rollups VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+"""
+CLOSE_RECENT = """
+    INSERT INTO rollups SELECT * FROM recent WHERE key = ? AND resolution = ?
+    ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+"""
+ADD_RECENT = """
+    INSERT INTO recent VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (key, resolution) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 
 
@@ -80,7 +100,7 @@ class SQLiteStore:
             new = self._insert_intervals(rows)
             increments = RollupIncrements(self.tz)
             increments.add(Delta(*row) for row in new)
-            db.executemany(ADD_ROLLUP, increments.rows())
+            self._add_to_buckets(increments.rows())
             db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?)",
                            [(key, s.life, s.at, s.rx, s.tx) for key, s in tracker_state.items()])
             db.execute("COMMIT")
@@ -102,6 +122,23 @@ class SQLiteStore:
         insert = "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?)"
         return [row for row in rows if self.db.execute(insert, row).rowcount == 1]
 
+    def _add_to_buckets(self, rows: list[tuple[str, int, int, int, int]]) -> None:
+        """Add to the newest bucket in ``recent``; a newer one closes it into ``rollups``."""
+        open_buckets = {(key, code): bucket for key, code, bucket in
+                        self.db.execute("SELECT key, resolution, bucket FROM recent")}
+        newest: dict[tuple[str, int], int] = {}
+        for key, code, bucket, _, _ in rows:
+            newest[(key, code)] = max(bucket, newest.get((key, code), bucket))
+        closing = [pair for pair, bucket in newest.items()
+                   if pair in open_buckets and bucket > open_buckets[pair]]
+        self.db.executemany(CLOSE_RECENT, closing)
+        self.db.executemany("DELETE FROM recent WHERE key = ? AND resolution = ?", closing)
+        current = [row for row in rows if row[2] == newest[row[:2]]
+                   and row[2] >= open_buckets.get(row[:2], row[2])]
+        self.db.executemany(ADD_RECENT, current)
+        self.db.executemany(ADD_ROLLUP, [row for row in rows if row[2] < max(
+            newest[row[:2]], open_buckets.get(row[:2], newest[row[:2]]))])
+
     def claim_writer(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
         descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -122,7 +159,7 @@ class SQLiteStore:
 
     def known_keys(self) -> list[str]:
         return [row[0] for row in self.db.execute(
-            "SELECT key FROM tracker UNION SELECT DISTINCT key FROM rollups ORDER BY 1")]
+            "SELECT key FROM tracker UNION SELECT key FROM recent ORDER BY 1")]
 
     def _key_filter(self, keys: Iterable[str] | None) -> tuple[str, list[str]]:
         chosen = list(self.known_keys() if keys is None else keys)
@@ -132,7 +169,7 @@ class SQLiteStore:
                keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
         where, chosen = self._key_filter(keys)
         return self.db.execute(
-            f"SELECT bucket, SUM(rx), SUM(tx) FROM rollups WHERE {where} AND resolution = ? "
+            f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND resolution = ? "
             "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
             [*chosen, RESOLUTION_CODES[resolution], start, end]).fetchall()
 
@@ -147,7 +184,7 @@ class SQLiteStore:
                 part = raw_share(intervals, first, last)
             else:
                 part = self.db.execute(
-                    f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM rollups "
+                    f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM {BUCKETS} "
                     f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
                     [*chosen, RESOLUTION_CODES[resolution], first, last]).fetchone()
             rx += part[0]
@@ -168,16 +205,20 @@ class SQLiteStore:
         removed = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            keys = self.known_keys()
             keep_raw = self.retention.get("raw", 0)
             if keep_raw:
-                removed += self.db.execute("DELETE FROM intervals WHERE end < ?",
-                                           (now - int(keep_raw * 1000),)).rowcount
+                removed += self.db.executemany(
+                    "DELETE FROM intervals WHERE key = ? AND start < ?",
+                    [(key, now - int(keep_raw * 1000)) for key in keys]).rowcount
             for resolution, code in RESOLUTION_CODES.items():
                 keep = self.retention.get(resolution, 0)
                 if keep:
-                    removed += self.db.execute(
-                        "DELETE FROM rollups WHERE resolution = ? AND bucket < ?",
-                        (code, now - int(keep * 1000))).rowcount
+                    for table in ("rollups", "recent"):
+                        removed += self.db.executemany(
+                            f"DELETE FROM {table} WHERE key = ? AND resolution = ? "
+                            "AND bucket < ?",
+                            [(key, code, now - int(keep * 1000)) for key in keys]).rowcount
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
