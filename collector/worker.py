@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -44,7 +45,7 @@ class Collector:
         self._saved = self._counters_of(self.tracker.state)
         self.realtime_path = realtime_path(config)
         self._tracker_lock = threading.Lock()
-        self._store_lock = threading.Lock()
+        self.store_lock = threading.Lock()
 
     def poll(self) -> list[Delta]:
         readings = [reading for source in self.sources for reading in source.poll()]
@@ -61,7 +62,7 @@ class Collector:
         On an idle link nothing is written: while no counter moved, the saved state is as good
         as the new one (only its time is older, which makes the next rate check more lenient).
         """
-        with self._store_lock:
+        with self.store_lock:
             with self._tracker_lock:
                 pending, self.pending = self.pending, []
                 state = dict(self.tracker.state)
@@ -82,7 +83,7 @@ class Collector:
         return {key: (s.life, s.rx, s.tx) for key, s in state.items()}
 
     def prune(self) -> None:
-        with self._store_lock:
+        with self.store_lock:
             removed = self.store.prune(self.clock())
         if removed:
             log.info("retention removed %d old rows", removed)
@@ -118,6 +119,12 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    if config.keeper.enabled:
+        from collector.keeper import Keeper
+
+        keeper = Keeper(config, store, collector.store_lock, collector.clock)
+        scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
+                          id="keeper", next_run_time=datetime.now(UTC))
     collector.poll()
     collector.prune()
     scheduler.start()

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.sim.link import Link
 from traffic.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,14 @@ def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
             f'collector.runtime_dir="{tmp_path}/run"']
     extra = [f"{key.replace('__', '.')}={value}" for key, value in overrides.items()]
     return load_config(path, base + extra, environ={}, system_path=None)
+
+
+@pytest.fixture
+def link() -> Iterator[Link]:
+    """Two network namespaces joined by a veth pair (see tests/sim/link.py)."""
+    created = Link.create()
+    yield created
+    created.destroy()
 
 
 @pytest.fixture

@@ -4,90 +4,18 @@ The stored totals must equal the kernel's counters byte for byte, through a PPP-
 (the interface deleted and created anew) and a ``kill -9`` of the collector mid-transfer.
 """
 
-import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.collector_process import CollectorProcess, clean_env
 from tests.sim.link import Link
 
 pytestmark = pytest.mark.netns
 MB = 1_000_000
-POLL_S = 0.2
-
-
-@pytest.fixture
-def link() -> Iterator[Link]:
-    created = Link.create()
-    yield created
-    created.destroy()
-
-
-class CollectorProcess:
-    def __init__(self, link: Link, tmp_path: Path) -> None:
-        self.link = link
-        self.config = tmp_path / "traffic.toml"
-        self.config.write_text(
-            f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
-            f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "1s"\n'
-            f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
-            f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n')
-        self.realtime = tmp_path / "run" / "home.realtime.json"
-        self.log = (tmp_path / "collector.log").open("ab")
-        self.process: subprocess.Popen | None = None
-
-    def cli(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "traffic", "--config", str(self.config),
-                               *args], check=True, capture_output=True, text=True,
-                              env=_env()).stdout
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.link.in_near(sys.executable, "-m", "traffic", "--config", str(self.config),
-                              "collect"), stdout=self.log, stderr=self.log, env=_env())
-        self.wait_polls(2)
-
-    def wait_polls(self, count: int) -> None:
-        """Wait until the running collector has polled ``count`` more times."""
-        first = self._updated()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, "collector died"
-            updated = self._updated()
-            if updated is not None and (first is None or updated >= first + count * POLL_S * 1000):
-                return
-            time.sleep(POLL_S / 4)
-        raise AssertionError("the collector did not poll")
-
-    def _updated(self) -> int | None:
-        try:
-            return json.loads(self.realtime.read_text())["updated"]
-        except (OSError, ValueError):
-            return None
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) == 0
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=30)
-
-    def stored(self) -> tuple[int, int]:
-        status = json.loads(self.cli("status", "--json"))
-        return status["rx"], status["tx"]
-
-
-def _env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("TRAFFIC_")}
 
 
 def test_stored_totals_equal_kernel_counters(link: Link, tmp_path: Path) -> None:
@@ -130,10 +58,10 @@ def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path) -> Non
     collector = CollectorProcess(link, tmp_path)
     run_once = link.in_near(sys.executable, "-m", "traffic", "--config", str(collector.config),
                             "collect", "--once")
-    subprocess.run(run_once, check=True, env=_env(), capture_output=True)
+    subprocess.run(run_once, check=True, env=clean_env(), capture_output=True)
     before = link.counters()
     assert link.transfer(3 * MB) == 3 * MB
-    subprocess.run(run_once, check=True, env=_env(), capture_output=True)
+    subprocess.run(run_once, check=True, env=clean_env(), capture_output=True)
     after = link.counters()
     assert collector.stored() == (after[0] - before[0], after[1] - before[1])
 
@@ -143,7 +71,7 @@ def test_second_collector_on_the_same_store_is_refused(link: Link, tmp_path: Pat
     collector.start()
     second = subprocess.run(link.in_near(sys.executable, "-m", "traffic", "--config",
                                          str(collector.config), "collect", "--once"),
-                            env=_env(), capture_output=True, text=True)
+                            env=clean_env(), capture_output=True, text=True)
     collector.stop()
     assert second.returncode == 2
     assert second.stderr == (f"traffic: store.url: another collector (pid "

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print CSV (bytes)")
     commands.add_parser("check-config", help="check the config and print it, secrets masked")
     commands.add_parser("reset-month", help="start the current billing period now")
+    commands.add_parser("connect", help="clear the keeper's lock and connect now")
+    commands.add_parser("disconnect", help="disconnect; the keeper leaves the link down")
     return parser
 
 
@@ -180,7 +182,20 @@ def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
+    def command(config: Config, args: argparse.Namespace) -> int:
+        module = importlib.import_module("collector.commands")
+        store = _store(config)
+        try:
+            return getattr(module, name)(config, store, args)
+        finally:
+            store.close()
+    return command
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "connect": _keeper_command("connect"),
+    "disconnect": _keeper_command("disconnect"),
     "collect": cmd_collect,
     "web": cmd_web,
     "status": cmd_status,

@@ -66,6 +66,32 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class EscalationStep:
+    run: tuple[str, ...]
+    after: int
+    """Failed attempts of the step before this one that lead to this one."""
+
+
+@dataclass(frozen=True)
+class KeeperConfig:
+    enabled: bool
+    check_every: float
+    targets: tuple[str, ...]
+    need: int
+    connect: tuple[str, ...]
+    disconnect: tuple[str, ...]
+    max_fails: int
+    lock_duration: float
+    enforce_quota: bool
+    timeout: float
+    action_timeout: float
+    idle_probe_every: float
+    interface: str
+    bind: bool
+    escalation: tuple[EscalationStep, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     site: str
     timezone: ZoneInfo
@@ -74,6 +100,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     quota: QuotaConfig
     web: WebConfig
+    keeper: KeeperConfig
     retention: Mapping[str, float]
     """Seconds kept per resolution ("raw", "5min", "hour", "day", "month"); 0 keeps forever."""
     effective: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -110,6 +137,50 @@ def _percent_list(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of percentages, got {value!r}")
     return tuple(sorted(check(item) for item in value))
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _argv(value: Any) -> tuple[str, ...]:
+    """A command as an argument list: it is run without a shell, so nothing is re-parsed."""
+    if isinstance(value, str):
+        raise ValueError(f"expected an argument list such as [\"pon\", \"provider\"], "
+                         f"not a shell string: {value!r}")
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"expected a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def _targets(value: Any) -> tuple[str, ...]:
+    items = _string_list(value)
+    for item in items:
+        host, sep, port = item.rpartition(":")
+        if item.startswith("dns:") and len(item) > 4:
+            continue
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"bad target {item!r} (write 'host:port' such as '1.1.1.1:53', "
+                             "or 'dns:name' such as 'dns:example.com')")
+    if not items:
+        raise ValueError("name at least one target")
+    return items
+
+
+def _escalation(value: Any) -> tuple["EscalationStep", ...]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("expected [[keeper.escalation]] tables with 'run' and 'after'")
+    steps = []
+    for index, item in enumerate(value):
+        unknown = set(item) - {"run", "after"}
+        if unknown or "run" not in item:
+            raise ValueError(f"step {index + 1}: expected the keys 'run' and 'after', "
+                             f"got {sorted(item)}")
+        steps.append(EscalationStep(run=_argv(item["run"]),
+                                    after=_integer(1, 1000)(item.get("after", 1))))
+    return tuple(steps)
 
 
 def _bind(value: Any) -> str:
@@ -192,6 +263,23 @@ SCHEMA: dict[str, Any] = {
         "bind": ("127.0.0.1:8000", _bind),
         "allow": (list(LOCAL_NETWORKS), _networks),
         "trusted_proxies": (["127.0.0.1/32", "::1/128"], _networks),
+    },
+    "keeper": {
+        "enabled": (False, _boolean),
+        "check_every": ("30s", _positive_duration),
+        "targets": (["1.1.1.1:53", "9.9.9.9:53"], _targets),
+        "need": (1, _integer(1, 100)),
+        "connect": (["pon", "provider"], _argv),
+        "disconnect": ([], lambda v: _argv(v) if v != [] else ()),
+        "max_fails": (4, _integer(1, 1000)),
+        "lock_duration": ("5m", _positive_duration),
+        "enforce_quota": (False, _boolean),
+        "timeout": ("5s", _positive_duration),
+        "action_timeout": ("60s", _positive_duration),
+        "idle_probe_every": ("10m", _positive_duration),
+        "interface": ("", _string),
+        "bind": (False, _boolean),
+        "escalation": ([], _escalation),
     },
     "retention": {
         "raw": ("7d", _retention),
@@ -396,6 +484,7 @@ def _build(loader: _Loader) -> Config:
         sources=sources,
         quota=QuotaConfig(unit_system=units.unit_system(raw["quota"]["monthly"]), **quota),
         web=WebConfig(**checked["web"]),
+        keeper=KeeperConfig(**checked["keeper"]),
         retention=checked["retention"],
         effective=raw,
         files=tuple(loader.files),

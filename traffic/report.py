@@ -119,6 +119,8 @@ def toml_text(settings: dict[str, Any]) -> str:
             return "true" if item else "false"
         if isinstance(item, list):
             return "[" + ", ".join(value(part) for part in item) + "]"
+        if isinstance(item, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(v)}" for k, v in item.items()) + " }"
         if isinstance(item, int | float):
             return repr(item)
         return json.dumps(str(item), ensure_ascii=False)

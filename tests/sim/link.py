@@ -99,6 +99,15 @@ class Link:
             ["ip", "netns", "exec", self.near, sys.executable, __file__, "send", self.far_ip,
              str(PORT), str(size), str(rate)])
 
+    def start_listener(self, port: int) -> subprocess.Popen:
+        """A TCP service on the far side that accepts and closes: what a probe connects to."""
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", self.far, sys.executable, __file__, "listen", self.far_ip,
+             str(port)], stdout=subprocess.PIPE, text=True)
+        assert listener.stdout is not None
+        assert listener.stdout.readline().strip() == "listening"
+        return listener
+
     def transfer(self, size: int, rate: int = 0) -> int:
         """Send ``size`` bytes and return how many the far end received."""
         sink = self.start_sink()
@@ -123,6 +132,14 @@ def _sink(host: str, port: int) -> None:
     print(received, flush=True)
 
 
+def _listen(host: str, port: int) -> None:
+    with socket.create_server((host, port)) as server:
+        print("listening", flush=True)
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+
 def _send(host: str, port: int, size: int, rate: int) -> None:
     chunk = b"\xa5" * (1 << 16)
     started = time.monotonic()
@@ -142,6 +159,8 @@ if __name__ == "__main__":
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if mode == "sink":
         _sink(host, port)
+    elif mode == "listen":
+        _listen(host, port)
     else:
         _send(host, port, int(sys.argv[4]), int(sys.argv[5]))
     sys.exit(0)

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ source = KernelSource(SourceConfig("kernel", tuple(sys.argv[1:])), lambda: 1000)
 print(json.dumps({"default": default_route_interface(),
                   "readings": [[r.key, r.counters, r.life, r.bits] for r in source.poll()]}))
 """
-
-
-@pytest.fixture
-def link() -> Iterator[Link]:
-    created = Link.create()
-    yield created
-    created.destroy()
 
 
 def poll_in(link: Link, *interfaces: str) -> dict:

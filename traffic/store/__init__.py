@@ -1,10 +1,21 @@
 """The store: one protocol, backends chosen by URL."""
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened: the link went down or up, an attempt, a lock, an alert sent."""
+
+    at: int
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int | None = None
 
 
 class StoreError(Exception):
@@ -34,6 +45,11 @@ class Store(Protocol):
 
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         """Bytes received and sent in ``[start, end)``."""
+
+    def add_events(self, events: Iterable[Event]) -> None: ...
+
+    def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:
+        """Newest first."""
 
     def last_sample_at(self) -> int | None: ...
 

@@ -8,6 +8,7 @@ one starts.
 """
 
 import fcntl
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
-from traffic.store import StoreError
+from traffic.store import Event, StoreError
 from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
 
 PAGE_SIZE = 1024
@@ -45,6 +46,14 @@ MIGRATIONS: list[str] = [
         rx INTEGER NOT NULL, tx INTEGER NOT NULL,
         PRIMARY KEY (key, resolution)
     ) WITHOUT ROWID;
+    """,
+    # 3: what happened to the link (keeper) and what was sent (alerts)
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
+        duration_ms INTEGER, detail TEXT NOT NULL
+    );
+    CREATE INDEX events_at ON events (at);
     """,
 ]
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
@@ -190,6 +199,19 @@ class SQLiteStore:
             rx += part[0]
             tx += part[1]
         return rx, tx
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        self.db.executemany(
+            "INSERT INTO events (at, kind, duration_ms, detail) VALUES (?, ?, ?, ?)",
+            [(e.at, e.kind, e.duration_ms, json.dumps(e.detail, separators=(",", ":")))
+             for e in events])
+
+    def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT at, kind, duration_ms, detail FROM events WHERE at >= ? AND at < ? "
+            "ORDER BY at DESC, id DESC LIMIT ?", (since, until or 2**62, limit))
+        return [Event(at, kind, json.loads(detail), duration_ms)
+                for at, kind, duration_ms, detail in rows]
 
     def last_sample_at(self) -> int | None:
         return self.db.execute("SELECT MAX(at) FROM tracker").fetchone()[0]

@@ -1,0 +1,137 @@
+"""Is the link up? Evidence first, probes only when the evidence is not enough.
+
+A probe costs bytes on a plan that may be 50 MB a month, so:
+- the interface is missing or its carrier is down: down, nothing sent;
+- it received bytes since the last check: up, nothing sent;
+- it sent bytes but received none: probe now (something is trying and nothing comes back);
+- it was idle: probe only every ``keeper.idle_probe_every``, else keep the last answer.
+A probe is a TCP connect closed with a reset (SYN, SYN-ACK, ACK, RST: about 200 bytes) or a DNS
+look-up; targets are tried in turn until ``keeper.need`` of them answered.
+"""
+
+import logging
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.sources.kernel import SYS_NET, default_route_interface
+from traffic.config import KeeperConfig, SourceConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkEvidence:
+    up: bool
+    interface: str | None
+    reason: str
+    probed: bool = False
+
+
+class Prober:
+    def __init__(self, keeper: KeeperConfig, sources: tuple[SourceConfig, ...] = ()) -> None:
+        self.keeper = keeper
+        configured = [name for source in sources if source.type == "kernel"
+                      for name in source.interfaces]
+        self.interface = keeper.interface or (configured[0] if configured else "")
+        self._last: tuple[str, int, int] | None = None
+        self._last_probe_at = 0
+        self._last_probe_up = False
+        self._bind_failed = False
+
+    def check(self, now: int, probe_anyway: bool = False) -> LinkEvidence:
+        name = self.interface or default_route_interface()
+        if not name:
+            return LinkEvidence(False, None, "no default route")
+        counters = _counters(SYS_NET / name)
+        if counters is None:
+            self._last = None
+            return LinkEvidence(False, name, f"{name} is not there")
+        ifindex, rx, tx, operstate = counters
+        previous, self._last = self._last, (ifindex, rx, tx)
+        if operstate == "down":
+            return LinkEvidence(False, name, f"{name} is down")
+        same = previous is not None and previous[0] == ifindex
+        received = same and rx > previous[1]
+        sent = same and tx > previous[2]
+        if received:
+            return LinkEvidence(True, name, "received bytes")
+        idle_ms = self.keeper.idle_probe_every * 1000
+        if (same and not sent and not probe_anyway and self._last_probe_at
+                and now - self._last_probe_at < idle_ms):
+            return LinkEvidence(self._last_probe_up, name, "idle; last probe "
+                                + ("answered" if self._last_probe_up else "failed"))
+        up, reason = self.probe(name)
+        self._last_probe_at, self._last_probe_up = now, up
+        after = _counters(SYS_NET / name)
+        if after is not None:
+            self._last = after[:3]  # the probe's own bytes are not the user's traffic
+        return LinkEvidence(up, name, reason, probed=True)
+
+    def probe(self, interface: str | None) -> tuple[bool, str]:
+        answered = 0
+        failures = []
+        for target in self.keeper.targets:
+            ok, why = self._probe_one(target, interface)
+            if ok:
+                answered += 1
+                if answered >= self.keeper.need:
+                    return True, f"{answered} of {self.keeper.need} targets answered"
+            else:
+                failures.append(f"{target}: {why}")
+        return False, "; ".join(failures) or "no target answered"
+
+    def _probe_one(self, target: str, interface: str | None) -> tuple[bool, str]:
+        timeout = self.keeper.timeout
+        if target.startswith("dns:"):
+            return _resolve(target[4:], timeout)
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.settimeout(timeout)
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if self.keeper.bind and interface:
+                    self._bind(probe, interface)
+                probe.connect((host, int(port)))
+            return True, "answered"
+        except (OSError, ValueError) as error:
+            return False, str(error) or type(error).__name__
+
+    def _bind(self, probe: socket.socket, interface: str) -> None:
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+        except OSError as error:
+            if not self._bind_failed:
+                log.warning("keeper.bind: cannot bind probes to %s (%s); probing unbound",
+                            interface, error)
+                self._bind_failed = True
+
+
+def _counters(base: Path) -> tuple[str, int, int, str] | None:
+    try:
+        return ((base / "ifindex").read_text().strip(),
+                int((base / "statistics" / "rx_bytes").read_text()),
+                int((base / "statistics" / "tx_bytes").read_text()),
+                (base / "operstate").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _resolve(name: str, timeout: float) -> tuple[bool, str]:
+    """A DNS look-up through the system's resolver, given up after ``timeout``."""
+    outcome: list[tuple[bool, str]] = []
+
+    def look_up() -> None:
+        try:
+            socket.getaddrinfo(name, None)
+            outcome.append((True, "resolved"))
+        except OSError as error:
+            outcome.append((False, str(error)))
+    worker = threading.Thread(target=look_up, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else (False, f"no answer in {timeout:g}s")

@@ -1,0 +1,75 @@
+"""A real ``traffic collect`` process inside a simulated link's namespace, for tests."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.sim.link import Link
+from tests.stack import clean_env
+
+POLL_S = 0.2
+
+
+class CollectorProcess:
+    """``traffic collect`` in the link's near namespace, polling every 0.2 s."""
+
+    def __init__(self, link: Link, tmp_path: Path, extra: str = "") -> None:
+        self.link = link
+        self.tmp_path = tmp_path
+        self.config = tmp_path / "traffic.toml"
+        self.config.write_text(
+            f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+            f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "1s"\n'
+            f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
+            f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n{extra}')
+        self.realtime = tmp_path / "run" / "home.realtime.json"
+        self.log = (tmp_path / "collector.log").open("ab")
+        self.process: subprocess.Popen | None = None
+
+    def cli_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "traffic", "--config", str(self.config), *args]
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(self.cli_command(*args), check=True, capture_output=True,
+                              text=True, env=clean_env()).stdout
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.link.in_near(sys.executable, "-m", "traffic", "--config", str(self.config),
+                              "collect"), stdout=self.log, stderr=self.log, env=clean_env())
+        self.wait_polls(2)
+
+    def wait_polls(self, count: int) -> None:
+        """Wait until the running collector has polled ``count`` more times."""
+        first = self._updated()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, "collector died"
+            updated = self._updated()
+            if updated is not None and (first is None or updated >= first + count * POLL_S * 1000):
+                return
+            time.sleep(POLL_S / 4)
+        raise AssertionError("the collector did not poll")
+
+    def _updated(self) -> int | None:
+        try:
+            return json.loads(self.realtime.read_text())["updated"]
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stored(self) -> tuple[int, int]:
+        status = json.loads(self.cli("status", "--json"))
+        return status["rx"], status["tx"]

@@ -1,0 +1,122 @@
+"""The keeper on a real link: a veth pair in network namespaces, the real collector process."""
+
+import itertools
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.collector_process import POLL_S, CollectorProcess
+from tests.sim.link import Link
+from traffic.config import load_config
+from traffic.periods import to_ms
+from traffic.store import Event, open_store
+
+pytestmark = pytest.mark.netns
+PROBE_PORT = 5300
+CHECK_S = 1.0
+
+
+def keeper_config(link: Link, connect: list[str], **extra: str) -> str:
+    lines = [
+        "[keeper]", "enabled = true", f'check_every = "{int(CHECK_S * 1000)}ms"',
+        f'targets = ["{link.far_ip}:{PROBE_PORT}"]', 'timeout = "500ms"',
+        f"connect = {json.dumps(connect)}",
+        *(f"{key} = {value}" for key, value in extra.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def events(collector: CollectorProcess) -> list[Event]:
+    config = load_config(collector.config, environ={}, system_path=None)
+    store = open_store(config.store.url, config.timezone)
+    try:
+        return list(reversed(store.events(limit=1000)))
+    finally:
+        store.close()
+
+
+def wait_for(collector: CollectorProcess, predicate, timeout: float = 20) -> list[Event]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = events(collector)
+        if predicate(found):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; events: {[(e.kind, e.detail) for e in events(collector)]}")
+
+
+def keeper_status(collector: CollectorProcess) -> dict:
+    return json.loads((collector.tmp_path / "run" / "home.keeper.json").read_text())
+
+
+def test_link_taken_down_is_brought_back(link: Link, tmp_path: Path) -> None:
+    listener = link.start_listener(PROBE_PORT)
+    collector = CollectorProcess(link, tmp_path, keeper_config(
+        link, ["ip", "link", "set", link.near_if, "up"]))
+    try:
+        collector.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and keeper_status(collector)["link"] != "up":
+            time.sleep(0.1)
+        assert keeper_status(collector)["link"] == "up"
+        time.sleep(1.5)
+        went_down = to_ms_now()
+        link.set_up(False)
+        found = wait_for(collector, lambda found: any(
+            e.kind == "up" and e.at > went_down for e in found))
+        collector.stop()
+    finally:
+        listener.kill()
+    found = [e for e in found if e.at >= went_down]
+    kinds = [e.kind for e in found]
+    assert kinds[:3] == ["down", "attempt", "up"], kinds
+    down, attempt, up = found[:3]
+    assert down.at - went_down <= 2 * CHECK_S * 1000 + 500, "noticed within two checks"
+    assert down.duration_ms >= 1500  # how long it had been up
+    assert attempt.detail["ok"] and attempt.detail["command"][:3] == ["ip", "link", "set"]
+    assert up.duration_ms == up.at - down.at > 0  # how long it was down
+    assert up.duration_ms <= 3 * CHECK_S * 1000 + 1000
+
+
+def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path) -> None:
+    link.unplug()  # no interface at all: evidently down, no probe needed
+    collector = CollectorProcess(link, tmp_path, keeper_config(
+        link, ["sleep", "30"], action_timeout='"2s"', max_fails="2", lock_duration='"1h"'))
+    collector.start()
+    try:
+        found = wait_for(collector, lambda found: any(e.kind == "lock" for e in found),
+                         timeout=30)
+        attempts = [e for e in found if e.kind == "attempt"]
+        assert len(attempts) == 2
+        for attempt in attempts:
+            assert attempt.detail["timed_out"] and attempt.detail["exit_code"] is None
+            assert 1900 <= attempt.duration_ms < 4000
+            assert "killed after 2s" in attempt.detail["output"]
+        assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).returncode == 1
+
+        points = json.loads((tmp_path / "run" / "home.realtime.json").read_text())["points"]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(points)]
+        assert max(gaps) < 4 * POLL_S * 1000, "polling kept its rhythm while connect hung"
+
+        time.sleep(3 * CHECK_S)
+        assert [e.kind for e in events(collector)].count("attempt") == 2, "no attempt while locked"
+        assert keeper_status(collector)["lock_until"] > to_ms_now() + 3_500_000
+
+        connect = subprocess.run(collector.cli_command("connect"), capture_output=True,
+                                 text=True, timeout=30)
+        assert connect.returncode == 1 and "timed out" in connect.stdout
+        found = wait_for(collector, lambda found: [e.kind for e in found].count("attempt") >= 4)
+        kinds = [e.kind for e in found]
+        assert kinds.index("unlock") > kinds.index("lock")
+        assert next(e for e in found if e.kind == "unlock").detail["reason"] == "traffic connect"
+    finally:
+        collector.stop()
+
+
+def to_ms_now() -> int:
+    from datetime import UTC, datetime
+
+    return to_ms(datetime.now(UTC))
