@@ -15,13 +15,12 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 from collector.actions import ActionResult, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
 from traffic.config import Config, mask_secrets
 from traffic.quota import usage
-from traffic.runtime import runtime_dir, write_atomically
+from traffic.runtime import keeper_path, write_atomically
 from traffic.store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -126,10 +125,6 @@ def policy_for(config: Config) -> Policy:
                   enforce_quota=keeper.enforce_quota)
 
 
-def keeper_status_path(config: Config) -> Path:
-    return runtime_dir(config) / f"{config.site}.keeper.json"
-
-
 class Keeper:
     """Checks the link every ``keeper.check_every`` and acts on the policy's decisions."""
 
@@ -184,7 +179,7 @@ class Keeper:
         return bool(monthly or daily), current.period_end
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
-        write_atomically(keeper_status_path(self.config), {
+        write_atomically(keeper_path(self.config), {
             **asdict(state), "checked_at": now, "interface": evidence.interface,
             "evidence": evidence.reason})
 

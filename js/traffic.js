@@ -142,10 +142,57 @@
     }
   }
 
+  function duration(ms) {
+    const minutes = Math.round((ms || 0) / 60000);
+    if (minutes < 60) {
+      return minutes + " min";
+    }
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+
+  function describe(event) {
+    const d = event.detail || {};
+    const command = (d.command || []).join(" ");
+    const outcome = d.timed_out ? "timed out" : (d.ok ? "done" : "failed");
+    switch (event.kind) {
+      case "down": return "The link went down" + (d.reason ? " (" + d.reason + ")" : "") + ".";
+      case "up": return "The link came back after " + duration(event.duration_ms) + ".";
+      case "attempt": return "Tried to reconnect with " + command + ": " + outcome + ".";
+      case "escalation": return "Trying the next way to reconnect (step " + d.step + ").";
+      case "lock": return "Resting after " + d.after_fails + " failed attempts, until " +
+        label(d.until, "hour") + ".";
+      case "unlock": return "Trying again (" + (d.reason || "lock over") + ").";
+      case "quota_lock": return "The quota is used up: the link stays down until " +
+        label(d.until, "day") + ".";
+      case "disconnect": return "Disconnected (" + (d.by || "") + "): " + outcome + ".";
+      default: return event.kind;
+    }
+  }
+
+  async function drawLink() {
+    const answer = await getJSON("/api/v1/events?limit=20");
+    fillTable("table-uptime", answer.uptime.slice().reverse().map(function (day) {
+      return [label(day.day, "day"), day.up_percent.toFixed(1) + " %",
+              day.down_ms ? duration(day.down_ms) : "-"];
+    }));
+    const list = document.getElementById("event-list");
+    list.replaceChildren(...answer.events.map(function (event) {
+      const item = document.createElement("li");
+      const time = document.createElement("time");
+      time.dateTime = event.at_iso;
+      time.textContent = label(event.at, "hour");
+      item.append(time, " " + describe(event));
+      return item;
+    }));
+  }
+
   function startHistory() {
     const charts = Array.from(document.querySelectorAll(".chart[data-resolution]"));
     const drawAll = function () {
       charts.forEach(function (element) { drawSeries(element).catch(console.error); });
+      if (document.getElementById("link")) {
+        drawLink().catch(console.error);
+      }
     };
     drawAll();
     setInterval(function () { refreshSummary().catch(console.error); }, 60 * 1000);

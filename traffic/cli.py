@@ -106,18 +106,21 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.quota import usage
-    from traffic.report import usage_json, usage_text
-    from traffic.runtime import last_poll
+    from traffic.report import keeper_text, usage_json, usage_text
+    from traffic.runtime import last_poll, read_keeper
 
     store = _store(config)
     try:
         result = usage(store, config, _latest_now(), last_poll(config))
     finally:
         store.close()
+    keeper = read_keeper(config)
     if args.json:
-        print(json.dumps(usage_json(result, config.timezone), indent=2))
+        print(json.dumps({**usage_json(result, config.timezone), "keeper": keeper}, indent=2))
     else:
         print(usage_text(result, config.timezone, config.quota.unit_system, config.site))
+        if config.keeper.enabled:
+            print(keeper_text(keeper, result.now, config.timezone))
     return 0
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from traffic.periods import buckets
+from traffic.periods import bucket_start, buckets
 from traffic.store import Store
 
 MAX_POINTS = 20_000
@@ -19,7 +19,8 @@ def filled_series(store: Store, resolution: str, start: int, end: int, tz: ZoneI
     if bucket_count_estimate(resolution, start, end) > MAX_POINTS:
         raise ValueError(f"the range holds more than {MAX_POINTS} {resolution} buckets; "
                          "choose a shorter range or a coarser resolution")
-    stored = {bucket: (rx, tx) for bucket, rx, tx in store.series(resolution, start, end, keys)}
+    first = bucket_start(resolution, start, tz)  # the bucket holding start is shown whole
+    stored = {bucket: (rx, tx) for bucket, rx, tx in store.series(resolution, first, end, keys)}
     return [(bucket, *stored.get(bucket, (0, 0))) for bucket in buckets(resolution, start, end, tz)]
 
 

@@ -1,5 +1,6 @@
 """Usage against the limits: percent used, estimate at period end, today's use."""
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,11 +48,16 @@ class Usage:
         return max(self.period_end - self.now, 0) / 86_400_000
 
     @property
+    def calendar_days_left(self) -> int:
+        """Days left counting today, as a person counts them."""
+        return max(math.ceil(self.days_left), 1)
+
+    @property
     def daily_budget(self) -> int | None:
-        """Bytes a day that keep the rest of the period inside the limit."""
+        """Bytes a day, today included, that keep the rest of the period inside the limit."""
         if not self.limit:
             return None
-        return int(self.left / max(self.days_left, 1 / 24))
+        return (self.left or 0) // self.calendar_days_left
 
     @property
     def sample_age_s(self) -> float | None:

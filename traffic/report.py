@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +30,7 @@ def usage_sentence(usage: Usage, system: str) -> str:
     def size(value: int) -> str:
         return format_size(value, system)
 
-    days = math.ceil(usage.days_left)  # today counts as a day left
+    days = usage.calendar_days_left
     days_text = f"{days} days left" if days > 1 else "this is the last day"
     if not usage.limit:
         return f"{size(usage.total)} used this period, {days_text}."
@@ -71,6 +70,23 @@ def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
     lines.append("  last sample never (is the collector running?)" if age is None
                  else f"  last sample {format_duration(max(age, 0))} ago")
     return "\n".join(lines)
+
+
+def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:
+    """One line on the link, for ``traffic status``."""
+    if keeper is None:
+        return "  link        not checked yet (is the collector running?)"
+    since = from_ms(keeper["since"], tz).strftime("%-d %b %H:%M")
+    line = f"  link        {keeper['link']} since {since}"
+    if keeper.get("held") == "disconnected":
+        line += ", left down by `traffic disconnect`"
+    elif keeper.get("held") == "quota":
+        line += f", quota spent: kept down until {from_ms(keeper['lock_until'], tz):%-d %b %H:%M}"
+    elif keeper.get("lock_until", 0) > now:
+        line += (f", resting after failed attempts until "
+                 f"{from_ms(keeper['lock_until'], tz):%H:%M} (`traffic connect` tries now)")
+    age = format_duration(max(now - keeper.get("checked_at", now), 0) / 1000)
+    return f"{line} (checked {age} ago: {keeper.get('evidence', '')})"
 
 
 def series_rows(points: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:

@@ -62,6 +62,20 @@ def write_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def keeper_path(config: Config) -> Path:
+    return runtime_dir(config) / f"{config.site}.keeper.json"
+
+
+def read_keeper(config: Config) -> dict[str, Any] | None:
+    """The keeper's latest check, or None when the keeper is off or has not checked yet."""
+    if not config.keeper.enabled:
+        return None
+    try:
+        return json.loads(keeper_path(config).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def last_poll(config: Config) -> int | None:
     """When the running collector last polled, from its realtime file."""
     document = read_realtime(config)

@@ -1,13 +1,17 @@
 """JSON API under /api/v1. Times are epoch milliseconds, with ISO 8601 beside them."""
 
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, current_app, jsonify, request
 
 from traffic import __version__
 from traffic.history import filled_series
-from traffic.periods import default_range
+from traffic.periods import DAY_MS, bucket_start, default_range
 from traffic.quota import usage
 from traffic.report import iso, usage_json, usage_sentence
-from traffic.runtime import last_poll, read_realtime
+from traffic.runtime import REALTIME_WINDOW_MS, last_poll, read_keeper, read_realtime
+from traffic.store import Event
+from traffic.uptime import uptime_by_day
 from web import params
 from web.db import get_store, traffic_config
 
@@ -43,6 +47,7 @@ def status_view():
         last_saved_at=saved, last_saved_at_iso=iso(saved, config.timezone),
         last_sample_at=latest, last_sample_at_iso=iso(latest, config.timezone),
         sample_age_s=None if latest is None else (now - latest) / 1000,
+        keeper=read_keeper(config),
     )
 
 
@@ -81,13 +86,36 @@ def realtime_view():
     config = traffic_config()
     since = params.instant("since", config.timezone, 0, bounded=False)
     document = read_realtime(config) or {}
+    oldest = max(since, _now() - REALTIME_WINDOW_MS)  # a stopped collector's points age out
     return jsonify(
         interval_s=document.get("interval_s", config.collector.interval),
         updated=document.get("updated"),
-        points=[point for point in document.get("points", []) if point[0] > since])
+        points=[point for point in document.get("points", []) if point[0] > oldest])
+
+
+UPTIME_DAYS = 14
 
 
 @bp.get("/events")
 def events_view():
-    params.refuse_unknown()
-    return jsonify(events=[])
+    params.refuse_unknown("since", "until", "limit")
+    config = traffic_config()
+    tz = config.timezone
+    now = _now()
+    since = params.instant("since", tz, 0, bounded=False)
+    until = params.instant("until", tz, now + 1, bounded=False)
+    limit = params.integer("limit", 100, 1, 1000)
+    store = get_store()
+    window = bucket_start("day", now, tz) - (UPTIME_DAYS - 1) * DAY_MS
+    return jsonify(
+        events=[event_json(event, tz) for event in store.events(since, until, limit)],
+        uptime=[{"day": day, "day_iso": iso(day, tz), "down_ms": down, "up_percent": percent}
+                for day, down, percent in uptime_by_day(
+                    [e for e in store.events(window - 31 * DAY_MS, now + 1, 10_000)
+                     if e.kind in ("down", "up")], window, now, tz)]
+        if config.keeper.enabled else [])
+
+
+def event_json(event: Event, tz: ZoneInfo) -> dict:
+    return {"at": event.at, "at_iso": iso(event.at, tz), "kind": event.kind,
+            "duration_ms": event.duration_ms, "detail": event.detail}

@@ -51,6 +51,9 @@ STATUS = _object({
     "last_saved_at": MS_OR_NULL, "last_saved_at_iso": ISO_OR_NULL,
     "last_sample_at": MS_OR_NULL, "last_sample_at_iso": ISO_OR_NULL,
     "sample_age_s": {"type": ["number", "null"]},
+    "keeper": {"type": ["object", "null"],
+               "description": "the keeper's latest check; null when it is off or has not "
+                              "checked yet"},
 })
 
 POINT = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 3,
@@ -72,7 +75,21 @@ REALTIME = _object({
         "description": "[time (epoch ms), download bytes/s, upload bytes/s]"}},
 })
 
-EVENTS = _object({"events": {"type": "array", "items": {"type": "object"}}})
+EVENT = _object({
+    "at": MS, "at_iso": ISO,
+    "kind": {"type": "string", "description": "down, up, attempt, escalation, lock, unlock, "
+                                              "quota_lock, disconnect"},
+    "duration_ms": {"type": ["integer", "null"],
+                    "description": "down: how long it was up; up: how long it was down; "
+                                   "attempt, disconnect: how long the command ran"},
+    "detail": {"type": "object"},
+})
+EVENTS = _object({
+    "events": {"type": "array", "items": EVENT, "description": "newest first"},
+    "uptime": {"type": "array", "description": "the last 14 local days; empty with the keeper off",
+               "items": _object({"day": MS, "day_iso": ISO, "down_ms": {"type": "integer"},
+                                 "up_percent": {"type": "number"}})},
+})
 
 
 def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None
@@ -83,6 +100,10 @@ def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] 
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
             "400": {"description": "a bad parameter, named in detail",
+                    "content": {"application/json": {"schema": ERROR}}},
+            "403": {"description": "the client is not in web.allow",
+                    "content": {"application/json": {"schema": ERROR}}},
+            "503": {"description": "the store cannot be opened; detail says why",
                     "content": {"application/json": {"schema": ERROR}}},
         },
     }}
@@ -115,7 +136,12 @@ def spec() -> dict[str, Any]:
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
                                      REALTIME, [_query("since", TIME_PARAM,
                                                        "only points newer than this")]),
-            "/api/v1/events": _get("What happened to the link", EVENTS),
+            "/api/v1/events": _get("What happened to the link, and uptime per day", EVENTS, [
+                _query("since", TIME_PARAM, "only events at or after this"),
+                _query("until", TIME_PARAM, "only events before this"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                 "default": 100}, "at most this many events"),
+            ]),
             "/api/v1/openapi.json": {"get": {"summary": "This description", "responses": {
                 "200": {"description": "OK", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},

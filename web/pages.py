@@ -4,12 +4,14 @@ The numbers a family reads first are in the HTML itself, so they show before (an
 charts.
 """
 
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, current_app, render_template
 
 from traffic.periods import bucket_start, from_ms, next_bucket
 from traffic.quota import usage
 from traffic.report import usage_sentence
-from traffic.runtime import last_poll
+from traffic.runtime import last_poll, read_keeper
 from traffic.units import format_duration, format_size
 from web.db import get_store, traffic_config
 
@@ -33,7 +35,21 @@ def history() -> str:
         period_end_label=f"{end:%-d %b}",
         hours_start=hours_end - HOURS_SHOWN * 3_600_000, hours_end=hours_end,
         sample_age_label=("No reading yet: is the collector running?" if age is None
-                          else f"Last reading {format_duration(max(age, 0))} ago."))
+                          else f"Last reading {format_duration(max(age, 0))} ago."),
+        link_label=link_sentence(read_keeper(config), current.now, tz))
+
+
+def link_sentence(keeper: dict | None, now: int, tz: ZoneInfo) -> str:
+    if keeper is None:
+        return "The link has not been checked yet."
+    since = from_ms(keeper["since"], tz).strftime("%-d %b %H:%M")
+    if keeper["link"] == "up":
+        return f"The link is up, since {since}."
+    if keeper.get("held") == "disconnected":
+        return f"The link is down since {since}: it was switched off by hand."
+    if keeper.get("held") == "quota":
+        return f"The link is down since {since}: the quota is used up."
+    return f"The link is down since {since}; the box is trying to bring it back."
 
 
 @bp.get("/rt")

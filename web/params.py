@@ -37,6 +37,15 @@ def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
         raise BadParameter(name, str(error)) from None
 
 
+def integer(name: str, default: int, low: int, high: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadParameter(name, f"expected a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
 def refuse_unknown(*known: str) -> None:
     """A misspelt parameter would be silently ignored; say so instead."""
     for name in request.args:

@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
 from playwright.sync_api import Browser
 
-from tests.e2e.conftest import Site, open_page, screenshot
+from tests.e2e.conftest import TZ, Site, open_page, screenshot
 from tests.stack import WebStack, clean_env
 from traffic.units import format_size
 
@@ -109,3 +110,34 @@ def test_forwarded_client_outside_allow_is_refused(stack: WebStack) -> None:
         assert b"203.0.113.7 is not in web.allow" in error.read()
     with urllib.request.urlopen(stack.url + "/api/v1/usage") as response:
         assert response.status == 200  # nginx forwards 127.0.0.1, which web.allow lists
+
+
+def test_history_shows_the_link_and_its_events(browser: Browser, site: Site, tmp_path,
+                                               page_errors: list[str]) -> None:
+    from traffic.store import Event, open_store
+
+    text = site.config.read_text()
+    site.config.write_text(text + '[keeper]\nenabled = true\ntargets = ["127.0.0.1:9"]\n')
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    now = int(time.time() * 1000)
+    store.add_events([Event(now - 600_000, "down", {"reason": "ppp0 is not there"}, 86_400_000),
+                      Event(now - 600_000, "attempt", {"step": 0, "command": ["pon", "provider"],
+                                                       "ok": True, "timed_out": False}, 2000),
+                      Event(now - 480_000, "up", {"reason": "received bytes"}, 120_000)])
+    store.close()
+    stack = WebStack(site.config, tmp_path).start()
+    try:
+        page = open_page(browser, stack.url + "/", page_errors, width=375, height=812)
+        page.wait_for_selector("#event-list li")
+        items = page.locator("#event-list li").all_text_contents()
+        assert len(items) == 3
+        assert items[0].endswith("The link came back after 2 min.")
+        assert items[1].endswith("Tried to reconnect with pon provider: done.")
+        assert items[2].endswith("The link went down (ppp0 is not there).")
+        page.click("#link details summary")
+        assert page.locator("#table-uptime tbody tr").count() == 14
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        screenshot(page, "history-link-375")
+    finally:
+        stack.stop()
+    assert page_errors == []

@@ -28,7 +28,7 @@ def test_usage(client) -> None:
     assert (usage["today_rx"], usage["today_tx"], usage["daily_limit"]) == (GB, GB // 10, 2 * GB)
     days_left = (end - NOW) / 86_400_000
     assert usage["days_left"] == round(days_left, 2)
-    assert usage["daily_budget"] == int((40 * GB - 6_600_000_000) / days_left)
+    assert usage["daily_budget"] == (40 * GB - 6_600_000_000) // 5  # today and 4 more days
     assert usage["sample_age_s"] == 4.0
 
 
@@ -135,8 +135,35 @@ def test_realtime_reads_the_collector_file_since(app, client) -> None:
     assert newer == {"interval_s": 5.0, "updated": NOW, "points": points[2:]}
 
 
-def test_events_is_empty_until_the_keeper_lands(client) -> None:
-    assert client.get("/api/v1/events").get_json() == {"events": []}
+def test_events_and_uptime(tmp_path) -> None:
+    from tests.conftest import make_config
+    from traffic.store import Event, open_store
+    from web import create_app
+
+    config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
+    day = to_ms(datetime(2026, 11, 3, tzinfo=STOCKHOLM))
+    store = open_store(config.store.url, config.timezone)
+    store.add_events([
+        Event(day + 3_600_000, "down", {"reason": "ppp0 is not there"}, 3_600_000),
+        Event(day + 3_600_000, "attempt", {"step": 0, "ok": True}, 900),
+        Event(day + 3_600_000 + 1_800_000, "up", {"reason": "received bytes"}, 1_800_000),
+        Event(day + 10 * 3_600_000, "down", {}, 30_000_000),  # still down at noon
+    ])
+    store.close()
+    client = create_app(config, clock=lambda: NOW).test_client()
+    answer = client.get("/api/v1/events").get_json()
+    assert [e["kind"] for e in answer["events"]] == ["down", "up", "attempt", "down"]
+    assert answer["events"][1] == {"at": day + 5_400_000, "at_iso": "2026-11-03T01:30:00+01:00",
+                                   "kind": "up", "duration_ms": 1_800_000,
+                                   "detail": {"reason": "received bytes"}}
+    assert len(answer["uptime"]) == 14
+    today = answer["uptime"][-1]
+    assert today["day"] == day and today["down_ms"] == 1_800_000 + 2 * 3_600_000  # to noon
+    assert today["up_percent"] == round(100 * (12 - 2.5) / 12, 2)
+    assert answer["uptime"][0]["up_percent"] == 100.0
+    limited = client.get("/api/v1/events?limit=1&until=" + str(day + 10 * 3_600_000)).get_json()
+    assert [e["kind"] for e in limited["events"]] == ["up"]
+    assert client.get("/api/v1/events?limit=0").status_code == 400
 
 
 def test_metrics(client) -> None:
@@ -163,7 +190,7 @@ def test_openapi_describes_every_endpoint(client) -> None:
 
 def test_usage_has_the_plain_sentence(client) -> None:
     assert client.get("/api/v1/usage").get_json()["summary"] == (
-        "6.6 GB of 40 GB used, 5 days left: 7.4 GB a day keeps you inside.")
+        "6.6 GB of 40 GB used, 5 days left: 6.7 GB a day keeps you inside.")
 
 
 @pytest.mark.parametrize(("peer", "forwarded", "status"), [
@@ -198,5 +225,5 @@ def test_pages_carry_security_headers_and_no_inline_script(client) -> None:
 
 def test_history_page_states_the_period_in_words(client) -> None:
     html = client.get("/").get_data(as_text=True)
-    assert "6.6 GB of 40 GB used, 5 days left: 7.4 GB a day keeps you inside." in html
+    assert "6.6 GB of 40 GB used, 5 days left: 6.7 GB a day keeps you inside." in html
     assert "Period 8 Oct to 8 Nov." in html
