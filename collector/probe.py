@@ -5,8 +5,9 @@ A probe costs bytes on a plan that may be 50 MB a month, so:
 - it received bytes since the last check: up, nothing sent;
 - it sent bytes but received none: probe now (something is trying and nothing comes back);
 - it was idle: probe only every ``keeper.idle_probe_every``, else keep the last answer.
-A probe is a TCP connect closed with a reset (SYN, SYN-ACK, ACK, RST: about 200 bytes) or a DNS
-look-up; targets are tried in turn until ``keeper.need`` of them answered.
+A probe is a TCP connect closed with a reset (about 330 bytes on Ethernet, counting what the
+far end sends back) or a DNS look-up; targets are tried in turn until ``keeper.need`` of them
+answered.
 """
 
 import logging
@@ -20,6 +21,10 @@ from collector.sources.kernel import SYS_NET, default_route_interface
 from traffic.config import KeeperConfig, SourceConfig
 
 log = logging.getLogger(__name__)
+
+SENT_ALONE_BYTES = 1500
+"""Sent with nothing received, beyond this (a full packet), makes the keeper probe at once;
+smaller amounts are the tail of a probe's own exchange and similar chatter."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Prober:
                       for name in source.interfaces]
         self.interface = keeper.interface or (configured[0] if configured else "")
         self._last: tuple[str, int, int] | None = None
-        self._last_probe_at = 0
+        self._last_probe_at: int | None = None
         self._last_probe_up = False
         self._bind_failed = False
 
@@ -55,11 +60,11 @@ class Prober:
             return LinkEvidence(False, name, f"{name} is down")
         same = previous is not None and previous[0] == ifindex
         received = same and rx > previous[1]
-        sent = same and tx > previous[2]
+        sent = same and tx - previous[2] > SENT_ALONE_BYTES
         if received:
             return LinkEvidence(True, name, "received bytes")
         idle_ms = self.keeper.idle_probe_every * 1000
-        if (same and not sent and not probe_anyway and self._last_probe_at
+        if (same and not sent and not probe_anyway and self._last_probe_at is not None
                 and now - self._last_probe_at < idle_ms):
             return LinkEvidence(self._last_probe_up, name, "idle; last probe "
                                 + ("answered" if self._last_probe_up else "failed"))

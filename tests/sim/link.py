@@ -58,6 +58,18 @@ class Link:
         sh("ip", "-n", self.far, "addr", "add", f"{self.far_ip}/30", "dev", self.far_if)
         sh("ip", "-n", self.far, "link", "set", self.far_if, "up")
         sh("ip", "-n", self.near, "link", "set", self.near_if, "up")
+        self.wait_operstate("up")
+
+    def wait_operstate(self, wanted: str, timeout: float = 10) -> None:
+        """The carrier comes a moment after ``ip link set up``; wait for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = sh("ip", "netns", "exec", self.near, "cat",
+                       f"/sys/class/net/{self.near_if}/operstate").strip()
+            if state == wanted:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.near_if} did not become {wanted}")
 
     def unplug(self) -> None:
         sh("ip", "-n", self.near, "link", "del", self.near_if)

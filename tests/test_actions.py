@@ -1,0 +1,89 @@
+"""Keeper actions: argument lists with timeouts, masked output, the built-in USB reset."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from collector.actions import disconnect_command, run_action, usb_reset
+from traffic.config import load_config
+
+
+def test_command_runs_without_a_shell() -> None:
+    result = run_action(["echo", "$HOME", ";", "reboot"], 5)
+    assert result.ok and result.exit_code == 0
+    assert result.output == "$HOME ; reboot"
+
+
+def test_failure_and_missing_command() -> None:
+    failed = run_action(["sh", "-c", "echo no carrier >&2; exit 3"], 5)
+    assert (failed.ok, failed.exit_code, failed.output) == (False, 3, "no carrier")
+    missing = run_action(["no-such-dialer"], 5)
+    assert not missing.ok and missing.exit_code is None
+    assert missing.output.startswith("cannot run no-such-dialer:")
+
+
+def test_hung_command_and_its_children_are_killed() -> None:
+    started = time.monotonic()
+    result = run_action(["sh", "-c", "sleep 60 & sleep 60"], 0.5)
+    assert time.monotonic() - started < 5
+    assert result.timed_out and not result.ok and result.exit_code is None
+    assert "killed after 0.5s" in result.output
+
+
+def test_secrets_are_masked_in_output() -> None:
+    result = run_action(["echo", "login admin:hunter2 ok"], 5, secrets=["hunter2"])
+    assert result.output == "login admin:******** ok"
+
+
+@pytest.mark.parametrize(("connect", "disconnect"), [
+    (["pon", "provider"], ("poff", "provider")),
+    (["nmcli", "connection", "up", "Mobile"], ("nmcli", "connection", "down", "Mobile")),
+    (["mmcli", "-m", "0", "--simple-connect=apn=internet"], ("mmcli", "-m", "0",
+                                                             "--simple-disconnect")),
+])
+def test_disconnect_is_derived_for_known_helpers(connect, disconnect) -> None:
+    keeper = load_config(overrides=[f"keeper.connect={connect!r}".replace("'", '"')],
+                         environ={}, system_path=None).keeper
+    assert disconnect_command(keeper) == disconnect
+
+
+def test_unknown_connect_needs_an_explicit_disconnect() -> None:
+    keeper = load_config(overrides=['keeper.connect=["/usr/local/bin/dial"]'], environ={},
+                         system_path=None).keeper
+    with pytest.raises(ValueError, match=r"keeper\.disconnect: set the command"):
+        disconnect_command(keeper)
+
+
+def fake_usb(root: Path, name: str, vendor: str, product: str) -> Path:
+    """A device as sysfs shows it: what the built-in writes to is the ``authorized`` file."""
+    device = root / name
+    device.mkdir(parents=True)
+    (device / "idVendor").write_text(vendor + "\n")
+    (device / "idProduct").write_text(product + "\n")
+    (device / "authorized").write_text("1\n")
+    return device
+
+
+def test_usb_reset_replugs_the_matching_device(tmp_path: Path, monkeypatch) -> None:
+    modem = fake_usb(tmp_path, "1-1.3", "12d1", "1506")
+    other = fake_usb(tmp_path, "1-1.4", "0bda", "8153")
+    writes = []
+    original = Path.write_text
+
+    def record(self, text, *args, **kwargs):
+        writes.append((self.parent.name, text))
+        return original(self, text, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", record)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    ok, message = usb_reset(["12D1:1506"], devices=tmp_path)
+    assert ok and message == "usb-reset: re-plugged 1-1.3"
+    assert writes == [("1-1.3", "0"), ("1-1.3", "1")]
+    assert (modem / "authorized").read_text() == "1"
+    assert (other / "authorized").read_text() == "1\n"
+
+
+def test_usb_reset_reports_a_missing_device(tmp_path: Path) -> None:
+    assert usb_reset(["12d1:1506"], devices=tmp_path) == (
+        False, "usb-reset: no USB device 12d1:1506")
+    assert usb_reset(["modem"], devices=tmp_path)[0] is False
