@@ -19,7 +19,8 @@ from traffic.counters import CounterState, Delta
 from traffic.store import Event, StoreError
 from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
 
-PAGE_SIZE = 1024
+PAGE_SIZE = 512
+"""Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
 MIGRATIONS: list[str] = [
     # 1: raw intervals, rollups per local bucket, tracker state, settings
     """
