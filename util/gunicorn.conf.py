@@ -5,7 +5,7 @@ from traffic.config import load_config
 bind = [load_config().web.bind]
 workers = 2
 worker_class = "sync"
-accesslog = "-"
+accesslog = None  # a line per realtime update would wear the SD card; errors are logged
 errorlog = "-"
 timeout = 30
 graceful_timeout = 10

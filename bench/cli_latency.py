@@ -1,0 +1,163 @@
+"""``traffic status`` and ``traffic report --resolution day`` over a year of 5-second data.
+
+Target: at most 100 ms each, for the whole process (interpreter start, imports, config, store,
+queries, output), wall clock, median of 10 runs after one warm-up run (``--quick``: 5).
+
+The store is built once and cached in ``bench/.cache`` (gitignored): one key, one year of
+5-second deltas ending now, written through ``SQLiteStore.add`` one day (17,280 deltas) per call
+and pruned after each day with the default retention (raw 7 d, 5min 60 d, hour 730 d), as the
+collector's hourly prune would have left it. Later runs top the cached store up to the present
+(rebuilding it when it is more than 30 days behind), so "now" always has data.
+"""
+
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import CACHE, TRAFFIC, Result, clean_env, median, remove_db
+from traffic.config import Config, load_config
+from traffic.counters import CounterState, Delta
+from traffic.periods import DAY_MS
+from traffic.store.sqlite import SQLiteStore
+
+TARGET_MS = 100.0
+KEY = "kernel:wan0"
+STEP_MS = 5000
+PER_DAY = DAY_MS // STEP_MS
+YEAR_DAYS = 365
+MAX_BEHIND_MS = 30 * DAY_MS
+VERSION = 1
+
+
+def cli_config() -> Config:
+    """The config the CLI subprocesses will see (for their time zone)."""
+    return load_config(None, [], environ=clean_env())
+
+
+def year_store_path() -> Path:
+    tz = cli_config().timezone.key.replace("/", "_")
+    return CACHE / f"year-v{VERSION}-{tz}.db"
+
+
+def _deltas(start: int, end: int, seed: int) -> list[Delta]:
+    """5-second deltas in ``[start, end)``: a household's day, busy evenings, ~1.3 GB a day."""
+    rng = random.Random(seed)
+    out = []
+    for at in range(start, end, STEP_MS):
+        hour = (at // 3_600_000) % 24
+        shape = 0.3 + math.sin(math.pi * ((hour - 6) % 24) / 24) ** 2
+        rx = int(rng.expovariate(1.0) * 60_000 * shape) + 1
+        out.append(Delta(KEY, at, at + STEP_MS, rx, rx // 8 + rng.randrange(0, 200)))
+    return out
+
+
+def ensure_year_store() -> tuple[Path, str]:
+    """The cached store, built or topped up to now; returns it and what was done."""
+    config = cli_config()
+    retention = load_config(None, [], environ={}, system_path=None).retention
+    path = year_store_path()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    now = time.time_ns() // 1_000_000
+    now -= now % STEP_MS
+    began = time.perf_counter()
+    if path.exists():
+        store = SQLiteStore(str(path), config.timezone, retention)
+        try:
+            state = store.tracker_state().get(KEY)
+            if state is not None and now - state.at <= MAX_BEHIND_MS:
+                _fill(store, state, now)
+                return path, f"cached store topped up in {time.perf_counter() - began:.1f} s"
+        finally:
+            store.close()
+    building = path.with_name(path.name + f".building-{os.getpid()}")
+    remove_db(building)
+    store = SQLiteStore(str(building), config.timezone, retention)
+    try:
+        _fill(store, CounterState("bench/1", now - YEAR_DAYS * DAY_MS, 0, 0), now)
+    except BaseException:
+        store.close()
+        remove_db(building)
+        raise
+    store.close()
+    remove_db(path)
+    building.rename(path)
+    return path, f"store built in {time.perf_counter() - began:.0f} s"
+
+
+def _fill(store: SQLiteStore, state: CounterState, now: int) -> None:
+    """Add day-sized batches from ``state.at`` to ``now``, pruning after each as at run time."""
+    at, rx_total, tx_total = state.at, state.rx, state.tx
+    while at < now:
+        end = min(at + DAY_MS, now)
+        deltas = _deltas(at, end, seed=at)
+        rx_total += sum(d.rx for d in deltas)
+        tx_total += sum(d.tx for d in deltas)
+        store.add(deltas, {KEY: CounterState("bench/1", end, rx_total, tx_total)})
+        store.prune(end)
+        at = end
+
+
+def _time(command: list[str], runs: int) -> tuple[list[float], str]:
+    env = clean_env()
+    times = []
+    out = ""
+    for _ in range(runs):
+        began = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL)
+        times.append((time.perf_counter() - began) * 1000)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[1:])}: exit {done.returncode}: "
+                               f"{done.stderr.strip()[-200:]}")
+        out = done.stdout
+    return times, out
+
+
+def run(quick: bool, names: tuple[str, ...] = ("status", "report-day")) -> list[Result]:
+    runs = 5 if quick else 10
+    try:
+        path, how = ensure_year_store()
+    except Exception as error:
+        return [Result(name, None, "ms", TARGET_MS, error=f"year store: {error}")
+                for name in names]
+    url = f"store.url=sqlite://{path}"
+    commands = {
+        "status": [str(TRAFFIC), "--set", url, "status"],
+        "report-day": [str(TRAFFIC), "--set", url, "report", "--resolution", "day"],
+    }
+    expect = {"status": "Traffic at", "report-day": "total"}
+    try:
+        baseline, _ = _time([sys.executable, "-c", "pass"], runs + 1)
+        imports, _ = _time([sys.executable, "-c", "import traffic.cli"], runs + 1)
+    except Exception:
+        baseline = imports = [math.nan]
+    size_mb = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+    results = []
+    for name in names:
+        try:
+            _time(commands[name], 1)
+            times, out = _time(commands[name], runs)
+            if expect[name] not in out:
+                raise RuntimeError(f"unexpected output: {out[:100]!r}")
+        except Exception as error:
+            results.append(Result(name, None, "ms", TARGET_MS, error=str(error)))
+            continue
+        note = (f"median of {runs}, min {min(times):.0f}, max {max(times):.0f}; "
+                f"python -c pass {median(baseline):.0f} ms, "
+                f"import traffic.cli {median(imports):.0f} ms; "
+                f"store {size_mb:.1f} MB, {how}")
+        results.append(Result(name, median(times), "ms", TARGET_MS, note=note))
+    return results
+
+
+def copy_of_year_store(target: Path) -> Path:
+    """A private copy of the year store (for measuring commits on a grown store)."""
+    path, _ = ensure_year_store()
+    remove_db(target)
+    shutil.copyfile(path, target)
+    return target
