@@ -66,9 +66,10 @@ class CollectorProcess:
         assert self.process.wait(timeout=30) == 0
 
     def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=30)
+        """kill -9; nothing happens when it is not running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
     def stored(self) -> tuple[int, int]:
         status = json.loads(self.cli("status", "--json"))

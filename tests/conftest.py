@@ -39,6 +39,21 @@ def link() -> Iterator[Link]:
 
 
 @pytest.fixture
+def spawn_collector(link: Link, tmp_path: Path) -> Iterator:
+    """Make ``traffic collect`` processes in the link's near namespace; none outlives the test."""
+    from tests.collector_process import CollectorProcess
+
+    made: list[CollectorProcess] = []
+
+    def make(extra: str = "") -> CollectorProcess:
+        made.append(CollectorProcess(link, tmp_path, extra))
+        return made[-1]
+    yield make
+    for collector in made:
+        collector.kill()
+
+
+@pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\n'
                                  "billing_day = 8\n")

@@ -7,6 +7,7 @@ The stored totals must equal the kernel's counters byte for byte, through a PPP-
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.netns
 MB = 1_000_000
 
 
-def test_stored_totals_equal_kernel_counters(link: Link, tmp_path: Path) -> None:
-    collector = CollectorProcess(link, tmp_path)
+def test_stored_totals_equal_kernel_counters(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
     collector.start()
     before = link.counters()
     time.sleep(0.5)
@@ -54,8 +56,9 @@ def test_stored_totals_equal_kernel_counters(link: Link, tmp_path: Path) -> None
     assert collector.stored() == (expected_rx, expected_tx)
 
 
-def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path) -> None:
-    collector = CollectorProcess(link, tmp_path)
+def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
     run_once = link.in_near(sys.executable, "-m", "traffic", "--config", str(collector.config),
                             "collect", "--once")
     subprocess.run(run_once, check=True, env=clean_env(), capture_output=True)
@@ -66,8 +69,9 @@ def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path) -> Non
     assert collector.stored() == (after[0] - before[0], after[1] - before[1])
 
 
-def test_second_collector_on_the_same_store_is_refused(link: Link, tmp_path: Path) -> None:
-    collector = CollectorProcess(link, tmp_path)
+def test_second_collector_on_the_same_store_is_refused(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
     collector.start()
     second = subprocess.run(link.in_near(sys.executable, "-m", "traffic", "--config",
                                          str(collector.config), "collect", "--once"),

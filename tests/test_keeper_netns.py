@@ -4,6 +4,7 @@ import itertools
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,10 @@ def keeper_status(collector: CollectorProcess) -> dict:
         return {}
 
 
-def test_link_taken_down_is_brought_back(link: Link, tmp_path: Path) -> None:
+def test_link_taken_down_is_brought_back(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
     listener = link.start_listener(PROBE_PORT)
-    collector = CollectorProcess(link, tmp_path, keeper_config(
+    collector = spawn_collector(keeper_config(
         link, ["ip", "link", "set", link.near_if, "up"]))
     try:
         collector.start()
@@ -73,6 +75,7 @@ def test_link_taken_down_is_brought_back(link: Link, tmp_path: Path) -> None:
         collector.stop()
     finally:
         listener.kill()
+        collector.kill()
     found = [e for e in found if e.at >= went_down]
     kinds = [e.kind for e in found]
     assert kinds[:3] == ["down", "attempt", "up"], kinds
@@ -84,9 +87,10 @@ def test_link_taken_down_is_brought_back(link: Link, tmp_path: Path) -> None:
     assert up.duration_ms <= 3 * CHECK_S * 1000 + 1000
 
 
-def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path) -> None:
+def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
     link.unplug()  # no interface at all: evidently down, no probe needed
-    collector = CollectorProcess(link, tmp_path, keeper_config(
+    collector = spawn_collector(keeper_config(
         link, ["sleep", "30"], action_timeout='"2s"', max_fails="2", lock_duration='"1h"'))
     collector.start()
     try:
