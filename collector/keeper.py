@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from collector.actions import ActionResult, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
 from traffic.config import Config, mask_secrets
+from traffic.periods import day_bounds
 from traffic.quota import usage
 from traffic.runtime import keeper_path, write_atomically
 from traffic.store import Event, Store
@@ -172,11 +173,15 @@ class Keeper:
         return disconnect_event(self.config, now, "quota", self.secrets)
 
     def _quota(self, now: int) -> tuple[bool, int]:
+        """Whether a limit is spent, and when it is renewed: the period's end for
+        ``quota.monthly``, tomorrow's local midnight for ``quota.daily``."""
         with self.store_lock:
             current = usage(self.store, self.config, now)
-        monthly = current.limit and current.total >= current.limit
-        daily = current.daily_limit and current.today >= current.daily_limit
-        return bool(monthly or daily), current.period_end
+        if current.limit and current.total >= current.limit:
+            return True, current.period_end
+        if current.daily_limit and current.today >= current.daily_limit:
+            return True, day_bounds(now, self.config.timezone)[1]
+        return False, 0
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         write_atomically(keeper_path(self.config), {
