@@ -9,3 +9,4 @@ accesslog = None  # a line per realtime update would wear the SD card; errors ar
 errorlog = "-"
 timeout = 30
 graceful_timeout = 10
+control_socket_disable = True  # nothing uses it; it would be one shared path for every instance
