@@ -55,8 +55,13 @@ def run_action(command: Sequence[str], timeout_s: float, secrets: Sequence[str] 
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
         timed_out = True
+        try:  # a child that left the group may still hold the output open: don't wait for it
+            out, _ = process.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            process.stdout.close()
+            process.wait()
+            out = b""
     text = out.decode(errors="replace")
     if timed_out:
         text += f"\n(killed after {timeout_s:g}s)"
@@ -66,13 +71,15 @@ def run_action(command: Sequence[str], timeout_s: float, secrets: Sequence[str] 
 
 def _result(command: Sequence[str], ok: bool, exit_code: int | None, timed_out: bool,
             output: str, started: float, secrets: Sequence[str]) -> ActionResult:
-    for secret in secrets:
-        if secret:
-            output = output.replace(secret, "********")
-    output = output.strip()
+    def mask(text: str) -> str:
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "********")
+        return text
+    output = mask(output).strip()
     if len(output) > OUTPUT_LIMIT:
         output = "…" + output[-OUTPUT_LIMIT:]
-    return ActionResult(tuple(command), ok, exit_code, timed_out, output,
+    return ActionResult(tuple(mask(part) for part in command), ok, exit_code, timed_out, output,
                         int((time.monotonic() - started) * 1000))
 
 

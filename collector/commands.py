@@ -37,8 +37,10 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     events.append(attempt_event(now, 0, result))
     store.add_events(events)
     store.set_meta(STATE_META, cleared.to_json())
-    print(f"{' '.join(result.command)}: " + ("done" if result.ok else
-          "timed out" if result.timed_out else f"failed (exit {result.exit_code})"))
+    outcome = ("done" if result.ok else "timed out" if result.timed_out
+               else "could not start" if result.exit_code is None
+               else f"failed (exit {result.exit_code})")
+    print(f"{' '.join(result.command)}: {outcome}")
     if result.output:
         print(result.output)
     return 0 if result.ok else 1
@@ -51,8 +53,8 @@ def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     store.add_events([event])
     store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
     ok = event.detail.get("ok", False)
-    print(("The link is down" if ok else "The disconnect command failed") +
-          "; the keeper leaves it down until `traffic connect`.")
+    print("The link is down; the keeper leaves it down until `traffic connect`." if ok else
+          "The disconnect command failed; the keeper will not reconnect until `traffic connect`.")
     if event.detail.get("output"):
         print(event.detail["output"])
     return 0 if ok else 1

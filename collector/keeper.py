@@ -111,7 +111,8 @@ class Policy:
         if up and state.link != "up":
             if state.link == "down":
                 events.append(Event(now, "up", {}, now - state.since))
-            return replace(state, link="up", since=now, step=0, step_fails=0)
+            return replace(state, link="up", since=now, step=0, step_fails=0,
+                           lock_until=state.lock_until if state.held else 0)
         if not up and state.link != "down":
             if state.link == "up":
                 events.append(Event(now, "down", {}, now - state.since))
@@ -159,8 +160,10 @@ class Keeper:
         for event in events:
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
         with self.store_lock:
-            if events or decision.state != state:
-                self.store.add_events(events)
+            self.store.add_events(events)
+            # `traffic connect` or `disconnect` may have changed the state meanwhile: theirs wins
+            if (decision.state != state
+                    and KeeperState.from_json(self.store.get_meta(STATE_META)) == state):
                 self.store.set_meta(STATE_META, decision.state.to_json())
         self._publish(decision.state, evidence, now)
         return decision

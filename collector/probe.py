@@ -83,7 +83,8 @@ class Prober:
             if ok:
                 answered += 1
                 if answered >= self.keeper.need:
-                    return True, f"{answered} of {self.keeper.need} targets answered"
+                    return True, f"{target} answered" if answered == 1 else (
+                        f"{answered} targets answered")
             else:
                 failures.append(f"{target}: {why}")
         return False, "; ".join(failures) or "no target answered"

@@ -31,9 +31,16 @@ def test_hung_command_and_its_children_are_killed() -> None:
     assert "killed after 0.5s" in result.output
 
 
-def test_secrets_are_masked_in_output() -> None:
+def test_secrets_are_masked_in_output_and_command() -> None:
     result = run_action(["echo", "login admin:hunter2 ok"], 5, secrets=["hunter2"])
     assert result.output == "login admin:******** ok"
+    assert result.command == ("echo", "login admin:******** ok")
+
+
+def test_timeout_holds_when_a_child_escapes_and_keeps_the_output() -> None:
+    started = time.monotonic()
+    result = run_action(["sh", "-c", "setsid sleep 5 & sleep 30"], 0.5)
+    assert result.timed_out and time.monotonic() - started < 3
 
 
 @pytest.mark.parametrize(("connect", "disconnect"), [

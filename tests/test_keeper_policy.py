@@ -37,7 +37,7 @@ def kinds(decision) -> list[str]:
     ("lock expired: unlock and attempt", PLAIN, replace(DOWN, lock_until=500 * S), 500 * S,
      False, replace(DOWN, step_fails=1), ["unlock"], "attempt"),
     ("locked but the link came back by itself", PLAIN, replace(DOWN, lock_until=500 * S),
-     300 * S, True, KeeperState(link="up", since=300 * S, lock_until=500 * S), ["up"], None),
+     300 * S, True, KeeperState(link="up", since=300 * S), ["up"], None),
     ("ladder: step 0 failed twice: escalate to step 1", LADDER, replace(DOWN, step_fails=2),
      200 * S, False, replace(DOWN, step=1, step_fails=1), ["escalation"], "attempt"),
     ("ladder: step 1 failed once: again", LADDER, replace(DOWN, step=1, step_fails=1), 210 * S,

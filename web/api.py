@@ -106,7 +106,9 @@ def events_view():
     until = params.instant("until", tz, now + 1, bounded=False)
     limit = params.integer("limit", 100, 1, 1000)
     store = get_store()
-    window = bucket_start("day", now, tz) - (UPTIME_DAYS - 1) * DAY_MS
+    window = bucket_start("day", now, tz)
+    for _ in range(UPTIME_DAYS - 1):
+        window = bucket_start("day", window - 1, tz)
     return jsonify(
         events=[event_json(event, tz) for event in store.events(since, until, limit)],
         uptime=[{"day": day, "day_iso": iso(day, tz), "down_ms": down, "up_percent": percent}
