@@ -97,13 +97,17 @@ class Link:
     def in_near(self, *command: str) -> list[str]:
         return ["ip", "netns", "exec", self.near, *command]
 
+    def _far_server(self, mode: str, port: int) -> subprocess.Popen:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", self.far, sys.executable, __file__, mode, self.far_ip,
+             str(port)], stdout=subprocess.PIPE, text=True)
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "listening"
+        return server
+
     def start_sink(self) -> subprocess.Popen:
-        sink = subprocess.Popen(
-            ["ip", "netns", "exec", self.far, sys.executable, __file__, "sink", self.far_ip,
-             str(PORT)], stdout=subprocess.PIPE, text=True)
-        assert sink.stdout is not None
-        assert sink.stdout.readline().strip() == "listening"
-        return sink
+        """A TCP service on the far side that counts what it receives, then prints the count."""
+        return self._far_server("sink", PORT)
 
     def send(self, size: int, rate: int = 0) -> subprocess.Popen:
         """Start sending ``size`` bytes from near to far; wait on the returned process."""
@@ -113,12 +117,7 @@ class Link:
 
     def start_listener(self, port: int) -> subprocess.Popen:
         """A TCP service on the far side that accepts and closes: what a probe connects to."""
-        listener = subprocess.Popen(
-            ["ip", "netns", "exec", self.far, sys.executable, __file__, "listen", self.far_ip,
-             str(port)], stdout=subprocess.PIPE, text=True)
-        assert listener.stdout is not None
-        assert listener.stdout.readline().strip() == "listening"
-        return listener
+        return self._far_server("listen", port)
 
     def transfer(self, size: int, rate: int = 0) -> int:
         """Send ``size`` bytes and return how many the far end received."""
