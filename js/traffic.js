@@ -33,7 +33,8 @@
   };
 
   function label(ms, resolution) {
-    return new Intl.DateTimeFormat(undefined, { timeZone: TIME_ZONE, ...LABELS[resolution] })
+    return new Intl.DateTimeFormat(undefined, { timeZone: TIME_ZONE, hourCycle: "h23",
+                                                ...LABELS[resolution] })
       .format(new Date(ms));
   }
 
@@ -73,7 +74,11 @@
       legend: { enabled: true },
       plotOptions: { series: { animation: false } },
       time: { timezone: TIME_ZONE },
-      xAxis: { type: "datetime" },
+      xAxis: {
+        type: "datetime",
+        dateTimeLabelFormats: { second: "%H:%M:%S", minute: "%H:%M", hour: "%H:%M",
+                                day: "%e %b", week: "%e %b", month: "%b %Y", year: "%Y" },
+      },
       yAxis: {
         title: { text: undefined },
         labels: { formatter: function () { return formatSize(this.value, type === "line"); } },
