@@ -10,6 +10,7 @@ from dataclasses import replace
 from collector.actions import run_action
 from collector.keeper import (
     HELD_DISCONNECTED,
+    HELD_QUOTA,
     STATE_META,
     KeeperState,
     _secret_values,
@@ -29,7 +30,9 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Clear any lock or hold, then run the connect command now."""
     now = now_ms()
     before = _state(store)
-    cleared = replace(before, lock_until=0, held="", step=0, step_fails=0)
+    cleared = replace(before, lock_until=0, held="", step=0, step_fails=0,
+                      quota_override_until=before.lock_until if before.held == HELD_QUOTA
+                      else before.quota_override_until)
     events = [Event(now, "unlock", {"reason": "traffic connect", "was": before.held or "locked"})
               ] if before.lock_until or before.held else []
     result = run_action(config.keeper.connect, config.keeper.action_timeout,

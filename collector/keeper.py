@@ -41,6 +41,8 @@ class KeeperState:
     lock_until: int = 0
     held: str = ""
     """Why the keeper leaves the link down: "" (it doesn't), "disconnected" or "quota"."""
+    quota_override_until: int = 0
+    """`traffic connect` during a quota hold: the quota is not enforced again before this."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -75,7 +77,8 @@ class Policy:
     def decide(self, state: KeeperState, now: int, up: bool, over_quota: bool = False,
                period_end: int = 0) -> Decision:
         events: list[Event] = []
-        if self.enforce_quota and over_quota and state.held != HELD_QUOTA:
+        if (self.enforce_quota and over_quota and state.held != HELD_QUOTA
+                and now >= state.quota_override_until):
             state = replace(state, held=HELD_QUOTA, lock_until=period_end, step=0, step_fails=0)
             events.append(Event(now, "quota_lock", {"until": period_end}))
             return Decision(self._observe(state, now, up, events), events,

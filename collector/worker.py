@@ -19,7 +19,12 @@ from collector.sources import Source, make_source
 from traffic.config import Config, mask_secrets
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS
-from traffic.runtime import REALTIME_WINDOW_MS, realtime_path, write_atomically
+from traffic.runtime import (
+    REALTIME_WINDOW_MS,
+    check_runtime_dir,
+    realtime_path,
+    write_atomically,
+)
 from traffic.store import Store
 
 log = logging.getLogger(__name__)
@@ -125,6 +130,7 @@ def merge_within_buckets(deltas: list[Delta]) -> list[Delta]:
 
 def run(config: Config, store: Store, once: bool = False) -> int:
     """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
+    check_runtime_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
     if once:

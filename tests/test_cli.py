@@ -124,8 +124,27 @@ def test_reset_month_starts_the_period_now(seeded: dict, tmp_path: Path) -> None
     assert status["today_rx"] == GB  # today's use is still today's
 
 
+def test_status_without_a_store_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "traffic.toml").write_text(f'[store]\nurl = "sqlite://{tmp_path}/typo/x.db"\n')
+    result = run(tmp_path, "status")
+    assert result.returncode == 2
+    assert result.stderr == (f"traffic: store.url: no store at {tmp_path}/typo/x.db yet (the "
+                             "collector creates it when it first runs: traffic collect)\n")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_unwritable_runtime_dir_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "traffic.toml").write_text(
+        f'[store]\nurl = "sqlite://{tmp_path}/t.db"\n[collector]\nruntime_dir = "/proc/nope"\n')
+    result = run(tmp_path, "collect", "--once")
+    assert result.returncode == 2
+    assert result.stderr.endswith("traffic: collector.runtime_dir: cannot write to /proc/nope "
+                                  "(No such file or directory)\n")
+
+
 def test_status_on_an_empty_store(tmp_path: Path) -> None:
     (tmp_path / "traffic.toml").write_text(f'[store]\nurl = "sqlite://{tmp_path}/new.db"\n')
+    open_store(f"sqlite://{tmp_path}/new.db", TZ).close()
     result = run(tmp_path, "status")
     assert result.returncode == 0, result.stderr
     assert "no monthly limit set" in result.stdout and "never" in result.stdout

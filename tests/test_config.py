@@ -171,3 +171,26 @@ def test_check_config_prints_effective_config(tmp_path: Path) -> None:
     reparsed = tomllib.loads(result.stdout)
     assert reparsed["quota"]["monthly"] == "40 GiB"
     assert reparsed["sources"] == [{"type": "kernel"}]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xff\xfesite = 1\n", "{file}: not UTF-8 text (byte 0); save it as UTF-8"),
+    (None, "{file}: is a directory, not a config file"),
+])
+def test_unreadable_config_files(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "traffic.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == message.format(file=path)
+
+
+def test_a_bad_store_url_does_not_show_its_password(tmp_path: Path) -> None:
+    path = write(tmp_path, '[store]\nurl = "mongodb://traffic:s3cret@db/traffic"\n')
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert "s3cret" not in str(raised.value)
+    assert "mongodb://traffic:********@db/traffic" in str(raised.value)

@@ -70,6 +70,7 @@ def test_a_shell_string_is_refused(tmp_path: Path) -> None:
 
 def test_status_shows_the_link(tmp_path: Path) -> None:
     config = setup(tmp_path, '["true"]', '["true"]')
+    traffic(config, "disconnect")  # the keeper commands create the store when it is not there
     run = tmp_path / "run"
     run.mkdir()
     now = int(time.time() * 1000)

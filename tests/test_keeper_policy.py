@@ -59,12 +59,15 @@ def kinds(decision) -> list[str]:
      replace(DOWN, held=HELD_QUOTA, lock_until=999 * S), 120 * S, True,
      KeeperState(link="up", since=120 * S, held=HELD_QUOTA, lock_until=999 * S), ["up"],
      "disconnect"),
+    ("over quota, but `traffic connect` overrode it until the renewal", QUOTA,
+     replace(UP, quota_override_until=999 * S), 60 * S, True,
+     replace(UP, quota_override_until=999 * S), [], None),
     ("new billing period: unlock and reconnect", QUOTA,
      replace(DOWN, held=HELD_QUOTA, lock_until=999 * S), 999 * S, False,
      replace(DOWN, step_fails=1), ["unlock"], "attempt"),
 ])
 def test_decide(case, policy, state, now, up, expected, events, action) -> None:
-    over_quota = case.startswith("over quota")
+    over_quota = case.startswith("over quota")  # the override case too
     decision = policy.decide(state, now, up, over_quota=over_quota, period_end=999 * S)
     assert (decision.state, kinds(decision), decision.action) == (expected, events, action), case
 

@@ -75,13 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _store(config: Config) -> Store:
-    return open_store(config.store.url, config.timezone, config.retention)
+def _store(config: Config, create: bool = False) -> Store:
+    """The store; only the collector and the keeper commands may create it."""
+    return open_store(config.store.url, config.timezone, config.retention, create)
 
 
 def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     worker = importlib.import_module("collector.worker")
-    store = _store(config)
+    store = _store(config, create=True)
     try:
         return worker.run(config, store, once=args.once)
     finally:
@@ -188,7 +189,7 @@ def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
 def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
     def command(config: Config, args: argparse.Namespace) -> int:
         module = importlib.import_module("collector.commands")
-        store = _store(config)
+        store = _store(config, create=True)
         try:
             return getattr(module, name)(config, store, args)
         finally:

@@ -217,7 +217,8 @@ def _timezone(value: Any) -> str:
 def _store_url(value: Any) -> str:
     text = _string(value)
     if not text.startswith("sqlite://") or len(text) <= len("sqlite://"):
-        raise ValueError(f"expected 'sqlite:///path/to/traffic.db', got {text!r}")
+        shown = mask_secrets(text)
+        raise ValueError(f"expected 'sqlite:///path/to/traffic.db', got {shown!r}")
     return text
 
 
@@ -351,8 +352,15 @@ class _Loader:
             raise ConfigError(f"{path}: config file not found") from None
         except PermissionError:
             raise ConfigError(f"{path}: cannot read config file (permission denied)") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a config file") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"
+                              ) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
         self.files.append(str(path))
         self.merge(layer, str(path))
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from traffic.config import Config
+from traffic.config import Config, ConfigError
 
 REALTIME_FILE = "realtime.json"
 REALTIME_WINDOW_MS = 600_000
@@ -49,6 +49,19 @@ def _on_ram_disk(path: Path) -> bool:
                 if target == point or target.startswith(point.rstrip("/") + "/")),
                key=len, default=None)
     return best is not None and dict(mounts)[best] in RAM_FILESYSTEMS
+
+
+def check_runtime_dir(config: Config) -> None:
+    """Fail early, naming the setting, when the collector cannot publish its rates."""
+    directory = runtime_dir(config)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".probe.{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"collector.runtime_dir: cannot write to {directory} "
+                          f"({error.strerror})") from None
 
 
 def realtime_path(config: Config) -> Path:

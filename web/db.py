@@ -13,7 +13,7 @@ def traffic_config() -> Config:
 def get_store() -> Store:
     if "store" not in g:
         config = traffic_config()
-        g.store = open_store(config.store.url, config.timezone, config.retention)
+        g.store = open_store(config.store.url, config.timezone, config.retention, create=False)
     return g.store
 
 

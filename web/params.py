@@ -32,7 +32,7 @@ def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
     if value is None:
         return default
     try:
-        return parse_instant(value, tz, bounded)
+        return min(parse_instant(value, tz, bounded), 2**62)  # a filter may be far off; SQL not
     except ValueError as error:
         raise BadParameter(name, str(error)) from None
 

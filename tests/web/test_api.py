@@ -60,7 +60,7 @@ def test_unopenable_store_is_json_503(tmp_path) -> None:
     config = make_config(tmp_path, **{"store__url": f"sqlite://{tmp_path}/blocker/traffic.db"})
     response = create_app(config).test_client().get("/api/v1/usage")
     assert response.status_code == 503
-    assert response.get_json()["detail"].startswith("store.url: cannot open")
+    assert response.get_json()["detail"].startswith("store.url: no store at ")
 
 
 def test_series_hours_across_the_autumn_dst_night(client) -> None:

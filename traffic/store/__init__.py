@@ -63,9 +63,12 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = None) -> Store:
+def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = None,
+               create: bool = True) -> Store:
+    """Open the store at ``url``; with ``create=False`` a store that is not there is an error
+    (a mistyped ``store.url`` must not look like a new, empty store)."""
     if url.startswith("sqlite://"):
         from traffic.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {})
+        return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {}, create)
     raise StoreError(f"store.url: unsupported store {url.split(':', 1)[0]!r} (use sqlite://)")

@@ -73,8 +73,12 @@ ADD_RECENT = """
 
 
 class SQLiteStore:
-    def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float]) -> None:
+    def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float],
+                 create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StoreError(f"store.url: no store at {self.path} yet (the collector creates it "
+                             "when it first runs: traffic collect)")
         self.tz = tz
         self.retention = dict(retention)
         self._writer_lock: int | None = None
