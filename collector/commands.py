@@ -13,9 +13,9 @@ from collector.keeper import (
     HELD_QUOTA,
     STATE_META,
     KeeperState,
-    _secret_values,
     attempt_event,
     disconnect_event,
+    secret_values,
 )
 from collector.worker import now_ms
 from traffic.config import Config
@@ -36,7 +36,7 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     events = [Event(now, "unlock", {"reason": "traffic connect", "was": before.held or "locked"})
               ] if before.lock_until or before.held else []
     result = run_action(config.keeper.connect, config.keeper.action_timeout,
-                        _secret_values(config.effective))
+                        secret_values(config.effective))
     events.append(attempt_event(now, 0, result))
     store.add_events(events)
     store.set_meta(STATE_META, cleared.to_json())
@@ -52,7 +52,7 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Take the link down and keep it down until ``traffic connect``."""
     now = now_ms()
-    event = disconnect_event(config, now, "traffic disconnect", _secret_values(config.effective))
+    event = disconnect_event(config, now, "traffic disconnect", secret_values(config.effective))
     store.add_events([event])
     store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
     ok = event.detail.get("ok", False)

@@ -142,7 +142,7 @@ class Keeper:
         self.policy = policy_for(config)
         self.prober = prober or Prober(config.keeper, config.sources)
         self.commands = [config.keeper.connect, *(step.run for step in config.keeper.escalation)]
-        self.secrets = _secret_values(config.effective)
+        self.secrets = secret_values(config.effective)
 
     def check(self) -> Decision:
         now = self.clock()
@@ -208,7 +208,7 @@ def disconnect_event(config: Config, now: int, by: str, secrets: Sequence[str]) 
     return Event(now, "disconnect", {"by": by, **result.detail()}, result.duration_ms)
 
 
-def _secret_values(settings: dict) -> list[str]:
+def secret_values(settings: dict) -> list[str]:
     """Every secret value in the config, to be masked in command output."""
     masked = mask_secrets(settings)
     found: list[str] = []

@@ -38,5 +38,4 @@ def static_url(name: str) -> str:
 def js_file(filename: str) -> Response:
     if not filename.endswith((".js", ".css")):
         abort(404)
-    response = send_from_directory(JS_DIR, filename, max_age=ONE_YEAR_S)
-    return response
+    return send_from_directory(JS_DIR, filename, max_age=ONE_YEAR_S)
