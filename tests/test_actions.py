@@ -94,3 +94,11 @@ def test_usb_reset_reports_a_missing_device(tmp_path: Path) -> None:
     assert usb_reset(["12d1:1506"], devices=tmp_path) == (
         False, "usb-reset: no USB device 12d1:1506")
     assert usb_reset(["modem"], devices=tmp_path)[0] is False
+
+
+def test_secret_values_of_the_config() -> None:
+    from collector.keeper import secret_values
+
+    settings = {"store": {"url": "mongodb://traffic:s3cret@db/traffic"},
+                "router": {"password": "hunter2", "url": "http://192.168.8.1/"}}
+    assert sorted(secret_values(settings)) == ["hunter2", "s3cret"]
