@@ -82,12 +82,12 @@ class SQLiteStore:
         self.tz = tz
         self.retention = dict(retention)
         self._writer_lock: int | None = None
+        self._keys: list[str] | None = None
+        """known_keys(), until add() or prune() may change it."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
                                       check_same_thread=False)
-            self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (OSError, sqlite3.Error) as error:
@@ -97,6 +97,9 @@ class SQLiteStore:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer Traffic (schema {version})")
+        if version == 0:  # a new file: both settings stay with it
+            self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            self.db.execute("PRAGMA journal_mode = WAL")
         for number in range(version, len(MIGRATIONS)):
             try:
                 self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
@@ -108,6 +111,7 @@ class SQLiteStore:
 
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
         rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
+        self._keys = None
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -172,8 +176,10 @@ class SQLiteStore:
                 self.db.execute("SELECT key, life, at, rx, tx FROM tracker")}
 
     def known_keys(self) -> list[str]:
-        return [row[0] for row in self.db.execute(
-            "SELECT key FROM tracker UNION SELECT key FROM recent ORDER BY 1")]
+        if self._keys is None:
+            self._keys = [row[0] for row in self.db.execute(
+                "SELECT key FROM tracker UNION SELECT key FROM recent ORDER BY 1")]
+        return list(self._keys)
 
     def _key_filter(self, keys: Iterable[str] | None) -> tuple[str, list[str]]:
         chosen = list(self.known_keys() if keys is None else keys)
@@ -230,6 +236,7 @@ class SQLiteStore:
 
     def prune(self, now: int) -> int:
         removed = 0
+        self._keys = None
         self.db.execute("BEGIN IMMEDIATE")
         try:
             keys = self.known_keys()
