@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert config.web.bind == "127.0.0.1:8000"
     assert config.sources[0].type == "kernel" and config.sources[0].interfaces == ()
     assert config.retention == {"raw": 7 * 86400, "5min": 60 * 86400, "hour": 730 * 86400,
-                                "day": 0, "month": 0}
+                                "day": 0, "month": 0, "events": 730 * 86400}
 
 
 def test_example_config_loads() -> None:

@@ -200,3 +200,14 @@ def test_schema_1_files_are_migrated(db_path: Path) -> None:
     assert store.series("day", day, day + 86_400_000) == [(day, 101, 11)]
     store.close()
 
+
+
+def test_retention_prunes_old_events(db_path: Path) -> None:
+    from traffic.store import Event
+
+    store = open_store(f"sqlite://{db_path}", TZ, {"events": 730 * 86400})
+    now = local(2026, 11, 10, 12)
+    store.add_events([Event(now - 800 * 86_400_000, "down"), Event(now - 86_400_000, "up")])
+    assert store.prune(now) == 1
+    assert [e.kind for e in store.events()] == ["up"]
+    store.close()

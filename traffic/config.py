@@ -102,7 +102,8 @@ class Config:
     web: WebConfig
     keeper: KeeperConfig
     retention: Mapping[str, float]
-    """Seconds kept per resolution ("raw", "5min", "hour", "day", "month"); 0 keeps forever."""
+    """Seconds kept per resolution ("raw", "5min", "hour", "day", "month") and for "events";
+    0 keeps forever."""
     effective: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     """The merged settings as written by the user, for ``check-config``."""
     files: tuple[str, ...] = ()
@@ -288,6 +289,7 @@ SCHEMA: dict[str, Any] = {
         "hour": ("730d", _retention),
         "day": ("forever", _retention),
         "month": ("forever", _retention),
+        "events": ("730d", _retention),
     },
 }
 

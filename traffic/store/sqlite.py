@@ -245,6 +245,10 @@ class SQLiteStore:
                 removed += self.db.executemany(
                     "DELETE FROM intervals WHERE key = ? AND start < ?",
                     [(key, now - int(keep_raw * 1000)) for key in keys]).rowcount
+            keep_events = self.retention.get("events", 0)
+            if keep_events:
+                removed += self.db.execute("DELETE FROM events WHERE at < ?",
+                                           (now - int(keep_events * 1000),)).rowcount
             for resolution, code in RESOLUTION_CODES.items():
                 keep = self.retention.get(resolution, 0)
                 if keep:
