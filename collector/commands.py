@@ -17,8 +17,8 @@ from collector.keeper import (
     disconnect_event,
     secret_values,
 )
-from collector.worker import now_ms
 from traffic.config import Config
+from traffic.periods import now_ms
 from traffic.store import Event, Store
 
 

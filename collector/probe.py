@@ -15,9 +15,8 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from collector.sources.kernel import SYS_NET, default_route_interface
+from collector.sources.kernel import SYS_NET, default_route_interface, interface_counters
 from traffic.config import KeeperConfig, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -50,13 +49,13 @@ class Prober:
         name = self.interface or default_route_interface()
         if not name:
             return LinkEvidence(False, None, "no default route")
-        counters = _counters(SYS_NET / name)
+        counters = interface_counters(name)
         if counters is None:
             self._last = None
             return LinkEvidence(False, name, f"{name} is not there")
-        ifindex, rx, tx, operstate = counters
-        previous, self._last = self._last, (ifindex, rx, tx)
-        if operstate == "down":
+        ifindex, rx, tx = counters
+        previous, self._last = self._last, counters
+        if _operstate(name) == "down":
             return LinkEvidence(False, name, f"{name} is down")
         same = previous is not None and previous[0] == ifindex
         received = same and rx > previous[1]
@@ -70,9 +69,7 @@ class Prober:
                                 + ("answered" if self._last_probe_up else "failed"))
         up, reason = self.probe(name)
         self._last_probe_at, self._last_probe_up = now, up
-        after = _counters(SYS_NET / name)
-        if after is not None:
-            self._last = after[:3]  # the probe's own bytes are not the user's traffic
+        self._last = interface_counters(name)  # the probe's own bytes are not the user's traffic
         return LinkEvidence(up, name, reason, probed=True)
 
     def probe(self, interface: str | None) -> tuple[bool, str]:
@@ -117,14 +114,11 @@ class Prober:
                 self._bind_failed = True
 
 
-def _counters(base: Path) -> tuple[str, int, int, str] | None:
+def _operstate(name: str) -> str:
     try:
-        return ((base / "ifindex").read_text().strip(),
-                int((base / "statistics" / "rx_bytes").read_text()),
-                int((base / "statistics" / "tx_bytes").read_text()),
-                (base / "operstate").read_text().strip())
-    except (OSError, ValueError):
-        return None
+        return (SYS_NET / name / "operstate").read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def _resolve(name: str, timeout: float) -> tuple[bool, str]:

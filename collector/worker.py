@@ -8,7 +8,6 @@ measured from the last committed state and the uncommitted bytes are counted the
 import logging
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from collector.sources import Source, make_source
 from traffic.config import Config, mask_secrets
 from traffic.counters import CounterState, Delta, Tracker
-from traffic.periods import FIVE_MIN_MS
+from traffic.periods import FIVE_MIN_MS, now_ms
 from traffic.runtime import (
     REALTIME_WINDOW_MS,
     check_runtime_dir,
@@ -31,10 +30,6 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Collector:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from traffic import __version__
 from traffic.config import Config, ConfigError, load_config, mask_secrets
+from traffic.periods import now_ms
 from traffic.store import Store, StoreError, open_store
 
 EXIT_USAGE = 2
@@ -108,11 +109,11 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.quota import usage
     from traffic.report import keeper_text, usage_json, usage_text
-    from traffic.runtime import last_poll, read_keeper
+    from traffic.runtime import read_keeper
 
     store = _store(config)
     try:
-        result = usage(store, config, _latest_now(), last_poll(config))
+        result = usage(store, config, now_ms())
     finally:
         store.close()
     keeper = read_keeper(config)
@@ -125,19 +126,13 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_now() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
-
-
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
     from traffic.history import filled_series
     from traffic.periods import default_range, parse_instant
     from traffic.report import series_csv, series_json, series_table
 
     tz = config.timezone
-    start, end = default_range(args.resolution, _latest_now(), tz, config.quota.billing_day)
+    start, end = default_range(args.resolution, now_ms(), tz, config.quota.billing_day)
     try:
         start = parse_instant(args.start, tz) if args.start else start
         end = parse_instant(args.end, tz) if args.end else end
@@ -174,7 +169,7 @@ def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
     from traffic.quota import PERIOD_RESET_META, current_period
     from traffic.report import iso
 
-    now = _latest_now()
+    now = now_ms()
     store = _store(config)
     try:
         store.set_meta(PERIOD_RESET_META, str(now))

@@ -5,6 +5,7 @@ a local day is 23 or 25 hours long across a DST change, and the repeated hour of
 two distinct hour buckets.
 """
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -17,6 +18,11 @@ QUARTER_MS = 900_000
 RESOLUTIONS = ("5min", "hour", "day", "month")
 EARLIEST_MS = 631_152_000_000   # 1990-01-01 UTC
 LATEST_MS = 7_258_118_400_000   # 2200-01-01 UTC
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds: the one clock of the CLI, collector and web app."""
+    return time.time_ns() // 1_000_000
 
 
 def to_ms(moment: datetime) -> int:

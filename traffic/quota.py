@@ -6,6 +6,7 @@ from typing import Any
 
 from traffic.config import Config
 from traffic.periods import billing_period, day_bounds
+from traffic.runtime import last_poll
 from traffic.store import Store
 
 PERIOD_RESET_META = "period_reset_at"
@@ -80,8 +81,14 @@ def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
     return start, end
 
 
-def usage(store: Store, config: Config, now: int, last_poll: int | None = None) -> Usage:
-    """Use in the current billing period; ``last_poll`` is the collector's latest poll, if known."""
+def last_sample_at(store: Store, config: Config) -> int | None:
+    """The latest reading known: the collector's last poll, or the last one saved."""
+    return max((t for t in (store.last_sample_at(), last_poll(config)) if t is not None),
+               default=None)
+
+
+def usage(store: Store, config: Config, now: int) -> Usage:
+    """Use in the current billing period."""
     start, end = current_period(store, config, now)
     rx, tx = store.totals(start, end)
     day_start, day_end = day_bounds(now, config.timezone)
@@ -92,5 +99,4 @@ def usage(store: Store, config: Config, now: int, last_poll: int | None = None) 
         period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
         estimate=estimate, today_rx=today_rx, today_tx=today_tx,
         daily_limit=config.quota.daily, now=now,
-        last_sample_at=max((t for t in (store.last_sample_at(), last_poll) if t is not None),
-                           default=None))
+        last_sample_at=last_sample_at(store, config))

@@ -1,21 +1,17 @@
 """The web app: JSON under /api/v1 read from the store (Flask's app-factory style)."""
 
 import json
-import time
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from traffic.config import Config, load_config
+from traffic.periods import now_ms
 from traffic.store import StoreError
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def create_app(config: Config | None = None, clock: Callable[[], int] = wall_clock_ms) -> Flask:
+def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) -> Flask:
     """Build the app; without ``config`` the effective config is loaded as the CLI would."""
     app = Flask(__name__)
     app.config["TRAFFIC"] = config or load_config()

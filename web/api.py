@@ -7,9 +7,9 @@ from flask import Blueprint, current_app, jsonify, request
 from traffic import __version__
 from traffic.history import filled_series
 from traffic.periods import DAY_MS, bucket_start, default_range
-from traffic.quota import usage
+from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
-from traffic.runtime import REALTIME_WINDOW_MS, last_poll, read_keeper, read_realtime
+from traffic.runtime import REALTIME_WINDOW_MS, read_keeper, read_realtime
 from traffic.store import Event
 from traffic.uptime import uptime_by_day
 from web import params
@@ -26,7 +26,7 @@ def _now() -> int:
 def usage_view():
     params.refuse_unknown()
     config = traffic_config()
-    result = usage(get_store(), config, _now(), last_poll(config))
+    result = usage(get_store(), config, _now())
     document = usage_json(result, config.timezone)
     document["summary"] = usage_sentence(result, config.quota.unit_system)
     return jsonify(document)
@@ -39,8 +39,7 @@ def status_view():
     store = get_store()
     now = _now()
     saved = store.last_sample_at()
-    polled = last_poll(config)
-    latest = max((t for t in (saved, polled) if t is not None), default=None)
+    latest = last_sample_at(store, config)
     return jsonify(
         site=config.site, version=__version__, now=now, now_iso=iso(now, config.timezone),
         timezone=config.timezone.key, keys=store.known_keys(),

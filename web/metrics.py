@@ -3,7 +3,6 @@
 from flask import Blueprint, Response, current_app
 
 from traffic.quota import usage
-from traffic.runtime import last_poll
 from web.db import get_store, traffic_config
 
 bp = Blueprint("metrics", __name__)
@@ -29,7 +28,7 @@ def metrics_view() -> Response:
         for direction, value in (("rx", rx), ("tx", tx)):
             labels = _labels(site=site, iface=iface, direction=direction)
             lines.append(f"traffic_bytes_total{labels} {value}")
-    current = usage(store, config, now, last_poll(config))
+    current = usage(store, config, now)
     gauges = [
         ("traffic_quota_limit_bytes", "Bytes allowed in the billing period (0: no limit).",
          current.limit),

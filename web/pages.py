@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, render_template
 from traffic.periods import bucket_start, from_ms, next_bucket
 from traffic.quota import usage
 from traffic.report import usage_sentence
-from traffic.runtime import last_poll, read_keeper
+from traffic.runtime import read_keeper
 from traffic.units import format_duration, format_size
 from web.db import get_store, traffic_config
 
@@ -23,7 +23,7 @@ HOURS_SHOWN = 48
 def history() -> str:
     config = traffic_config()
     tz = config.timezone
-    current = usage(get_store(), config, current_app.config["CLOCK"](), last_poll(config))
+    current = usage(get_store(), config, current_app.config["CLOCK"]())
     start, end = from_ms(current.period_start, tz), from_ms(current.period_end, tz)
     age = current.sample_age_s
     hours_end = next_bucket("hour", bucket_start("hour", current.now, tz), tz)

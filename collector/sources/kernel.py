@@ -80,16 +80,27 @@ class KernelSource:
         return readings
 
     def _read(self, name: str) -> Reading | None:
-        base = SYS_NET / name
-        try:
-            ifindex = (base / "ifindex").read_text().strip()
-            rx = int((base / "statistics" / "rx_bytes").read_text())
-            tx = int((base / "statistics" / "tx_bytes").read_text())
-            again = (base / "ifindex").read_text().strip()
-        except (OSError, ValueError):
+        counters = interface_counters(name)
+        if counters is None:
             return None
-        if again != ifindex:
-            return None
+        ifindex, rx, tx = counters
         return Reading(key=f"kernel:{name}", at=self.clock(), counters={"rx": rx, "tx": tx},
                        life=f"{self.boot_id}/{ifindex}", bits=self.bits)
+
+
+def interface_counters(name: str) -> tuple[str, int, int] | None:
+    """``(ifindex, rx_bytes, tx_bytes)`` of one interface, or None when it is not there.
+
+    The ifindex is read before and after the counters: if the interface was re-created in
+    between, the counters may belong to either life, so the reading is dropped.
+    """
+    base = SYS_NET / name
+    try:
+        ifindex = (base / "ifindex").read_text().strip()
+        rx = int((base / "statistics" / "rx_bytes").read_text())
+        tx = int((base / "statistics" / "tx_bytes").read_text())
+        again = (base / "ifindex").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return (ifindex, rx, tx) if again == ifindex else None
 
