@@ -6,8 +6,9 @@ The rules, vnStat-style, in one pure function (``counter_delta``) and a small tr
 - New life (interface re-created, so a new ifindex; or a reboot, so a new boot id): the counter
   restarted at zero, so the delta is the new raw value. Never a wrap: reading a PPP reconnect as a
   32-bit wrap is how vnStat invents 4 GiB.
-- Same life, value fell: a wrap only for a counter known to be 32-bit and only if the implied
-  rate is plausible; otherwise the counter was reset and the delta is the new raw value.
+- Same life, value fell: a wrap only if the previous value fits the counter's width (a value
+  above 2**32 proves a counter said to be 32-bit is wider) and the implied rate is plausible;
+  otherwise the counter was reset and the delta is the new raw value.
 - Any delta implying more than ``max_rate`` bytes per second is dropped, logged, and the tracker
   resynced to the new value.
 """
@@ -63,8 +64,9 @@ def counter_delta(previous: int, current: int, same_life: bool, bits: int,
         growth = current
     elif current >= previous:
         growth = current - previous
-    elif bits == 32 and current + 2**32 - previous <= max_rate * max(elapsed_s, MIN_ELAPSED_S):
-        growth = current + 2**32 - previous
+    elif previous < 2**bits and (
+            current + 2**bits - previous <= max_rate * max(elapsed_s, MIN_ELAPSED_S)):
+        growth = current + 2**bits - previous
     else:
         growth = current
     if growth > max_rate * max(elapsed_s, MIN_ELAPSED_S):
