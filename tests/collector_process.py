@@ -16,13 +16,14 @@ POLL_S = 0.2
 class CollectorProcess:
     """``traffic collect`` in the link's near namespace, polling every 0.2 s."""
 
-    def __init__(self, link: Link, tmp_path: Path, extra: str = "") -> None:
+    def __init__(self, link: Link, tmp_path: Path, extra: str = "",
+                 save_interval: str = "1s") -> None:
         self.link = link
         self.tmp_path = tmp_path
         self.config = tmp_path / "traffic.toml"
         self.config.write_text(
             f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
-            f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "1s"\n'
+            f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "{save_interval}"\n'
             f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
             f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n{extra}')
         self.realtime = tmp_path / "run" / "home.realtime.json"

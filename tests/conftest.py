@@ -45,8 +45,8 @@ def spawn_collector(link: Link, tmp_path: Path) -> Iterator:
 
     made: list[CollectorProcess] = []
 
-    def make(extra: str = "") -> CollectorProcess:
-        made.append(CollectorProcess(link, tmp_path, extra))
+    def make(extra: str = "", save_interval: str = "1s") -> CollectorProcess:
+        made.append(CollectorProcess(link, tmp_path, extra, save_interval))
         return made[-1]
     yield make
     for collector in made:

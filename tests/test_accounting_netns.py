@@ -65,6 +65,23 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+def test_kill_before_the_first_save_loses_nothing(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    """The first reading of a new interface is stored at once, not at the first save."""
+    collector = spawn_collector(save_interval="1h")
+    before = link.counters()
+    collector.start()
+    assert link.transfer(5 * MB) == 5 * MB
+    collector.wait_polls(2)
+    collector.kill()
+    assert link.transfer(3 * MB) == 3 * MB
+    collector.start()
+    collector.stop()
+    after = link.counters()
+    assert collector.stored() == (after[0] - before[0], after[1] - before[1])
+    assert after[1] - before[1] > 8 * MB
+
+
 def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
     collector = spawn_collector()
