@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from traffic.config import Config
-from traffic.periods import billing_period, day_bounds
+from traffic.periods import billing_period, bucket_start, day_bounds
 from traffic.runtime import last_poll
 from traffic.store import Store
 
@@ -73,11 +73,16 @@ class Usage:
 
 
 def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
-    """The billing period holding ``now``, started later by ``traffic reset-month``."""
+    """The billing period holding ``now``, started later by ``traffic reset-month``.
+
+    A reset starts the period at the start of its 5 minutes: the 5-minute totals outlive any
+    billing period, while the raw intervals a start inside them would need are pruned after
+    ``retention.raw``, and the period's total would then shrink.
+    """
     start, end = billing_period(now, config.quota.billing_day, config.timezone)
     reset = store.get_meta(PERIOD_RESET_META)
     if reset is not None and start <= int(reset) <= now:
-        start = int(reset)
+        start = max(start, bucket_start("5min", int(reset), config.timezone))
     return start, end
 
 
