@@ -211,3 +211,11 @@ def test_retention_prunes_old_events(db_path: Path) -> None:
     assert store.prune(now) == 1
     assert [e.kind for e in store.events()] == ["up"]
     store.close()
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_a_folder_given_as_the_store_is_named_as_such(tmp_path: Path, create: bool) -> None:
+    with pytest.raises(StoreError) as raised:
+        open_store(f"sqlite://{tmp_path}", TZ, create=create)
+    assert str(raised.value) == (f"store.url: {tmp_path} is a folder; name the file in it, "
+                                 f"such as sqlite://{tmp_path}/traffic.db")

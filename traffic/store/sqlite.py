@@ -76,6 +76,9 @@ class SQLiteStore:
     def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float],
                  create: bool = True) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"store.url: {self.path} is a folder; name the file in it, such as "
+                             f"sqlite://{self.path / 'traffic.db'}")
         if not create and not self.path.is_file():
             raise StoreError(f"store.url: no store at {self.path} yet (the collector creates it "
                              "when it first runs: traffic collect)")
