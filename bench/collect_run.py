@@ -228,9 +228,23 @@ class CollectRun:
                     f"cancelled {f['cancelled'] / 1024:.0f} KiB",
                     f"start-up's {f['startup_write_kb']:.0f} KiB not counted",
                     f"store and WAL {f['db_kb']:.0f} KiB at the end",
+                    write_floor(SAVE_INTERVAL_S),
                     *self.write_notes, *([self.steady] if self.steady else [])])
             out.append(writes)
         return out
+
+
+def write_floor(save_interval_s: float) -> str:
+    """The least any store can write per day at this save interval, as a note.
+
+    The kernel counts ``write_bytes`` a whole page at a time, when a clean page becomes dirty.
+    Between two saves the page cache is written back (``vm.dirty_expire_centisecs``, 30 s by
+    default), so every save that writes anything dirties at least one page again.
+    """
+    page = os.sysconf("SC_PAGE_SIZE")
+    saves = 86400 / save_interval_s
+    return (f"floor at one save per {save_interval_s:.0f} s: {saves:.0f} saves/day x one "
+            f"{page // 1024} KiB page = {saves * page / 1e6:.1f} MB/day")
 
 
 def steady_commit_cost(commits: int = 20) -> str:
