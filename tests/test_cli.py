@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -155,3 +156,27 @@ def test_report_refuses_a_huge_range(seeded: dict, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == ("traffic: report: the range holds more than 20000 5min buckets; "
                              "choose a shorter range or a coarser resolution\n")
+
+
+@pytest.mark.parametrize("args", [["report", "--resolution", "hour"], ["status"],
+                                  ["status", "--json"], ["check-config"]])
+def test_a_reader_that_went_away_stops_the_output_quietly(seeded: dict, tmp_path: Path,
+                                                          args: list[str]) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "wb") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), *args],
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin"})
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_report_piped_into_head(seeded: dict, tmp_path: Path) -> None:
+    start = (seeded["today"] - timedelta(days=60)).date().isoformat()
+    result = subprocess.run(
+        f"{sys.executable} -m traffic --config {tmp_path}/traffic.toml report --resolution 5min "
+        f"--start {start} | head -1", shell=True, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin"})
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("5min ")

@@ -20,6 +20,8 @@ from traffic.periods import now_ms
 from traffic.store import Store, StoreError, open_store
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13
+"""What a shell reports for a writer killed by SIGPIPE, as for ``git log | head -1``."""
 RESOLUTION_CHOICES = ("5min", "hour", "day", "month")
 
 
@@ -65,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         config = load_config(args.config, args.overrides)
-        return COMMANDS[args.command](config, args)
+        status = COMMANDS[args.command](config, args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except (ConfigError, UsageError, StoreError) as error:
         print(f"traffic: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -74,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_went_away() -> int:
+    """Stop quietly when the reader of our output has gone, as ``traffic report | head -1``
+    does; standard output now goes nowhere, so the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _store(config: Config, create: bool = False) -> Store:
