@@ -121,7 +121,8 @@ def test_reset_month_starts_the_period_now(seeded: dict, tmp_path: Path) -> None
     assert result.returncode == 0 and "now starts at" in result.stdout
     status = json.loads(run(tmp_path, "status", "--json").stdout)
     assert (status["rx"], status["tx"]) == (0, 0)
-    assert status["now"] - status["period_start"] < 60_000
+    assert status["period_start"] % 300_000 == 0  # the start of the current 5 minutes
+    assert status["now"] - status["period_start"] < 300_000 + 60_000
     assert status["today_rx"] == GB  # today's use is still today's
 
 
