@@ -181,3 +181,27 @@ def test_report_piped_into_head(seeded: dict, tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("5min ")
+
+
+def write_config(tmp_path: Path, timezone: str) -> None:
+    (tmp_path / "traffic.toml").write_text(
+        f'timezone = "{timezone}"\n[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n')
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split(" | ")] for line in stdout.splitlines()[2:-2]]
+
+
+def test_report_labels_the_repeated_hour_with_its_offset(tmp_path: Path) -> None:
+    write_config(tmp_path, "Europe/Stockholm")
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    first = to_ms(datetime(2026, 10, 24, 23, tzinfo=ZoneInfo("UTC")))  # 01:00+02:00
+    store.add([Delta(KEY, first + hour * 3_600_000, first + hour * 3_600_000 + 60_000,
+                     (hour + 1) * 10**6, 0) for hour in range(4)], {})
+    store.close()
+    result = run(tmp_path, "report", "--resolution", "hour", "--start", "2026-10-25T01:00",
+                 "--end", "2026-10-25T04:00")
+    assert result.returncode == 0, result.stderr
+    assert [row[:2] for row in table_rows(result.stdout)] == [
+        ["2026-10-25 01:00", "1 MB"], ["2026-10-25 02:00+02:00", "2 MB"],
+        ["2026-10-25 02:00+01:00", "3 MB"], ["2026-10-25 03:00", "4 MB"]]

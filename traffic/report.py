@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,11 +95,27 @@ def series_rows(points: list[tuple[int, int, int]]) -> list[tuple[int, int, int,
     return [(bucket, rx, tx, rx + tx) for bucket, rx, tx in points]
 
 
+def bucket_labels(buckets: list[int], resolution: str, tz: ZoneInfo) -> list[str]:
+    """Local labels such as ``2026-10-25 02:00``; a label that would repeat (the hour the clocks
+    go back) gets its UTC offset: ``2026-10-25 02:00+02:00``, ``2026-10-25 02:00+01:00``."""
+    starts = [from_ms(bucket, tz) for bucket in buckets]
+    labels = [start.strftime(LABEL_FORMATS[resolution]) for start in starts]
+    repeated = {label for label, count in Counter(labels).items() if count > 1}
+    return [label + _offset(start) if label in repeated else label
+            for label, start in zip(labels, starts, strict=True)]
+
+
+def _offset(moment: datetime) -> str:
+    minutes = int((moment.utcoffset() or timedelta()).total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def series_table(points: list[tuple[int, int, int]], resolution: str, tz: ZoneInfo,
                  system: str) -> str:
-    fmt = LABEL_FORMATS[resolution]
-    rows = [(from_ms(bucket, tz).strftime(fmt), format_size(rx, system), format_size(tx, system),
-             format_size(total, system)) for bucket, rx, tx, total in series_rows(points)]
+    labels = bucket_labels([bucket for bucket, _, _ in points], resolution, tz)
+    rows = [(label, format_size(rx, system), format_size(tx, system), format_size(total, system))
+            for label, (_, rx, tx, total) in zip(labels, series_rows(points), strict=True)]
     sums = [sum(column) for column in list(zip(*points, strict=False))[1:]] or [0, 0]
     rows.append(("total", *(format_size(value, system) for value in (*sums, sum(sums)))))
     header = (resolution, "download", "upload", "total")
