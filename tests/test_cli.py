@@ -205,3 +205,29 @@ def test_report_labels_the_repeated_hour_with_its_offset(tmp_path: Path) -> None
     assert [row[:2] for row in table_rows(result.stdout)] == [
         ["2026-10-25 01:00", "1 MB"], ["2026-10-25 02:00+02:00", "2 MB"],
         ["2026-10-25 02:00+01:00", "3 MB"], ["2026-10-25 03:00", "4 MB"]]
+
+
+def test_report_after_the_time_zone_changed_keeps_the_stored_days(tmp_path: Path) -> None:
+    write_config(tmp_path, "UTC")
+    utc = ZoneInfo("UTC")
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", utc)
+    for at, size in ((datetime(2026, 6, 10, 0, 30), GB), (datetime(2026, 6, 10, 23, 30), 2 * GB),
+                     (datetime(2026, 6, 11, 12), 4 * GB)):
+        moment = to_ms(at.replace(tzinfo=utc))
+        store.add([Delta(KEY, moment, moment + 60_000, size, 0)], {})
+    store.close()
+    args = ["--set", "timezone=Europe/Stockholm", "report", "--start", "2026-06-09",
+            "--end", "2026-06-13"]
+    points = json.loads(run(tmp_path, *args, "--json").stdout)["points"]
+    assert [(p["start_iso"], p["rx"]) for p in points] == [
+        ("2026-06-09T00:00:00+02:00", 0), ("2026-06-10T00:00:00+02:00", 3 * GB),
+        ("2026-06-11T00:00:00+02:00", 4 * GB), ("2026-06-12T00:00:00+02:00", 0)]
+    table = run(tmp_path, *args)
+    assert table.returncode == 0, table.stderr
+    assert [row[:2] for row in table_rows(table.stdout)] == [
+        ["2026-06-09", "0 B"], ["2026-06-10", "3 GB"], ["2026-06-11", "4 GB"],
+        ["2026-06-12", "0 B"]]
+    months = json.loads(run(tmp_path, "--set", "timezone=Europe/Stockholm", "report",
+                            "--resolution", "month", "--start", "2026-06-01", "--end",
+                            "2026-07-01", "--json").stdout)["points"]
+    assert [(p["start_iso"], p["rx"]) for p in months] == [("2026-06-01T00:00:00+02:00", 7 * GB)]

@@ -1,9 +1,10 @@
 """Series for charts and reports: every bucket of a range, the empty ones as zeros."""
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from traffic.periods import bucket_start, buckets
+from traffic.periods import buckets
 from traffic.store import Store
 
 MAX_POINTS = 20_000
@@ -14,14 +15,30 @@ def filled_series(store: Store, resolution: str, start: int, end: int, tz: ZoneI
                   keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
     """``(bucket, rx, tx)`` for every bucket overlapping ``[start, end)``.
 
+    A stored bucket counts in the bucket of ``tz`` that holds its start, so totals stored under
+    another time zone (before ``timezone`` changed) keep the boundaries they were stored with.
     Raises ValueError when the range holds more than MAX_POINTS buckets.
     """
     if bucket_count_estimate(resolution, start, end) > MAX_POINTS:
         raise ValueError(f"the range holds more than {MAX_POINTS} {resolution} buckets; "
                          "choose a shorter range or a coarser resolution")
-    first = bucket_start(resolution, start, tz)  # the bucket holding start is shown whole
-    stored = {bucket: (rx, tx) for bucket, rx, tx in store.series(resolution, first, end, keys)}
-    return [(bucket, *stored.get(bucket, (0, 0))) for bucket in buckets(resolution, start, end, tz)]
+    grid = list(buckets(resolution, start, end, tz))  # the bucket holding start is shown whole
+    if not grid:
+        return []
+    return place_in_grid(grid, store.series(resolution, grid[0], end, keys))
+
+
+def place_in_grid(grid: list[int], stored: Iterable[tuple[int, int, int]]
+                  ) -> list[tuple[int, int, int]]:
+    """Sums of ``stored`` per slot of ``grid`` (sorted starts), each in the slot holding it."""
+    rx = [0] * len(grid)
+    tx = [0] * len(grid)
+    for bucket, bucket_rx, bucket_tx in stored:
+        slot = bisect_right(grid, bucket) - 1
+        if slot >= 0:
+            rx[slot] += bucket_rx
+            tx[slot] += bucket_tx
+    return list(zip(grid, rx, tx, strict=True))
 
 
 def bucket_count_estimate(resolution: str, start: int, end: int) -> int:
