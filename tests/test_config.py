@@ -103,6 +103,11 @@ def test_environment_lists_and_top_level_keys() -> None:
     ('[[sources]]\ntype = "kernel"\ninterface = "ppp0"\n',
      "{file}: unknown key 'sources[0].interface'"),
     ("quota = 3\n", "{file}: 'quota' must be a [quota] table"),
+    ('site = ""\n', "{file}: site: must not be empty (write e.g. 'home')"),
+    ('site = "a/b"\n', "{file}: site: expected letters, digits, '.', '_' or '-', not starting "
+                       "with '.' (it names files), got 'a/b'"),
+    ('site = ".home"\n', "{file}: site: expected letters, digits, '.', '_' or '-', not "
+                         "starting with '.' (it names files), got '.home'"),
     ("[quota\n", "{file}: not valid TOML: Expected ']' at the end of a table declaration "
                  "(at line 1, column 7)"),
 ])
@@ -194,3 +199,21 @@ def test_a_bad_store_url_does_not_show_its_password(tmp_path: Path) -> None:
         load(path)
     assert "s3cret" not in str(raised.value)
     assert "mongodb://traffic:********@db/traffic" in str(raised.value)
+
+
+@pytest.mark.parametrize("site", ["a/b", "", "..", "home 2"])
+def test_cli_refuses_a_site_that_is_no_file_name(tmp_path: Path, site: str) -> None:
+    path = write(tmp_path, f'site = "{site}"\n[store]\nurl = "sqlite://{tmp_path}/t.db"\n'
+                           f'[collector]\nruntime_dir = "{tmp_path}/run"\n')
+    result = run_cli("--config", str(path), "collect", "--once", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"traffic: {path}: site: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "t.db").exists()
+
+
+def test_a_site_with_dots_dashes_and_letters_names_the_realtime_file(tmp_path: Path) -> None:
+    from traffic.runtime import realtime_path
+
+    config = load(write(tmp_path, f'site = "Stuga-2.åre_x"\n[collector]\n'
+                                  f'runtime_dir = "{tmp_path}"\n'))
+    assert realtime_path(config) == tmp_path / "Stuga-2.åre_x.realtime.json"

@@ -204,6 +204,20 @@ def _networks(value: Any) -> tuple[str, ...]:
     return items
 
 
+SITE_NAME = re.compile(r"[\w.-]+")
+
+
+def _site(value: Any) -> str:
+    """A name that is also part of file names (``home.realtime.json``)."""
+    text = _string(value)
+    if not text:
+        raise ValueError("must not be empty (write e.g. 'home')")
+    if not SITE_NAME.fullmatch(text) or text.startswith("."):
+        raise ValueError(f"expected letters, digits, '.', '_' or '-', not starting with '.' "
+                         f"(it names files), got {text!r}")
+    return text
+
+
 def _timezone(value: Any) -> str:
     text = _string(value)
     if text:
@@ -246,7 +260,7 @@ def _positive_duration(value: Any) -> float:
 
 # section -> key -> (default as the user would write it, validator)
 SCHEMA: dict[str, Any] = {
-    "site": ("home", _string),
+    "site": ("home", _site),
     "timezone": ("", _timezone),
     "store": {"url": ("sqlite:///var/lib/traffic/traffic.db", _store_url)},
     "collector": {
