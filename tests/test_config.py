@@ -45,6 +45,14 @@ def test_sizes_in_gb_and_gib(tmp_path: Path) -> None:
     assert (iec.quota.monthly, iec.quota.unit_system) == (42_949_672_960, "iec")
 
 
+def test_plain_numbers(tmp_path: Path) -> None:
+    config = load(write(tmp_path, '[quota]\nmonthly = 0\ndaily = "0"\n[collector]\n'
+                                  'interval = "5"\nsave_interval = 90\n[retention]\nraw = "0"\n'))
+    assert (config.quota.monthly, config.quota.daily) == (0, 0)
+    assert (config.collector.interval, config.collector.save_interval) == (5, 90)
+    assert config.retention["raw"] == 0
+
+
 def test_precedence_chain(tmp_path: Path) -> None:
     system = write(tmp_path, 'site = "system"\n[quota]\nmonthly = "10 GB"\nbilling_day = 3\n'
                              '[collector]\ninterval = "7s"\n', "system.toml")
@@ -88,6 +96,12 @@ def test_environment_lists_and_top_level_keys() -> None:
     ('[collector]\ninterval = "5 parsecs"\n',
      "{file}: collector.interval: bad duration '5 parsecs' (write e.g. '5s', '10m', '2h' or "
      "'7d')"),
+    ("[quota]\nmonthly = 40\n", "{file}: quota.monthly: 40 has no unit; write '40 GB' "
+                                 "(or '40 GiB', or '0' for no limit)"),
+    ('[quota]\ndaily = "2"\n', "{file}: quota.daily: 2 has no unit; write '2 GB' "
+                                "(or '2 GiB', or '0' for no limit)"),
+    ('[collector]\nmax_rate = 250\n',
+     "{file}: collector.max_rate: 250 has no unit; write '250 MB/s'"),
     ('[collector]\ninterval = "0s"\n', "{file}: collector.interval: must be longer than 0, "
                                       "got '0s'"),
     ('timezone = "Mars/Olympus"\n',
@@ -152,6 +166,20 @@ def test_mask_secrets() -> None:
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "traffic", *args], cwd=cwd, capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+@pytest.mark.parametrize(("where", "origin"), [
+    (["--set", "quota.monthly=40"], "--set"),
+    (["--config", "{file}"], "{file}"),
+])
+def test_cli_a_quota_without_a_unit_is_an_error(tmp_path: Path, where: list[str],
+                                                origin: str) -> None:
+    path = write(tmp_path, f'[quota]\nmonthly = "40"\n[store]\nurl = "sqlite://{tmp_path}/t.db"\n')
+    args = [arg.format(file=path) for arg in where]
+    result = run_cli(*args, "status", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"traffic: {origin.format(file=path)}: quota.monthly: 40 has no unit; "
+                             "write '40 GB' (or '40 GiB', or '0' for no limit)\n")
 
 
 def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:

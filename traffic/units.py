@@ -13,34 +13,50 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 
 
-def parse_size(text: str | int) -> int:
-    """Bytes in a size such as ``"40 GB"``, ``"1.5GiB"`` or ``"0"``."""
+class MissingUnit(ValueError):
+    """A size written as a bare number other than 0: bytes, or the contract's GB?"""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(f"{number} has no unit; write '{number} GB' (or '{number} GiB', "
+                         "or '0' for no limit)")
+
+
+def parse_size(text: str | int | float) -> int:
+    """Bytes in a size such as ``"40 GB"``, ``"1.5GiB"`` or ``"0"``.
+
+    A number without a unit other than 0 raises MissingUnit: ``40`` is far more likely meant
+    as 40 GB than as 40 bytes.
+    """
     if isinstance(text, bool):
         raise ValueError(f"expected a size such as '40 GB', got {text!r}")
-    if isinstance(text, int):
-        if text < 0:
-            raise ValueError(f"a size cannot be negative: {text}")
-        return text
+    if isinstance(text, int | float) and text < 0:
+        raise ValueError(f"a size cannot be negative: {text}")
     match = _SIZE.match(str(text))
     unit = match.group(2).upper() if match else ""
     factor = SI_UNITS.get(unit) or IEC_UNITS.get(unit)
     if not match or factor is None:
         raise ValueError(f"bad size {text!r} (write e.g. '40 GB' or '40 GiB')")
+    if not unit and float(match.group(1)) != 0:
+        raise MissingUnit(match.group(1))
     return round(float(match.group(1)) * factor)
 
 
-def parse_rate(text: str | int) -> int:
+def parse_rate(text: str | int | float) -> int:
     """Bytes per second in a rate such as ``"250 MB/s"``."""
     if isinstance(text, str) and text.strip().endswith("/s"):
         text = text.strip()[:-2]
     try:
         return parse_size(text)
+    except MissingUnit as error:
+        raise ValueError(f"{error.number} has no unit; write '{error.number} MB/s'") from None
     except ValueError:
         raise ValueError(f"bad rate {text!r} (write e.g. '250 MB/s')") from None
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds in a duration such as ``"5s"``, ``"10m"``, ``"2h"``, ``"7d"`` or ``"0"``."""
+    """Seconds in a duration such as ``"5s"``, ``"10m"``, ``"2h"``, ``"7d"``; a number without a
+    unit (``5`` or ``"5"``) is seconds."""
     if isinstance(text, bool):
         raise ValueError(f"expected a duration such as '5s', got {text!r}")
     if isinstance(text, int | float):
@@ -49,8 +65,7 @@ def parse_duration(text: str | int | float) -> float:
         return float(text)
     match = _DURATION.match(str(text))
     unit = match.group(2) if match else ""
-    bare_zero = match is not None and unit == "" and float(match.group(1)) == 0
-    if not match or (unit not in DURATION_UNITS and not bare_zero):
+    if not match or (unit and unit not in DURATION_UNITS):
         raise ValueError(f"bad duration {text!r} (write e.g. '5s', '10m', '2h' or '7d')")
     return float(match.group(1)) * DURATION_UNITS.get(unit, 1)
 
