@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from collector.actions import ActionResult, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
-from traffic.config import URL_PASSWORD, Config, mask_secrets
+from traffic.config import MASK, Config, mask_secrets, secrets_in
 from traffic.periods import day_bounds
 from traffic.quota import usage
 from traffic.runtime import keeper_path, write_atomically
@@ -221,7 +221,6 @@ def secret_values(settings: dict) -> list[str]:
             for a, b in zip(original, hidden, strict=False):
                 walk(a, b)
         elif isinstance(original, str) and original != hidden:
-            in_url = URL_PASSWORD.search(original)
-            found.append(in_url.group(2) if in_url else original)
+            found.extend([original] if hidden == MASK else secrets_in(original))
     walk(settings, masked)
     return found

@@ -163,6 +163,20 @@ def test_mask_secrets() -> None:
     assert masked["notify"]["api_key"] == "********"
 
 
+def test_mask_secrets_inside_text() -> None:
+    settings = {"keeper": {"connect": ["mmcli", "-m", "0",
+                                       "--simple-connect=apn=internet,user=bob,password=hunter2"],
+                           "escalation": [{"run": ["unlock", "PIN=1234;", "api_key='k3y'"]}]},
+                "notify": {"urls": ["ntfy://host/topic?token=tk1&priority=high"]}}
+    masked = mask_secrets(settings)
+    assert masked["keeper"]["connect"][-1] == ("--simple-connect=apn=internet,user=bob,"
+                                               "password=********")
+    assert masked["keeper"]["escalation"][0]["run"] == ["unlock", "PIN=********;",
+                                                        "api_key='********'"]
+    assert masked["notify"]["urls"] == ["ntfy://host/topic?token=********&priority=high"]
+    assert mask_secrets("apn=internet,user=bob,spin=2") == "apn=internet,user=bob,spin=2"
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "traffic", *args], cwd=cwd, capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
@@ -245,3 +259,23 @@ def test_a_site_with_dots_dashes_and_letters_names_the_realtime_file(tmp_path: P
     config = load(write(tmp_path, f'site = "Stuga-2.åre_x"\n[collector]\n'
                                   f'runtime_dir = "{tmp_path}"\n'))
     assert realtime_path(config) == tmp_path / "Stuga-2.åre_x.realtime.json"
+
+
+def test_check_config_masks_passwords_inside_commands(tmp_path: Path) -> None:
+    path = write(tmp_path, '[keeper]\nconnect = ["mmcli", "-m", "0", '
+                           '"--simple-connect=apn=internet,user=bob,password=hunter2"]\n')
+    result = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout
+    assert ('"--simple-connect=apn=internet,user=bob,password=********"]'
+            in result.stdout)
+
+
+def test_connect_masks_a_pin_in_the_command_and_its_output(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[store]\nurl = "sqlite://{tmp_path}/t.db"\n[collector]\n'
+                           f'runtime_dir = "{tmp_path}/run"\n[keeper]\n'
+                           'connect = ["sh", "-c", "echo dialling with pin=1234; exit 3"]\n')
+    result = run_cli("--config", str(path), "connect", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ("sh -c echo dialling with pin=********; exit 3: failed (exit 3)\n"
+                             "dialling with pin=********\n")

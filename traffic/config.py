@@ -315,8 +315,14 @@ SOURCE_SCHEMA: dict[str, dict[str, Any]] = {
 }
 DEFAULT_SOURCES: list[dict[str, Any]] = [{"type": "kernel"}]
 
+MASK = "********"
 SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
-URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(@)")
+URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
+INLINE_SECRET = re.compile(
+    r"((?<![a-z0-9])(?:password|passwd|pass|pin|secret|token|api_key|apikey|key)=['\"]?)"
+    r"([^,;&\s'\"]+)", re.IGNORECASE)
+"""``password=hunter2`` inside any text, e.g. ``--simple-connect=apn=internet,password=...``."""
+SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET)
 
 
 def _bad_bits(value: Any) -> int:
@@ -516,13 +522,27 @@ def _build(loader: _Loader) -> Config:
 
 
 def mask_secrets(settings: Any, key: str = "") -> Any:
-    """A copy with secret values replaced by ``********`` and passwords cut out of URLs."""
+    """A copy with the values of secret-named keys replaced by ``********``, and the secrets
+    inside any text too (see ``secrets_in``)."""
     if isinstance(settings, dict):
         return {name: mask_secrets(value, name) for name, value in settings.items()}
     if isinstance(settings, list):
         return [mask_secrets(item, key) for item in settings]
     if SECRET_KEY.search(key) and settings not in ("", None):
-        return "********"
+        return MASK
     if isinstance(settings, str):
-        return URL_PASSWORD.sub(r"\1********\3", settings)
+        return mask_text(settings)
     return settings
+
+
+def secrets_in(text: str) -> list[str]:
+    """The secrets inside a text: a URL's password (``scheme://user:PASSWORD@host``) and the
+    values of ``password=``, ``passwd=``, ``pass=``, ``pin=``, ``secret=``, ``token=``,
+    ``key=``, ``apikey=`` and ``api_key=``, up to a ``,``, ``;``, ``&``, quote or space."""
+    return [match.group(2) for pattern in SECRETS_IN_TEXT for match in pattern.finditer(text)]
+
+
+def mask_text(text: str) -> str:
+    for pattern in SECRETS_IN_TEXT:
+        text = pattern.sub(rf"\1{MASK}", text)
+    return text
