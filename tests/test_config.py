@@ -1,5 +1,7 @@
 """Config: defaults, precedence, and one-line errors that name the key and where it was set."""
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,7 +219,43 @@ def test_check_config_prints_effective_config(tmp_path: Path) -> None:
 
     reparsed = tomllib.loads(result.stdout)
     assert reparsed["quota"]["monthly"] == "40 GiB"
-    assert reparsed["sources"] == [{"type": "kernel"}]
+    assert reparsed["sources"] == [{"type": "kernel", "interfaces": [], "counter_bits": 0}]
+
+
+def default_route() -> str:
+    for family in ("-4", "-6"):
+        routes = json.loads(subprocess.run(["ip", "-j", family, "route", "show", "default"],
+                                           capture_output=True, text=True, check=True).stdout)
+        if routes:
+            return routes[0]["dev"]
+    return "none"
+
+
+def test_check_config_shows_units_and_what_automatic_values_come_to(tmp_path: Path) -> None:
+    path = write(tmp_path, '[collector]\ninterval = 5\nsave_interval = "90"\n'
+                           '[retention]\nraw = 0\nhour = 7200\n'
+                           '[keeper]\nconnect = ["pon", "provider"]\n'
+                           '[[sources]]\ntype = "kernel"\n')
+    result = run_cli("--config", str(path), "--set", "timezone=", "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import tomllib
+
+    shown = tomllib.loads(result.stdout)
+    assert shown["collector"]["interval"] == "5s" and shown["collector"]["save_interval"] == "90s"
+    assert (shown["retention"]["raw"], shown["retention"]["hour"]) == ("forever", "2h")
+    assert shown["sources"] == [{"type": "kernel", "interfaces": [], "counter_bits": 0}]
+    lines = result.stdout.splitlines()
+    route = default_route()
+    assert f"interfaces = []  # automatic: the default-route interface, now {route}" in lines
+    assert f"interface = \"\"  # automatic: the default-route interface, now {route}" in lines
+    assert any(re.fullmatch(r"counter_bits = 0  # automatic: the machine's, now (32|64)", line)
+               for line in lines)
+    assert ('disconnect = []  # automatic: the counterpart of connect, now ["poff", "provider"]'
+            in lines)
+    assert any(line.startswith('runtime_dir = ""  # automatic: the first on a RAM disk, now /')
+               for line in lines)
+    assert any(line.startswith('timezone = ""  # automatic: the system\'s time zone, now ')
+               for line in lines)
 
 
 @pytest.mark.parametrize(("content", "message"), [

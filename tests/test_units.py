@@ -1,6 +1,6 @@
 import pytest
 
-from traffic.units import format_size, parse_duration, parse_rate, parse_size
+from traffic.units import duration_text, format_size, parse_duration, parse_rate, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -54,3 +54,12 @@ def test_parse_rate() -> None:
 ])
 def test_format_size(size, system, text) -> None:
     assert format_size(size, system) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (5, "5s"), (90, "90s"), (60, "1m"), (7200, "2h"), (730 * 86400, "730d"), (0.25, "250ms"),
+    (1.5, "1500ms"), (0, "0"),
+])
+def test_duration_text_reads_back(seconds, text) -> None:
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == seconds

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from traffic import __version__
-from traffic.config import Config, ConfigError, load_config, mask_secrets
+from traffic.config import Config, ConfigError, load_config, mask_secrets, shown_settings
 from traffic.periods import now_ms
 from traffic.store import Store, StoreError, open_store
 
@@ -176,8 +176,42 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
 
     files = ", ".join(config.files) or "none, defaults only"
     print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
-    print(toml_text(mask_secrets(config.effective)))
+    print(toml_text(shown_settings(config.effective), _automatic(config)))
     return 0
+
+
+def _automatic(config: Config) -> dict[str, str]:
+    """What each setting left to its automatic default comes to now, by dotted key."""
+    from traffic.runtime import runtime_dir
+
+    kernel = importlib.import_module("collector.sources.kernel")
+    route = f"the default-route interface, now {kernel.default_route_interface() or 'none'}"
+    notes = {}
+    if not config.effective.get("timezone"):
+        notes["timezone"] = f"the system's time zone, now {config.timezone.key}"
+    if not config.collector.runtime_dir:
+        notes["collector.runtime_dir"] = f"the first on a RAM disk, now {runtime_dir(config)}"
+    for index, source in enumerate(config.sources):
+        if not source.interfaces:
+            notes[f"sources[{index}].interfaces"] = route
+        if not source.counter_bits:
+            notes[f"sources[{index}].counter_bits"] = (
+                f"the machine's, now {kernel.kernel_counter_bits()}")
+    if not config.keeper.interface:
+        first = next((name for source in config.sources for name in source.interfaces), None)
+        notes["keeper.interface"] = f"the first of [[sources]], now {first}" if first else route
+    if not config.keeper.disconnect:
+        notes["keeper.disconnect"] = _automatic_disconnect(config)
+    return {key: f"automatic: {note}" for key, note in notes.items()}
+
+
+def _automatic_disconnect(config: Config) -> str:
+    actions = importlib.import_module("collector.actions")
+    try:
+        command = actions.disconnect_command(config.keeper)
+    except ValueError:
+        return "none known for this connect; set it"
+    return f"the counterpart of connect, now {json.dumps(mask_secrets(list(command)))}"
 
 
 def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:

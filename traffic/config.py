@@ -205,6 +205,7 @@ def _networks(value: Any) -> tuple[str, ...]:
 
 
 SITE_NAME = re.compile(r"[\w.-]+")
+BARE_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 
 
 def _site(value: Any) -> str:
@@ -533,6 +534,39 @@ def mask_secrets(settings: Any, key: str = "") -> Any:
     if isinstance(settings, str):
         return mask_text(settings)
     return settings
+
+
+def shown_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as ``check-config`` prints them: secrets masked, a duration written as a
+    bare number with its unit (``5`` as ``"5s"``, a retention of ``0`` as ``"forever"``), and
+    every source with all its keys."""
+    shown = mask_secrets(settings)
+    _show_durations(SCHEMA, shown)
+    shown["sources"] = [_full_source(source) for source in shown["sources"]]
+    return shown
+
+
+def _show_durations(schema: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, spec in schema.items():
+        if key not in values:
+            continue
+        if isinstance(spec, dict):
+            if isinstance(values[key], dict):
+                _show_durations(spec, values[key])
+        elif spec[1] in (_positive_duration, _retention):
+            values[key] = _duration_shown(values[key], forever=spec[1] is _retention)
+
+
+def _duration_shown(value: Any, forever: bool) -> Any:
+    if isinstance(value, str) and not BARE_NUMBER.fullmatch(value):
+        return value  # as written: "5s", "forever"
+    seconds = units.parse_duration(value)
+    return "forever" if forever and seconds == 0 else units.duration_text(seconds)
+
+
+def _full_source(source: dict[str, Any]) -> dict[str, Any]:
+    defaults = {key: spec[0] for key, spec in SOURCE_SCHEMA[source["type"]].items()}
+    return {"type": source["type"], **defaults, **source}
 
 
 def secrets_in(text: str) -> list[str]:

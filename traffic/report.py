@@ -4,6 +4,7 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -146,8 +147,11 @@ def series_json(points: list[tuple[int, int, int]], resolution: str, tz: ZoneInf
     }, indent=2)
 
 
-def toml_text(settings: dict[str, Any]) -> str:
-    """The settings as TOML: scalars first, then tables, then arrays of tables."""
+def toml_text(settings: dict[str, Any], notes: Mapping[str, str] | None = None) -> str:
+    """The settings as TOML: scalars first, then tables, then arrays of tables. ``notes`` maps
+    a dotted key (``"collector.runtime_dir"``, ``"sources[0].interfaces"``) to a comment for
+    the end of its line."""
+    notes = notes or {}
     def value(item: Any) -> str:
         if isinstance(item, bool):
             return "true" if item else "false"
@@ -163,17 +167,23 @@ def toml_text(settings: dict[str, Any]) -> str:
         return name if name.replace("_", "").replace("-", "").isalnum() and not name[0].isdigit() \
             else json.dumps(name)
 
-    lines = [f"{key(k)} = {value(v)}" for k, v in settings.items()
-             if not isinstance(v, dict) and not _is_table_list(v)]
+    def pairs(table: dict[str, Any], path: str) -> list[str]:
+        return [_with_note(f"{key(k)} = {value(v)}", notes.get(path + k)) for k, v in table.items()
+                if path or (not isinstance(v, dict) and not _is_table_list(v))]
+
+    lines = pairs(settings, "")
     for name, table in settings.items():
         if isinstance(table, dict):
-            lines += ["", f"[{key(name)}]", *(f"{key(k)} = {value(v)}" for k, v in table.items())]
+            lines += ["", f"[{key(name)}]", *pairs(table, f"{name}.")]
     for name, tables in settings.items():
         if _is_table_list(tables):
-            for table in tables:
-                lines += ["", f"[[{key(name)}]]",
-                          *(f"{key(k)} = {value(v)}" for k, v in table.items())]
+            for index, table in enumerate(tables):
+                lines += ["", f"[[{key(name)}]]", *pairs(table, f"{name}[{index}].")]
     return "\n".join(lines)
+
+
+def _with_note(line: str, note: str | None) -> str:
+    return f"{line}  # {' '.join(note.split())}" if note else line
 
 
 def _is_table_list(item: Any) -> bool:

@@ -70,6 +70,16 @@ def parse_duration(text: str | int | float) -> float:
     return float(match.group(1)) * DURATION_UNITS.get(unit, 1)
 
 
+def duration_text(seconds: float) -> str:
+    """A duration as the config file writes it: ``"5s"``, ``"10m"``, ``"730d"``, ``"250ms"``."""
+    if seconds == 0:
+        return "0"
+    for name, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{name}"
+    return f"{seconds * 1000:.3f}".rstrip("0").rstrip(".") + "ms"
+
+
 def unit_system(limit_text: str) -> str:
     """``"iec"`` when the user wrote the limit in GiB-style units, else ``"si"``."""
     return "iec" if re.search(r"i[bB]\s*$", str(limit_text)) else "si"
