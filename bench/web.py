@@ -126,7 +126,7 @@ def _seed_realtime(site: Site) -> None:
                round(12_345.6 + 97.3 * i, 1), round(1_234.5 + 9.1 * i, 1)]
               for i in range(REALTIME_POINTS)]
     write_atomically(site.realtime_file, {"site": "home", "interval_s": REALTIME_STEP_MS / 1000,
-                                          "updated": now, "points": points})
+                                          "updated": now, "read_at": now, "points": points})
 
 
 @contextlib.contextmanager

@@ -43,6 +43,8 @@ class Collector:
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
         self.pending: list[Delta] = []
         self.rates: deque[list[float]] = deque()
+        self.read_at: int | None = None
+        """When a poll last read a counter: polls that find no interface do not count."""
         self._saved = self._counters_of(self.tracker.state)
         self.realtime_path = realtime_path(config)
         self._tracker_lock = threading.Lock()
@@ -55,7 +57,7 @@ class Collector:
                       if (delta := self.tracker.update(reading)) is not None]
             self.pending.extend(deltas)
             new_keys = self.tracker.state.keys() - self._saved.keys()
-        self._publish_rates(deltas)
+        self._publish_rates(deltas, bool(readings))
         if new_keys:
             self.save()
         return deltas
@@ -94,9 +96,11 @@ class Collector:
         if removed:
             log.info("retention removed %d old rows", removed)
 
-    def _publish_rates(self, deltas: list[Delta]) -> None:
+    def _publish_rates(self, deltas: list[Delta], read: bool) -> None:
         """Download and upload bytes/s of this poll, summed over the keys, for the realtime view."""
         at = self.clock()
+        if read:
+            self.read_at = at
         rx = sum(d.rx * 1000 / max(d.end - d.start, 1) for d in deltas)
         tx = sum(d.tx * 1000 / max(d.end - d.start, 1) for d in deltas)
         self.rates.append([at, round(rx, 1), round(tx, 1)])
@@ -104,7 +108,7 @@ class Collector:
             self.rates.popleft()
         write_atomically(self.realtime_path, {
             "site": self.config.site, "interval_s": self.config.collector.interval,
-            "updated": at, "points": list(self.rates)})
+            "updated": at, "read_at": self.read_at, "points": list(self.rates)})
 
 
 def merge_within_buckets(deltas: list[Delta]) -> list[Delta]:

@@ -231,3 +231,29 @@ def test_report_after_the_time_zone_changed_keeps_the_stored_days(tmp_path: Path
                             "--resolution", "month", "--start", "2026-06-01", "--end",
                             "2026-07-01", "--json").stdout)["points"]
     assert [(p["start_iso"], p["rx"]) for p in months] == [("2026-06-01T00:00:00+02:00", 7 * GB)]
+
+
+@pytest.mark.parametrize(("interface", "read"), [("lo", True), ("nosuch0", False)])
+def test_last_sample_is_the_last_counter_read_not_the_last_poll(
+        tmp_path: Path, interface: str, read: bool) -> None:
+    (tmp_path / "traffic.toml").write_text(
+        f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+        f'[collector]\ninterval = "200ms"\nruntime_dir = "{tmp_path}/run"\n'
+        f'[[sources]]\ntype = "kernel"\ninterfaces = ["{interface}"]\n')
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), "collect"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+    realtime = tmp_path / "run" / "home.realtime.json"
+    try:
+        deadline = time.monotonic() + 30
+        while not realtime.exists() or len(json.loads(realtime.read_text())["points"]) < 3:
+            assert time.monotonic() < deadline and collector.poll() is None
+            time.sleep(0.05)
+        status = json.loads(run(tmp_path, "status", "--json").stdout)
+    finally:
+        collector.terminate()
+        assert collector.wait(timeout=30) == 0
+    if read:
+        assert 0 <= status["sample_age_s"] < 5
+    else:
+        assert status["last_sample_at"] is None and status["sample_age_s"] is None

@@ -6,7 +6,7 @@ from typing import Any
 
 from traffic.config import Config
 from traffic.periods import billing_period, bucket_start, day_bounds
-from traffic.runtime import last_poll
+from traffic.runtime import last_reading
 from traffic.store import Store
 
 PERIOD_RESET_META = "period_reset_at"
@@ -87,8 +87,8 @@ def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
 
 
 def last_sample_at(store: Store, config: Config) -> int | None:
-    """The latest reading known: the collector's last poll, or the last one saved."""
-    return max((t for t in (store.last_sample_at(), last_poll(config)) if t is not None),
+    """The latest reading known: the running collector's, or the last one saved."""
+    return max((t for t in (store.last_sample_at(), last_reading(config)) if t is not None),
                default=None)
 
 

@@ -89,10 +89,10 @@ def read_keeper(config: Config) -> dict[str, Any] | None:
         return None
 
 
-def last_poll(config: Config) -> int | None:
-    """When the running collector last polled, from its realtime file."""
+def last_reading(config: Config) -> int | None:
+    """When the running collector last read a counter, from its realtime file."""
     document = read_realtime(config)
-    return document.get("updated") if document else None
+    return document.get("read_at") if document else None
 
 
 def read_realtime(config: Config) -> dict[str, Any] | None:
