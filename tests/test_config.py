@@ -124,6 +124,8 @@ def test_environment_lists_and_top_level_keys() -> None:
                        "with '.' (it names files), got 'a/b'"),
     ('site = ".home"\n', "{file}: site: expected letters, digits, '.', '_' or '-', not "
                          "starting with '.' (it names files), got '.home'"),
+    ('[retention]\nhour = "7d"\n', "{file}: retention.hour: keep totals at least '32d' (a "
+                                     "whole billing period), or 'forever'; got '7d'"),
     ("[quota\n", "{file}: not valid TOML: Expected ']' at the end of a table declaration "
                  "(at line 1, column 7)"),
 ])
@@ -233,7 +235,7 @@ def default_route() -> str:
 
 def test_check_config_shows_units_and_what_automatic_values_come_to(tmp_path: Path) -> None:
     path = write(tmp_path, '[collector]\ninterval = 5\nsave_interval = "90"\n'
-                           '[retention]\nraw = 0\nhour = 7200\n'
+                           '[retention]\nraw = 0\nhour = 2764800\n'
                            '[keeper]\nconnect = ["pon", "provider"]\n'
                            '[[sources]]\ntype = "kernel"\n')
     result = run_cli("--config", str(path), "--set", "timezone=", "check-config", cwd=tmp_path)
@@ -242,7 +244,7 @@ def test_check_config_shows_units_and_what_automatic_values_come_to(tmp_path: Pa
 
     shown = tomllib.loads(result.stdout)
     assert shown["collector"]["interval"] == "5s" and shown["collector"]["save_interval"] == "90s"
-    assert (shown["retention"]["raw"], shown["retention"]["hour"]) == ("forever", "2h")
+    assert (shown["retention"]["raw"], shown["retention"]["hour"]) == ("forever", "32d")
     assert shown["sources"] == [{"type": "kernel", "interfaces": [], "counter_bits": 0}]
     lines = result.stdout.splitlines()
     route = default_route()

@@ -244,6 +244,18 @@ def _retention(value: Any) -> float:
     return units.parse_duration(value)
 
 
+SHORTEST_TOTALS_RETENTION_S = 32 * 86400
+"""The longest billing period and a day: a period's total is read from these totals."""
+
+
+def _totals_retention(value: Any) -> float:
+    seconds = _retention(value)
+    if 0 < seconds < SHORTEST_TOTALS_RETENTION_S:
+        raise ValueError(f"keep totals at least '32d' (a whole billing period), or 'forever'; "
+                         f"got {value!r}")
+    return seconds
+
+
 def _sized(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -300,10 +312,10 @@ SCHEMA: dict[str, Any] = {
     },
     "retention": {
         "raw": ("7d", _retention),
-        "5min": ("60d", _retention),
-        "hour": ("730d", _retention),
-        "day": ("forever", _retention),
-        "month": ("forever", _retention),
+        "5min": ("60d", _totals_retention),
+        "hour": ("730d", _totals_retention),
+        "day": ("forever", _totals_retention),
+        "month": ("forever", _totals_retention),
         "events": ("730d", _retention),
     },
 }
@@ -553,8 +565,8 @@ def _show_durations(schema: dict[str, Any], values: dict[str, Any]) -> None:
         if isinstance(spec, dict):
             if isinstance(values[key], dict):
                 _show_durations(spec, values[key])
-        elif spec[1] in (_positive_duration, _retention):
-            values[key] = _duration_shown(values[key], forever=spec[1] is _retention)
+        elif spec[1] in (_positive_duration, _retention, _totals_retention):
+            values[key] = _duration_shown(values[key], forever=spec[1] is not _positive_duration)
 
 
 def _duration_shown(value: Any, forever: bool) -> Any:
