@@ -99,6 +99,25 @@ def test_report_fills_empty_buckets_with_zeros(seeded: dict, tmp_path: Path) -> 
     assert [(p["rx"], p["tx"]) for p in points] == [(GB, GB // 10), (0, 0), (0, 0)]
 
 
+def test_default_report_runs_from_the_first_traffic_to_now(seeded: dict,
+                                                           tmp_path: Path) -> None:
+    days = json.loads(run(tmp_path, "report", "--json").stdout)["points"]
+    assert [p["start"] for p in days] == [day - 60_000 for day in seeded["days"]]
+    months = json.loads(run(tmp_path, "report", "--resolution", "month", "--json").stdout)
+    this_month = seeded["today"].replace(day=1)
+    first = (seeded["today"] - timedelta(days=2)).replace(day=1)
+    assert [p["start"] for p in months["points"]] == sorted({to_ms(first), to_ms(this_month)})
+    assert sum(p["rx"] for p in months["points"]) == 3 * GB
+
+
+def test_default_report_of_an_empty_store_is_the_current_period(tmp_path: Path) -> None:
+    (tmp_path / "traffic.toml").write_text(f'[store]\nurl = "sqlite://{tmp_path}/t.db"\n')
+    open_store(f"sqlite://{tmp_path}/t.db", TZ).close()
+    points = json.loads(run(tmp_path, "report", "--json").stdout)["points"]
+    assert len(points) == 1 and (points[0]["rx"], points[0]["tx"]) == (0, 0)
+    assert points[0]["start"] <= time.time() * 1000 < points[0]["start"] + 86_400_000
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["report", "--start", "yesterday"], "traffic: report: 'yesterday' is neither epoch "
                                          "milliseconds nor an ISO 8601 date"),

@@ -142,12 +142,13 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
-    from traffic.history import filled_series
+    from traffic.history import filled_series, measured_part
     from traffic.periods import default_range, parse_instant
     from traffic.report import series_csv, series_json, series_table
 
     tz = config.timezone
-    start, end = default_range(args.resolution, now_ms(), tz, config.quota.billing_day)
+    now = now_ms()
+    start, end = default_range(args.resolution, now, tz, config.quota.billing_day)
     try:
         start = parse_instant(args.start, tz) if args.start else start
         end = parse_instant(args.end, tz) if args.end else end
@@ -162,6 +163,8 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"report: {error}") from None
     finally:
         store.close()
+    if not args.start and not args.end:
+        points = measured_part(points, now)
     if args.json:
         print(series_json(points, args.resolution, tz))
     elif args.csv:

@@ -28,6 +28,18 @@ def filled_series(store: Store, resolution: str, start: int, end: int, tz: ZoneI
     return place_in_grid(grid, store.series(resolution, grid[0], end, keys))
 
 
+def measured_part(points: list[tuple[int, int, int]], now: int) -> list[tuple[int, int, int]]:
+    """``points`` from the first with traffic to the one holding ``now``.
+
+    A default range can reach back before anything was stored and on past today; those buckets
+    were never measured, and listing them as 0 B would say otherwise. The bucket holding ``now``
+    stays, so the answer is never empty.
+    """
+    past = [point for point in points if point[0] <= now] or points[:1]
+    first = next((i for i, (_, rx, tx) in enumerate(past) if rx or tx), len(past) - 1)
+    return past[first:]
+
+
 def place_in_grid(grid: list[int], stored: Iterable[tuple[int, int, int]]
                   ) -> list[tuple[int, int, int]]:
     """Sums of ``stored`` per slot of ``grid`` (sorted starts), each in the slot holding it."""
