@@ -5,12 +5,15 @@ out of the database so that polling every few seconds writes nothing to the SD c
 """
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from traffic.config import Config, ConfigError
+from traffic.periods import LATEST_MS
 
 REALTIME_FILE = "realtime.json"
 REALTIME_WINDOW_MS = 600_000
@@ -83,10 +86,7 @@ def read_keeper(config: Config) -> dict[str, Any] | None:
     """The keeper's latest check, or None when the keeper is off or has not checked yet."""
     if not config.keeper.enabled:
         return None
-    try:
-        return json.loads(keeper_path(config).read_text())
-    except (OSError, ValueError):
-        return None
+    return _read_checked(keeper_path(config), _is_keeper_document)
 
 
 def last_reading(config: Config) -> int | None:
@@ -97,7 +97,45 @@ def last_reading(config: Config) -> int | None:
 
 def read_realtime(config: Config) -> dict[str, Any] | None:
     """The latest realtime document, or None when no collector has written one."""
+    return _read_checked(realtime_path(config), _is_realtime_document)
+
+
+def _read_checked(path: Path, valid: Callable[[Any], bool]) -> dict[str, Any] | None:
+    """A runtime file's document, or None when it is missing or not what a collector writes.
+
+    Anything can be in a file (another version, another program, a hand edit), and the web
+    app must answer from what it can trust rather than fail.
+    """
     try:
-        return json.loads(realtime_path(config).read_text())
+        document = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return document if isinstance(document, dict) and valid(document) else None
+
+
+def _instant(value: Any, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < LATEST_MS
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _is_realtime_document(document: dict[str, Any]) -> bool:
+    points = document.get("points")
+    return (_instant(document.get("updated"), optional=True)
+            and _instant(document.get("read_at"), optional=True)
+            and _number(document.get("interval_s")) and document["interval_s"] > 0
+            and isinstance(points, list)
+            and all(isinstance(point, list) and len(point) == 3 and _instant(point[0])
+                    and _number(point[1]) and _number(point[2]) for point in points))
+
+
+def _is_keeper_document(document: dict[str, Any]) -> bool:
+    return (document.get("link") in ("up", "down", "unknown")
+            and document.get("held") in ("", "disconnected", "quota")
+            and all(_instant(document.get(name)) for name in
+                    ("since", "lock_until", "quota_override_until", "checked_at")))
