@@ -1,13 +1,17 @@
 """The SQLite store through its public methods, on a real file."""
 
 import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+import traffic
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
 from traffic.store import StoreError, open_store
@@ -219,3 +223,46 @@ def test_a_folder_given_as_the_store_is_named_as_such(tmp_path: Path, create: bo
         open_store(f"sqlite://{tmp_path}", TZ, create=create)
     assert str(raised.value) == (f"store.url: {tmp_path} is a folder; name the file in it, "
                                  f"such as sqlite://{tmp_path}/traffic.db")
+
+
+def test_an_empty_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "traffic.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError) as raised:
+        open_store(f"sqlite://{path}", TZ, create=False)
+    assert str(raised.value) == (f"store.url: {path} is not a Traffic store (it is empty, or "
+                                 "another program's file)")
+    assert path.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_another_programs_database_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE photos (name TEXT)")
+    other.close()
+    with pytest.raises(StoreError, match="is not a Traffic store"):
+        open_store(f"sqlite://{path}", TZ)
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("photos",)]
+
+
+def test_a_reader_without_write_access_beside_the_store_is_told_what_to_do() -> None:
+    """Another user (here ``nobody``) reading a store in a folder it cannot write to."""
+    top = Path(tempfile.mkdtemp(prefix="traffic-ro-", dir="/tmp"))
+    try:
+        shutil.copytree(Path(traffic.__file__).parent, top / "traffic")
+        (top / "store").mkdir()
+        open_store(f"sqlite://{top}/store/traffic.db", TZ).close()
+        for path in (top, top / "store"):
+            path.chmod(0o755)
+        script = ("from zoneinfo import ZoneInfo; from traffic.store import open_store; "
+                  f"open_store('sqlite://{top}/store/traffic.db', ZoneInfo('UTC'), create=False)")
+        result = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True,
+                                text=True, user="nobody", cwd="/",
+                                env={"PYTHONPATH": str(top), "PATH": "/usr/bin:/bin"})
+    finally:
+        shutil.rmtree(top)
+    assert result.stderr.splitlines()[-1] == (
+        f"traffic.store.StoreError: store.url: cannot read {top}/store/traffic.db as user "
+        f"nobody: SQLite also writes beside it (the -wal and -shm files in {top}/store); run "
+        "this as the collector's user, e.g. with sudo")

@@ -8,6 +8,7 @@ one starts.
 """
 
 import fcntl
+import getpass
 import json
 import os
 import sqlite3
@@ -72,6 +73,14 @@ ADD_RECENT = """
 """
 
 
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 class SQLiteStore:
     def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float],
                  create: bool = True) -> None:
@@ -92,14 +101,34 @@ class SQLiteStore:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
                                       check_same_thread=False)
             self.db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except (OSError, sqlite3.Error) as error:
+            self._migrate(create)
+        except sqlite3.OperationalError as error:
+            self._close_quietly()
+            if "readonly" in str(error):
+                raise StoreError(
+                    f"store.url: cannot read {self.path} as user {_user()}: SQLite "
+                    f"also writes beside it (the -wal and -shm files in {self.path.parent}); "
+                    "run this as the collector's user, e.g. with sudo") from None
             raise StoreError(f"store.url: cannot open {self.path}: {error}") from None
+        except (OSError, sqlite3.Error) as error:
+            self._close_quietly()
+            raise StoreError(f"store.url: cannot open {self.path}: {error}") from None
+        except StoreError:
+            self._close_quietly()
+            raise
 
-    def _migrate(self) -> None:
+    def _close_quietly(self) -> None:
+        if hasattr(self, "db"):
+            self.db.close()
+
+    def _migrate(self, create: bool) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer Traffic (schema {version})")
+        if version == 0 and (not create or self.db.execute(
+                "SELECT 1 FROM sqlite_master LIMIT 1").fetchone()):
+            raise StoreError(f"store.url: {self.path} is not a Traffic store (it is empty, or "
+                             "another program's file)")
         if version == 0:  # a new file: both settings stay with it
             self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             self.db.execute("PRAGMA journal_mode = WAL")
