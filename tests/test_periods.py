@@ -91,3 +91,13 @@ def test_parse_instant() -> None:
     assert parse_instant("1794096000000", TZ) == 1794096000000
     with pytest.raises(ValueError, match="neither epoch milliseconds nor an ISO 8601 date"):
         parse_instant("yesterday", TZ)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Stockholm", "America/New_York", "Pacific/Kiritimati"])
+def test_the_first_and_last_dates_accepted_are_local(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    assert parse_instant("1990-01-01", tz) == to_ms(datetime(1990, 1, 1, tzinfo=tz))
+    assert parse_instant("2200-01-01", tz) == to_ms(datetime(2200, 1, 1, tzinfo=tz))
+    for outside in ("1989-12-31T23:59", "2200-01-01T00:01"):
+        with pytest.raises(ValueError, match="outside the years 1990 to 2200"):
+            parse_instant(outside, tz)

@@ -16,7 +16,6 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 QUARTER_MS = 900_000
 RESOLUTIONS = ("5min", "hour", "day", "month")
-EARLIEST_MS = 631_152_000_000   # 1990-01-01 UTC
 LATEST_MS = 7_258_118_400_000   # 2200-01-01 UTC
 
 
@@ -144,6 +143,7 @@ def parse_instant(text: str, tz: ZoneInfo, bounded: bool = True) -> int:
         except (ValueError, OverflowError):
             raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 date "
                              "such as 2026-11-08 or 2026-11-08T06:00") from None
-    if bounded and not EARLIEST_MS <= ms <= LATEST_MS:
+    earliest, latest = (to_ms(datetime(year, 1, 1, tzinfo=tz)) for year in (1990, 2200))
+    if bounded and not earliest <= ms <= latest:
         raise ValueError(f"{text!r} is outside the years 1990 to 2200")
     return ms
