@@ -58,9 +58,11 @@ def test_status_json(seeded: dict, tmp_path: Path) -> None:
     assert status["percent"] == round(100 * status["total"] / (40 * GB), 1)
     assert (status["today_rx"], status["today_tx"], status["daily_limit"]) == (GB, GB // 10,
                                                                                2 * GB)
-    elapsed = status["now"] - status["period_start"]
-    length = status["period_end"] - status["period_start"]
-    assert status["estimate"] == status["total"] * length // elapsed
+    first_bucket = seeded["days"][0] - 60_000  # counting began at the first traffic stored
+    assert status["counted_since"] == max(status["period_start"], first_bucket)
+    pace_over = status["now"] - status["counted_since"]
+    assert status["estimate"] == status["total"] + status["total"] * (
+        status["period_end"] - status["now"]) // pace_over
     assert 2 <= status["sample_age_s"] < 60
     assert status["period_start_iso"].endswith(("+01:00", "+02:00"))
 
@@ -276,3 +278,11 @@ def test_last_sample_is_the_last_counter_read_not_the_last_poll(
         assert 0 <= status["sample_age_s"] < 5
     else:
         assert status["last_sample_at"] is None and status["sample_age_s"] is None
+
+
+def test_status_says_when_counting_began_within_the_period(seeded: dict, tmp_path: Path) -> None:
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    text = run(tmp_path, "status").stdout
+    began = datetime.fromisoformat(status["counted_since_iso"])
+    line = f"  counted     since {began:%-d %b %Y %H:%M} (nothing was measured before)"
+    assert (line in text.splitlines()) == (status["counted_since"] > status["period_start"])

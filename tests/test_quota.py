@@ -32,3 +32,34 @@ def test_a_reset_period_keeps_its_total_after_the_raw_intervals_are_pruned(
     assert before.period_start == after.period_start == start  # the start of the 5 minutes
     assert (before.rx, before.tx) == (after.rx, after.tx) == (120_000_000, 12_000_000)
     store.close()
+
+
+def test_a_new_install_estimates_from_when_counting_began(tmp_path: Path) -> None:
+    config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
+                                "timezone=Europe/Stockholm", "quota.billing_day=1",
+                                "quota.monthly=40 GB"], environ={}, system_path=None)
+    store = open_store(config.store.url, config.timezone, config.retention)
+    first_of_month = 1_793_487_600_000  # 2026-11-01T00:00+01:00, a 30-day period
+    installed = first_of_month + 20 * DAY_MS + 15 * 60 * MINUTE_MS  # 21 November, 15:00
+    store.add([Delta(KEY, at, at + 5_000, 50_000, 5_000)
+               for at in range(installed, installed + DAY_MS, 5_000)], {})  # 1 GB a day
+    now = installed + DAY_MS
+
+    day = usage(store, config, now)
+    assert day.counted_since == installed and day.total == 950_400_000
+    # A day counted, 8 days 9 hours to go at the same pace (not 21 days of nothing)
+    assert day.estimate == day.total * 9_375 // 1_000 == 8_910_000_000
+    store.close()
+
+
+def test_minutes_after_a_start_are_not_taken_for_a_months_pace(tmp_path: Path) -> None:
+    config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
+                                "timezone=Europe/Stockholm"], environ={}, system_path=None)
+    store = open_store(config.store.url, config.timezone, config.retention)
+    installed = 1_793_487_600_000 + 20 * DAY_MS  # 21 November, midnight
+    store.add([Delta(KEY, at, at + 5_000, 50_000, 5_000)
+               for at in range(installed, installed + 10 * MINUTE_MS, 5_000)], {})
+    early = usage(store, config, installed + 10 * MINUTE_MS)
+    to_go = early.period_end - early.now
+    assert early.estimate == early.total + early.total * to_go // 3_600_000  # an hour's pace
+    store.close()

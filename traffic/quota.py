@@ -27,6 +27,8 @@ class Usage:
     daily_limit: int
     last_sample_at: int | None
     now: int
+    counted_since: int
+    """The period's start, or when counting began if that was later (a new install)."""
 
     @property
     def total(self) -> int:
@@ -98,10 +100,21 @@ def usage(store: Store, config: Config, now: int) -> Usage:
     rx, tx = store.totals(start, end)
     day_start, day_end = day_bounds(now, config.timezone)
     today_rx, today_tx = store.totals(day_start, day_end)
-    elapsed = max(now - start, 1)
-    estimate = (rx + tx) * (end - start) // elapsed if now < end else rx + tx
+    first = store.first_bucket("5min")
+    counted_since = first if first is not None and first > start else start
     return Usage(
         period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
-        estimate=estimate, today_rx=today_rx, today_tx=today_tx,
-        daily_limit=config.quota.daily, now=now,
-        last_sample_at=last_sample_at(store, config))
+        estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
+        today_tx=today_tx, daily_limit=config.quota.daily, now=now,
+        last_sample_at=last_sample_at(store, config), counted_since=counted_since)
+
+
+ESTIMATE_WINDOW_MS = 3_600_000
+"""The least time a pace is measured over: minutes after a start say little about a month."""
+
+
+def estimate(used: int, since: int, now: int, end: int) -> int:
+    """Bytes expected by ``end`` if use goes on at its pace since ``since``."""
+    if now >= end:
+        return used
+    return used + used * (end - now) // max(now - since, ESTIMATE_WINDOW_MS)

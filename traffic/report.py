@@ -23,7 +23,7 @@ def iso(ms: int | None, tz: ZoneInfo) -> str | None:
 
 def usage_json(usage: Usage, tz: ZoneInfo) -> dict[str, Any]:
     document = usage.as_dict()
-    for name in ("period_start", "period_end", "last_sample_at", "now"):
+    for name in ("period_start", "period_end", "counted_since", "last_sample_at", "now"):
         document[f"{name}_iso"] = iso(document[name], tz)
     return document
 
@@ -55,6 +55,8 @@ def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
         f"Traffic at {site}",
         f"  period      {from_ms(usage.period_start, tz):%-d %b %Y %H:%M} to "
         f"{from_ms(usage.period_end, tz):%-d %b %Y} ({usage.days_left:.1f} days left)",
+        *([f"  counted     since {from_ms(usage.counted_since, tz):%-d %b %Y %H:%M} "
+           "(nothing was measured before)"] if usage.counted_since > usage.period_start else []),
         f"  download    {size(usage.rx)}",
         f"  upload      {size(usage.tx)}",
     ]

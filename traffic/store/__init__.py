@@ -46,6 +46,9 @@ class Store(Protocol):
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         """Bytes received and sent in ``[start, end)``."""
 
+    def first_bucket(self, resolution: str) -> int | None:
+        """Start of the oldest stored bucket of ``resolution`` with traffic, of any key."""
+
     def add_events(self, events: Iterable[Event]) -> None: ...
 
     def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:

@@ -243,6 +243,13 @@ class SQLiteStore:
             tx += part[1]
         return rx, tx
 
+    def first_bucket(self, resolution: str) -> int | None:
+        code = RESOLUTION_CODES[resolution]
+        firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE key = ? "
+                                  "AND resolution = ?", (key, code)).fetchone()[0]
+                  for key in self.known_keys() for table in ("rollups", "recent")]
+        return min((first for first in firsts if first is not None), default=None)
+
     def add_events(self, events: Iterable[Event]) -> None:
         self.db.executemany(
             "INSERT INTO events (at, kind, duration_ms, detail) VALUES (?, ?, ?, ?)",
