@@ -286,3 +286,10 @@ def test_status_says_when_counting_began_within_the_period(seeded: dict, tmp_pat
     began = datetime.fromisoformat(status["counted_since_iso"])
     line = f"  counted     since {began:%-d %b %Y %H:%M} (nothing was measured before)"
     assert (line in text.splitlines()) == (status["counted_since"] > status["period_start"])
+
+
+def test_the_sentence_says_when_todays_limit_is_used_up(seeded: dict, tmp_path: Path) -> None:
+    within = run(tmp_path, "status").stdout.splitlines()[0]
+    over = run(tmp_path, "--set", "quota.daily=1 GB", "status").stdout.splitlines()[0]
+    assert "Today's limit" not in within
+    assert over == within + " Today's limit is used up: 1.1 GB of 1 GB."

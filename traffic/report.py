@@ -29,19 +29,25 @@ def usage_json(usage: Usage, tz: ZoneInfo) -> dict[str, Any]:
 
 
 def usage_sentence(usage: Usage, system: str) -> str:
-    """The one sentence the family reads first: used, left, and what a day may take."""
+    """The one sentence the family reads first: used, left, and what a day may take; and,
+    once today's limit is reached, a second one saying so."""
     def size(value: int) -> str:
         return format_size(value, system)
 
     days = usage.calendar_days_left
     days_text = f"{days} days left" if days > 1 else "this is the last day"
     if not usage.limit:
-        return f"{size(usage.total)} used this period, {days_text}."
-    if usage.total >= usage.limit:
-        return (f"{size(usage.total)} of {size(usage.limit)} used: "
-                f"{size(usage.total - usage.limit)} over the limit, {days_text}.")
-    return (f"{size(usage.total)} of {size(usage.limit)} used, {days_text}: "
-            f"{size(usage.daily_budget or 0)} a day keeps you inside.")
+        sentence = f"{size(usage.total)} used this period, {days_text}."
+    elif usage.total >= usage.limit:
+        sentence = (f"{size(usage.total)} of {size(usage.limit)} used: "
+                    f"{size(usage.total - usage.limit)} over the limit, {days_text}.")
+    else:
+        sentence = (f"{size(usage.total)} of {size(usage.limit)} used, {days_text}: "
+                    f"{size(usage.daily_budget or 0)} a day keeps you inside.")
+    if usage.daily_limit and usage.today >= usage.daily_limit:
+        sentence += (f" Today's limit is used up: {size(usage.today)} of "
+                     f"{size(usage.daily_limit)}.")
+    return sentence
 
 
 def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
