@@ -7,16 +7,19 @@ Disconnect commands are derived for the usual connect helpers: ``pon``/``poff``,
 ``nmcli connection up``/``down`` and ``mmcli --simple-connect``/``--simple-disconnect``.
 """
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traffic.config import KeeperConfig
+from traffic.config import MASK, KeeperConfig, mask_text
 
 OUTPUT_LIMIT = 4000
 USB_DEVICES = Path("/sys/bus/usb/devices")
@@ -30,57 +33,121 @@ class ActionResult:
     timed_out: bool
     output: str
     duration_ms: int
+    interrupted: bool = False
+    """Killed because the collector was stopping."""
 
     def detail(self) -> dict[str, Any]:
-        return {"command": list(self.command), "ok": self.ok, "exit_code": self.exit_code,
-                "timed_out": self.timed_out, "output": self.output}
+        detail = {"command": list(self.command), "ok": self.ok, "exit_code": self.exit_code,
+                  "timed_out": self.timed_out, "output": self.output}
+        return {**detail, "interrupted": True} if self.interrupted else detail
+
+
+class ActionRunner:
+    """Runs one action at a time and can kill it from another thread (``interrupt``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._interrupted = False
+
+    def run(self, command: Sequence[str], timeout_s: float, secrets: Sequence[str] = ()
+            ) -> ActionResult:
+        """Run ``command``; kill it (and what it started) when it outlives ``timeout_s``."""
+        started = time.monotonic()
+        if not command:
+            return _result(command, False, None, False, "nothing to run: the command is empty",
+                           started, secrets)
+        if command[0] in BUILTINS:
+            ok, output = BUILTINS[command[0]](list(command[1:]))
+            return _result(command, ok, 0 if ok else 1, False, output, started, secrets)
+        try:
+            process = self._start(command)
+        except OSError as error:
+            return _result(command, False, None, False, f"cannot run {command[0]}: {error}",
+                           started, secrets)
+        if process is None:
+            return _result(command, False, None, False, "not run: the collector is stopping",
+                           started, secrets, interrupted=True)
+        try:
+            out, timed_out = _wait(process, timeout_s)
+        finally:
+            with self._lock:
+                self._process = None
+        interrupted = self.interrupted and process.returncode != 0
+        text = out.decode(errors="replace") + (
+            "\n(killed: the collector was stopping)" if interrupted
+            else f"\n(killed after {timeout_s:g}s)" if timed_out else "")
+        return _result(command, process.returncode == 0 and not timed_out,
+                       None if timed_out or interrupted else process.returncode, timed_out,
+                       text, started, secrets, interrupted)
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def interrupt(self) -> None:
+        """Kill the running command's process group now; run no other command after this."""
+        with self._lock:
+            self._interrupted = True
+            if self._process is not None and self._process.returncode is None:
+                _kill_group(self._process)
+
+    def _start(self, command: Sequence[str]) -> subprocess.Popen | None:
+        with self._lock:
+            if self._interrupted:
+                return None
+            self._process = subprocess.Popen(
+                list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+            return self._process
 
 
 def run_action(command: Sequence[str], timeout_s: float, secrets: Sequence[str] = ()
                ) -> ActionResult:
-    """Run ``command``; kill it (and what it started) when it outlives ``timeout_s``."""
-    started = time.monotonic()
-    if command and command[0] in BUILTINS:
-        ok, output = BUILTINS[command[0]](list(command[1:]))
-        return _result(command, ok, 0 if ok else 1, False, output, started, secrets)
-    try:
-        process = subprocess.Popen(list(command), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    except OSError as error:
-        return _result(command, False, None, False, f"cannot run {command[0]}: {error}",
-                       started, secrets)
+    """Run ``command`` once; see ``ActionRunner.run``."""
+    return ActionRunner().run(command, timeout_s, secrets)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait(process: subprocess.Popen, timeout_s: float) -> tuple[bytes, bool]:
+    """The command's output, and whether it was killed for outliving ``timeout_s``."""
     try:
         out, _ = process.communicate(timeout=timeout_s)
-        timed_out = False
+        return out, False
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        timed_out = True
-        try:  # a child that left the group may still hold the output open: don't wait for it
-            out, _ = process.communicate(timeout=1)
-        except subprocess.TimeoutExpired:
+        _kill_group(process)
+    try:  # a child that left the group may still hold the output open: don't wait for it
+        out, _ = process.communicate(timeout=1)
+    except subprocess.TimeoutExpired:
+        if process.stdout is not None:
             process.stdout.close()
-            process.wait()
-            out = b""
-    text = out.decode(errors="replace")
-    if timed_out:
-        text += f"\n(killed after {timeout_s:g}s)"
-    return _result(command, process.returncode == 0 and not timed_out,
-                   None if timed_out else process.returncode, timed_out, text, started, secrets)
+        process.wait()
+        out = b""
+    return out, True
+
+
+def mask_output(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with the config's secret values masked where they stand as whole tokens
+    (``1234`` in ``pin 1234``, not in ``abcd1234``), and secrets written in the text itself
+    (a URL's password, ``password=``, ``SIM_PIN=``, ``AT+CPIN=...``) masked too."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
+    return mask_text(text)
 
 
 def _result(command: Sequence[str], ok: bool, exit_code: int | None, timed_out: bool,
-            output: str, started: float, secrets: Sequence[str]) -> ActionResult:
-    def mask(text: str) -> str:
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "********")
-        return text
-    output = mask(output).strip()
+            output: str, started: float, secrets: Sequence[str], interrupted: bool = False
+            ) -> ActionResult:
+    output = mask_output(output, secrets).strip()
     if len(output) > OUTPUT_LIMIT:
         output = "…" + output[-OUTPUT_LIMIT:]
-    return ActionResult(tuple(mask(part) for part in command), ok, exit_code, timed_out, output,
-                        int((time.monotonic() - started) * 1000))
+    return ActionResult(tuple(mask_output(part, secrets) for part in command), ok, exit_code,
+                        timed_out, output, int((time.monotonic() - started) * 1000),
+                        interrupted)
 
 
 def disconnect_command(keeper: KeeperConfig) -> tuple[str, ...]:
@@ -88,6 +155,9 @@ def disconnect_command(keeper: KeeperConfig) -> tuple[str, ...]:
     if keeper.disconnect:
         return keeper.disconnect
     connect = list(keeper.connect)
+    if not connect:
+        raise ValueError("keeper.disconnect: set the command that takes the link down "
+                         "(keeper.connect is empty)")
     if connect[:1] == ["pon"]:
         return ("poff", *connect[1:])
     if connect[:3] == ["nmcli", "connection", "up"] or connect[:3] == ["nmcli", "con", "up"]:

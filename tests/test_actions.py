@@ -102,3 +102,51 @@ def test_secret_values_of_the_config() -> None:
     settings = {"store": {"url": "mongodb://traffic:s3cret@db/traffic"},
                 "router": {"password": "hunter2", "url": "http://192.168.8.1/"}}
     assert sorted(secret_values(settings)) == ["hunter2", "s3cret"]
+
+
+def test_secrets_written_in_the_output_are_masked() -> None:
+    script = ('echo curl http://admin:routerpw@192.168.8.1/api; '
+              'echo APN_PASS=filepass SIM_PIN=4321 password=s3cr3t; echo \'AT+CPIN="4321"\'')
+    result = run_action(["sh", "-c", script], 5)
+    assert result.output.splitlines() == [
+        "curl http://admin:********@192.168.8.1/api",
+        "APN_PASS=******** SIM_PIN=******** password=********",
+        "AT+CPIN=********"]
+    for secret in ("routerpw", "filepass", "4321", "s3cr3t"):
+        assert secret not in result.output and secret not in " ".join(result.command)
+
+
+def test_config_secrets_are_masked_as_whole_tokens_only() -> None:
+    result = run_action(["echo", "serial abcd1234, pin 1234."], 5, secrets=["1234"])
+    assert result.output == "serial abcd1234, pin ********."
+
+
+def test_an_empty_command_is_not_run() -> None:
+    result = run_action([], 5)
+    assert not result.ok and result.output == "nothing to run: the command is empty"
+
+
+def test_interrupt_kills_the_running_command_and_its_group_at_once() -> None:
+    import subprocess
+    import threading
+
+    from collector.actions import ActionRunner
+
+    runner = ActionRunner()
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        runner.run(["sh", "-c", "sleep 31 & sleep 32"], 60)))
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.5)
+    runner.interrupt()
+    worker.join(10)
+    assert time.monotonic() - started < 3
+    result = results[0]
+    assert result.interrupted and not result.ok and not result.timed_out
+    assert result.exit_code is None and result.detail()["interrupted"] is True
+    assert result.output.endswith("(killed: the collector was stopping)")
+    time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", "^sleep 3[12]$"], capture_output=True).returncode == 1
+    after = runner.run(["true"], 5)
+    assert after.interrupted and after.output == "not run: the collector is stopping"

@@ -170,18 +170,32 @@ def _targets(value: Any) -> tuple[str, ...]:
     return items
 
 
+class _ErrorAt(ValueError):
+    """A bad value inside a list of tables: ``at`` (``[1].after``) completes the key's name."""
+
+    def __init__(self, at: str, message: str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
 def _escalation(value: Any) -> tuple["EscalationStep", ...]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ValueError("expected [[keeper.escalation]] tables with 'run' and 'after'")
-    steps = []
-    for index, item in enumerate(value):
-        unknown = set(item) - {"run", "after"}
-        if unknown or "run" not in item:
-            raise ValueError(f"step {index + 1}: expected the keys 'run' and 'after', "
-                             f"got {sorted(item)}")
-        steps.append(EscalationStep(run=_argv(item["run"]),
-                                    after=_integer(1, 1000)(item.get("after", 1))))
-    return tuple(steps)
+    return tuple(_escalation_step(index, item) for index, item in enumerate(value))
+
+
+def _escalation_step(index: int, item: dict[str, Any]) -> "EscalationStep":
+    unknown = sorted(set(item) - {"run", "after"})
+    if unknown or "run" not in item:
+        raise _ErrorAt(f"[{index}]", f"expected the keys 'run' and 'after', got {sorted(item)}")
+    checks = {"run": _argv, "after": _integer(1, 1000)}
+    parsed = {}
+    for key, raw in {"after": 1, **item}.items():
+        try:
+            parsed[key] = checks[key](raw)
+        except ValueError as error:
+            raise _ErrorAt(f"[{index}].{key}", str(error)) from None
+    return EscalationStep(**parsed)
 
 
 def _bind(value: Any) -> str:
@@ -332,10 +346,13 @@ MASK = "********"
 SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
 INLINE_SECRET = re.compile(
-    r"((?<![a-z0-9])(?:password|passwd|pass|pin|secret|token|api_key|apikey|key)=['\"]?)"
+    r"((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"
     r"([^,;&\s'\"]+)", re.IGNORECASE)
-"""``password=hunter2`` inside any text, e.g. ``--simple-connect=apn=internet,password=...``."""
-SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET)
+"""``password=hunter2`` inside any text, e.g. ``--simple-connect=apn=internet,password=...``;
+``SIM_PIN=1234`` and ``APN_PASS=...`` too (a ``_`` before the name is allowed)."""
+AT_PIN = re.compile(r"((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)", re.IGNORECASE)
+"""A modem's PIN command: ``AT+CPIN="1234"``, ``AT+CPIN="PUK","new PIN"``."""
+SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET, AT_PIN)
 
 
 def _bad_bits(value: Any) -> int:
@@ -488,6 +505,8 @@ def _validate(loader: _Loader, schema: dict[str, Any], raw: dict[str, Any], pref
             continue
         try:
             parsed[key] = spec[1](value)
+        except _ErrorAt as error:
+            raise ConfigError(f"{loader.where(dotted)}: {dotted}{error.at}: {error}") from None
         except ValueError as error:
             raise ConfigError(f"{loader.where(dotted)}: {dotted}: {error}") from None
     return parsed
@@ -519,6 +538,7 @@ def _build(loader: _Loader) -> Config:
     timezone = checked["timezone"] or system_timezone()
     collector = checked["collector"]
     quota = checked["quota"]
+    _check_keeper(loader, checked["keeper"])
     return Config(
         site=checked["site"],
         timezone=ZoneInfo(timezone),
@@ -532,6 +552,18 @@ def _build(loader: _Loader) -> Config:
         effective=raw,
         files=tuple(loader.files),
     )
+
+
+def _check_keeper(loader: _Loader, keeper: dict[str, Any]) -> None:
+    """What no single [keeper] key can check alone."""
+    if keeper["enabled"] and not keeper["connect"]:
+        raise ConfigError(f"{loader.where('keeper.connect')}: keeper.connect: name the command "
+                          "that brings the link up, such as [\"pon\", \"provider\"] (the "
+                          "keeper is enabled)")
+    if keeper["need"] > len(keeper["targets"]):
+        raise ConfigError(f"{loader.where('keeper.need')}: keeper.need: {keeper['need']} is "
+                          f"more than the {len(keeper['targets'])} keeper.targets; no probe "
+                          "could succeed")
 
 
 def mask_secrets(settings: Any, key: str = "") -> Any:
@@ -583,8 +615,9 @@ def _full_source(source: dict[str, Any]) -> dict[str, Any]:
 
 def secrets_in(text: str) -> list[str]:
     """The secrets inside a text: a URL's password (``scheme://user:PASSWORD@host``) and the
-    values of ``password=``, ``passwd=``, ``pass=``, ``pin=``, ``secret=``, ``token=``,
-    ``key=``, ``apikey=`` and ``api_key=``, up to a ``,``, ``;``, ``&``, quote or space."""
+    values of ``password=``, ``passwd=``, ``pass=``, ``pin=``, ``puk=``, ``secret=``,
+    ``token=``, ``key=``, ``apikey=`` and ``api_key=`` (also after ``_``, as in ``SIM_PIN=``),
+    up to a ``,``, ``;``, ``&``, quote or space, and the arguments of ``AT+CPIN=``."""
     return [match.group(2) for pattern in SECRETS_IN_TEXT for match in pattern.finditer(text)]
 
 
