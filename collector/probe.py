@@ -4,7 +4,8 @@ A probe costs bytes on a plan that may be 50 MB a month, so:
 - the interface is missing or its carrier is down: down, nothing sent;
 - it received bytes since the last check: up, nothing sent;
 - it sent bytes but received none: probe now (something is trying and nothing comes back);
-- it was idle: probe only every ``keeper.idle_probe_every``, else keep the last answer.
+- it was idle: probe only every ``keeper.idle_probe_every``, else keep the last answer, where
+  bytes received count as an answer (they supersede an older failed probe).
 A probe is a TCP connect closed with a reset (about 330 bytes on Ethernet, counting what the
 far end sends back) or a DNS look-up; targets are tried in turn until ``keeper.need`` of them
 answered.
@@ -42,7 +43,9 @@ class Prober:
         self.interface = keeper.interface or (configured[0] if configured else "")
         self._last: tuple[str, int, int] | None = None
         self._last_probe_at: int | None = None
+        """When the link last answered a probe, failed one or received bytes."""
         self._last_probe_up = False
+        self._last_answer = ""
         self._bind_failed = False
 
     def check(self, now: int, probe_anyway: bool = False) -> LinkEvidence:
@@ -61,16 +64,20 @@ class Prober:
         received = same and rx > previous[1]
         sent = same and tx - previous[2] > SENT_ALONE_BYTES
         if received:
+            self._remember(now, True, "received bytes before")
             return LinkEvidence(True, name, "received bytes")
         idle_ms = self.keeper.idle_probe_every * 1000
         if (same and not sent and not probe_anyway and self._last_probe_at is not None
                 and now - self._last_probe_at < idle_ms):
-            return LinkEvidence(self._last_probe_up, name, "idle; last probe "
-                                + ("answered" if self._last_probe_up else "failed"))
+            return LinkEvidence(self._last_probe_up, name, f"idle; {self._last_answer}")
         up, reason = self.probe(name)
-        self._last_probe_at, self._last_probe_up = now, up
+        self._remember(now, up, "last probe " + ("answered" if up else "failed"))
         self._last = interface_counters(name)  # the probe's own bytes are not the user's traffic
         return LinkEvidence(up, name, reason, probed=True)
+
+    def _remember(self, now: int, up: bool, answer: str) -> None:
+        """The latest evidence, which an idle check reuses until ``idle_probe_every`` is over."""
+        self._last_probe_at, self._last_probe_up, self._last_answer = now, up, answer
 
     def probe(self, interface: str | None) -> tuple[bool, str]:
         answered = 0

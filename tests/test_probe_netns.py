@@ -88,3 +88,24 @@ def test_interface_down_is_down_without_a_probe(link: Link) -> None:
     link.set_up(False)
     steps = run(link)
     assert steps[0] == [0, False, False, "wan0 is down"]
+
+
+def test_received_bytes_supersede_an_older_failed_probe(link: Link) -> None:
+    """Connect brought the link back after a failed probe: the next idle check must not
+    reuse that failure and call the link down again."""
+    script = SCRIPT.split("check(0)")[0] + (
+        "check(0)\nprint('ready', flush=True)\ninput()\ncheck(1 * minute)\n"
+        "check(2 * minute)\ncheck(3 * minute)\nprint(json.dumps(steps))\n")
+    checker = subprocess.Popen(link.in_near(sys.executable, "-c", script, link.far_ip, str(PORT),
+                                            "idle"),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert checker.stdout is not None and checker.stdout.readline().strip() == "ready"
+    subprocess.run(["ip", "netns", "exec", link.far, sys.executable, "-c",
+                    "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                    f".sendto(b'x' * 500, ('{link.near_ip}', 9))"], check=True)
+    out, _ = checker.communicate("\n", timeout=30)
+    steps = json.loads(out.strip().splitlines()[-1])
+    assert steps[0][:3] == [0, False, True]  # nothing listens on the far host: the probe fails
+    assert steps[1:] == [[1, True, False, "received bytes"],
+                         [2, True, False, "idle; received bytes before"],
+                         [3, True, False, "idle; received bytes before"]]
