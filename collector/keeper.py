@@ -8,20 +8,32 @@ it runs in its own thread of the collector, so a hung probe or action never dela
 Escalation: attempts use step 0 (``keeper.connect``) until it has failed as often as the next
 step's ``after`` says, then that step, and so on. When the last step has failed ``max_fails``
 times, the keeper waits ``lock_duration`` (sparing power and the SIM) and starts over.
+
+Settling: the link found up after attempts counts as back (the failures forgotten, a rest ended)
+only when it is still up at the next check, so a link that drops again right after each connect
+still reaches the rest instead of being dialled at every other check for ever.
+
+One action at a time: a check, ``traffic connect`` and ``traffic disconnect`` each hold the
+keeper lock (``<runtime_dir>/<site>.keeper.lock``) while they read, act and write the state.
 """
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
-from collector.actions import ActionResult, disconnect_command, run_action
+from collector.actions import ActionResult, ActionRunner, disconnect_command
 from collector.probe import LinkEvidence, Prober
-from traffic.config import MASK, Config, mask_secrets, secrets_in
+from traffic.config import MASK, Config, ConfigError, mask_secrets, secrets_in
 from traffic.periods import day_bounds
 from traffic.quota import usage
-from traffic.runtime import keeper_path, write_atomically
+from traffic.runtime import keeper_path, runtime_dir, write_atomically
 from traffic.store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +55,8 @@ class KeeperState:
     """Why the keeper leaves the link down: "" (it doesn't), "disconnected" or "quota"."""
     quota_override_until: int = 0
     """`traffic connect` during a quota hold: the quota is not enforced again before this."""
+    quota_limit: str = ""
+    """The limit of a quota hold: "monthly" or "daily"."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -75,23 +89,29 @@ class Policy:
     enforce_quota: bool
 
     def decide(self, state: KeeperState, now: int, up: bool, over_quota: bool = False,
-               period_end: int = 0) -> Decision:
+               period_end: int = 0, limit: str = "monthly") -> Decision:
         events: list[Event] = []
-        if (self.enforce_quota and over_quota and state.held != HELD_QUOTA
+        state = self._cap_rest(state, now)
+        if (self.enforce_quota and over_quota and not state.held
                 and now >= state.quota_override_until):
-            state = replace(state, held=HELD_QUOTA, lock_until=period_end, step=0, step_fails=0)
-            events.append(Event(now, "quota_lock", {"until": period_end}))
+            state = replace(state, held=HELD_QUOTA, quota_limit=limit, lock_until=period_end,
+                            step=0, step_fails=0)
+            events.append(Event(now, "quota_lock", {"until": period_end, "limit": limit}))
             return Decision(self._observe(state, now, up, events), events,
                             "disconnect" if up else None)
         if state.held == HELD_QUOTA and (now >= state.lock_until or not self.enforce_quota):
-            state = replace(state, held="", lock_until=0)
-            events.append(Event(now, "unlock", {"reason": "new billing period"}))
+            events.append(Event(now, "unlock", {"reason": self._hold_end(state)}))
+            state = replace(state, held="", lock_until=0, quota_limit="")
         state = self._observe(state, now, up, events)
         if state.held:
             return Decision(state, events, "disconnect" if up and state.held == HELD_QUOTA
                             else None)
         if up:
             return Decision(state, events)
+        return self._bring_back(state, now, events)
+
+    def _bring_back(self, state: KeeperState, now: int, events: list[Event]) -> Decision:
+        """The link is down and nothing holds it: attempt, escalate, rest or wait."""
         if state.lock_until:
             if now < state.lock_until:
                 return Decision(state, events)
@@ -108,18 +128,32 @@ class Policy:
             events.append(Event(now, "escalation", {"step": state.step}))
         return Decision(replace(state, step_fails=state.step_fails + 1), events, "attempt")
 
+    def _hold_end(self, state: KeeperState) -> str:
+        if not self.enforce_quota:
+            return "enforce_quota is off"
+        return "new day" if state.quota_limit == "daily" else "new billing period"
+
+    def _cap_rest(self, state: KeeperState, now: int) -> KeeperState:
+        """A rest never ends later than ``lock_duration`` from now: after the clock went back
+        an hour, a 20-second rest must not last an hour longer."""
+        if not state.held and state.lock_until > now + self.lock_ms:
+            return replace(state, lock_until=now + self.lock_ms)
+        return state
+
     @staticmethod
     def _observe(state: KeeperState, now: int, up: bool, events: list[Event]) -> KeeperState:
-        """Record the link going down or coming back, with how long it was the other way."""
-        if up and state.link != "up":
-            if state.link == "down":
-                events.append(Event(now, "up", {}, now - state.since))
-            return replace(state, link="up", since=now, step=0, step_fails=0,
+        """Record the link going down or coming back, with how long it was the other way (no
+        duration at the first check: nothing is known before it). The failures are forgotten,
+        and a rest ends, only when the link is still up at the check after it came back."""
+        found = "up" if up else "down"
+        if state.link != found:
+            first = state.link == "unknown"
+            events.append(Event(now, found, {"first_check": True} if first else {},
+                                None if first else max(0, now - state.since)))
+            return replace(state, link=found, since=now)
+        if up and (state.step or state.step_fails or (state.lock_until and not state.held)):
+            return replace(state, step=0, step_fails=0,
                            lock_until=state.lock_until if state.held else 0)
-        if not up and state.link != "down":
-            if state.link == "up":
-                events.append(Event(now, "down", {}, now - state.since))
-            return replace(state, link="down", since=now)
         return state
 
 
@@ -143,17 +177,36 @@ class Keeper:
         self.prober = prober or Prober(config.keeper, config.sources)
         self.commands = [config.keeper.connect, *(step.run for step in config.keeper.escalation)]
         self.secrets = secret_values(config.effective)
+        self.runner = ActionRunner()
+        self._since_at: tuple[int, float] | None = None
+        """``since`` of the state as this process set it, with the monotonic clock then."""
 
-    def check(self) -> Decision:
-        now = self.clock()
+    def check(self) -> Decision | None:
+        """One check, unless ``traffic connect`` or ``disconnect`` is running an action."""
+        if self.runner.interrupted:
+            return None
+        with keeper_lock(self.config, wait_s=0) as locked:
+            if not locked:
+                log.info("a `traffic connect` or `traffic disconnect` is running: "
+                         "no check this time")
+                return None
+            return self._check()
+
+    def stop(self) -> None:
+        """Kill the running action, if any (it is recorded as interrupted), and run no more."""
+        self.runner.interrupt()
+
+    def _check(self) -> Decision:
+        now, ticks = self.clock(), time.monotonic()
         with self.store_lock:
             state = KeeperState.from_json(self.store.get_meta(STATE_META))
         evidence = self.prober.check(now, probe_anyway=state.link != "up")
-        over_quota, period_end = self._quota(now) if self.config.keeper.enforce_quota else (
-            False, 0)
-        decision = self.policy.decide(state, now, evidence.up, over_quota, period_end)
-        events = [replace(e, detail={**e.detail, "reason": evidence.reason})
-                  if e.kind in ("down", "up") else e for e in decision.events]
+        over_quota, period_end, limit = self._quota(now) if self.config.keeper.enforce_quota \
+            else (False, 0, "")
+        decision = self.policy.decide(state, now, evidence.up, over_quota, period_end, limit)
+        events = [self._measured(event, evidence, state, ticks) for event in decision.events]
+        if decision.state.since != state.since:
+            self._since_at = (decision.state.since, ticks)
         if state.link == "unknown":
             log.info("link %s at the first check: %s", decision.state.link, evidence.reason)
         if decision.action == "attempt":
@@ -164,30 +217,41 @@ class Keeper:
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
         with self.store_lock:
             self.store.add_events(events)
-            # `traffic connect` or `disconnect` may have changed the state meanwhile: theirs wins
-            if (decision.state != state
-                    and KeeperState.from_json(self.store.get_meta(STATE_META)) == state):
+            if decision.state != state:
                 self.store.set_meta(STATE_META, decision.state.to_json())
         self._publish(decision.state, evidence, now)
         return decision
 
+    def _measured(self, event: Event, evidence: LinkEvidence, state: KeeperState,
+                  ticks: float) -> Event:
+        """A down or up event with the evidence, and its duration on the monotonic clock when
+        this process saw the previous change: a step of the wall clock does not count."""
+        if event.kind not in ("down", "up"):
+            return event
+        duration = event.duration_ms
+        if duration is not None and self._since_at and self._since_at[0] == state.since:
+            duration = int((ticks - self._since_at[1]) * 1000)
+        return replace(event, detail={**event.detail, "reason": evidence.reason},
+                       duration_ms=duration)
+
     def _attempt(self, step: int, now: int) -> Event:
-        result = run_action(self.commands[step], self.config.keeper.action_timeout, self.secrets)
+        result = self.runner.run(self.commands[step], self.config.keeper.action_timeout,
+                                 self.secrets)
         return attempt_event(now, step, result)
 
     def _disconnect(self, now: int) -> Event:
-        return disconnect_event(self.config, now, "quota", self.secrets)
+        return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
-    def _quota(self, now: int) -> tuple[bool, int]:
-        """Whether a limit is spent, and when it is renewed: the period's end for
-        ``quota.monthly``, tomorrow's local midnight for ``quota.daily``."""
+    def _quota(self, now: int) -> tuple[bool, int, str]:
+        """Whether a limit is spent, when it is renewed (the period's end for ``quota.monthly``,
+        tomorrow's local midnight for ``quota.daily``) and which limit it is."""
         with self.store_lock:
             current = usage(self.store, self.config, now)
         if current.limit and current.total >= current.limit:
-            return True, current.period_end
+            return True, current.period_end, "monthly"
         if current.daily_limit and current.today >= current.daily_limit:
-            return True, day_bounds(now, self.config.timezone)[1]
-        return False, 0
+            return True, day_bounds(now, self.config.timezone)[1], "daily"
+        return False, 0, ""
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         write_atomically(keeper_path(self.config), {
@@ -195,16 +259,48 @@ class Keeper:
             "evidence": evidence.reason})
 
 
+def lock_path(config: Config) -> Path:
+    return runtime_dir(config) / f"{config.site}.keeper.lock"
+
+
+@contextlib.contextmanager
+def keeper_lock(config: Config, wait_s: float) -> Iterator[bool]:
+    """Hold the keeper lock, waiting up to ``wait_s`` for it; yields whether it is held."""
+    path = lock_path(config)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ConfigError(f"collector.runtime_dir: cannot open the keeper lock {path} "
+                          f"({error.strerror})") from None
+    try:
+        yield _flock(descriptor, time.monotonic() + wait_s)
+    finally:
+        os.close(descriptor)
+
+
+def _flock(descriptor: int, deadline: float) -> bool:
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+
 def attempt_event(now: int, step: int, result: ActionResult) -> Event:
     return Event(now, "attempt", {"step": step, **result.detail()}, result.duration_ms)
 
 
-def disconnect_event(config: Config, now: int, by: str, secrets: Sequence[str]) -> Event:
+def disconnect_event(config: Config, now: int, by: str, secrets: Sequence[str],
+                     runner: ActionRunner | None = None) -> Event:
     try:
         command = disconnect_command(config.keeper)
     except ValueError as error:
         return Event(now, "disconnect", {"by": by, "ok": False, "output": str(error)})
-    result = run_action(command, config.keeper.action_timeout, secrets)
+    result = (runner or ActionRunner()).run(command, config.keeper.action_timeout, secrets)
     return Event(now, "disconnect", {"by": by, **result.detail()}, result.duration_ms)
 
 

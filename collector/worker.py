@@ -151,6 +151,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    keeper = None
     if config.keeper.enabled:
         from collector.keeper import Keeper
 
@@ -163,6 +164,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
              config.collector.save_interval, mask_secrets(config.store.url))
     stop.wait()
+    if keeper is not None:
+        keeper.stop()  # a hung connect must not outlast supervisor's stopwaitsecs
     scheduler.shutdown(wait=True)
     collector.poll()
     collector.save()

@@ -3,6 +3,7 @@
 import itertools
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,3 +128,101 @@ def to_ms_now() -> int:
     from datetime import UTC, datetime
 
     return to_ms(datetime.now(UTC))
+
+
+def test_a_flapping_link_is_rested_not_dialled_for_ever(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    """Each connect brings the link up for 1.5 s, then it drops: found up at one check, down
+    at the next. Those attempts are failures, so max_fails leads to the rest."""
+    link.set_up(False)
+    listener = link.start_listener(PROBE_PORT)
+    flap = (f"ip link set {link.near_if} up; "
+            f"setsid sh -c 'sleep 1.5; ip link set {link.near_if} down' >/dev/null 2>&1 &")
+    collector = spawn_collector(keeper_config(link, ["sh", "-c", flap], max_fails="3",
+                                              lock_duration='"1h"'))
+    try:
+        collector.start()
+        found = wait_for(collector, lambda found: any(e.kind == "lock" for e in found))
+        time.sleep(3 * CHECK_S)
+        after = events(collector)
+    finally:
+        listener.kill()
+        collector.stop()
+    kinds = [e.kind for e in found]
+    assert kinds.count("attempt") == 3 and kinds.count("up") >= 2, kinds
+    assert [e.kind for e in after].count("attempt") == 3, "no attempt while resting"
+
+
+def test_stopping_during_a_hung_connect_kills_it_at_once(link: Link, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    link.unplug()
+    collector = spawn_collector(keeper_config(link, ["sleep", "47"], action_timeout='"60s"'))
+    collector.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not dialling("^sleep 47$"):
+        time.sleep(0.1)
+    assert dialling("^sleep 47$"), "the attempt did not start"
+    started = time.monotonic()
+    collector.stop()
+    assert time.monotonic() - started < 5, "SIGTERM waited for the hung connect"
+    assert not dialling("^sleep 47$")
+    attempt = next(e for e in events(collector) if e.kind == "attempt")
+    assert attempt.detail["interrupted"] is True and not attempt.detail["ok"]
+    assert attempt.detail["output"].endswith("(killed: the collector was stopping)")
+
+
+def dialling(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+CLOCK_SCRIPT = """
+import json, subprocess, sys, threading, time
+from pathlib import Path
+from collector.keeper import Keeper
+from traffic.config import load_config
+from traffic.store import open_store
+
+far, port, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
+config = load_config(overrides=[
+    f'keeper.targets=["{far}:{port}"]', "keeper.interface=wan0", 'keeper.timeout="1s"',
+    "keeper.enabled=true", 'keeper.connect=["true"]', f"store.url=sqlite://{tmp}/traffic.db",
+    f'collector.runtime_dir="{tmp}/run"'], environ={}, system_path=None)
+store = open_store(config.store.url, config.timezone, create=True)
+wall = [1_800_000_000_000]
+keeper = Keeper(config, store, threading.Lock(), lambda: wall[0])
+
+def operstate(wanted):
+    while Path("/sys/class/net/wan0/operstate").read_text().strip() != wanted:
+        time.sleep(0.02)
+
+keeper.check()                                    # first check: up
+time.sleep(0.3)
+subprocess.run(["ip", "link", "set", "wan0", "down"], check=True)
+operstate("down")
+wall[0] -= 3_600_000                              # the clock goes back an hour
+keeper.check()                                    # down
+time.sleep(0.3)
+subprocess.run(["ip", "link", "set", "wan0", "up"], check=True)
+operstate("up")
+wall[0] += 7_200_000                              # and forward two hours
+keeper.check()                                    # up again
+print(json.dumps([[e.kind, e.duration_ms, e.detail.get("first_check", False)]
+                  for e in reversed(store.events())]))
+"""
+
+
+def test_durations_follow_the_monotonic_clock_not_wall_clock_steps(link: Link,
+                                                                   tmp_path: Path) -> None:
+    listener = link.start_listener(PROBE_PORT)
+    try:
+        out = subprocess.run(link.in_near(sys.executable, "-c", CLOCK_SCRIPT, link.far_ip,
+                                          str(PROBE_PORT), str(tmp_path)),
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        listener.kill()
+    found = json.loads(out)  # in the order of their (stepped) times: the down is an hour back
+    assert [kind for kind, _, _ in found] == ["down", "attempt", "up", "up"]
+    first, down, back = found[2], found[0], found[3]
+    assert first[1:] == [None, True], "the first check is recorded, with no duration"
+    assert 250 <= down[1] < 3000, f"down after being up {down[1]} ms"
+    assert 250 <= back[1] < 3000, f"up after being down {back[1]} ms"
