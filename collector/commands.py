@@ -1,10 +1,14 @@
 """``traffic connect`` and ``traffic disconnect``: the person at the box overrides the keeper.
 
-Both change the keeper's saved state, which the running keeper reads at its next check, and run
-the action at once, so the answer is printed before the command returns.
+Both hold the keeper lock while they change the keeper's saved state and run their action, so
+the keeper neither checks nor acts meanwhile; the running keeper reads the state at its next
+check. The action runs at once, so the answer is printed before the command returns.
 """
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 
 from collector.actions import run_action
@@ -15,6 +19,7 @@ from collector.keeper import (
     KeeperState,
     attempt_event,
     disconnect_event,
+    keeper_lock,
     secret_values,
 )
 from traffic.config import Config
@@ -26,20 +31,42 @@ def _state(store: Store) -> KeeperState:
     return KeeperState.from_json(store.get_meta(STATE_META))
 
 
+def lock_wait_s(config: Config) -> float:
+    """The longest a keeper check can hold the lock: its probes, its action, a margin."""
+    keeper = config.keeper
+    return keeper.action_timeout + len(keeper.targets) * keeper.timeout + 5
+
+
+@contextlib.contextmanager
+def _exclusive(config: Config, name: str) -> Iterator[bool]:
+    """The keeper lock, waited for (with a word on stderr) while the keeper runs an action."""
+    with keeper_lock(config, wait_s=0) as locked:
+        if locked:
+            yield True
+            return
+    wait = lock_wait_s(config)
+    print(f"traffic {name}: the keeper is checking the link or running an attempt; "
+          f"waiting up to {wait:g}s for it to finish", file=sys.stderr)
+    with keeper_lock(config, wait_s=wait) as locked:
+        if not locked:
+            print(f"traffic {name}: another connect or disconnect is still running after "
+                  f"{wait:g}s; nothing done, try again later", file=sys.stderr)
+        yield locked
+
+
 def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Clear any lock or hold, then run the connect command now."""
-    now = now_ms()
-    before = _state(store)
-    cleared = replace(before, lock_until=0, held="", step=0, step_fails=0,
-                      quota_override_until=before.lock_until if before.held == HELD_QUOTA
-                      else before.quota_override_until)
-    events = [Event(now, "unlock", {"reason": "traffic connect", "was": before.held or "locked"})
-              ] if before.lock_until or before.held else []
-    result = run_action(config.keeper.connect, config.keeper.action_timeout,
-                        secret_values(config.effective))
-    events.append(attempt_event(now, 0, result))
-    store.add_events(events)
-    store.set_meta(STATE_META, cleared.to_json())
+    with _exclusive(config, "connect") as locked:
+        if not locked:
+            return 1
+        now, before = now_ms(), _state(store)
+        result = run_action(config.keeper.connect, config.keeper.action_timeout,
+                            secret_values(config.effective))
+        events = [Event(now, "unlock", {"reason": "traffic connect",
+                                        "was": before.held or "locked"})
+                  ] if before.lock_until or before.held else []
+        store.add_events([*events, attempt_event(now, 0, result)])
+        store.set_meta(STATE_META, _cleared(_state(store)).to_json())
     outcome = ("done" if result.ok else "timed out" if result.timed_out
                else "could not start" if result.exit_code is None
                else f"failed (exit {result.exit_code})")
@@ -49,12 +76,22 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _cleared(state: KeeperState) -> KeeperState:
+    """No rest, no hold; a quota hold lifted stays lifted until the limit would be renewed."""
+    return replace(state, lock_until=0, held="", quota_limit="", step=0, step_fails=0,
+                   quota_override_until=state.lock_until if state.held == HELD_QUOTA
+                   else state.quota_override_until)
+
+
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Take the link down and keep it down until ``traffic connect``."""
-    now = now_ms()
-    event = disconnect_event(config, now, "traffic disconnect", secret_values(config.effective))
-    store.add_events([event])
-    store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
+    with _exclusive(config, "disconnect") as locked:
+        if not locked:
+            return 1
+        store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
+        event = disconnect_event(config, now_ms(), "traffic disconnect",
+                                 secret_values(config.effective))
+        store.add_events([event])
     ok = event.detail.get("ok", False)
     print("The link is down; the keeper leaves it down until `traffic connect`." if ok else
           "The disconnect command failed; the keeper will not reconnect until `traffic connect`.")

@@ -4,19 +4,23 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.stack import clean_env
 from traffic.config import load_config
 from traffic.store import open_store
 
 
-def setup(tmp_path: Path, connect: str, disconnect: str) -> Path:
+def setup(tmp_path: Path, connect: str, disconnect: str, extra: str = "") -> Path:
     config = tmp_path / "traffic.toml"
     config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
                       f'[collector]\nruntime_dir = "{tmp_path}/run"\n'
                       f'[keeper]\nenabled = true\ntargets = ["127.0.0.1:9"]\n'
-                      f"connect = {connect}\ndisconnect = {disconnect}\n")
+                      f"connect = {connect}\ndisconnect = {disconnect}\n{extra}")
     return config
 
 
@@ -72,12 +76,127 @@ def test_status_shows_the_link(tmp_path: Path) -> None:
     config = setup(tmp_path, '["true"]', '["true"]')
     traffic(config, "disconnect")  # the keeper commands create the store when it is not there
     run = tmp_path / "run"
-    run.mkdir()
+    run.mkdir(exist_ok=True)
     now = int(time.time() * 1000)
     (run / "home.keeper.json").write_text(json.dumps({
         "link": "down", "since": now - 60_000, "step": 0, "step_fails": 2, "lock_until": 0,
-        "held": "", "checked_at": now - 5000, "interface": "ppp0",
+        "held": "", "quota_override_until": 0, "checked_at": now - 5000, "interface": "ppp0",
         "evidence": "ppp0 is not there"}))
     text = traffic(config, "status").stdout
     assert "  link        down since " in text and "(checked 5s ago: ppp0 is not there)" in text
     assert json.loads(traffic(config, "status", "--json").stdout)["keeper"]["step_fails"] == 2
+
+
+def write_state(config: Path, **fields: object) -> None:
+    loaded = load_config(config, environ={}, system_path=None)
+    store = open_store(loaded.store.url, loaded.timezone, create=True)
+    try:
+        store.set_meta("keeper.state", json.dumps(fields))
+    finally:
+        store.close()
+
+
+STORE = ("import json, sys; from traffic.config import load_config; "
+         "from traffic.store import open_store; "
+         "c = load_config(sys.argv[1], environ={}, system_path=None); "
+         "store = open_store(c.store.url, c.timezone); ")
+READ_HELD = STORE + "print('held=' + json.loads(store.get_meta('keeper.state'))['held'])"
+WRITE_UP = STORE + "store.set_meta('keeper.state', json.dumps({'link': 'up', 'since': 42}))"
+
+
+def test_disconnect_holds_the_keeper_before_its_command_runs(tmp_path: Path) -> None:
+    """The keeper must not see the link go down and redial while ``disconnect`` runs."""
+    config = setup(tmp_path, '["true"]', json.dumps(
+        [sys.executable, "-c", READ_HELD, str(tmp_path / "traffic.toml")]))
+    write_state(config, link="up", since=1)
+    result = traffic(config, "disconnect")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "held=disconnected"
+
+
+def test_connect_keeps_what_was_recorded_while_it_ran(tmp_path: Path) -> None:
+    """The state is read after the connect command, not before: a finding made meanwhile
+    (here by the command itself) is not overwritten."""
+    config = setup(tmp_path, json.dumps([sys.executable, "-c", WRITE_UP,
+                                         str(tmp_path / "traffic.toml")]), "[]")
+    write_state(config, link="down", since=1, lock_until=9_999_999_999_999, step_fails=4)
+    assert traffic(config, "connect").returncode == 0
+    events, state = stored(config)
+    assert (state["link"], state["since"], state["lock_until"], state["step_fails"]) == (
+        "up", 42, 0, 0)
+    assert [kind for kind, _ in events] == ["unlock", "attempt"]
+
+
+def test_one_action_at_a_time(tmp_path: Path) -> None:
+    log = tmp_path / "actions.log"
+    script = f"echo start >> {log}; sleep 1; echo end >> {log}"
+    config = setup(tmp_path, json.dumps(["sh", "-c", script]), "[]")
+    write_state(config)
+    commands = [subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(config),
+                                  "connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=clean_env()) for _ in range(3)]
+    outputs = [command.communicate(timeout=60) for command in commands]
+    assert [command.returncode for command in commands] == [0, 0, 0], outputs
+    assert log.read_text().split() == ["start", "end"] * 3
+    assert any("waiting up to" in err for _, err in outputs)
+
+
+def test_connect_gives_up_waiting_with_a_clear_message(tmp_path: Path) -> None:
+    from collector.keeper import keeper_lock
+
+    marker = tmp_path / "dialled"
+    config = setup(tmp_path, json.dumps(["touch", str(marker)]), "[]",
+                   'action_timeout = "1s"\ntimeout = "1s"\n')
+    loaded = load_config(config, environ={}, system_path=None)
+    with keeper_lock(loaded, wait_s=0) as locked:  # the keeper is in the middle of a check
+        assert locked
+        started = time.monotonic()
+        result = traffic(config, "connect")
+    assert 6 <= time.monotonic() - started < 20
+    assert result.returncode == 1 and not marker.exists()
+    assert result.stderr.splitlines() == [
+        "traffic connect: the keeper is checking the link or running an attempt; waiting up "
+        "to 7s for it to finish",
+        "traffic connect: another connect or disconnect is still running after 7s; nothing "
+        "done, try again later"]
+
+
+@pytest.mark.parametrize(("keeper", "message"), [
+    ("enabled = true\nconnect = []", 'keeper.connect: name the command that brings the link up, '
+     'such as ["pon", "provider"] (the keeper is enabled)'),
+    ('need = 2\ntargets = ["127.0.0.1:9"]',
+     "keeper.need: 2 is more than the 1 keeper.targets; no probe could succeed"),
+    ('escalation = [{run = ["a"]}, {run = ["b"], after = 0}]',
+     "keeper.escalation[1].after: expected a whole number from 1 to 1000, got 0"),
+    ('escalation = [{run = "usb-reset 12d1:1506"}]',
+     "keeper.escalation[0].run: expected an argument list such as [\"pon\", \"provider\"], "
+     "not a shell string: 'usb-reset 12d1:1506'"),
+])
+def test_keeper_config_errors_are_one_line(tmp_path: Path, keeper: str, message: str) -> None:
+    config = tmp_path / "traffic.toml"
+    config.write_text(f"[keeper]\n{keeper}\n")
+    for command in ("check-config", "connect"):
+        result = traffic(config, command)
+        assert (result.returncode, result.stderr) == (2, f"traffic: {config}: {message}\n")
+
+
+def test_an_empty_connect_with_the_keeper_off_is_no_traceback(tmp_path: Path) -> None:
+    config = setup(tmp_path, "[]", "[]").read_text().replace("enabled = true", "enabled = false")
+    (tmp_path / "traffic.toml").write_text(config)
+    result = traffic(tmp_path / "traffic.toml", "check-config")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    result = traffic(tmp_path / "traffic.toml", "connect")
+    assert result.returncode == 1 and "nothing to run: the command is empty" in result.stdout
+
+
+def test_status_dates_a_rest_that_ends_on_another_day(tmp_path: Path) -> None:
+    from traffic.report import keeper_text
+
+    tz = ZoneInfo("Europe/Stockholm")
+    now = int(datetime(2026, 11, 23, 23, 50, tzinfo=tz).timestamp() * 1000)
+    keeper = {"link": "down", "since": now - 60_000, "held": "", "checked_at": now,
+              "evidence": "ppp0 is not there"}
+    tomorrow = keeper_text({**keeper, "lock_until": now + 23 * 60_000}, now, tz)
+    today = keeper_text({**keeper, "lock_until": now + 5 * 60_000}, now, tz)
+    assert "resting after failed attempts until 24 Nov 00:13 " in tomorrow
+    assert "resting after failed attempts until 23:55 " in today

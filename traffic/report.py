@@ -95,9 +95,16 @@ def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:
         line += f", quota spent: kept down until {from_ms(keeper['lock_until'], tz):%-d %b %H:%M}"
     elif keeper.get("lock_until", 0) > now:
         line += (f", resting after failed attempts until "
-                 f"{from_ms(keeper['lock_until'], tz):%H:%M} (`traffic connect` tries now)")
+                 f"{_clock_time(keeper['lock_until'], now, tz)} (`traffic connect` tries now)")
     age = format_duration(max(now - keeper.get("checked_at", now), 0) / 1000)
     return f"{line} (checked {age} ago: {keeper.get('evidence', '')})"
+
+
+def _clock_time(at: int, now: int, tz: ZoneInfo) -> str:
+    """``22:13`` today, ``24 Nov 22:13`` on another day."""
+    moment = from_ms(at, tz)
+    return moment.strftime("%H:%M" if moment.date() == from_ms(now, tz).date() else
+                           "%-d %b %H:%M")
 
 
 def series_rows(points: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
