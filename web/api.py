@@ -5,12 +5,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, request
 
 from traffic import __version__
-from traffic.history import filled_series
-from traffic.periods import DAY_MS, bucket_start, default_range
+from traffic.config import Config
+from traffic.history import filled_series, measured_part
+from traffic.periods import DAY_MS, bucket_start, default_range, next_bucket
 from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
 from traffic.runtime import REALTIME_WINDOW_MS, read_keeper, read_realtime
-from traffic.store import Event
+from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
 from web import params
 from web.db import get_store, traffic_config
@@ -56,27 +57,39 @@ def series_view():
     config = traffic_config()
     tz = config.timezone
     resolution = params.resolution()
-    default_start, default_end = default_range(resolution, _now(), tz, config.quota.billing_day)
+    now = _now()
+    default_start, default_end = default_range(resolution, now, tz, config.quota.billing_day)
     start = params.instant("start", tz, default_start)
     end = params.instant("end", tz, default_end)
     if end <= start:
         raise params.BadParameter("end", "must be later than start")
     store = get_store()
-    keys = None
     iface = request.args.get("iface")
-    if iface:
-        stored_keys = store.known_keys()
-        keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
-        if not keys:
-            known = ", ".join(key.split(":", 1)[-1] for key in stored_keys) or "none yet"
-            raise params.BadParameter("iface", f"no interface {iface!r} (known: {known})")
+    keys = _iface_keys(store, iface)
     try:
         points = filled_series(store, resolution, start, end, tz, keys)
     except ValueError as error:
-        raise params.BadParameter("start", str(error)) from None
-    return jsonify(resolution=resolution, start=start, end=end, start_iso=iso(start, tz),
-                   end_iso=iso(end, tz), iface=iface, unit_system=config.quota.unit_system,
+        raise params.BadParameter(", ".join(params.given("start", "end")) or "start",
+                                  str(error)) from None
+    if not params.given("start", "end"):
+        points = measured_part(points, now)
+    covered_start, covered_end = points[0][0], next_bucket(resolution, points[-1][0], tz)
+    return jsonify(resolution=resolution, start=covered_start, end=covered_end,
+                   start_iso=iso(covered_start, tz), end_iso=iso(covered_end, tz), iface=iface,
+                   unit_system=config.quota.unit_system,
                    points=[list(point) for point in points])
+
+
+def _iface_keys(store: Store, iface: str | None) -> list[str] | None:
+    """The store keys of one interface; None (all of them) without ``iface``."""
+    if not iface:
+        return None
+    stored_keys = store.known_keys()
+    keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
+    if not keys:
+        known = ", ".join(key.split(":", 1)[-1] for key in stored_keys) or "none yet"
+        raise params.BadParameter("iface", f"no interface {iface!r} (known: {known})")
+    return keys
 
 
 @bp.get("/realtime")
@@ -85,10 +98,11 @@ def realtime_view():
     config = traffic_config()
     since = params.instant("since", config.timezone, 0, bounded=False)
     document = read_realtime(config) or {}
-    oldest = max(since, _now() - REALTIME_WINDOW_MS)  # a stopped collector's points age out
+    now = _now()
+    oldest = max(since, now - REALTIME_WINDOW_MS)  # a stopped collector's points age out
     return jsonify(
         interval_s=document.get("interval_s", config.collector.interval),
-        updated=document.get("updated"),
+        updated=document.get("updated"), now=now,
         points=[point for point in document.get("points", []) if point[0] > oldest])
 
 
@@ -105,16 +119,24 @@ def events_view():
     until = params.instant("until", tz, now + 1, bounded=False)
     limit = params.integer("limit", 100, 1, 1000)
     store = get_store()
+    return jsonify(
+        events=[event_json(event, tz) for event in store.events(since, until, limit)],
+        uptime=uptime_json(store, config, now) if config.keeper.enabled else [])
+
+
+def uptime_json(store: Store, config: Config, now: int) -> list[dict]:
+    """The last UPTIME_DAYS local days; a day the keeper did not watch at all has nulls."""
+    tz = config.timezone
     window = bucket_start("day", now, tz)
     for _ in range(UPTIME_DAYS - 1):
         window = bucket_start("day", window - 1, tz)
-    return jsonify(
-        events=[event_json(event, tz) for event in store.events(since, until, limit)],
-        uptime=[{"day": day, "day_iso": iso(day, tz), "down_ms": down, "up_percent": percent}
-                for day, down, percent in uptime_by_day(
-                    [e for e in store.events(window - 31 * DAY_MS, now + 1, 10_000)
-                     if e.kind in ("down", "up")], window, now, tz)]
-        if config.keeper.enabled else [])
+    keeper = read_keeper(config)
+    current = (keeper["link"], keeper["since"]) if keeper else None
+    changes = [e for e in store.events(window - 31 * DAY_MS, now + 1, 10_000)
+               if e.kind in ("down", "up")]
+    return [{"day": day, "day_iso": iso(day, tz), "down_ms": None if percent is None else down,
+             "up_percent": percent}
+            for day, down, percent in uptime_by_day(changes, window, now, tz, current)]
 
 
 def event_json(event: Event, tz: ZoneInfo) -> dict:

@@ -3,6 +3,7 @@
 from flask import Blueprint, Response, current_app
 
 from traffic.quota import usage
+from web import params
 from web.db import get_store, traffic_config
 
 bp = Blueprint("metrics", __name__)
@@ -16,6 +17,7 @@ def _labels(**labels: str) -> str:
 
 @bp.get("/metrics")
 def metrics_view() -> Response:
+    params.refuse_unknown()
     config = traffic_config()
     store = get_store()
     now = current_app.config["CLOCK"]()

@@ -5,6 +5,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from traffic import __version__
+from web import params
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -17,6 +18,18 @@ BYTES_OR_NULL = {"type": ["integer", "null"], "minimum": 0, "description": "byte
 TIME_PARAM = {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"},
                         {"type": "string", "format": "date"},
                         {"type": "string", "format": "date-time"}]}
+DATE_YEARS = "(199[0-9]|2[01][0-9]{2})"
+"""Dates are local: from 1990 to 2199 (2200-01-01, the very end, is taken too)."""
+OFFSET_YEARS = "(199[1-9]|2[01][0-9]{2})"
+"""A time with an offset is in the years 1990 to 2200 of the household's clock in any zone."""
+EPOCH_MS_IN_YEARS = ("^(631[2-9][0-9]{8}|63[2-9][0-9]{9}|6[4-9][0-9]{10}|[7-9][0-9]{11}"
+                     "|[1-6][0-9]{12}|7[01][0-9]{11}|72[0-4][0-9]{10}|725[0-7][0-9]{9})$")
+"""631200000000 (1990-01-01T13:20Z) to 7257999999999 (2199-12-31): in the years 1990 to 2200
+of the household's clock whatever its zone."""
+BOUNDED_TIME_PARAM = {"oneOf": [
+    {"type": "string", "pattern": EPOCH_MS_IN_YEARS},
+    {"type": "string", "format": "date", "pattern": f"^{DATE_YEARS}-"},
+    {"type": "string", "format": "date-time", "pattern": f"^{OFFSET_YEARS}-"}]}
 
 
 def _object(properties: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +73,9 @@ POINT = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems"
          "maxItems": 3, "description": "[bucket start (epoch ms), download bytes, upload bytes]"}
 SERIES = _object({
     "resolution": {"enum": ["5min", "hour", "day", "month"]},
-    "start": MS, "end": MS, "start_iso": ISO, "end_iso": ISO,
+    "start": {**MS, "description": "the range the points cover: the first bucket's start"},
+    "end": {**MS, "description": "the range the points cover: the last bucket's end"},
+    "start_iso": ISO, "end_iso": ISO,
     "iface": {"type": ["string", "null"]},
     "unit_system": {"enum": ["si", "iec"],
                     "description": "si: sizes in GB (10^9), iec: in GiB (2^30), as the limit"},
@@ -70,6 +85,7 @@ SERIES = _object({
 REALTIME = _object({
     "interval_s": {"type": "number"},
     "updated": MS_OR_NULL,
+    "now": {**MS, "description": "the web app's clock, to tell how old updated is"},
     "points": {"type": "array", "items": {
         "type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 3, "maxItems": 3,
         "description": "[time (epoch ms), download bytes/s, upload bytes/s]"}},
@@ -87,18 +103,22 @@ EVENT = _object({
 EVENTS = _object({
     "events": {"type": "array", "items": EVENT, "description": "newest first"},
     "uptime": {"type": "array", "description": "the last 14 local days; empty with the keeper off",
-               "items": _object({"day": MS, "day_iso": ISO, "down_ms": {"type": "integer"},
-                                 "up_percent": {"type": "number"}})},
+               "items": _object({
+                   "day": MS, "day_iso": ISO,
+                   "down_ms": {"type": ["integer", "null"],
+                               "description": "null: the keeper had not checked yet"},
+                   "up_percent": {"type": ["number", "null"],
+                                  "description": "null: the keeper had not checked yet"}})},
 })
 
 
-def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None
-         ) -> dict[str, Any]:
+def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None,
+         media_type: str = "application/json") -> dict[str, Any]:
     return {"get": {
         "summary": summary,
         "parameters": parameters or [],
         "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+            "200": {"description": "OK", "content": {media_type: {"schema": schema}}},
             "400": {"description": "a bad parameter, named in detail",
                     "content": {"application/json": {"schema": ERROR}}},
             "403": {"description": "the client is not in web.allow",
@@ -127,10 +147,12 @@ def spec() -> dict[str, Any]:
             "/api/v1/series": _get("Use per bucket; empty buckets are zeros", SERIES, [
                 _query("resolution", {"enum": ["5min", "hour", "day", "month"],
                                       "default": "day"}, "bucket size"),
-                _query("start", TIME_PARAM, "epoch ms or ISO 8601 (local time without offset); "
-                       "default: 5min the last 24 h, hour the last 7 days, day this billing "
-                       "period and the one before, month the last 24 months"),
-                _query("end", TIME_PARAM, "exclusive; same forms as start"),
+                _query("start", BOUNDED_TIME_PARAM,
+                       "epoch ms or ISO 8601 (local time without offset); default: 5min the "
+                       "last 24 h, hour the last 7 days, day this billing period and the one "
+                       "before, month the last 24 months, each from its first bucket with "
+                       "traffic and up to now"),
+                _query("end", BOUNDED_TIME_PARAM, "exclusive; same forms as start"),
                 _query("iface", {"type": "string"}, "one interface, such as ppp0"),
             ]),
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
@@ -142,16 +164,13 @@ def spec() -> dict[str, Any]:
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
                                  "default": 100}, "at most this many events"),
             ]),
-            "/api/v1/openapi.json": {"get": {"summary": "This description", "responses": {
-                "200": {"description": "OK", "content": {"application/json": {
-                    "schema": {"type": "object"}}}}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-                "200": {"description": "OK", "content": {"text/plain": {
-                    "schema": {"type": "string"}}}}}}},
+            "/api/v1/openapi.json": _get("This description", {"type": "object"}),
+            "/metrics": _get("Prometheus metrics", {"type": "string"}, media_type="text/plain"),
         },
     }
 
 
 @bp.get("/openapi.json")
 def openapi_view():
+    params.refuse_unknown()
     return jsonify(spec())

@@ -8,6 +8,8 @@ from werkzeug.exceptions import BadRequest
 
 from traffic.periods import RESOLUTIONS, parse_instant
 
+ASCII_DIGITS = frozenset("0123456789")
+
 
 class BadParameter(BadRequest):
     def __init__(self, name: str, problem: str) -> None:
@@ -31,6 +33,9 @@ def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
     value = request.args.get(name)
     if value is None:
         return default
+    if not value.isascii():
+        raise BadParameter(name, f"{value!r} is neither epoch milliseconds nor an ISO 8601 date "
+                                 "such as 2026-11-08 or 2026-11-08T06:00 (digits 0-9 only)")
     try:
         return min(parse_instant(value, tz, bounded), 2**62)  # a filter may be far off; SQL not
     except ValueError as error:
@@ -41,14 +46,25 @@ def integer(name: str, default: int, low: int, high: int) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not value or not set(value) <= ASCII_DIGITS or not low <= int(value) <= high:
         raise BadParameter(name, f"expected a whole number from {low} to {high}, got {value!r}")
     return int(value)
 
 
+def given(*names: str) -> list[str]:
+    """Which of ``names`` the query holds."""
+    return [name for name in names if name in request.args]
+
+
 def refuse_unknown(*known: str) -> None:
-    """A misspelt parameter would be silently ignored; say so instead."""
+    """A misspelt parameter would be silently ignored, and a repeated one would take its first
+    value: say so instead."""
+    expected = ", ".join(known) or "none"
     for name in request.args:
+        if not name:
+            raise BadParameter(f"={request.args[name]}",
+                               f"a parameter needs a name (this endpoint takes: {expected})")
         if name not in known:
-            expected = ", ".join(known) or "none"
             raise BadParameter(name, f"unknown parameter (this endpoint takes: {expected})")
+        if len(request.args.getlist(name)) > 1:
+            raise BadParameter(name, "given twice")

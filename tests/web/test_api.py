@@ -76,16 +76,50 @@ def test_series_hours_across_the_autumn_dst_night(client) -> None:
     assert sum(p[1] for p in points) == 5 * GB
 
 
-def test_series_day_defaults_to_this_period_and_the_one_before(client) -> None:
+def test_series_day_defaults_run_from_the_first_traffic_to_today(client) -> None:
+    """The default range (the period before this one and this one) starts at the first day
+    with traffic and stops at today: no 0 B for days before the store or still to come."""
     series = client.get("/api/v1/series").get_json()
     assert series["resolution"] == "day"
-    assert series["start_iso"] == "2026-09-08T00:00:00+02:00"
-    assert series["end_iso"] == "2026-11-08T00:00:00+01:00"
-    assert len(series["points"]) == 30 + 31
+    assert series["start_iso"] == "2026-10-07T00:00:00+02:00"
+    assert series["end_iso"] == "2026-11-04T00:00:00+01:00"
+    assert len(series["points"]) == 28
     by_day = {p[0]: p[1] for p in series["points"]}
     assert by_day[to_ms(datetime(2026, 10, 7, tzinfo=STOCKHOLM))] == 7 * GB
     assert by_day[to_ms(datetime(2026, 10, 25, tzinfo=STOCKHOLM))] == 5 * GB
     assert sum(by_day.values()) == 13 * GB
+
+
+def test_series_month_default_starts_at_the_first_month_with_traffic(client) -> None:
+    series = client.get("/api/v1/series?resolution=month").get_json()
+    october = to_ms(datetime(2026, 10, 1, tzinfo=STOCKHOLM))
+    november = to_ms(datetime(2026, 11, 1, tzinfo=STOCKHOLM))
+    assert series["points"] == [[october, 12 * GB, 500_000_001], [november, GB, GB // 10]]
+    assert series["start_iso"] == "2026-10-01T00:00:00+02:00"
+    assert series["end_iso"] == "2026-12-01T00:00:00+01:00"
+
+
+def test_series_explicit_range_keeps_every_bucket(client) -> None:
+    series = client.get("/api/v1/series?resolution=month&start=2026-01-01&end=2027-01-01"
+                        ).get_json()
+    assert len(series["points"]) == 12
+    assert [p[1] for p in series["points"]][:9] == [0] * 9
+    days = client.get("/api/v1/series?start=2026-10-08&end=2026-11-08").get_json()["points"]
+    assert len(days) == 31 and days[-1][1:] == [0, 0]  # 7 Nov is still to come
+
+
+def test_series_echoes_the_range_its_buckets_cover(client) -> None:
+    series = client.get("/api/v1/series?resolution=month&start=2026-11-15&end=2026-11-20"
+                        ).get_json()
+    assert series["start_iso"] == "2026-11-01T00:00:00+01:00"
+    assert series["end_iso"] == "2026-12-01T00:00:00+01:00"
+    assert series["start"] == series["points"][0][0] == to_ms(
+        datetime(2026, 11, 1, tzinfo=STOCKHOLM))
+    hours = client.get("/api/v1/series?resolution=hour&start=2026-11-03T09:30"
+                       "&end=2026-11-03T10:15").get_json()
+    assert (hours["start_iso"], hours["end_iso"]) == ("2026-11-03T09:00:00+01:00",
+                                                      "2026-11-03T11:00:00+01:00")
+    assert len(hours["points"]) == 2
 
 
 def test_series_month_and_epoch_ms_parameters(client) -> None:
@@ -115,6 +149,16 @@ def test_series_iface_filter(client) -> None:
     ("start=99999999999999999", "start: '99999999999999999' is outside the years 1990 to 2200"),
     ("colour=red", "colour: unknown parameter (this endpoint takes: resolution, start, end, "
                    "iface)"),
+    ("resolution=day&resolution=hour", "resolution: given twice"),
+    ("=x", "=x: a parameter needs a name (this endpoint takes: resolution, start, end, iface)"),
+    ("end=2200-01-01", "end: the range holds more than 20000 day buckets; choose a shorter "
+                       "range or a coarser resolution"),
+    ("start=1990-06-01&end=2200-01-01", "start, end: the range holds more than 20000 day "
+                                        "buckets; choose a shorter range or a coarser "
+                                        "resolution"),
+    ("start=\u0661\u0662\u0663", "start: '\u0661\u0662\u0663' is neither epoch milliseconds "
+                          "nor an ISO 8601 date such as 2026-11-08 or 2026-11-08T06:00 "
+                          "(digits 0-9 only)"),
 ])
 def test_series_bad_parameters_are_named(client, query: str, detail: str) -> None:
     response = client.get(f"/api/v1/series?{query}")
@@ -127,12 +171,12 @@ def test_realtime_reads_the_collector_file_since(app, client) -> None:
 
     config = app.config["TRAFFIC"]
     assert client.get("/api/v1/realtime").get_json() == {"interval_s": 5.0, "updated": None,
-                                                         "points": []}
+                                                         "now": NOW, "points": []}
     points = [[NOW - 10_000, 1000.0, 10.0], [NOW - 5000, 2000.0, 20.0], [NOW, 3000.0, 30.0]]
     write_atomically(realtime_path(config), {"interval_s": 5.0, "updated": NOW, "points": points})
     assert client.get("/api/v1/realtime").get_json()["points"] == points
     newer = client.get(f"/api/v1/realtime?since={NOW - 5000}").get_json()
-    assert newer == {"interval_s": 5.0, "updated": NOW, "points": points[2:]}
+    assert newer == {"interval_s": 5.0, "updated": NOW, "now": NOW, "points": points[2:]}
 
 
 def test_events_and_uptime(tmp_path) -> None:
@@ -160,7 +204,9 @@ def test_events_and_uptime(tmp_path) -> None:
     today = answer["uptime"][-1]
     assert today["day"] == day and today["down_ms"] == 1_800_000 + 2 * 3_600_000  # to noon
     assert today["up_percent"] == round(100 * (12 - 2.5) / 12, 2)
-    assert answer["uptime"][0]["up_percent"] == 100.0
+    assert answer["uptime"][0] == {"day": answer["uptime"][0]["day"],
+                                   "day_iso": "2026-10-21T00:00:00+02:00",
+                                   "down_ms": None, "up_percent": None}  # before the keeper
     limited = client.get("/api/v1/events?limit=1&until=" + str(day + 10 * 3_600_000)).get_json()
     assert [e["kind"] for e in limited["events"]] == ["up"]
     assert client.get("/api/v1/events?limit=0").status_code == 400
@@ -211,19 +257,52 @@ def test_web_allow_and_trusted_proxies(client, peer, forwarded, status) -> None:
         assert "is not in web.allow" in response.get_json()["detail"]
 
 
-def test_pages_carry_security_headers_and_no_inline_script(client) -> None:
-    for path in ("/", "/rt"):
-        response = client.get(path)
-        assert response.status_code == 200
-        csp = response.headers["Content-Security-Policy"]
-        script_src = csp.split("script-src ")[1].split(";")[0]
-        assert script_src == "'self'"
-        assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
-        assert "<script>" not in response.get_data(as_text=True)
 
 
-def test_history_page_states_the_period_in_words(client) -> None:
-    html = client.get("/").get_data(as_text=True)
-    assert "6.6 GB of 40 GB used, 5 days left: 6.7 GB a day keeps you inside." in html
-    assert "Period 8 Oct to 8 Nov." in html
+def test_uptime_of_a_keeper_that_never_checked_is_not_100_percent(tmp_path) -> None:
+    from tests.conftest import make_config
+    from tests.web.conftest import seed
+    from web import create_app
+
+    config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
+    app = create_app(config, clock=lambda: NOW)
+    seed(app)
+    uptime = app.test_client().get("/api/v1/events").get_json()["uptime"]
+    assert len(uptime) == 14
+    assert {(day["down_ms"], day["up_percent"]) for day in uptime} == {(None, None)}
+
+
+def test_uptime_counts_from_the_keepers_first_check(tmp_path) -> None:
+    from tests.conftest import make_config
+    from tests.web.conftest import seed
+    from traffic.runtime import keeper_path, write_atomically
+    from web import create_app
+
+    config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
+    first_check = to_ms(datetime(2026, 11, 2, 18, 0, tzinfo=STOCKHOLM))
+    write_atomically(keeper_path(config), {
+        "link": "up", "since": first_check, "held": "", "lock_until": 0, "step": 0,
+        "step_fails": 0, "quota_override_until": 0, "checked_at": NOW - 1000,
+        "interface": "ppp0", "evidence": "received bytes"})
+    app = create_app(config, clock=lambda: NOW)
+    seed(app)
+    uptime = app.test_client().get("/api/v1/events").get_json()["uptime"]
+    assert [day["up_percent"] for day in uptime] == [None] * 12 + [100.0, 100.0]
+    assert uptime[-2]["day_iso"] == "2026-11-02T00:00:00+01:00"
+
+
+@pytest.mark.parametrize(("path", "detail"), [
+    ("/api/v1/events?limit=\u0661\u0662\u0663",
+     "limit: expected a whole number from 1 to 1000, got '\u0661\u0662\u0663'"),
+    ("/api/v1/events?since=\u0661\u0662\u0663",
+     "since: '\u0661\u0662\u0663' is neither epoch milliseconds nor an ISO 8601 date such as "
+     "2026-11-08 or 2026-11-08T06:00 (digits 0-9 only)"),
+    ("/api/v1/events?limit=5&limit=6", "limit: given twice"),
+    ("/metrics?x=1", "x: unknown parameter (this endpoint takes: none)"),
+    ("/api/v1/openapi.json?x=1", "x: unknown parameter (this endpoint takes: none)"),
+    ("/api/v1/usage?=", "=: a parameter needs a name (this endpoint takes: none)"),
+])
+def test_every_endpoint_refuses_bad_parameters(client, path: str, detail: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad Request", "detail": detail}

@@ -1,9 +1,14 @@
 """schemathesis against our own openapi.json: no 5xx, and every answer fits the schema."""
 
+import re
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
 from tests.conftest import make_config
@@ -39,3 +44,46 @@ def test_api_conforms_to_its_schema(case) -> None:
     """Every default check but one: a range that ends before it starts, or that holds more
     buckets than any chart shows, fits the parameter schema yet is rightly a 400."""
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+
+def _time_strings(branch: dict) -> st.SearchStrategy[str]:
+    """Strings of one ``oneOf`` branch of a time parameter: its format, then its pattern."""
+    offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+    formats = {
+        None: st.from_regex(branch.get("pattern", "^[0-9]+$"), fullmatch=True),
+        "date": st.dates().map(date.isoformat),
+        "date-time": st.datetimes(timezones=offsets).map(datetime.isoformat),
+    }
+    strings = formats[branch.get("format")]
+    return strings.filter(lambda text: re.search(branch.get("pattern", ""), text) is not None)
+
+
+def _parameter(path: str, name: str) -> dict:
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    parameters = spec["paths"][path]["get"]["parameters"]
+    return next(p["schema"] for p in parameters if p["name"] == name)
+
+
+QUERIES = {  # each time parameter, with the others set so that any value of it is a good range
+    ("/api/v1/series", "start"): "resolution=month&end=2200-01-01&start={}",
+    ("/api/v1/series", "end"): "resolution=month&start=1990-01-01&end={}",
+    ("/api/v1/events", "since"): "since={}",
+    ("/api/v1/events", "until"): "until={}",
+    ("/api/v1/realtime", "since"): "since={}",
+}
+
+
+@pytest.mark.parametrize(("path", "name"), list(QUERIES))
+def test_every_time_the_schema_allows_is_taken(path: str, name: str) -> None:
+    """The parameter's schema and the server agree: each value it allows is answered 200."""
+    client = app.test_client()
+    strategy = st.one_of(*map(_time_strings, _parameter(path, name)["oneOf"]))
+
+    @given(strategy)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    def taken(value: str) -> None:
+        query = QUERIES[path, name].format(quote(value))
+        response = client.get(f"{path}?{query}", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert response.status_code == 200, (value, response.get_json())
+
+    taken()
