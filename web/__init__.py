@@ -3,20 +3,27 @@
 import json
 from collections.abc import Callable
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from traffic.config import Config, load_config
 from traffic.periods import now_ms
 from traffic.store import StoreError
 
+MACHINE_PATHS = ("/api/", "/metrics", "/js/", "/static/")
+"""Paths whose errors are JSON; the pages' errors are pages."""
+
+PLAIN_WORDS = {
+    403: "This device may not open the dashboard.",
+    404: "There is no such page here.",
+}
+
 
 def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) -> Flask:
     """Build the app; without ``config`` the effective config is loaded as the CLI would."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["TRAFFIC"] = config or load_config()
     app.config["CLOCK"] = clock
-    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 86400  # asset URLs carry a content hash
 
     from web import access, api, assets, db, metrics, openapi, pages
 
@@ -28,15 +35,46 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) 
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        """Errors as ``{"error", "detail"}`` JSON, keeping headers such as ``Allow``."""
+        """Errors as ``{"error", "detail"}`` JSON, or as a page where a person reads them;
+        either keeps headers such as ``Allow``."""
         response = error.get_response()
+        if wants_page() and response.status_code >= 400:
+            words = PLAIN_WORDS.get(response.status_code, f"{error.name}.")
+            page = error_page(response.status_code, words, error.description or "")
+            page.headers.extend((name, value) for name, value in response.headers.items()
+                                if name.lower() in ("allow", "www-authenticate"))
+            return page
         response.data = json.dumps({"error": error.name, "detail": error.description})
         response.content_type = "application/json"
         return response
 
     @app.errorhandler(StoreError)
-    def store_error(error: StoreError) -> tuple[Response, int]:
+    def store_error(error: StoreError) -> tuple[Response, int] | Response:
         app.logger.error("%s", error)
+        if wants_page():
+            return error_page(503, store_words(error), str(error))
         return jsonify(error="Store Unavailable", detail=str(error)), 503
 
     return app
+
+
+def wants_page() -> bool:
+    return not request.path.startswith(MACHINE_PATHS)
+
+
+def store_words(error: StoreError) -> str:
+    """What the family reads when the numbers cannot be read."""
+    if "no store at" in str(error):
+        return "No readings yet: is the collector running?"
+    return "The numbers cannot be read right now."
+
+
+def error_page(status: int, words: str, detail: str) -> Response:
+    """The error as a page in the dashboard's look: plain words first, the detail for the
+    person who set up the box below."""
+    from web.db import traffic_config
+
+    config = traffic_config() if status != 403 else None
+    html = render_template("error.html", config=config, status=status, words=words,
+                           detail=detail)
+    return Response(html, status=status, content_type="text/html; charset=utf-8")

@@ -36,15 +36,19 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def from_trusted_proxy() -> bool:
+    """Whether the peer is one of ``web.trusted_proxies`` (nginx on the box)."""
+    peer = _address(request.remote_addr or "")
+    return peer is not None and any(peer in net for net in
+                                    _networks(traffic_config().web.trusted_proxies))
+
+
 def client_address() -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The client's address: the peer, or what a trusted proxy says the client was."""
-    web = traffic_config().web
-    peer = _address(request.remote_addr or "")
     forwarded = request.headers.get("X-Forwarded-For")
-    if peer is not None and forwarded and any(peer in net for net in
-                                              _networks(web.trusted_proxies)):
+    if forwarded and from_trusted_proxy():
         return _address(forwarded.split(",")[-1])
-    return peer
+    return _address(request.remote_addr or "")
 
 
 def check_client() -> None:
