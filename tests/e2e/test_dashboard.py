@@ -5,11 +5,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 from playwright.sync_api import Browser
 
 from tests.e2e.conftest import TZ, Site, open_page, screenshot
 from tests.stack import WebStack, clean_env
+from traffic.periods import bucket_start, buckets, to_ms
 from traffic.units import format_size
 
 CHARTS_READY = """() => window.Highcharts && Highcharts.charts.filter(Boolean).length === 3 &&
@@ -19,6 +21,7 @@ CHART_SUMS = """() => Object.fromEntries(Highcharts.charts.filter(Boolean).map(c
     {rx: c.series[0].options.data.reduce((a, p) => a + p[1], 0),
      tx: c.series[1].options.data.reduce((a, p) => a + p[1], 0),
      first: c.series[0].options.data[0][0], points: c.series[0].options.data.length,
+     empty: c.series[0].options.data.filter(p => p[1] === null).length,
      stacking: c.series[0].options.stacking || c.options.plotOptions.column.stacking}]))"""
 
 POINTS = "() => Highcharts.charts.filter(Boolean)[0].series[0].options.data.length"
@@ -38,7 +41,12 @@ def test_history_shows_the_seeded_totals(browser: Browser, stack: WebStack, site
     assert sums["chart-hour"]["points"] == 48
     assert sums["chart-hour"]["rx"] == site.received(hour_start)
     assert sums["chart-month"]["rx"] == site.received(0)
-    assert sums["chart-month"]["points"] == 24
+    first_month = min(d.start for d in site.deltas)
+    now = to_ms(datetime.now(TZ))
+    assert sums["chart-month"]["first"] == bucket_start("month", first_month, TZ)
+    assert sums["chart-month"]["points"] == len(list(buckets("month", first_month, now, TZ)))
+    days_so_far = len(list(buckets("day", site.period_start, now, TZ)))
+    assert sums["chart-day"]["points"] - sums["chart-day"]["empty"] == days_so_far
 
     headline = page.text_content("#headline")
     assert headline.startswith(f"{format_size(rx + tx)} of 40 GB used, ")
@@ -47,7 +55,7 @@ def test_history_shows_the_seeded_totals(browser: Browser, stack: WebStack, site
     assert page.text_content("#figure-tx") == format_size(tx)
     page.click("#chart-day + details summary")
     rows = page.locator("#table-day tbody tr")
-    assert rows.count() == sums["chart-day"]["points"]
+    assert rows.count() == days_so_far  # the days still to come are not listed as 0 B
     assert rows.first.locator("td").all_text_contents() == ["1 GB", "100 MB"]
     screenshot(page, "history-1280")
     assert page_errors == []
@@ -120,22 +128,37 @@ def test_history_shows_the_link_and_its_events(browser: Browser, site: Site, tmp
     site.config.write_text(text + '[keeper]\nenabled = true\ntargets = ["127.0.0.1:9"]\n')
     store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
     now = int(time.time() * 1000)
-    store.add_events([Event(now - 600_000, "down", {"reason": "ppp0 is not there"}, 86_400_000),
+    store.add_events([Event(now - 87_000_000, "up", {"reason": "received bytes",
+                                                     "first_check": True}),
+                      Event(now - 600_000, "down", {"reason": "ppp0 is not there"}, 86_400_000),
                       Event(now - 600_000, "attempt", {"step": 0, "command": ["pon", "provider"],
                                                        "ok": True, "timed_out": False}, 2000),
+                      Event(now - 590_000, "attempt", {
+                          "step": 1, "command": ["/usr/sbin/usb_modeswitch", "--reset-usb"],
+                          "ok": False, "timed_out": True, "exit_code": None,
+                          "output": "Looking for default devices ...\n(killed after 30s)"}, 30_000),
                       Event(now - 480_000, "up", {"reason": "received bytes"}, 120_000)])
     store.close()
     stack = WebStack(site.config, tmp_path).start()
     try:
         page = open_page(browser, stack.url + "/", page_errors, width=375, height=812)
         page.wait_for_selector("#event-list li")
-        items = page.locator("#event-list li").all_text_contents()
-        assert len(items) == 3
-        assert items[0].endswith("The link came back after 2 min.")
-        assert items[1].endswith("Tried to reconnect with pon provider: done.")
-        assert items[2].endswith("The link went down (ppp0 is not there).")
+        assert page.locator("#event-list .event-text").all_text_contents() == [
+            "The link came back after 2 min.", "Reconnecting failed (took too long).",
+            "Tried to reconnect.", "The link went down.", "The link was up at the first check."]
+        assert page.locator("#event-list .event-detail").all_text_contents() == [
+            "received bytes", "/usr/sbin/usb_modeswitch --reset-usb: timed out",
+            "pon provider: done", "ppp0 is not there", "received bytes"]
+        assert page.locator("#event-list details pre").text_content().endswith(
+            "(killed after 30s)")
         page.click("#link details summary")
-        assert page.locator("#table-uptime tbody tr").count() == 14
+        rows = page.locator("#table-uptime tbody tr")
+        assert rows.count() == 14
+        seen_since = now - 600_000 - 86_400_000  # the down event says it was up a day before
+        days_seen = len(list(buckets("day", seen_since, now, TZ)))
+        for index in range(14):
+            cells = rows.nth(index).locator("td").all_text_contents()
+            assert (cells == ["not checked", "\u2014"]) == (index >= days_seen), cells
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         screenshot(page, "history-link-375")
     finally:
