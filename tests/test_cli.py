@@ -293,3 +293,17 @@ def test_the_sentence_says_when_todays_limit_is_used_up(seeded: dict, tmp_path: 
     over = run(tmp_path, "--set", "quota.daily=1 GB", "status").stdout.splitlines()[0]
     assert "Today's limit" not in within
     assert over == within + " Today's limit is used up: 1.1 GB of 1 GB."
+
+
+def test_status_names_the_periods_first_and_last_day(seeded: dict, tmp_path: Path) -> None:
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    first = datetime.fromisoformat(status["period_start_iso"])
+    last = datetime.fromisoformat(status["period_end_iso"]) - timedelta(days=1)
+    text = run(tmp_path, "status").stdout
+    assert f"  period      {first:%-d %b %Y} to {last:%-d %b %Y} (" in text
+    assert f" by {last:%-d %b}\n" in text
+    run(tmp_path, "reset-month")
+    reset = datetime.fromisoformat(json.loads(run(tmp_path, "status", "--json").stdout)[
+        "period_start_iso"])
+    shown = f"{reset:%-d %b %Y}" + ("" if reset.hour == reset.minute == 0 else f" {reset:%H:%M}")
+    assert f"  period      {shown} to {last:%-d %b %Y} (" in run(tmp_path, "status").stdout

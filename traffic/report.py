@@ -5,7 +5,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,17 +50,24 @@ def usage_sentence(usage: Usage, system: str) -> str:
     return sentence
 
 
+def period_first_day(start: int, tz: ZoneInfo) -> str:
+    """The period's first day, with the time when it does not start at midnight (a reset)."""
+    moment = from_ms(start, tz)
+    return f"{moment:%-d %b %Y}" if moment.time() == time(0) else f"{moment:%-d %b %Y %H:%M}"
+
+
 def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
     def size(value: int) -> str:
         return format_size(value, system)
 
-    end_day = from_ms(usage.period_end, tz).strftime("%-d %b")
+    last_day = from_ms(usage.period_end - 1, tz)
+    end_day = last_day.strftime("%-d %b")
     lines = [
         usage_sentence(usage, system),
         "",
         f"Traffic at {site}",
-        f"  period      {from_ms(usage.period_start, tz):%-d %b %Y %H:%M} to "
-        f"{from_ms(usage.period_end, tz):%-d %b %Y} ({usage.days_left:.1f} days left)",
+        f"  period      {period_first_day(usage.period_start, tz)} to {last_day:%-d %b %Y} "
+        f"({usage.days_left:.1f} days left)",
         *([f"  counted     since {from_ms(usage.counted_since, tz):%-d %b %Y %H:%M} "
            "(nothing was measured before)"] if usage.counted_since > usage.period_start else []),
         f"  download    {size(usage.rx)}",
