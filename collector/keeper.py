@@ -201,8 +201,7 @@ class Keeper:
         with self.store_lock:
             state = KeeperState.from_json(self.store.get_meta(STATE_META))
         evidence = self.prober.check(now, probe_anyway=state.link != "up")
-        over_quota, period_end, limit = self._quota(now) if self.config.keeper.enforce_quota \
-            else (False, 0, "")
+        over_quota, period_end, limit = self._quota(now)
         decision = self.policy.decide(state, now, evidence.up, over_quota, period_end, limit)
         events = [self._measured(event, evidence, state, ticks) for event in decision.events]
         if decision.state.since != state.since:
@@ -245,6 +244,8 @@ class Keeper:
     def _quota(self, now: int) -> tuple[bool, int, str]:
         """Whether a limit is spent, when it is renewed (the period's end for ``quota.monthly``,
         tomorrow's local midnight for ``quota.daily``) and which limit it is."""
+        if not self.config.keeper.enforce_quota:
+            return False, 0, ""
         with self.store_lock:
             current = usage(self.store, self.config, now)
         if current.limit and current.total >= current.limit:
