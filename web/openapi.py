@@ -40,11 +40,14 @@ ERROR = _object({"error": {"type": "string"}, "detail": {"type": "string"}})
 
 USAGE = _object({
     "period_start": MS, "period_end": MS, "period_start_iso": ISO, "period_end_iso": ISO,
+    "counted_since": {**MS, "description": "period_start, or when counting began if later"},
+    "counted_since_iso": ISO,
     "rx": BYTES, "tx": BYTES, "total": BYTES,
     "limit": {**BYTES, "description": "bytes allowed in the period; 0: no limit"},
     "percent": {"type": ["number", "null"], "description": "of the limit used; null: no limit"},
     "left": BYTES_OR_NULL,
-    "estimate": {**BYTES, "description": "bytes expected by the period's end at this pace"},
+    "estimate": {**BYTES, "description": "bytes expected by the period's end at the pace "
+                                         "since counted_since"},
     "days_left": {"type": "number", "minimum": 0},
     "daily_budget": {**BYTES_OR_NULL,
                      "description": "bytes a day that keep the rest of the period in the limit"},
