@@ -307,3 +307,18 @@ def test_status_names_the_periods_first_and_last_day(seeded: dict, tmp_path: Pat
         "period_start_iso"])
     shown = f"{reset:%-d %b %Y}" + ("" if reset.hour == reset.minute == 0 else f" {reset:%H:%M}")
     assert f"  period      {shown} to {last:%-d %b %Y} (" in run(tmp_path, "status").stdout
+
+
+def test_default_report_keeps_quiet_periods_after_counting_began(tmp_path: Path) -> None:
+    """Quiet hours were measured (nothing crossed the link): only before the store began are
+    rows left out."""
+    (tmp_path / "traffic.toml").write_text(
+        f'timezone = "Europe/Stockholm"\n[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n')
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    now = time.time_ns() // 10**6
+    long_ago = now - 10 * 86_400_000
+    store.add([Delta(KEY, long_ago, long_ago + 5000, GB, 1),
+               Delta(KEY, now - 60_000, now - 55_000, GB, 1)], {})
+    store.close()
+    hours = json.loads(run(tmp_path, "report", "--resolution", "hour", "--json").stdout)
+    assert len(hours["points"]) >= 7 * 24 and sum(p["rx"] for p in hours["points"]) == GB

@@ -159,12 +159,12 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
     store = _store(config)
     try:
         points = filled_series(store, args.resolution, start, end, tz)
+        if not args.start and not args.end:
+            points = measured_part(points, now, store.first_bucket(args.resolution))
     except ValueError as error:
         raise UsageError(f"report: {error}") from None
     finally:
         store.close()
-    if not args.start and not args.end:
-        points = measured_part(points, now)
     if args.json:
         print(series_json(points, args.resolution, tz))
     elif args.csv:

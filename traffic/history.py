@@ -28,16 +28,21 @@ def filled_series(store: Store, resolution: str, start: int, end: int, tz: ZoneI
     return place_in_grid(grid, store.series(resolution, grid[0], end, keys))
 
 
-def measured_part(points: list[tuple[int, int, int]], now: int) -> list[tuple[int, int, int]]:
-    """``points`` from the first with traffic to the one holding ``now``.
+def measured_part(points: list[tuple[int, int, int]], now: int, first_stored: int | None
+                  ) -> list[tuple[int, int, int]]:
+    """``points`` from the one holding ``first_stored`` (the store's oldest bucket of this
+    resolution) to the one holding ``now``.
 
     A default range can reach back before anything was stored and on past today; those buckets
-    were never measured, and listing them as 0 B would say otherwise. The bucket holding ``now``
-    stays, so the answer is never empty.
+    were never measured, and listing them as 0 B would say otherwise. Quiet buckets after the
+    first one stored were measured, and stay. The bucket holding ``now`` stays too, so the
+    answer is never empty.
     """
     past = [point for point in points if point[0] <= now] or points[:1]
-    first = next((i for i, (_, rx, tx) in enumerate(past) if rx or tx), len(past) - 1)
-    return past[first:]
+    if first_stored is None:
+        return past[-1:]
+    first = bisect_right([bucket for bucket, _, _ in past], first_stored) - 1
+    return past[max(first, 0):]
 
 
 def place_in_grid(grid: list[int], stored: Iterable[tuple[int, int, int]]

@@ -72,7 +72,7 @@ def series_view():
         raise params.BadParameter(", ".join(params.given("start", "end")) or "start",
                                   str(error)) from None
     if not params.given("start", "end"):
-        points = measured_part(points, now)
+        points = measured_part(points, now, store.first_bucket(resolution))
     covered_start, covered_end = points[0][0], next_bucket(resolution, points[-1][0], tz)
     return jsonify(resolution=resolution, start=covered_start, end=covered_end,
                    start_iso=iso(covered_start, tz), end_iso=iso(covered_end, tz), iface=iface,
