@@ -101,3 +101,9 @@ def test_the_first_and_last_dates_accepted_are_local(zone: str) -> None:
     for outside in ("1989-12-31T23:59", "2200-01-01T00:01"):
         with pytest.raises(ValueError, match="outside the years 1990 to 2200"):
             parse_instant(outside, tz)
+
+
+@pytest.mark.parametrize("text", ["١٢٣", "²", "\uff12\uff10\uff12\uff16-11-08"])
+def test_only_ascii_digits_make_an_instant(text: str) -> None:
+    with pytest.raises(ValueError, match=r"\(digits 0-9 only\)$"):
+        parse_instant(text, TZ)

@@ -132,6 +132,9 @@ def parse_instant(text: str, tz: ZoneInfo, bounded: bool = True) -> int:
     A date and time without an offset is local time.
     """
     text = text.strip()
+    if not text.isascii():
+        raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 date such as "
+                         "2026-11-08 or 2026-11-08T06:00 (digits 0-9 only)")
     if text.isdigit():
         ms = int(text)
     else:
