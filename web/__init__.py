@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from traffic.config import Config, load_config
 from traffic.periods import now_ms
-from traffic.store import StoreError
+from traffic.store import NoStore, StoreError
 
 MACHINE_PATHS = ("/api/", "/metrics", "/js/", "/static/")
 """Paths whose errors are JSON; the pages' errors are pages."""
@@ -64,7 +64,7 @@ def wants_page() -> bool:
 
 def store_words(error: StoreError) -> str:
     """What the family reads when the numbers cannot be read."""
-    if "no store at" in str(error):
+    if isinstance(error, NoStore):
         return "No readings yet: is the collector running?"
     return "The numbers cannot be read right now."
 

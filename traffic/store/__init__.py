@@ -22,6 +22,10 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
 
+class NoStore(StoreError):
+    """There is no store at ``store.url`` yet: the collector has not run."""
+
+
 class Store(Protocol):
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
         """Store deltas and tracker state in one transaction; returns bytes newly counted.

@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
-from traffic.store import Event, StoreError
+from traffic.store import Event, NoStore, StoreError
 from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
 
 PAGE_SIZE = 512
@@ -89,7 +89,7 @@ class SQLiteStore:
             raise StoreError(f"store.url: {self.path} is a folder; name the file in it, such as "
                              f"sqlite://{self.path / 'traffic.db'}")
         if not create and not self.path.is_file():
-            raise StoreError(f"store.url: no store at {self.path} yet (the collector creates it "
+            raise NoStore(f"store.url: no store at {self.path} yet (the collector creates it "
                              "when it first runs: traffic collect)")
         self.tz = tz
         self.retention = dict(retention)
