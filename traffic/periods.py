@@ -103,6 +103,11 @@ def _period_start(year: int, month: int, billing_day: int, tz: ZoneInfo) -> int:
     return _local_midnight(year, month, min(billing_day, last_day), tz)
 
 
+def starts_day(ms: int, tz: ZoneInfo) -> bool:
+    """Whether ``ms`` is the start of a local day (not always 00:00: some zones skip midnight)."""
+    return bucket_start("day", ms, tz) == ms
+
+
 def day_bounds(at: int, tz: ZoneInfo) -> tuple[int, int]:
     start = bucket_start("day", at, tz)
     return start, next_bucket("day", start, tz)

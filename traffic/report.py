@@ -5,11 +5,11 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from traffic.periods import from_ms
+from traffic.periods import from_ms, starts_day
 from traffic.quota import Usage
 from traffic.units import format_duration, format_size
 
@@ -52,8 +52,7 @@ def usage_sentence(usage: Usage, system: str) -> str:
 
 def period_first_day(start: int, tz: ZoneInfo) -> str:
     """The period's first day, with the time when it does not start at midnight (a reset)."""
-    moment = from_ms(start, tz)
-    return f"{moment:%-d %b %Y}" if moment.time() == time(0) else f"{moment:%-d %b %Y %H:%M}"
+    return from_ms(start, tz).strftime("%-d %b %Y" if starts_day(start, tz) else "%-d %b %Y %H:%M")
 
 
 def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:

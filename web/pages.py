@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template
 
-from traffic.periods import bucket_start, from_ms
+from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
 from traffic.quota import usage
 from traffic.report import iso, usage_sentence
 from traffic.runtime import read_keeper
@@ -19,7 +19,6 @@ from web.db import get_store, traffic_config
 
 bp = Blueprint("pages", __name__)
 HOURS_SHOWN = 48
-HOUR_MS = 3_600_000
 TEXT_FORMATS = {"date": "%-d %b", "datetime": "%-d %b %H:%M"}
 """The server's English rendering of the formats of the same name in js/traffic.js."""
 
@@ -42,7 +41,7 @@ def when(ms: int, tz: ZoneInfo, format_name: str) -> When:
 def period_days(start: int, end: int, tz: ZoneInfo) -> tuple[When, When]:
     """The period's first day (with its time when it does not start at midnight, after a
     reset-month) and its last day: ``end`` is the first instant of the next period."""
-    first = when(start, tz, "date" if bucket_start("day", start, tz) == start else "datetime")
+    first = when(start, tz, "date" if starts_day(start, tz) else "datetime")
     return first, when(bucket_start("day", end - 1, tz), tz, "date")
 
 
