@@ -45,12 +45,12 @@ def _exclusive(config: Config, name: str) -> Iterator[bool]:
             yield True
             return
     wait = lock_wait_s(config)
-    print(f"traffic {name}: the keeper is checking the link or running an attempt; "
-          f"waiting up to {wait:g}s for it to finish", file=sys.stderr)
+    print(f"traffic {name}: the link is busy (a keeper check, or another connect or "
+          f"disconnect); waiting up to {wait:g}s for it to finish", file=sys.stderr)
     with keeper_lock(config, wait_s=wait) as locked:
         if not locked:
-            print(f"traffic {name}: another connect or disconnect is still running after "
-                  f"{wait:g}s; nothing done, try again later", file=sys.stderr)
+            print(f"traffic {name}: the link is still busy after {wait:g}s; nothing done, "
+                  "try again later", file=sys.stderr)
         yield locked
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from collector.actions import ActionResult, ActionRunner, disconnect_command
+from collector.actions import ActionResult, ActionRunner, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
 from traffic.config import MASK, Config, ConfigError, mask_secrets, secrets_in
 from traffic.periods import day_bounds
@@ -301,7 +301,8 @@ def disconnect_event(config: Config, now: int, by: str, secrets: Sequence[str],
         command = disconnect_command(config.keeper)
     except ValueError as error:
         return Event(now, "disconnect", {"by": by, "ok": False, "output": str(error)})
-    result = (runner or ActionRunner()).run(command, config.keeper.action_timeout, secrets)
+    result = (runner.run if runner else run_action)(command, config.keeper.action_timeout,
+                                                    secrets)
     return Event(now, "disconnect", {"by": by, **result.detail()}, result.duration_ms)
 
 

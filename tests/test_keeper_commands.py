@@ -155,10 +155,9 @@ def test_connect_gives_up_waiting_with_a_clear_message(tmp_path: Path) -> None:
     assert 6 <= time.monotonic() - started < 20
     assert result.returncode == 1 and not marker.exists()
     assert result.stderr.splitlines() == [
-        "traffic connect: the keeper is checking the link or running an attempt; waiting up "
-        "to 7s for it to finish",
-        "traffic connect: another connect or disconnect is still running after 7s; nothing "
-        "done, try again later"]
+        "traffic connect: the link is busy (a keeper check, or another connect or "
+        "disconnect); waiting up to 7s for it to finish",
+        "traffic connect: the link is still busy after 7s; nothing done, try again later"]
 
 
 @pytest.mark.parametrize(("keeper", "message"), [
