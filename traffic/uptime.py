@@ -36,12 +36,13 @@ def observed(events: Iterable[Event], now: int, current: tuple[str, int] | None 
 
 
 def uptime_by_day(events: Iterable[Event], start: int, now: int, tz: ZoneInfo,
-                  current: tuple[str, int] | None = None
+                  current: tuple[str, int] | None = None, seen_until: int | None = None
                   ) -> list[tuple[int, int, float | None]]:
     """``(day, down_ms, up_percent)`` for each local day from the one holding ``start`` to today
     (today only so far). The percentage is of the part of the day the keeper observed, and
-    None when it observed none of it."""
-    spans = observed(events, now, current)
+    None when it observed none of it. ``seen_until``: when the keeper stopped watching, if it
+    did (the collector was stopped); after that nothing is known."""
+    spans = observed(events, min(now, seen_until) if seen_until is not None else now, current)
     days = []
     day = bucket_start("day", start, tz)
     while day <= now:

@@ -134,9 +134,11 @@ def uptime_json(store: Store, config: Config, now: int) -> list[dict]:
     current = (keeper["link"], keeper["since"]) if keeper else None
     changes = [e for e in store.events(window - 31 * DAY_MS, now + 1, 10_000)
                if e.kind in ("down", "up")]
+    seen_until = keeper["checked_at"] + round(config.keeper.check_every * 1000) if keeper else None
     return [{"day": day, "day_iso": iso(day, tz), "down_ms": None if percent is None else down,
              "up_percent": percent}
-            for day, down, percent in uptime_by_day(changes, window, now, tz, current)]
+            for day, down, percent in uptime_by_day(changes, window, now, tz, current,
+                                                    seen_until)]
 
 
 def event_json(event: Event, tz: ZoneInfo) -> dict:

@@ -306,3 +306,23 @@ def test_every_endpoint_refuses_bad_parameters(client, path: str, detail: str) -
     response = client.get(path)
     assert response.status_code == 400
     assert response.get_json() == {"error": "Bad Request", "detail": detail}
+
+
+def test_uptime_stops_where_the_keeper_stopped_watching(tmp_path) -> None:
+    from tests.conftest import make_config
+    from traffic.runtime import keeper_path, write_atomically
+    from traffic.store import open_store
+    from web import create_app
+
+    config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n'
+                                   'check_every = "30s"\n')
+    open_store(config.store.url, config.timezone).close()
+    stopped = NOW - 2 * 86_400_000  # the collector, and its keeper, stopped two days ago
+    write_atomically(keeper_path(config), {
+        "link": "up", "since": stopped - 86_400_000, "step": 0, "step_fails": 0,
+        "lock_until": 0, "held": "", "quota_override_until": 0, "checked_at": stopped,
+        "interface": "ppp0", "evidence": "received bytes"})
+    uptime = create_app(config, clock=lambda: NOW).test_client().get(
+        "/api/v1/events").get_json()["uptime"]
+    assert [day["up_percent"] for day in uptime[-2:]] == [None, None]
+    assert uptime[-3]["up_percent"] == 100.0 and uptime[-4]["up_percent"] == 100.0
