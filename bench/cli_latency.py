@@ -6,7 +6,7 @@ queries, output), wall clock, median of 10 runs after one warm-up run (``--quick
 The store is built once and cached in ``bench/.cache`` (gitignored): one key, one year of
 5-second deltas ending now, written through ``SQLiteStore.add`` one day (17,280 deltas) per call
 and pruned after each day with the default retention (raw 7 d, 5min 60 d, hour 730 d), as the
-collector's hourly prune would have left it. Later runs top the cached store up to the present
+collector's daily prune would have left it. Later runs top the cached store up to the present
 (rebuilding it when it is more than 30 days behind), so "now" always has data.
 """
 

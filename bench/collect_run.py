@@ -295,7 +295,7 @@ def steady_commit_cost(commits: int = 20) -> str:
     typical = costs[len(costs) // 2]
     return (f"on a store holding a year: {typical / 1024:.0f} KiB dirtied per save (median of "
             f"{commits}; {min(frames)}-{max(frames)} WAL frames), "
-            f"{typical * 1440 / 1e6:.1f} MB/day at one save a minute; the hourly prune "
+            f"{typical * 1440 / 1e6:.1f} MB/day at one save a minute; the daily prune "
             f"there: {removed} rows, {pruned / 1024:.0f} KiB dirtied, {cpu * 1000:.0f} ms CPU")
 
 
