@@ -34,7 +34,8 @@ class ActionResult:
     output: str
     duration_ms: int
     interrupted: bool = False
-    """Killed because the collector was stopping."""
+    """Killed by ``ActionRunner.interrupt``: the collector was stopping, or ``traffic connect``
+    or ``disconnect`` got a signal."""
 
     def detail(self) -> dict[str, Any]:
         detail = {"command": list(self.command), "ok": self.ok, "exit_code": self.exit_code,
@@ -49,6 +50,7 @@ class ActionRunner:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._interrupted = False
+        self._why = "the collector was stopping"
 
     def run(self, command: Sequence[str], timeout_s: float, secrets: Sequence[str] = ()
             ) -> ActionResult:
@@ -66,7 +68,7 @@ class ActionRunner:
             return _result(command, False, None, False, f"cannot run {command[0]}: {error}",
                            started, secrets)
         if process is None:
-            return _result(command, False, None, False, "not run: the collector is stopping",
+            return _result(command, False, None, False, f"not run: {self._why}",
                            started, secrets, interrupted=True)
         try:
             out, timed_out = _wait(process, timeout_s)
@@ -75,7 +77,7 @@ class ActionRunner:
                 self._process = None
         interrupted = self.interrupted and process.returncode != 0
         text = out.decode(errors="replace") + (
-            "\n(killed: the collector was stopping)" if interrupted
+            f"\n(killed: {self._why})" if interrupted
             else f"\n(killed after {timeout_s:g}s)" if timed_out else "")
         return _result(command, process.returncode == 0 and not timed_out,
                        None if timed_out or interrupted else process.returncode, timed_out,
@@ -85,9 +87,12 @@ class ActionRunner:
     def interrupted(self) -> bool:
         return self._interrupted
 
-    def interrupt(self) -> None:
-        """Kill the running command's process group now; run no other command after this."""
+    def interrupt(self, why: str = "the collector was stopping") -> None:
+        """Kill the running command's process group now; run no other command after this.
+        ``why`` ends the killed command's output."""
         with self._lock:
+            if not self._interrupted:
+                self._why = why
             self._interrupted = True
             if self._process is not None and self._process.returncode is None:
                 _kill_group(self._process)

@@ -3,15 +3,22 @@
 Both hold the keeper lock while they change the keeper's saved state and run their action, so
 the keeper neither checks nor acts meanwhile; the running keeper reads the state at its next
 check. The action runs at once, so the answer is printed before the command returns.
+
+SIGINT, SIGHUP and SIGTERM kill the running action's process group at once (it runs in a session
+of its own, so the signal does not reach it), and the command records it as interrupted before
+it exits with 128 + the signal's number; a signal before the action leaves everything as it was.
 """
 
 import argparse
 import contextlib
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from types import FrameType
 
-from collector.actions import run_action
+from collector.actions import ActionRunner
 from collector.keeper import (
     HELD_DISCONNECTED,
     HELD_QUOTA,
@@ -25,6 +32,59 @@ from collector.keeper import (
 from traffic.config import Config
 from traffic.periods import now_ms
 from traffic.store import Event, Store
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+
+
+class _Interrupted(Exception):
+    """A signal came before the action started: nothing was done."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """Turns a stop signal into ``runner.interrupt()``; before the action, into ``_Interrupted``."""
+
+    def __init__(self, runner: ActionRunner, name: str) -> None:
+        self.runner = runner
+        self.name = name
+        self.signum = 0
+        self.acting = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = self.signum or signum
+        self.runner.interrupt(f"traffic {self.name} got {signal.Signals(signum).name}")
+        if not self.acting:
+            raise _Interrupted(signum)
+
+    def status(self, status: int) -> int:
+        return 128 + self.signum if self.signum else status
+
+
+@contextlib.contextmanager
+def _on_signals(runner: ActionRunner, name: str) -> Iterator[_Signals]:
+    handler = _Signals(runner, name)
+    if threading.current_thread() is not threading.main_thread():
+        yield handler
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield handler
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _interruptible(name: str, body: Callable[[ActionRunner, _Signals], int]) -> int:
+    runner = ActionRunner()
+    try:
+        with _on_signals(runner, name) as signals:
+            status = body(runner, signals)
+    except _Interrupted as stopped:
+        return 128 + stopped.signum
+    return signals.status(status)
 
 
 def _state(store: Store) -> KeeperState:
@@ -56,18 +116,25 @@ def _exclusive(config: Config, name: str) -> Iterator[bool]:
 
 def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Clear any lock or hold, then run the connect command now."""
+    return _interruptible("connect", lambda runner, signals: _connect(config, store, runner,
+                                                                      signals))
+
+
+def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:
     with _exclusive(config, "connect") as locked:
         if not locked:
             return 1
+        signals.acting = True
         now, before = now_ms(), _state(store)
-        result = run_action(config.keeper.connect, config.keeper.action_timeout,
+        result = runner.run(config.keeper.connect, config.keeper.action_timeout,
                             secret_values(config.effective))
         events = [Event(now, "unlock", {"reason": "traffic connect",
                                         "was": before.held or "locked"})
                   ] if before.lock_until or before.held else []
         store.add_events([*events, attempt_event(now, 0, result)])
         store.set_meta(STATE_META, _cleared(_state(store)).to_json())
-    outcome = ("done" if result.ok else "timed out" if result.timed_out
+    outcome = ("done" if result.ok else "interrupted" if result.interrupted
+               else "timed out" if result.timed_out
                else "could not start" if result.exit_code is None
                else f"failed (exit {result.exit_code})")
     print(f"{' '.join(result.command)}: {outcome}")
@@ -85,12 +152,18 @@ def _cleared(state: KeeperState) -> KeeperState:
 
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Take the link down and keep it down until ``traffic connect``."""
+    return _interruptible("disconnect", lambda runner, signals: _disconnect(config, store, runner,
+                                                                            signals))
+
+
+def _disconnect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:
     with _exclusive(config, "disconnect") as locked:
         if not locked:
             return 1
+        signals.acting = True
         store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
         event = disconnect_event(config, now_ms(), "traffic disconnect",
-                                 secret_values(config.effective))
+                                 secret_values(config.effective), runner)
         store.add_events([event])
     ok = event.detail.get("ok", False)
     print("The link is down; the keeper leaves it down until `traffic connect`." if ok else

@@ -149,4 +149,4 @@ def test_interrupt_kills_the_running_command_and_its_group_at_once() -> None:
     time.sleep(0.2)
     assert subprocess.run(["pgrep", "-f", "^sleep 3[12]$"], capture_output=True).returncode == 1
     after = runner.run(["true"], 5)
-    assert after.interrupted and after.output == "not run: the collector is stopping"
+    assert after.interrupted and after.output == "not run: the collector was stopping"

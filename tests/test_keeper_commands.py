@@ -1,6 +1,7 @@
 """``traffic connect`` and ``traffic disconnect`` as the person at the box uses them."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -199,3 +200,54 @@ def test_status_dates_a_rest_that_ends_on_another_day(tmp_path: Path) -> None:
     today = keeper_text({**keeper, "lock_until": now + 5 * 60_000}, now, tz)
     assert "resting after failed attempts until 24 Nov 00:13 " in tomorrow
     assert "resting after failed attempts until 23:55 " in today
+
+
+def alive(group: int) -> list[str]:
+    """The processes of a process group that are not dead (zombies wait for a reaper)."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [stat.read_text() for stat in Path("/proc").glob("[0-9]*/stat")
+                 if _group_and_state(stat) == (group, True)]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _group_and_state(stat: Path) -> tuple[int, bool]:
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return -1, False
+    return int(fields[2]), fields[0] != "Z"
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGHUP, 129),
+                                                (signal.SIGTERM, 143)])
+def test_a_signal_kills_the_action_and_records_it(tmp_path: Path, signum: int,
+                                                  status: int) -> None:
+    """Ctrl-C or a dropped SSH session must not leave the connect command running without
+    the keeper lock and its time limit."""
+    from collector.keeper import keeper_lock
+
+    pidfile = tmp_path / "pid"
+    script = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 31 & sleep 32"
+    config = setup(tmp_path, json.dumps(["sh", "-c", script]), "[]")
+    command = subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(config),
+                                "connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=clean_env())
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group = int(pidfile.read_text())
+    command.send_signal(signum)
+    out, err = command.communicate(timeout=10)
+    assert command.returncode == status, (out, err)
+    assert not alive(group)
+    events, _ = stored(config)
+    attempt = events[-1][1]
+    assert events[-1][0] == "attempt" and attempt["interrupted"] is True
+    name = signal.Signals(signum).name
+    assert attempt["output"].endswith(f"(killed: traffic connect got {name})")
+    assert out.startswith(f"sh -c {script}: interrupted")
+    with keeper_lock(load_config(config, environ={}, system_path=None), wait_s=0) as locked:
+        assert locked
