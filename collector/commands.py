@@ -27,6 +27,7 @@ from collector.keeper import (
     attempt_event,
     disconnect_event,
     keeper_lock,
+    quota_spent,
     secret_values,
 )
 from traffic.config import Config
@@ -126,13 +127,14 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
             return 1
         signals.acting = True
         now, before = now_ms(), _state(store)
+        spent, renewed, _ = quota_spent(config, store, now)
         result = runner.run(config.keeper.connect, config.keeper.action_timeout,
                             secret_values(config.effective))
         events = [Event(now, "unlock", {"reason": "traffic connect",
                                         "was": before.held or "locked"})
                   ] if before.lock_until or before.held else []
         store.add_events([*events, attempt_event(now, 0, result)])
-        store.set_meta(STATE_META, _cleared(_state(store)).to_json())
+        store.set_meta(STATE_META, _cleared(_state(store), renewed if spent else 0).to_json())
     outcome = ("done" if result.ok else "interrupted" if result.interrupted
                else "timed out" if result.timed_out
                else "could not start" if result.exit_code is None
@@ -143,11 +145,13 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
     return 0 if result.ok else 1
 
 
-def _cleared(state: KeeperState) -> KeeperState:
-    """No rest, no hold; a quota hold lifted stays lifted until the limit would be renewed."""
+def _cleared(state: KeeperState, spent_until: int) -> KeeperState:
+    """No rest, no hold. The quota is not enforced again until a spent limit would be renewed
+    (``spent_until``, whatever was held: a hand disconnect may have replaced the quota hold),
+    nor before a lifted quota hold would have ended."""
+    lifted = state.lock_until if state.held == HELD_QUOTA else 0
     return replace(state, lock_until=0, held="", quota_limit="", step=0, step_fails=0,
-                   quota_override_until=state.lock_until if state.held == HELD_QUOTA
-                   else state.quota_override_until)
+                   quota_override_until=max(state.quota_override_until, lifted, spent_until))
 
 
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:

@@ -242,22 +242,26 @@ class Keeper:
         return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
     def _quota(self, now: int) -> tuple[bool, int, str]:
-        """Whether a limit is spent, when it is renewed (the period's end for ``quota.monthly``,
-        tomorrow's local midnight for ``quota.daily``) and which limit it is."""
-        if not self.config.keeper.enforce_quota:
-            return False, 0, ""
         with self.store_lock:
-            current = usage(self.store, self.config, now)
-        if current.limit and current.total >= current.limit:
-            return True, current.period_end, "monthly"
-        if current.daily_limit and current.today >= current.daily_limit:
-            return True, day_bounds(now, self.config.timezone)[1], "daily"
-        return False, 0, ""
+            return quota_spent(self.config, self.store, now)
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         write_atomically(keeper_path(self.config), {
             **asdict(state), "checked_at": now, "interface": evidence.interface,
             "evidence": evidence.reason})
+
+
+def quota_spent(config: Config, store: Store, now: int) -> tuple[bool, int, str]:
+    """Whether a limit is spent and enforced, when it is renewed (the period's end for
+    ``quota.monthly``, tomorrow's local midnight for ``quota.daily``) and which limit it is."""
+    if not config.keeper.enforce_quota:
+        return False, 0, ""
+    current = usage(store, config, now)
+    if current.limit and current.total >= current.limit:
+        return True, current.period_end, "monthly"
+    if current.daily_limit and current.today >= current.daily_limit:
+        return True, day_bounds(now, config.timezone)[1], "daily"
+    return False, 0, ""
 
 
 def lock_path(config: Config) -> Path:

@@ -251,3 +251,27 @@ def test_a_signal_kills_the_action_and_records_it(tmp_path: Path, signum: int,
     assert out.startswith(f"sh -c {script}: interrupted")
     with keeper_lock(load_config(config, environ={}, system_path=None), wait_s=0) as locked:
         assert locked
+
+
+def test_connect_over_the_quota_is_exempt_after_a_hand_disconnect(tmp_path: Path) -> None:
+    """Quota hold, ``traffic disconnect``, ``traffic connect``: the keeper must not take the
+    link down again at its next check because the limit is still spent."""
+    from collector.keeper import KeeperState, policy_for
+    from traffic.counters import Delta
+
+    config = setup(tmp_path, '["true"]', '["true"]',
+                   'enforce_quota = true\n[quota]\nmonthly = "1 MB"\n')
+    loaded = load_config(config, environ={}, system_path=None)
+    now = int(time.time() * 1000)
+    store = open_store(loaded.store.url, loaded.timezone, create=True)
+    store.add([Delta("kernel:ppp0", now - 65_000, now - 60_000, 2_000_000, 0)], {})
+    store.close()
+    write_state(config, link="down", since=1, held="quota", lock_until=now + 86_400_000,
+                quota_limit="monthly")
+    assert traffic(config, "disconnect").returncode == 0
+    assert traffic(config, "connect").returncode == 0
+    _, saved = stored(config)
+    assert saved["held"] == "" and saved["quota_override_until"] > now
+    state = KeeperState(**saved)
+    decision = policy_for(loaded).decide(state, now + 1_000, True, True, now + 86_400_000)
+    assert [event.kind for event in decision.events] == ["up"] and decision.action is None
