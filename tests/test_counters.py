@@ -33,6 +33,12 @@ GiB4 = 2**32
         ("implausible value after a new life", 0, 10**12, False, 64, 5, None),
         ("a clock step back still judges over a second", 0, 100_000_000, True, 64, -30,
          100_000_000),
+        ("the clock went back: how long passed is unknown, so the growth is kept", 0,
+         350_000_000, True, 64, -3529.7, 350_000_000),
+        ("the clock went back and a 64-bit counter fell: a reset", 900_000, 3_000, True, 64, -30,
+         3_000),
+        ("the clock went back and a 32-bit counter wrapped within a second", GiB4 - 1_000, 4_000,
+         True, 32, -30, 5_000),
     ],
 )
 def test_counter_delta(case, previous, current, same_life, bits, elapsed_s, expected) -> None:

@@ -59,19 +59,22 @@ class CounterState:
 
 def counter_delta(previous: int, current: int, same_life: bool, bits: int,
                   elapsed_s: float, max_rate: int) -> int | None:
-    """Bytes counted between two raw values, or None for an implausible jump."""
+    """Bytes counted between two raw values, or None for an implausible jump.
+
+    When the clock went back between the readings (``elapsed_s`` negative), how long passed is
+    unknown, so no growth is implausible: real bytes must not be dropped for a clock's mistake.
+    A fall is then a wrap only if it would be one within a second.
+    """
+    plausible = max_rate * max(elapsed_s, MIN_ELAPSED_S)
     if not same_life:
         growth = current
     elif current >= previous:
         growth = current - previous
-    elif previous < 2**bits and (
-            current + 2**bits - previous <= max_rate * max(elapsed_s, MIN_ELAPSED_S)):
+    elif previous < 2**bits and current + 2**bits - previous <= plausible:
         growth = current + 2**bits - previous
     else:
         growth = current
-    if growth > max_rate * max(elapsed_s, MIN_ELAPSED_S):
-        return None
-    return growth
+    return None if elapsed_s >= 0 and growth > plausible else growth
 
 
 class Tracker:
