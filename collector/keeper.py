@@ -179,32 +179,45 @@ class Keeper:
         self.secrets = secret_values(config.effective)
         self.runner = ActionRunner()
         self._since_at: tuple[int, float] | None = None
-        """``since`` of the state as this process set it, with the monotonic clock then."""
+        """``since`` of the state as this process set it, with the monotonic clock then; None
+        until this run's first check."""
+        self._checking = threading.Lock()
 
     def check(self) -> Decision | None:
         """One check, unless ``traffic connect`` or ``disconnect`` is running an action."""
-        if self.runner.interrupted:
-            return None
-        with keeper_lock(self.config, wait_s=0) as locked:
-            if not locked:
-                log.info("a `traffic connect` or `traffic disconnect` is running: "
-                         "no check this time")
+        with self._checking:
+            if self.runner.interrupted:
                 return None
-            return self._check()
+            with keeper_lock(self.config, wait_s=0) as locked:
+                if not locked:
+                    log.info("a `traffic connect` or `traffic disconnect` is running: "
+                             "no check this time")
+                    return None
+                return self._check()
 
     def stop(self) -> None:
-        """Kill the running action, if any (it is recorded as interrupted), and run no more."""
+        """Kill the running action, if any (it is recorded as interrupted), run no more, and
+        record a ``stop`` event once a check under way has ended: the keeper's watch ends
+        there."""
         self.runner.interrupt()
+        with self._checking:
+            if self._since_at is None:
+                return
+            event = Event(self.clock(), "stop", {})
+            log.info("link %s: %s", event.kind, json.dumps(event.detail))
+            with self.store_lock:
+                self.store.add_events([event])
 
     def _check(self) -> Decision:
         now, ticks = self.clock(), time.monotonic()
         with self.store_lock:
-            state = KeeperState.from_json(self.store.get_meta(STATE_META))
+            saved = KeeperState.from_json(self.store.get_meta(STATE_META))
+        state = saved if self._since_at else replace(saved, link="unknown")
         evidence = self.prober.check(now, probe_anyway=state.link != "up")
         over_quota, period_end, limit = self._quota(now)
         decision = self.policy.decide(state, now, evidence.up, over_quota, period_end, limit)
         events = [self._measured(event, evidence, state, ticks) for event in decision.events]
-        if decision.state.since != state.since:
+        if decision.state.since != state.since or self._since_at is None:
             self._since_at = (decision.state.since, ticks)
         if state.link == "unknown":
             log.info("link %s at the first check: %s", decision.state.link, evidence.reason)
@@ -216,7 +229,7 @@ class Keeper:
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
         with self.store_lock:
             self.store.add_events(events)
-            if decision.state != state:
+            if decision.state != saved:
                 self.store.set_meta(STATE_META, decision.state.to_json())
         self._publish(decision.state, evidence, now)
         return decision

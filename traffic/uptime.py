@@ -1,7 +1,9 @@
-"""Uptime per local day, from the keeper's down and up events.
+"""Uptime per local day, from the keeper's down, up and stop events.
 
 Only what the keeper observed counts: a time before its first finding (the first check, or the
-start of the span the oldest event's duration covers) is unknown, not up.
+start of the span the oldest event's duration covers) is unknown, not up, and so is the time
+between one run of the keeper and the next: a run ends at its ``stop`` event or, when it was
+killed and recorded none, at its last event.
 """
 
 from collections.abc import Iterable
@@ -17,17 +19,25 @@ Span = tuple[int, int, bool]
 def observed(events: Iterable[Event], now: int, current: tuple[str, int] | None = None
              ) -> list[Span]:
     """What the keeper saw, in order: a ``down`` or ``up`` event starts a span that lasts to
-    the next event (or ``now``); its duration tells how long the other state lasted before.
-    ``current``, the keeper's latest finding ``(link, since)``, covers ``since`` to ``now``
-    when no event does."""
-    changes = sorted((e for e in events if e.kind in ("down", "up")), key=lambda e: e.at)
+    the next one, to a ``stop`` event, or to ``now``. A run's first check (``first_check``)
+    after no ``stop`` ends the span before at the latest event of any kind before it. The
+    oldest event's duration tells how long the other state lasted before it. ``current``, the
+    keeper's latest finding ``(link, since)``, covers ``since`` to ``now`` when no event does."""
     spans: list[Span] = []
-    if changes and changes[0].duration_ms:
-        first = changes[0]
-        spans.append((first.at - first.duration_ms, first.at, first.kind == "down"))
-    ends = [event.at for event in changes[1:]] + [now]
-    spans += [(event.at, end, event.kind == "up") for event, end in zip(changes, ends,
-                                                                        strict=False)]
+    found: tuple[int, bool] | None = None
+    latest = 0
+    for event in sorted(events, key=lambda e: e.at):
+        if event.kind in ("down", "up", "stop") and found is not None:
+            first = event.kind != "stop" and event.detail.get("first_check")
+            spans.append((found[0], latest if first else event.at, found[1]))
+            found = None
+        if event.kind in ("down", "up"):
+            if not spans and found is None and event.duration_ms:
+                spans.append((event.at - event.duration_ms, event.at, event.kind == "down"))
+            found = (event.at, event.kind == "up")
+        latest = event.at
+    if found is not None:
+        spans.append((found[0], now, found[1]))
     if current is not None and current[0] in ("up", "down"):
         covered = spans[0][0] if spans else now
         if current[1] < covered:

@@ -132,8 +132,7 @@ def uptime_json(store: Store, config: Config, now: int) -> list[dict]:
         window = bucket_start("day", window - 1, tz)
     keeper = read_keeper(config)
     current = (keeper["link"], keeper["since"]) if keeper else None
-    changes = [e for e in store.events(window - 31 * DAY_MS, now + 1, 10_000)
-               if e.kind in ("down", "up")]
+    changes = store.events(window - 31 * DAY_MS, now + 1, 10_000)
     seen_until = keeper["checked_at"] + round(config.keeper.check_every * 1000) if keeper else None
     return [{"day": day, "day_iso": iso(day, tz), "down_ms": None if percent is None else down,
              "up_percent": percent}

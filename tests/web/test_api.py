@@ -326,3 +326,28 @@ def test_uptime_stops_where_the_keeper_stopped_watching(tmp_path) -> None:
         "/api/v1/events").get_json()["uptime"]
     assert [day["up_percent"] for day in uptime[-2:]] == [None, None]
     assert uptime[-3]["up_percent"] == 100.0 and uptime[-4]["up_percent"] == 100.0
+
+
+def test_uptime_is_null_while_the_collector_was_stopped(tmp_path) -> None:
+    from tests.conftest import make_config
+    from traffic.runtime import keeper_path, write_atomically
+    from traffic.store import Event, open_store
+    from web import create_app
+
+    config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
+    day = 86_400_000
+    restarted = NOW - 3_600_000
+    store = open_store(config.store.url, config.timezone)
+    store.add_events([Event(NOW - 6 * day, "up", {"first_check": True}),
+                      Event(NOW - 5 * day, "stop", {}),
+                      Event(restarted, "down", {"first_check": True})])
+    store.close()
+    write_atomically(keeper_path(config), {
+        "link": "down", "since": restarted, "step": 0, "step_fails": 1, "lock_until": 0,
+        "held": "", "quota_override_until": 0, "checked_at": NOW - 1000,
+        "interface": "ppp0", "evidence": "ppp0 is not there"})
+    uptime = create_app(config, clock=lambda: NOW).test_client().get(
+        "/api/v1/events").get_json()["uptime"]
+    assert [day["up_percent"] for day in uptime[-5:-1]] == [None] * 4
+    assert uptime[-1]["up_percent"] == 0.0 and uptime[-1]["down_ms"] == 3_600_000
+    assert uptime[-6]["up_percent"] == 100.0
