@@ -56,17 +56,19 @@ class Collector:
             deltas = [delta for reading in readings
                       if (delta := self.tracker.update(reading)) is not None]
             self.pending.extend(deltas)
-            new_keys = self.tracker.state.keys() - self._saved.keys()
+            starts = (self.tracker.state.keys() - self._saved.keys()
+                      or any(reading.resumed for reading in readings))
         self._publish_rates(deltas, bool(readings))
-        if new_keys:
+        if starts:
             self.save()
         return deltas
 
     def save(self) -> int:
         """Commit pending deltas with the tracker state they came from; returns bytes added.
 
-        ``poll`` calls it at once when a key is first seen: until its first reading is stored,
-        a restart would take a later reading as the start and lose the bytes in between.
+        ``poll`` calls it at once when a key is first seen or resumed: until that starting
+        reading is stored, a restart would count from the wrong one (losing the bytes since
+        a first reading, or counting those of the time a resumed key was not the link).
         On an idle link nothing is written: while no counter moved, the saved state is as good
         as the new one (only its time is older, which makes the next rate check more lenient).
         """

@@ -98,3 +98,14 @@ def test_clock_step_back_never_reuses_an_interval() -> None:
     assert forward.end == 105_000
     assert stepped.start == 105_000 and stepped.end > stepped.start
     assert (stepped.rx, stepped.tx) == (20, 10)
+
+
+def test_a_resumed_counter_starts_again_unless_it_has_a_new_life() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(reading(0, 1_000, 1_000))
+    resumed = Reading("kernel:ppp0", 60_000, {"rx": 9_000, "tx": 5_000}, "boot/3", resumed=True)
+    assert tracker.update(resumed) is None  # the 8000 B between were not the link's
+    assert tracker.update(reading(65, 9_500, 5_100)) == Delta("kernel:ppp0", 60_000, 65_000,
+                                                              500, 100)
+    reborn = Reading("kernel:ppp0", 70_000, {"rx": 300, "tx": 30}, "boot/4", resumed=True)
+    assert tracker.update(reborn) == Delta("kernel:ppp0", 65_000, 70_000, 300, 30)

@@ -34,6 +34,9 @@ class Reading:
     """Identifies the counter's life: a new value means the counter restarted at zero."""
     bits: int = 64
     gauges: dict[str, float] = field(default_factory=dict)
+    resumed: bool = False
+    """The source watches this counter again after a time it did not (an interface that has
+    become the default route again): what it counted meanwhile was not the link's."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class Tracker:
         self.state: dict[str, CounterState] = dict(state or {})
 
     def update(self, reading: Reading) -> Delta | None:
-        """The delta since the previous reading of the same key; None for the first one.
+        """The delta since the previous reading of the same key; None for the first one, and
+        for a resumed counter of the same life (a new life counts from zero, as always).
 
         Per key, time only moves forward: after the clock steps back, intervals continue from
         the last one, so no interval is ever stored twice.
@@ -94,9 +98,9 @@ class Tracker:
         rx, tx = reading.counters["rx"], reading.counters["tx"]
         at = reading.at if previous is None else max(reading.at, previous.at + 1)
         self.state[reading.key] = CounterState(reading.life, at, rx, tx)
-        if previous is None:
+        same_life = previous is not None and previous.life == reading.life
+        if previous is None or (reading.resumed and same_life):
             return None
-        same_life = previous.life == reading.life
         elapsed_s = (reading.at - previous.at) / 1000
         grown = [counter_delta(getattr(previous, direction), current, same_life, reading.bits,
                                elapsed_s, self.max_rate)

@@ -57,6 +57,8 @@ class KernelSource:
         self.clock = clock
         self.boot_id = BOOT_ID.read_text().strip() if BOOT_ID.exists() else "unknown"
         self._missing: set[str] = set()
+        self._watching: set[str] | None = None
+        """The interfaces of the previous poll; None before the first poll of this run."""
 
     def _watched(self) -> tuple[str, ...]:
         if self.interfaces:
@@ -65,9 +67,15 @@ class KernelSource:
         return (name,) if name else ()
 
     def poll(self) -> list[Reading]:
+        """A reading of each watched interface. One that was not watched at the previous poll
+        (the default route has moved to it) is marked ``resumed``: its bytes from the time
+        it was not the link are not counted."""
         readings = []
-        for name in self._watched():
-            reading = self._read(name)
+        watched = self._watched()
+        resumed = set() if self._watching is None else set(watched) - self._watching
+        self._watching = set(watched)
+        for name in watched:
+            reading = self._read(name, name in resumed)
             if reading is None:
                 if name not in self._missing:
                     log.warning("interface %s is not there; counting resumes when it is", name)
@@ -79,13 +87,13 @@ class KernelSource:
             readings.append(reading)
         return readings
 
-    def _read(self, name: str) -> Reading | None:
+    def _read(self, name: str, resumed: bool) -> Reading | None:
         counters = interface_counters(name)
         if counters is None:
             return None
         ifindex, rx, tx = counters
         return Reading(key=f"kernel:{name}", at=self.clock(), counters={"rx": rx, "tx": tx},
-                       life=f"{self.boot_id}/{ifindex}", bits=self.bits)
+                       life=f"{self.boot_id}/{ifindex}", bits=self.bits, resumed=resumed)
 
 
 def interface_counters(name: str) -> tuple[str, int, int] | None:

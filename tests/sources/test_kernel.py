@@ -57,3 +57,34 @@ def test_default_route_interface_is_followed(link: Link) -> None:
     result = poll_in(link)
     assert result["default"] == link.near_if
     assert [reading[0] for reading in result["readings"]] == [f"kernel:{link.near_if}"]
+
+
+RESUME = """
+import json, socket, subprocess, sys
+from traffic.config import SourceConfig
+from collector.sources.kernel import KernelSource
+from traffic.counters import Tracker
+source = KernelSource(SourceConfig("kernel", ()), lambda: 1000)
+tracker = Tracker(250_000_000)
+route = ["ip", "route", "{verb}", "default", "via", sys.argv[1]]
+steps = []
+for verb in ("add", "del", "add"):
+    subprocess.run([part.format(verb=verb) for part in route], check=True)
+    if verb == "del":  # bytes over the interface while it is not the link
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for _ in range(200):
+                udp.sendto(b"x" * 1400, (sys.argv[1], 9))
+    readings = source.poll()
+    steps.append([[r.key, r.resumed, tracker.update(r) is not None] for r in readings])
+print(json.dumps(steps))
+"""
+
+
+def test_an_interface_the_default_route_comes_back_to_is_counted_from_there(
+        link: Link) -> None:
+    """While another interface (or none) was the default, this one's bytes were not the
+    link's: the tracker starts again from the reading it resumes with."""
+    out = subprocess.run(link.in_near(sys.executable, "-c", RESUME, link.far_ip), check=True,
+                         capture_output=True, text=True).stdout
+    key = f"kernel:{link.near_if}"
+    assert json.loads(out) == [[[key, False, False]], [], [[key, True, False]]]
