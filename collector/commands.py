@@ -116,7 +116,8 @@ def _exclusive(config: Config, name: str) -> Iterator[bool]:
 
 
 def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
-    """Clear any lock or hold, then run the connect command now."""
+    """Clear any lock or hold, then run the connect command now; it counts as the first
+    step's first attempt, which the keeper judges no sooner than one check later."""
     return _interruptible("connect", lambda runner, signals: _connect(config, store, runner,
                                                                       signals))
 
@@ -134,7 +135,8 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
                                         "was": before.held or "locked"})
                   ] if before.lock_until or before.held else []
         store.add_events([*events, attempt_event(now, 0, result)])
-        store.set_meta(STATE_META, _cleared(_state(store), renewed if spent else 0).to_json())
+        cleared = _cleared(_state(store), renewed if spent else 0)
+        store.set_meta(STATE_META, replace(cleared, step_fails=1, attempt_at=now_ms()).to_json())
     outcome = ("done" if result.ok else "interrupted" if result.interrupted
                else "timed out" if result.timed_out
                else "could not start" if result.exit_code is None

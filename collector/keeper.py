@@ -57,6 +57,9 @@ class KeeperState:
     """`traffic connect` during a quota hold: the quota is not enforced again before this."""
     quota_limit: str = ""
     """The limit of a quota hold: "monthly" or "daily"."""
+    attempt_at: int = 0
+    """When the attempt of `traffic connect` ended: the keeper judges it no sooner than one
+    ``check_every`` later, as it does its own."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -87,6 +90,7 @@ class Policy:
     max_fails: int
     lock_ms: int
     enforce_quota: bool
+    check_ms: int = 0
 
     def decide(self, state: KeeperState, now: int, up: bool, over_quota: bool = False,
                period_end: int = 0, limit: str = "monthly") -> Decision:
@@ -112,6 +116,8 @@ class Policy:
 
     def _bring_back(self, state: KeeperState, now: int, events: list[Event]) -> Decision:
         """The link is down and nothing holds it: attempt, escalate, rest or wait."""
+        if state.attempt_at <= now < state.attempt_at + self.check_ms:
+            return Decision(state, events)
         if state.lock_until:
             if now < state.lock_until:
                 return Decision(state, events)
@@ -161,7 +167,8 @@ def policy_for(config: Config) -> Policy:
     keeper = config.keeper
     return Policy(steps=tuple(step.after for step in keeper.escalation),
                   max_fails=keeper.max_fails, lock_ms=int(keeper.lock_duration * 1000),
-                  enforce_quota=keeper.enforce_quota)
+                  enforce_quota=keeper.enforce_quota,
+                  check_ms=int(keeper.check_every * 1000))
 
 
 class Keeper:

@@ -124,7 +124,8 @@ def test_connect_keeps_what_was_recorded_while_it_ran(tmp_path: Path) -> None:
     assert traffic(config, "connect").returncode == 0
     events, state = stored(config)
     assert (state["link"], state["since"], state["lock_until"], state["step_fails"]) == (
-        "up", 42, 0, 0)
+        "up", 42, 0, 1)
+    assert state["attempt_at"] > 1
     assert [kind for kind, _ in events] == ["unlock", "attempt"]
 
 

@@ -150,3 +150,15 @@ def test_the_end_of_a_quota_hold_names_the_limit(limit: str, reason: str) -> Non
     assert held.events[0].detail == {"until": 99 * S, "limit": limit}
     ended = QUOTA.decide(held.state, 99 * S, False)
     assert ended.events[0].kind == "unlock" and ended.events[0].detail == {"reason": reason}
+
+
+def test_an_attempt_of_traffic_connect_is_judged_one_check_later() -> None:
+    """``traffic connect`` dialled 34 ms before a check: that check must not dial again."""
+    policy = replace(PLAIN, check_ms=30 * S)
+    dialled = replace(DOWN, step_fails=1, attempt_at=200 * S)
+    wait = policy.decide(dialled, 200 * S + 34, False)
+    assert (wait.state, wait.events, wait.action) == (dialled, [], None)
+    judged = policy.decide(dialled, 230 * S, False)
+    assert judged.action == "attempt" and judged.state.step_fails == 2
+    assert policy.decide(dialled, 100 * S, False).action == "attempt"  # the clock went back
+    assert policy.decide(dialled, 200 * S + 34, True).events[0].kind == "up"
