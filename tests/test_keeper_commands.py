@@ -169,6 +169,9 @@ def test_connect_gives_up_waiting_with_a_clear_message(tmp_path: Path) -> None:
      "keeper.need: 2 is more than the 1 keeper.targets; no probe could succeed"),
     ('escalation = [{run = ["a"]}, {run = ["b"], after = 0}]',
      "keeper.escalation[1].after: expected a whole number from 1 to 1000, got 0"),
+    ("escalation = [{run = []}]",
+     'keeper.escalation[0].run: name the command this step runs, such as ["usb-reset", '
+     '"12d1:1506"]'),
     ('escalation = [{run = "usb-reset 12d1:1506"}]',
      "keeper.escalation[0].run: expected an argument list such as [\"pon\", \"provider\"], "
      "not a shell string: 'usb-reset 12d1:1506'"),

@@ -188,7 +188,7 @@ def _escalation_step(index: int, item: dict[str, Any]) -> "EscalationStep":
     unknown = sorted(set(item) - {"run", "after"})
     if unknown or "run" not in item:
         raise _ErrorAt(f"[{index}]", f"expected the keys 'run' and 'after', got {sorted(item)}")
-    checks = {"run": _argv, "after": _integer(1, 1000)}
+    checks = {"run": _step_command, "after": _integer(1, 1000)}
     parsed = {}
     for key, raw in {"after": 1, **item}.items():
         try:
@@ -196,6 +196,13 @@ def _escalation_step(index: int, item: dict[str, Any]) -> "EscalationStep":
         except ValueError as error:
             raise _ErrorAt(f"[{index}].{key}", str(error)) from None
     return EscalationStep(**parsed)
+
+
+def _step_command(value: Any) -> tuple[str, ...]:
+    command = _argv(value)
+    if not command:
+        raise ValueError("name the command this step runs, such as [\"usb-reset\", \"12d1:1506\"]")
+    return command
 
 
 def _bind(value: Any) -> str:
