@@ -1,6 +1,13 @@
 import pytest
 
-from traffic.units import duration_text, format_size, parse_duration, parse_rate, parse_size
+from traffic.units import (
+    duration_text,
+    format_size,
+    parse_duration,
+    parse_rate,
+    parse_size,
+    unit_system,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -51,6 +58,7 @@ def test_parse_rate() -> None:
 @pytest.mark.parametrize(("size", "system", "text"), [
     (0, "si", "0 B"), (999, "si", "999 B"), (12_345_678_901, "si", "12.3 GB"),
     (40 * 10**9, "si", "40 GB"), (40 * 2**30, "iec", "40 GiB"), (1536, "iec", "1.5 KiB"),
+    (999_960_000, "si", "1 GB"), (999_940_000, "si", "999.9 MB"), (2**30 - 1, "iec", "1 GiB"),
 ])
 def test_format_size(size, system, text) -> None:
     assert format_size(size, system) == text
@@ -63,3 +71,10 @@ def test_format_size(size, system, text) -> None:
 def test_duration_text_reads_back(seconds, text) -> None:
     assert duration_text(seconds) == text
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("limit", "system"), [
+    ("40 GB", "si"), ("40 GiB", "iec"), ("40 GIB", "iec"), ("40 gib", "iec"), ("40gb", "si"),
+])
+def test_the_limit_decides_the_units_shown(limit: str, system: str) -> None:
+    assert unit_system(limit) == system

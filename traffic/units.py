@@ -82,7 +82,7 @@ def duration_text(seconds: float) -> str:
 
 def unit_system(limit_text: str) -> str:
     """``"iec"`` when the user wrote the limit in GiB-style units, else ``"si"``."""
-    return "iec" if re.search(r"i[bB]\s*$", str(limit_text)) else "si"
+    return "iec" if re.search(r"ib\s*$", str(limit_text), re.IGNORECASE) else "si"
 
 
 def format_size(size: float, system: str = "si") -> str:
@@ -91,7 +91,7 @@ def format_size(size: float, system: str = "si") -> str:
         1000, ["B", "kB", "MB", "GB", "TB"])
     value = float(size)
     for name in names:
-        if abs(value) < base or name == names[-1]:
+        if abs(round(value, 1)) < base or name == names[-1]:
             if name == "B":
                 return f"{int(value)} B"
             return f"{value:.1f}".removesuffix(".0") + f" {name}"
