@@ -157,7 +157,10 @@ class Policy:
             events.append(Event(now, found, {"first_check": True} if first else {},
                                 None if first else max(0, now - state.since)))
             return replace(state, link=found, since=now)
-        if up and (state.step or state.step_fails or (state.lock_until and not state.held)):
+        resting = bool(state.lock_until and not state.held)
+        if up and resting:
+            events.append(Event(now, "unlock", {"reason": "link back"}))
+        if up and (state.step or state.step_fails or resting):
             return replace(state, step=0, step_fails=0,
                            lock_until=state.lock_until if state.held else 0)
         return state

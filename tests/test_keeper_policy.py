@@ -48,7 +48,7 @@ def kinds(decision) -> list[str]:
      KeeperState(link="up", since=300 * S, lock_until=500 * S), ["up"], None),
     ("resting, up again at the next check: the rest ends", PLAIN,
      KeeperState(link="up", since=300 * S, lock_until=500 * S), 330 * S, True,
-     KeeperState(link="up", since=300 * S), [], None),
+     KeeperState(link="up", since=300 * S), ["unlock"], None),
     ("resting, the link dropped again after one check: still resting", PLAIN,
      KeeperState(link="up", since=300 * S, lock_until=500 * S), 330 * S, False,
      KeeperState(link="down", since=330 * S, lock_until=500 * S), ["down"], None),
@@ -162,3 +162,9 @@ def test_an_attempt_of_traffic_connect_is_judged_one_check_later() -> None:
     assert judged.action == "attempt" and judged.state.step_fails == 2
     assert policy.decide(dialled, 100 * S, False).action == "attempt"  # the clock went back
     assert policy.decide(dialled, 200 * S + 34, True).events[0].kind == "up"
+
+
+def test_a_rest_ended_by_the_link_coming_back_is_recorded() -> None:
+    decision = PLAIN.decide(KeeperState(link="up", since=300 * S, lock_until=500 * S), 330 * S,
+                            True)
+    assert [(e.kind, e.detail) for e in decision.events] == [("unlock", {"reason": "link back"})]
