@@ -192,10 +192,19 @@ class Keeper:
         """``since`` of the state as this process set it, with the monotonic clock then; None
         until this run's first check."""
         self._checking = threading.Lock()
+        self._told_busy = False
 
     def check(self) -> Decision | None:
-        """One check, unless ``traffic connect`` or ``disconnect`` is running an action."""
-        with self._checking:
+        """One check, unless the previous one (its action) or ``traffic connect`` or
+        ``disconnect`` is still running. The scheduler may start a check while one runs."""
+        if not self._checking.acquire(blocking=False):
+            if not self._told_busy:
+                log.info("the previous check is still running its action: no check until "
+                         "it ends")
+                self._told_busy = True
+            return None
+        try:
+            self._told_busy = False
             if self.runner.interrupted:
                 return None
             with keeper_lock(self.config, wait_s=0) as locked:
@@ -204,6 +213,8 @@ class Keeper:
                              "no check this time")
                     return None
                 return self._check()
+        finally:
+            self._checking.release()
 
     def stop(self) -> None:
         """Kill the running action, if any (it is recorded as interrupted), run no more, and

@@ -159,7 +159,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
 
         keeper = Keeper(config, store, collector.store_lock, collector.clock)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
-                          id="keeper", next_run_time=datetime.now(UTC))
+                          id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
     collector.poll()
     collector.prune()
     scheduler.start()

@@ -122,3 +122,20 @@ def test_each_run_of_the_keeper_starts_afresh_and_a_clean_stop_is_recorded(
     store.close()
     assert found == [("up", None, True), ("stop", None, False), ("down", None, True),
                      ("down", None, True), ("stop", None, False)]
+
+
+def test_a_check_during_a_long_action_is_skipped_and_said_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The scheduler may start a check while the previous one runs its action: it returns at
+    once, with one INFO line per action instead of a warning at every check."""
+    config = make_config(tmp_path, '[keeper]\nenabled = true\nconnect = ["true"]\n'
+                                   'targets = ["127.0.0.1:9"]\n')
+    store = open_store(config.store.url, config.timezone, create=True)
+    keeper = Keeper(config, store, threading.Lock(), lambda: DAY, Evidence())
+    caplog.set_level("INFO", "collector.keeper")
+    with keeper._checking:  # a check running its action
+        assert keeper.check() is None and keeper.check() is None
+    assert keeper.check() is not None
+    store.close()
+    busy = [r for r in caplog.records if "still running its action" in r.getMessage()]
+    assert [r.levelname for r in busy] == ["INFO"]
