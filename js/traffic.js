@@ -288,6 +288,7 @@
   const UNLOCK_REASONS = { "lock expired": "the rest is over",
                            "new billing period": "a new billing period began",
                            "new day": "a new day began",
+                           "link back": "the link is back",
                            "enforce_quota is off": "the quota no longer keeps it down",
                            "traffic connect": "someone asked for it at the box" };
 
@@ -301,7 +302,7 @@
 
   function tried(d, what) {
     if (d.interrupted) {
-      return what + " was cut short: the box was stopping.";
+      return what + " was cut short.";
     }
     if (d.timed_out) {
       return what + " failed (took too long).";
@@ -341,6 +342,7 @@
           ? "The link was switched off: the quota is used up."
           : "The link was switched off by hand."),
         detail: d.by + (d.command ? "; " + commandDetail(d) : ""), output: d.output };
+      case "stop": return { text: "The box stopped watching the link." };
       default: return { text: event.kind };
     }
   }

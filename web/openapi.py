@@ -97,7 +97,7 @@ REALTIME = _object({
 EVENT = _object({
     "at": MS, "at_iso": ISO,
     "kind": {"type": "string", "description": "down, up, attempt, escalation, lock, unlock, "
-                                              "quota_lock, disconnect"},
+                                              "quota_lock, disconnect, stop"},
     "duration_ms": {"type": ["integer", "null"],
                     "description": "down: how long it was up; up: how long it was down; "
                                    "attempt, disconnect: how long the command ran"},
