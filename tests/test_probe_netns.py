@@ -68,10 +68,12 @@ def test_sent_but_nothing_received_probes_at_once(link: Link) -> None:
     assert "refused" in steps[4][3].lower()
 
 
-def test_received_bytes_mean_up_without_a_probe(link: Link) -> None:
+def checks_around_a_datagram(link: Link, later_minutes: int) -> list:
+    """A check at 0, then a datagram from the far side, then checks 1..``later_minutes``
+    minutes later; the steps of all the checks."""
+    later = "".join(f"check({minute} * minute)\n" for minute in range(1, later_minutes + 1))
     script = SCRIPT.split("check(0)")[0] + (
-        "check(0)\nprint('ready', flush=True)\ninput()\ncheck(1 * minute)\n"
-        "print(json.dumps(steps))\n")
+        f"check(0)\nprint('ready', flush=True)\ninput()\n{later}print(json.dumps(steps))\n")
     checker = subprocess.Popen(link.in_near(sys.executable, "-c", script, link.far_ip, str(PORT),
                                             "idle"),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -80,7 +82,11 @@ def test_received_bytes_mean_up_without_a_probe(link: Link) -> None:
                     "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
                     f".sendto(b'x' * 500, ('{link.near_ip}', 9))"], check=True)
     out, _ = checker.communicate("\n", timeout=30)
-    steps = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_received_bytes_mean_up_without_a_probe(link: Link) -> None:
+    steps = checks_around_a_datagram(link, 1)
     assert steps[1] == [1, True, False, "received bytes"]
 
 
@@ -93,18 +99,7 @@ def test_interface_down_is_down_without_a_probe(link: Link) -> None:
 def test_received_bytes_supersede_an_older_failed_probe(link: Link) -> None:
     """Connect brought the link back after a failed probe: the next idle check must not
     reuse that failure and call the link down again."""
-    script = SCRIPT.split("check(0)")[0] + (
-        "check(0)\nprint('ready', flush=True)\ninput()\ncheck(1 * minute)\n"
-        "check(2 * minute)\ncheck(3 * minute)\nprint(json.dumps(steps))\n")
-    checker = subprocess.Popen(link.in_near(sys.executable, "-c", script, link.far_ip, str(PORT),
-                                            "idle"),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert checker.stdout is not None and checker.stdout.readline().strip() == "ready"
-    subprocess.run(["ip", "netns", "exec", link.far, sys.executable, "-c",
-                    "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
-                    f".sendto(b'x' * 500, ('{link.near_ip}', 9))"], check=True)
-    out, _ = checker.communicate("\n", timeout=30)
-    steps = json.loads(out.strip().splitlines()[-1])
+    steps = checks_around_a_datagram(link, 3)
     assert steps[0][:3] == [0, False, True]  # nothing listens on the far host: the probe fails
     assert steps[1:] == [[1, True, False, "received bytes"],
                          [2, True, False, "idle; received bytes before"],
