@@ -99,10 +99,13 @@ def lock_wait_s(config: Config) -> float:
 
 
 @contextlib.contextmanager
-def _exclusive(config: Config, name: str) -> Iterator[bool]:
-    """The keeper lock, waited for (with a word on stderr) while the keeper runs an action."""
+def _exclusive(config: Config, signals: _Signals) -> Iterator[bool]:
+    """The keeper lock, waited for (with a word on stderr) while the keeper runs an action.
+    Once it is held, a signal interrupts the action instead of ending the command at once."""
+    name = signals.name
     with keeper_lock(config, wait_s=0) as locked:
         if locked:
+            signals.acting = True
             yield True
             return
     wait = lock_wait_s(config)
@@ -112,6 +115,7 @@ def _exclusive(config: Config, name: str) -> Iterator[bool]:
         if not locked:
             print(f"traffic {name}: the link is still busy after {wait:g}s; nothing done, "
                   "try again later", file=sys.stderr)
+        signals.acting = locked
         yield locked
 
 
@@ -123,10 +127,9 @@ def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
 
 
 def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:
-    with _exclusive(config, "connect") as locked:
+    with _exclusive(config, signals) as locked:
         if not locked:
             return 1
-        signals.acting = True
         now, before = now_ms(), _state(store)
         spent, renewed, _ = quota_spent(config, store, now)
         result = runner.run(config.keeper.connect, config.keeper.action_timeout,
@@ -163,10 +166,9 @@ def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
 
 
 def _disconnect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:
-    with _exclusive(config, "disconnect") as locked:
+    with _exclusive(config, signals) as locked:
         if not locked:
             return 1
-        signals.acting = True
         store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
         event = disconnect_event(config, now_ms(), "traffic disconnect",
                                  secret_values(config.effective), runner)

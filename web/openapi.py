@@ -19,9 +19,11 @@ TIME_PARAM = {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"},
                         {"type": "string", "format": "date"},
                         {"type": "string", "format": "date-time"}]}
 DATE_YEARS = "(199[0-9]|2[01][0-9]{2})"
-"""Dates are local: from 1990 to 2199 (2200-01-01, the very end, is taken too)."""
+"""Local dates 1990 to 2199. The schema promises what every time zone accepts, so it is a
+little narrower than the server (which also takes 2200-01-01, the very end)."""
 OFFSET_YEARS = "(199[1-9]|2[01][0-9]{2})"
-"""A time with an offset is in the years 1990 to 2200 of the household's clock in any zone."""
+"""Times with an offset from 1991 to 2199: inside the years 1990 to 2200 of the household's
+clock whatever its zone (the server takes the edges of 1990 too)."""
 EPOCH_MS_IN_YEARS = ("^(631[2-9][0-9]{8}|63[2-9][0-9]{9}|6[4-9][0-9]{10}|[7-9][0-9]{11}"
                      "|[1-6][0-9]{12}|7[01][0-9]{11}|72[0-4][0-9]{10}|725[0-7][0-9]{9})$")
 """631200000000 (1990-01-01T13:20Z) to 7257999999999 (2199-12-31): in the years 1990 to 2200
