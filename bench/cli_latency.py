@@ -133,7 +133,7 @@ def run(quick: bool, names: tuple[str, ...] = ("status", "report-day")) -> list[
     expect = {"status": "Traffic at", "report-day": "total"}
     try:
         baseline, _ = _time([sys.executable, "-c", "pass"], runs + 1)
-        imports, _ = _time([sys.executable, "-c", "import traffic.cli"], runs + 1)
+        imports, _ = _time([sys.executable, "-c", "import cli.main"], runs + 1)
     except Exception:
         baseline = imports = [math.nan]
     size_mb = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
@@ -149,7 +149,7 @@ def run(quick: bool, names: tuple[str, ...] = ("status", "report-day")) -> list[
             continue
         note = (f"median of {runs}, min {min(times):.0f}, max {max(times):.0f}; "
                 f"python -c pass {median(baseline):.0f} ms, "
-                f"import traffic.cli {median(imports):.0f} ms; "
+                f"import cli.main {median(imports):.0f} ms; "
                 f"store {size_mb:.1f} MB, {how}")
         results.append(Result(name, median(times), "ms", TARGET_MS, note=note))
     return results

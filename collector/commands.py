@@ -28,9 +28,8 @@ from collector.keeper import (
     disconnect_event,
     keeper_lock,
     quota_spent,
-    secret_values,
 )
-from traffic.config import Config
+from traffic.config import Config, secret_values
 from traffic.periods import now_ms
 from traffic.store import Event, Store
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from collector.actions import ActionResult, ActionRunner, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
-from traffic.config import MASK, Config, ConfigError, mask_secrets, secrets_in
+from traffic.config import Config, ConfigError, secret_values
 from traffic.periods import day_bounds
 from traffic.quota import usage
 from traffic.runtime import keeper_path, runtime_dir, write_atomically
@@ -342,21 +342,3 @@ def disconnect_event(config: Config, now: int, by: str, secrets: Sequence[str],
     result = (runner.run if runner else run_action)(command, config.keeper.action_timeout,
                                                     secrets)
     return Event(now, "disconnect", {"by": by, **result.detail()}, result.duration_ms)
-
-
-def secret_values(settings: dict) -> list[str]:
-    """Every secret value in the config, to be masked in command output."""
-    masked = mask_secrets(settings)
-    found: list[str] = []
-
-    def walk(original: object, hidden: object) -> None:
-        if isinstance(original, dict) and isinstance(hidden, dict):
-            for name in original:
-                walk(original[name], hidden[name])
-        elif isinstance(original, list) and isinstance(hidden, list):
-            for a, b in zip(original, hidden, strict=False):
-                walk(a, b)
-        elif isinstance(original, str) and original != hidden:
-            found.extend([original] if hidden == MASK else secrets_in(original))
-    walk(settings, masked)
-    return found

@@ -38,8 +38,8 @@ class LinkEvidence:
 class Prober:
     def __init__(self, keeper: KeeperConfig, sources: tuple[SourceConfig, ...] = ()) -> None:
         self.keeper = keeper
-        configured = [name for source in sources if source.type == "kernel"
-                      for name in source.interfaces]
+        configured = [name for source in sources
+                      for name in source.settings.get("interfaces", ())]
         self.interface = keeper.interface or (configured[0] if configured else "")
         self._last: tuple[str, int, int] | None = None
         self._last_probe_at: int | None = None

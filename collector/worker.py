@@ -1,8 +1,13 @@
-"""APScheduler wiring: poll every ``collector.interval``, commit every ``collector.save_interval``.
+"""APScheduler wiring: poll each source at its own interval, commit every
+``collector.save_interval``.
 
 Committing less often than polling spares the SD card and loses nothing: the tracker state goes to
 disk in the same transaction as the deltas it produced, so after a crash the next reading is
 measured from the last committed state and the uncommitted bytes are counted then, once.
+
+Like a Telegraf input's ``AddError``, a source that fails is skipped for that cycle while the
+others keep counting: its outage is logged once and recorded as a ``source_down`` event, its
+return as ``source_up``.
 """
 
 import logging
@@ -10,26 +15,77 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from collector.sources import Source, make_source
-from traffic.config import Config, mask_secrets
+from collector.sources import Source, label, make_source, poll_interval
+from traffic.config import Config, SourceConfig, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
 from traffic.runtime import (
     REALTIME_WINDOW_MS,
     check_runtime_dir,
     realtime_path,
+    sources_path,
     write_atomically,
 )
-from traffic.store import Store
+from traffic.store import Event, GaugeSample, Store
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
+
+
+class SourceWatch:
+    """What the collector knows of one source between polls: is it answering, its latest
+    gauges. Published for the readers after each of its polls."""
+
+    def __init__(self, source: Source, config: SourceConfig, secrets: list[str]) -> None:
+        self.source = source
+        self.config = config
+        self.secrets = secrets
+        self.failing_since: int | None = None
+        self.error = ""
+        self.read_at: int | None = None
+        self.gauges: dict[str, float | str] = {}
+
+    def failed(self, at: int, error: Exception) -> Event | None:
+        """The ``source_down`` event of the first failure in a row; later ones are quiet."""
+        self.error = _masked(str(error) or type(error).__name__, self.secrets)
+        if self.failing_since is not None:
+            return None
+        self.failing_since = at
+        log.warning("source %s (%s) not answering: %s; the others keep counting",
+                    self.config.name, label(self.config), self.error)
+        return Event(at, "source_down", self._detail(error=self.error))
+
+    def answered(self, at: int) -> Event | None:
+        """The ``source_up`` event when a failing source answers again."""
+        self.read_at = at
+        if self.failing_since is None:
+            return None
+        since, self.failing_since, self.error = self.failing_since, None, ""
+        log.info("source %s (%s) is back", self.config.name, label(self.config))
+        return Event(at, "source_up", self._detail(), duration_ms=at - since)
+
+    def _detail(self, **more: str) -> dict[str, str]:
+        return {"source": self.config.name, "type": self.config.type,
+                "label": label(self.config), **more}
+
+    def document(self) -> dict:
+        return {"type": self.config.type, "label": label(self.config),
+                "billed": self.config.billed, "read_at": self.read_at,
+                "failing_since": self.failing_since, "error": self.error,
+                "gauges": self.gauges}
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return mask_text(text)
 
 
 class Collector:
@@ -39,29 +95,67 @@ class Collector:
         self.config = config
         self.store = store
         self.clock = clock
-        self.sources: list[Source] = [make_source(source, clock) for source in config.sources]
+        secrets = secret_values(config.effective)
+        self.watches = [SourceWatch(make_source(source, clock), source, secrets)
+                        for source in config.sources]
+        self.sources: list[Source] = [watch.source for watch in self.watches]
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
         self.pending: list[Delta] = []
+        self.pending_gauges: list[GaugeSample] = []
         self.rates: deque[list[float]] = deque()
         self.read_at: int | None = None
-        """When a poll last read a counter: polls that find no interface do not count."""
+        """When a poll last read a billed counter: polls that find none do not count."""
         self._saved = self._counters_of(self.tracker.state)
         self.realtime_path = realtime_path(config)
+        self.sources_path = sources_path(config)
         self._tracker_lock = threading.Lock()
         self.store_lock = threading.Lock()
 
     def poll(self) -> list[Delta]:
-        readings = [reading for source in self.sources for reading in source.poll()]
+        """Poll every source once (the first and the last poll of a run, ``collect --once``)."""
+        return [delta for index in range(len(self.watches)) for delta in self.poll_source(index)]
+
+    def poll_source(self, index: int) -> list[Delta]:
+        watch = self.watches[index]
+        try:
+            readings = watch.source.poll()
+        except Exception as error:  # a source's failure must not stop the others
+            self._record(watch.failed(self.clock(), error))
+            self._publish_sources()
+            return []
+        self._record(watch.answered(self.clock()))
+        max_rate = watch.config.max_rate
         with self._tracker_lock:
-            deltas = [delta for reading in readings
-                      if (delta := self.tracker.update(reading)) is not None]
+            deltas = [delta for reading in readings if reading.counters
+                      and (delta := self.tracker.update(
+                          replace(reading, max_rate=max_rate) if max_rate else reading))]
             self.pending.extend(deltas)
+            for reading in readings:
+                watch.gauges.update(reading.gauges)
+                self.pending_gauges.extend(GaugeSample(reading.key, name, reading.at, value)
+                                           for name, value in reading.gauges.items())
             starts = (self.tracker.state.keys() - self._saved.keys()
                       or any(reading.resumed for reading in readings))
-        self._publish_rates(deltas, bool(readings))
+        if watch.config.billed:
+            self._publish_rates(deltas, any(reading.counters for reading in readings))
+        self._publish_sources()
         if starts:
             self.save()
         return deltas
+
+    def _record(self, event: Event | None) -> None:
+        if event is not None:
+            with self.store_lock:
+                self.store.add_events([event])
+
+    def close(self) -> None:
+        """Close every source (a router's session is logged out), each whatever the others do."""
+        for watch in self.watches:
+            try:
+                watch.source.close()
+            except Exception as error:
+                log.warning("source %s: closing failed: %s", watch.config.name,
+                            _masked(str(error), watch.secrets))
 
     def save(self) -> int:
         """Commit pending deltas with the tracker state they came from; returns bytes added.
@@ -75,22 +169,24 @@ class Collector:
         with self.store_lock:
             with self._tracker_lock:
                 pending, self.pending = self.pending, []
+                gauges, self.pending_gauges = self.pending_gauges, []
                 state = dict(self.tracker.state)
             counters = self._counters_of(state)
-            if not pending and counters == self._saved:
+            if not pending and not gauges and counters == self._saved:
                 return 0
             try:
-                added = self.store.add(merge_within_buckets(pending), state)
+                added = self.store.add(merge_within_buckets(pending), state, gauges)
             except Exception:
                 with self._tracker_lock:
                     self.pending[:0] = pending
+                    self.pending_gauges[:0] = gauges
                 raise
             self._saved = counters
             return added
 
     @staticmethod
-    def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int]]:
-        return {key: (s.life, s.rx, s.tx) for key, s in state.items()}
+    def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int, int]]:
+        return {key: (s.life, s.rx, s.tx, s.held) for key, s in state.items()}
 
     def prune(self) -> None:
         with self.store_lock:
@@ -111,6 +207,11 @@ class Collector:
         write_atomically(self.realtime_path, {
             "site": self.config.site, "interval_s": self.config.collector.interval,
             "updated": at, "read_at": self.read_at, "points": list(self.rates)})
+
+    def _publish_sources(self) -> None:
+        write_atomically(self.sources_path, {
+            "updated": self.clock(),
+            "sources": {watch.config.name: watch.document() for watch in self.watches}})
 
 
 def merge_within_buckets(deltas: list[Delta]) -> list[Delta]:
@@ -140,16 +241,21 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     store.claim_writer()
     collector = Collector(config, store)
     if once:
-        collector.poll()
-        collector.save()
+        try:
+            collector.poll()
+            collector.save()
+        finally:
+            collector.close()
         return 0
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": None})
-    scheduler.add_job(_logged(collector.poll), "interval", seconds=config.collector.interval,
-                      id="poll")
+    for index, source in enumerate(config.sources):
+        poll = _logged(lambda index=index: collector.poll_source(index), f"poll {source.name}")
+        scheduler.add_job(poll, "interval", seconds=poll_interval(source, config),
+                          id=f"poll-{source.name}")
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
@@ -171,16 +277,20 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.shutdown(wait=True)
     collector.poll()
     collector.save()
+    collector.close()
     log.info("stopped; everything counted is saved")
     return 0
 
 
-def _logged(job: Callable[[], object]) -> Callable[[], None]:
+def _logged(job: Callable[[], object], name: str = "") -> Callable[[], None]:
     """A job that logs its failure in one line and lets the next run try again."""
+    name = name or job.__name__
+
     def run_job() -> None:
         try:
             job()
         except Exception as error:  # one bad cycle must not stop collecting
-            log.error("%s failed: %s", job.__name__, error)
-    run_job.__name__ = job.__name__
+            log.error("%s failed: %s", name, mask_text(str(error)))
+    run_job.__name__ = name
     return run_job
+

@@ -31,7 +31,7 @@ class CollectorProcess:
         self.process: subprocess.Popen | None = None
 
     def cli_command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "traffic", "--config", str(self.config), *args]
+        return [sys.executable, "-m", "cli", "--config", str(self.config), *args]
 
     def cli(self, *args: str) -> str:
         return subprocess.run(self.cli_command(*args), check=True, capture_output=True,
@@ -39,7 +39,7 @@ class CollectorProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.link.in_near(sys.executable, "-m", "traffic", "--config", str(self.config),
+            self.link.in_near(sys.executable, "-m", "cli", "--config", str(self.config),
                               "collect"), stdout=self.log, stderr=self.log, env=clean_env())
         self.wait_polls(2)
 

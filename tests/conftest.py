@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector.sources import source_schemas
 from tests.sim.link import Link
 from traffic.config import Config, load_config
 
@@ -27,7 +28,8 @@ def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
     base = [f"store.url=sqlite://{tmp_path}/traffic.db",
             f'collector.runtime_dir="{tmp_path}/run"']
     extra = [f"{key.replace('__', '.')}={value}" for key, value in overrides.items()]
-    return load_config(path, base + extra, environ={}, system_path=None)
+    return load_config(path, base + extra, environ={}, system_path=None,
+                       source_schemas=source_schemas())
 
 
 @pytest.fixture

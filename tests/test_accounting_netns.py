@@ -85,7 +85,7 @@ def test_kill_before_the_first_save_loses_nothing(link: Link, tmp_path: Path,
 def test_collect_once_polls_commits_and_exits(link: Link, tmp_path: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
     collector = spawn_collector()
-    run_once = link.in_near(sys.executable, "-m", "traffic", "--config", str(collector.config),
+    run_once = link.in_near(sys.executable, "-m", "cli", "--config", str(collector.config),
                             "collect", "--once")
     subprocess.run(run_once, check=True, env=clean_env(), capture_output=True)
     before = link.counters()
@@ -99,7 +99,7 @@ def test_second_collector_on_the_same_store_is_refused(link: Link, tmp_path: Pat
         spawn_collector: Callable[..., CollectorProcess]) -> None:
     collector = spawn_collector()
     collector.start()
-    second = subprocess.run(link.in_near(sys.executable, "-m", "traffic", "--config",
+    second = subprocess.run(link.in_near(sys.executable, "-m", "cli", "--config",
                                          str(collector.config), "collect", "--once"),
                             env=clean_env(), capture_output=True, text=True)
     collector.stop()

@@ -24,7 +24,7 @@ GB = 10**9
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), *args],
+        [sys.executable, "-m", "cli", "--config", str(tmp_path / "traffic.toml"), *args],
         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
 
 
@@ -188,7 +188,7 @@ def test_a_reader_that_went_away_stops_the_output_quietly(seeded: dict, tmp_path
     os.close(reader)
     with os.fdopen(writer, "wb") as stdout:
         result = subprocess.run(
-            [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), *args],
+            [sys.executable, "-m", "cli", "--config", str(tmp_path / "traffic.toml"), *args],
             stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
             env={"PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stderr) == (141, "")
@@ -197,7 +197,7 @@ def test_a_reader_that_went_away_stops_the_output_quietly(seeded: dict, tmp_path
 def test_report_piped_into_head(seeded: dict, tmp_path: Path) -> None:
     start = (seeded["today"] - timedelta(days=60)).date().isoformat()
     result = subprocess.run(
-        f"{sys.executable} -m traffic --config {tmp_path}/traffic.toml report --resolution 5min "
+        f"{sys.executable} -m cli --config {tmp_path}/traffic.toml report --resolution 5min "
         f"--start {start} | head -1", shell=True, capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stderr) == (0, "")
@@ -262,7 +262,7 @@ def test_last_sample_is_the_last_counter_read_not_the_last_poll(
         f'[collector]\ninterval = "200ms"\nruntime_dir = "{tmp_path}/run"\n'
         f'[[sources]]\ntype = "kernel"\ninterfaces = ["{interface}"]\n')
     collector = subprocess.Popen(
-        [sys.executable, "-m", "traffic", "--config", str(tmp_path / "traffic.toml"), "collect"],
+        [sys.executable, "-m", "cli", "--config", str(tmp_path / "traffic.toml"), "collect"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
     realtime = tmp_path / "run" / "home.realtime.json"
     try:

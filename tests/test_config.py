@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.sources import source_schemas
 from traffic.config import ConfigError, load_config, mask_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,8 @@ def write(tmp_path: Path, text: str, name: str = "traffic.toml") -> Path:
 
 
 def load(path=None, overrides=None, environ=None, system_path=None):
-    return load_config(path, overrides, environ=environ or {}, system_path=system_path)
+    return load_config(path, overrides, environ=environ or {}, system_path=system_path,
+                       source_schemas=source_schemas())
 
 
 def test_defaults() -> None:
@@ -30,9 +32,11 @@ def test_defaults() -> None:
     assert config.quota.monthly == 0 and config.quota.billing_day == 1
     assert config.quota.thresholds == (50, 80, 100)
     assert config.web.bind == "127.0.0.1:8000"
-    assert config.sources[0].type == "kernel" and config.sources[0].interfaces == ()
+    assert config.sources[0].type == "kernel" and config.sources[0].settings["interfaces"] == ()
+    assert config.sources[0].name == "kernel" and config.sources[0].billed
     assert config.retention == {"raw": 7 * 86400, "5min": 60 * 86400, "hour": 730 * 86400,
-                                "day": 0, "month": 0, "events": 730 * 86400}
+                                "day": 0, "month": 0, "gauges": 60 * 86400,
+                                "events": 730 * 86400}
 
 
 def test_example_config_loads() -> None:
@@ -182,7 +186,7 @@ def test_mask_secrets_inside_text() -> None:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "traffic", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
 
 
@@ -221,7 +225,9 @@ def test_check_config_prints_effective_config(tmp_path: Path) -> None:
 
     reparsed = tomllib.loads(result.stdout)
     assert reparsed["quota"]["monthly"] == "40 GiB"
-    assert reparsed["sources"] == [{"type": "kernel", "interfaces": [], "counter_bits": 0}]
+    assert reparsed["sources"] == [{"type": "kernel", "name": "kernel", "billed": True,
+                                    "interval": "", "max_rate": "", "interfaces": [],
+                                    "counter_bits": 0}]
 
 
 def default_route() -> str:
@@ -245,7 +251,10 @@ def test_check_config_shows_units_and_what_automatic_values_come_to(tmp_path: Pa
     shown = tomllib.loads(result.stdout)
     assert shown["collector"]["interval"] == "5s" and shown["collector"]["save_interval"] == "90s"
     assert (shown["retention"]["raw"], shown["retention"]["hour"]) == ("forever", "32d")
-    assert shown["sources"] == [{"type": "kernel", "interfaces": [], "counter_bits": 0}]
+    assert shown["sources"] == [{"type": "kernel", "name": "kernel", "billed": True,
+                                 "interval": "", "max_rate": "", "interfaces": [],
+                                 "counter_bits": 0}]
+    assert 'interval = ""  # automatic: 5s, as collector.interval' in result.stdout.splitlines()
     lines = result.stdout.splitlines()
     route = default_route()
     assert f"interfaces = []  # automatic: the default-route interface, now {route}" in lines

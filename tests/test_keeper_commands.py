@@ -26,7 +26,7 @@ def setup(tmp_path: Path, connect: str, disconnect: str, extra: str = "") -> Pat
 
 
 def traffic(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "traffic", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "cli", "--config", str(config), *args],
                           capture_output=True, text=True, env=clean_env(), timeout=60)
 
 
@@ -134,7 +134,7 @@ def test_one_action_at_a_time(tmp_path: Path) -> None:
     script = f"echo start >> {log}; sleep 1; echo end >> {log}"
     config = setup(tmp_path, json.dumps(["sh", "-c", script]), "[]")
     write_state(config)
-    commands = [subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(config),
+    commands = [subprocess.Popen([sys.executable, "-m", "cli", "--config", str(config),
                                   "connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=clean_env()) for _ in range(3)]
     outputs = [command.communicate(timeout=60) for command in commands]
@@ -236,7 +236,7 @@ def test_a_signal_kills_the_action_and_records_it(tmp_path: Path, signum: int,
     pidfile = tmp_path / "pid"
     script = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 31 & sleep 32"
     config = setup(tmp_path, json.dumps(["sh", "-c", script]), "[]")
-    command = subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(config),
+    command = subprocess.Popen([sys.executable, "-m", "cli", "--config", str(config),
                                 "connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=clean_env())
     deadline = time.monotonic() + 30

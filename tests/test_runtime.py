@@ -60,7 +60,7 @@ def test_a_runtime_file_not_written_by_a_collector_is_ignored(
     client = create_app(config).test_client()
     for url in ("/", "/rt", "/api/v1/usage", "/api/v1/status", "/api/v1/realtime", "/metrics"):
         assert client.get(url).status_code == 200, url
-    status = subprocess.run([sys.executable, "-m", "traffic", "--config",
+    status = subprocess.run([sys.executable, "-m", "cli", "--config",
                              str(tmp_path / "traffic.toml"), "--set",
                              f"store.url=sqlite://{tmp_path}/traffic.db", "--set",
                              f'collector.runtime_dir="{tmp_path}/run"', "status"],

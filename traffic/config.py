@@ -44,9 +44,22 @@ class CollectorConfig:
 
 @dataclass(frozen=True)
 class SourceConfig:
+    """One ``[[sources]]`` table: the keys every source has, and its type's own ``settings``.
+
+    A type's own keys are validated by its plug-in's schema (``collector/sources/``), handed to
+    ``load_config`` by the program that knows the plug-ins; without it they stay as written.
+    """
+
     type: str
-    interfaces: tuple[str, ...] = ()
-    counter_bits: int = 0
+    name: str
+    """Prefix of its counters' store keys (``kernel:ppp0``); unique among the sources."""
+    billed: bool
+    """Its counters are the link the contract counts (see ``traffic.roles``)."""
+    interval: float = 0.0
+    """Seconds between polls; 0 means the type's default."""
+    max_rate: int = 0
+    """Bytes per second beyond which a jump is a glitch; 0 means ``collector.max_rate``."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -337,17 +350,30 @@ SCHEMA: dict[str, Any] = {
         "hour": ("730d", _totals_retention),
         "day": ("forever", _totals_retention),
         "month": ("forever", _totals_retention),
+        "gauges": ("60d", _retention),
         "events": ("730d", _retention),
     },
 }
 
-SOURCE_SCHEMA: dict[str, dict[str, Any]] = {
-    "kernel": {
-        "interfaces": ([], _string_list),
-        "counter_bits": (0, lambda v: v if v in (0, 32, 64) else _bad_bits(v)),
-    },
+def _automatic_duration(value: Any) -> float:
+    return 0.0 if value in ("", 0, "0") else _positive_duration(value)
+
+
+def _automatic_rate(value: Any) -> int:
+    return 0 if value in ("", 0, "0") else _sized(units.parse_rate)(value)
+
+
+COMMON_SOURCE_SCHEMA: dict[str, Any] = {
+    "name": ("", _string),
+    "billed": (None, _boolean),
+    "interval": ("", _automatic_duration),
+    "max_rate": ("", _automatic_rate),
 }
+"""The keys of every ``[[sources]]`` table besides ``type``; a type's plug-in adds its own.
+``billed`` defaults to true for the first table, false for the others; ``name`` to the type."""
 DEFAULT_SOURCES: list[dict[str, Any]] = [{"type": "kernel"}]
+SourceSchemas = Mapping[str, Mapping[str, tuple[Any, Callable[[Any], Any]]]]
+"""Source type -> its own keys -> (default as written, validator), from the plug-ins."""
 
 MASK = "********"
 SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
@@ -360,10 +386,6 @@ INLINE_SECRET = re.compile(
 AT_PIN = re.compile(r"((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)", re.IGNORECASE)
 """A modem's PIN command: ``AT+CPIN="1234"``, ``AT+CPIN="PUK","new PIN"``."""
 SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET, AT_PIN)
-
-
-def _bad_bits(value: Any) -> int:
-    raise ValueError(f"expected 32, 64 or 0 (detect), got {value!r}")
 
 
 def defaults() -> dict[str, Any]:
@@ -394,7 +416,8 @@ def system_timezone() -> str:
 class _Loader:
     """Merges layers of raw settings while remembering where each key was set."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_schemas: SourceSchemas | None = None) -> None:
+        self.source_schemas = source_schemas
         self.settings = defaults()
         self.origin: dict[str, str] = {}
         self.files: list[str] = []
@@ -480,10 +503,15 @@ def load_config(
     overrides: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
     system_path: Path | None = SYSTEM_CONFIG,
+    source_schemas: SourceSchemas | None = None,
 ) -> Config:
-    """Build the effective config. Raises ConfigError with a one-line message."""
+    """Build the effective config. Raises ConfigError with a one-line message.
+
+    ``source_schemas`` validates each source type's own keys; without it (the web app, which
+    knows no plug-ins) any type is taken and its own keys are kept as written.
+    """
     environ = os.environ if environ is None else environ
-    loader = _Loader()
+    loader = _Loader(source_schemas)
     if system_path is not None and system_path.exists():
         loader.merge_file(system_path)
     path = path or environ.get(ENV_CONFIG_FILE) or None
@@ -523,17 +551,44 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
     where = loader.where("sources")
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise ConfigError(f"{where}: sources: expected [[sources]] tables")
-    sources = []
+    schemas = loader.source_schemas
+    sources: list[SourceConfig] = []
     for index, item in enumerate(raw):
         kind = item.get("type")
-        if kind not in SOURCE_SCHEMA:
-            known = ", ".join(sorted(SOURCE_SCHEMA))
+        if schemas is not None and kind not in schemas:
+            known = ", ".join(sorted(schemas))
             raise ConfigError(f"{where}: sources[{index}].type: expected one of {known}, "
                               f"got {kind!r}")
-        body = {key: value for key, value in item.items() if key != "type"}
-        parsed = _validate(loader, SOURCE_SCHEMA[kind], body, f"sources[{index}].")
-        sources.append(SourceConfig(type=kind, **parsed))
+        if not isinstance(kind, str) or not kind:
+            raise ConfigError(f"{where}: sources[{index}].type: expected the source's type, "
+                              f"such as 'kernel', got {kind!r}")
+        common = {key: value for key, value in item.items() if key in COMMON_SOURCE_SCHEMA}
+        own = {key: value for key, value in item.items()
+               if key != "type" and key not in COMMON_SOURCE_SCHEMA}
+        parsed = _validate(loader, COMMON_SOURCE_SCHEMA, common, f"sources[{index}].")
+        if schemas is not None:
+            own = {**_defaults_of(schemas[kind]),
+                   **_validate(loader, schemas[kind], own, f"sources[{index}].")}
+        name = parsed.get("name") or kind
+        if not SITE_NAME.fullmatch(name) or ":" in name:
+            raise ConfigError(f"{where}: sources[{index}].name: expected letters, digits, '.', "
+                              f"'_' or '-', got {name!r}")
+        for other, earlier in enumerate(sources):
+            if earlier.name == name:
+                raise ConfigError(
+                    f"{where}: sources[{index}].name: {name!r} already names sources[{other}]; "
+                    f"give this one its own name (name = \"{kind}2\")")
+        billed = parsed.get("billed")
+        sources.append(SourceConfig(
+            type=kind, name=name, billed=index == 0 if billed is None else billed,
+            interval=parsed.get("interval", 0.0), max_rate=parsed.get("max_rate", 0),
+            settings=own))
     return tuple(sources)
+
+
+def _defaults_of(schema: Mapping[str, tuple[Any, Callable[[Any], Any]]]) -> dict[str, Any]:
+    """A schema's defaults, validated as a user's value would be."""
+    return {key: check(default) for key, (default, check) in schema.items()}
 
 
 def _build(loader: _Loader) -> Config:
@@ -580,20 +635,22 @@ def mask_secrets(settings: Any, key: str = "") -> Any:
         return {name: mask_secrets(value, name) for name, value in settings.items()}
     if isinstance(settings, list):
         return [mask_secrets(item, key) for item in settings]
-    if SECRET_KEY.search(key) and settings not in ("", None):
+    if SECRET_KEY.search(key) and not key.endswith("_file") and settings not in ("", None):
         return MASK
     if isinstance(settings, str):
         return mask_text(settings)
     return settings
 
 
-def shown_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def shown_settings(settings: dict[str, Any], source_schemas: SourceSchemas | None = None
+                   ) -> dict[str, Any]:
     """The settings as ``check-config`` prints them: secrets masked, a duration written as a
     bare number with its unit (``5`` as ``"5s"``, a retention of ``0`` as ``"forever"``), and
     every source with all its keys."""
     shown = mask_secrets(settings)
     _show_durations(SCHEMA, shown)
-    shown["sources"] = [_full_source(source) for source in shown["sources"]]
+    shown["sources"] = [_full_source(index, source, (source_schemas or {}).get(source["type"]))
+                        for index, source in enumerate(shown["sources"])]
     return shown
 
 
@@ -615,9 +672,17 @@ def _duration_shown(value: Any, forever: bool) -> Any:
     return "forever" if forever and seconds == 0 else units.duration_text(seconds)
 
 
-def _full_source(source: dict[str, Any]) -> dict[str, Any]:
-    defaults = {key: spec[0] for key, spec in SOURCE_SCHEMA[source["type"]].items()}
-    return {"type": source["type"], **defaults, **source}
+def _full_source(index: int, source: dict[str, Any],
+                 schema: Mapping[str, tuple[Any, Callable[[Any], Any]]] | None) -> dict[str, Any]:
+    common = {key: spec[0] for key, spec in COMMON_SOURCE_SCHEMA.items()}
+    common.update(name=source["type"], billed=index == 0)
+    own = {key: spec[0] for key, spec in (schema or {}).items()}
+    full = mask_secrets({"type": source["type"], **common, **own, **source})
+    for key in ("interval", *(key for key, spec in (schema or {}).items()
+                              if spec[1] in (_positive_duration, _automatic_duration))):
+        if full.get(key) not in ("", None):
+            full[key] = _duration_shown(full[key], forever=False)
+    return full
 
 
 def secrets_in(text: str) -> list[str]:
@@ -632,3 +697,43 @@ def mask_text(text: str) -> str:
     for pattern in SECRETS_IN_TEXT:
         text = pattern.sub(rf"\1{MASK}", text)
     return text
+
+
+# What plug-ins build their schemas from: the validators every other setting uses.
+text = _string
+text_list = _string_list
+whole_number = _integer
+true_or_false = _boolean
+duration = _positive_duration
+size = _sized(units.parse_size)
+rate = _sized(units.parse_rate)
+command = _argv
+
+
+def read_secret_file(path: str, key: str) -> str:
+    """The secret kept in a file such as ``/etc/traffic/router-password`` (its first line),
+    or a ConfigError naming ``key`` and what is wrong; the secret itself is never shown."""
+    try:
+        return Path(path).read_text().splitlines()[0].strip() if Path(path).stat().st_size \
+            else ""
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not text"
+        raise ConfigError(f"{key}: cannot read {path} ({reason})") from None
+
+
+def secret_values(settings: dict) -> list[str]:
+    """Every secret value in the config, to be masked in command output."""
+    masked = mask_secrets(settings)
+    found: list[str] = []
+
+    def walk(original: object, hidden: object) -> None:
+        if isinstance(original, dict) and isinstance(hidden, dict):
+            for name in original:
+                walk(original[name], hidden[name])
+        elif isinstance(original, list) and isinstance(hidden, list):
+            for a, b in zip(original, hidden, strict=False):
+                walk(a, b)
+        elif isinstance(original, str) and original != hidden:
+            found.extend([original] if hidden == MASK else secrets_in(original))
+    walk(settings, masked)
+    return found

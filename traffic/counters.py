@@ -11,16 +11,22 @@ The rules, vnStat-style, in one pure function (``counter_delta``) and a small tr
   otherwise the counter was reset and the delta is the new raw value.
 - Any delta implying more than ``max_rate`` bytes per second is dropped, logged, and the tracker
   resynced to the new value.
+- A counter whose falls are ``held`` (a router's running totals, which dip for a moment and come
+  back) is not taken to have restarted when it falls: nothing is counted and the highest value
+  is kept until it grows past it again, and only after ``CLEAR_CONFIRMATIONS`` readings in a
+  row below it is the fall a reset (the router's "clear"), counted from zero.
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("rx", "tx")
 MIN_ELAPSED_S = 1.0
 """Rates are judged over at least this long: a clock step cannot make a small delta implausible."""
+CLEAR_CONFIRMATIONS = 3
+"""Readings in a row below the highest value that make a held counter's fall a reset."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,14 @@ class Reading:
     life: str
     """Identifies the counter's life: a new value means the counter restarted at zero."""
     bits: int = 64
-    gauges: dict[str, float] = field(default_factory=dict)
+    gauges: dict[str, float | str] = field(default_factory=dict)
     resumed: bool = False
     """The source watches this counter again after a time it did not (an interface that has
     become the default route again): what it counted meanwhile was not the link's."""
+    held: bool = False
+    """A fall is held until confirmed (see the module's rules), not taken as a reset."""
+    max_rate: int = 0
+    """The source's own ``max_rate``; 0 is the tracker's."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class CounterState:
     at: int
     rx: int
     tx: int
+    held: int = 0
+    """Readings in a row below ``rx``/``tx`` of a held counter (its highest values)."""
 
 
 def counter_delta(previous: int, current: int, same_life: bool, bits: int,
@@ -97,18 +109,25 @@ class Tracker:
         previous = self.state.get(reading.key)
         rx, tx = reading.counters["rx"], reading.counters["tx"]
         at = reading.at if previous is None else max(reading.at, previous.at + 1)
-        self.state[reading.key] = CounterState(reading.life, at, rx, tx)
         same_life = previous is not None and previous.life == reading.life
+        if (previous is not None and same_life and reading.held
+                and (rx < previous.rx or tx < previous.tx)):
+            if previous.held + 1 < CLEAR_CONFIRMATIONS:
+                self.state[reading.key] = replace(previous, held=previous.held + 1)
+                return None
+            same_life = False  # fallen for good: the counter was cleared and counts from zero
+        self.state[reading.key] = CounterState(reading.life, at, rx, tx)
         if previous is None or (reading.resumed and same_life):
             return None
+        max_rate = reading.max_rate or self.max_rate
         elapsed_s = (reading.at - previous.at) / 1000
         grown = [counter_delta(getattr(previous, direction), current, same_life, reading.bits,
-                               elapsed_s, self.max_rate)
+                               elapsed_s, max_rate)
                  for direction, current in (("rx", rx), ("tx", tx))]
         if grown[0] is None or grown[1] is None:
             log.warning(
                 "%s: dropped an implausible jump (rx %d -> %d, tx %d -> %d in %.1f s, over the "
                 "max rate of %d B/s); counting resumes from the new value",
-                reading.key, previous.rx, rx, previous.tx, tx, elapsed_s, self.max_rate)
+                reading.key, previous.rx, rx, previous.tx, tx, elapsed_s, max_rate)
             return None
         return Delta(reading.key, previous.at, at, grown[0], grown[1])

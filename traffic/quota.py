@@ -1,15 +1,35 @@
 """Usage against the limits: percent used, estimate at period end, today's use."""
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from traffic.config import Config
 from traffic.periods import billing_period, bucket_start, day_bounds
-from traffic.runtime import last_reading
+from traffic.roles import beside_sources, billed_keys, keys_of
+from traffic.runtime import last_reading, read_sources
 from traffic.store import Store
 
 PERIOD_RESET_META = "period_reset_at"
+
+
+@dataclass(frozen=True)
+class Beside:
+    """Another count of the same link over the same period, shown beside the bill."""
+
+    source: str
+    label: str
+    what: str
+    """``counter``: the source's counters in the store; ``router month``: the router's own
+    month statistics (its month may start on another day than the billing period)."""
+    rx: int
+    tx: int
+    difference: int
+    """This count's total minus the billed total."""
+
+    @property
+    def total(self) -> int:
+        return self.rx + self.tx
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,7 @@ class Usage:
     now: int
     counted_since: int
     """The period's start, or when counting began if that was later (a new install)."""
+    beside: tuple[Beside, ...] = field(default=())
 
     @property
     def total(self) -> int:
@@ -68,6 +89,7 @@ class Usage:
 
     def as_dict(self) -> dict[str, Any]:
         fields = asdict(self)
+        fields["beside"] = [{**asdict(item), "total": item.total} for item in self.beside]
         fields.update(total=self.total, today=self.today, percent=self.percent, left=self.left,
                       days_left=round(self.days_left, 2), daily_budget=self.daily_budget,
                       sample_age_s=self.sample_age_s)
@@ -97,16 +119,42 @@ def last_sample_at(store: Store, config: Config) -> int | None:
 def usage(store: Store, config: Config, now: int) -> Usage:
     """Use in the current billing period."""
     start, end = current_period(store, config, now)
-    rx, tx = store.totals(start, end)
+    known = store.known_keys()
+    billed = billed_keys(config, known)
+    rx, tx = store.totals(start, end, billed)
     day_start, day_end = day_bounds(now, config.timezone)
-    today_rx, today_tx = store.totals(day_start, day_end)
+    today_rx, today_tx = store.totals(day_start, day_end, billed)
     first = store.first_bucket("5min")
     counted_since = first if first is not None and first > start else start
     return Usage(
         period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
         estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
-        last_sample_at=last_sample_at(store, config), counted_since=counted_since)
+        last_sample_at=last_sample_at(store, config), counted_since=counted_since,
+        beside=beside(store, config, known, start, end, rx + tx))
+
+
+def beside(store: Store, config: Config, known: list[str], start: int, end: int,
+           billed_total: int) -> tuple[Beside, ...]:
+    """The other counts of the link in ``[start, end)``: each unbilled source's counters, and
+    each router's own month figures (``month_rx``/``month_tx`` gauges), with the difference."""
+    published = read_sources(config)
+    found = []
+    for source in config.sources:
+        shown = published.get(source.name, {})
+        label = shown.get("label") or source.name
+        keys = keys_of(source, known)
+        if source in beside_sources(config) and keys:
+            rx, tx = store.totals(start, end, keys)
+            found.append(Beside(source.name, label, "counter", rx, tx,
+                                rx + tx - billed_total))
+        gauges = shown.get("gauges", {})
+        month = gauges.get("month_rx"), gauges.get("month_tx")
+        if all(isinstance(value, int | float) for value in month):
+            rx, tx = int(month[0]), int(month[1])  # type: ignore[arg-type]
+            found.append(Beside(source.name, label, "router month", rx, tx,
+                                rx + tx - billed_total))
+    return tuple(found)
 
 
 ESTIMATE_WINDOW_MS = 3_600_000

@@ -78,6 +78,19 @@ def write_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def sources_path(config: Config) -> Path:
+    return runtime_dir(config) / f"{config.site}.sources.json"
+
+
+def read_sources(config: Config) -> dict[str, dict[str, Any]]:
+    """Each configured source's latest state as the collector published it: ``read_at``,
+    ``failing_since`` and ``error`` when it is not answering, and its latest ``gauges``."""
+    document = _read_checked(sources_path(config), _is_sources_document)
+    published = document["sources"] if document else {}
+    return {source.name: published[source.name] for source in config.sources
+            if source.name in published}
+
+
 def keeper_path(config: Config) -> Path:
     return runtime_dir(config) / f"{config.site}.keeper.json"
 
@@ -139,3 +152,14 @@ def _is_keeper_document(document: dict[str, Any]) -> bool:
             and document.get("held") in ("", "disconnected", "quota")
             and all(_instant(document.get(name)) for name in
                     ("since", "lock_until", "quota_override_until", "checked_at")))
+
+
+def _is_sources_document(document: dict[str, Any]) -> bool:
+    sources = document.get("sources")
+    return isinstance(sources, dict) and all(
+        isinstance(entry, dict) and _instant(entry.get("read_at"), optional=True)
+        and _instant(entry.get("failing_since"), optional=True)
+        and isinstance(entry.get("error", ""), str) and isinstance(entry.get("gauges", {}), dict)
+        and all(isinstance(value, str) or _number(value)
+                for value in entry.get("gauges", {}).values())
+        for entry in sources.values())

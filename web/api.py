@@ -10,6 +10,7 @@ from traffic.history import filled_series, measured_part
 from traffic.periods import DAY_MS, bucket_start, default_range, next_bucket
 from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
+from traffic.roles import billed_keys
 from traffic.runtime import REALTIME_WINDOW_MS, read_keeper, read_realtime
 from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
@@ -80,10 +81,10 @@ def series_view():
                    points=[list(point) for point in points])
 
 
-def _iface_keys(store: Store, iface: str | None) -> list[str] | None:
-    """The store keys of one interface; None (all of them) without ``iface``."""
+def _iface_keys(store: Store, iface: str | None) -> list[str]:
+    """The store keys of one interface; without ``iface``, the billed ones."""
     if not iface:
-        return None
+        return billed_keys(traffic_config(), store.known_keys())
     stored_keys = store.known_keys()
     keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
     if not keys:

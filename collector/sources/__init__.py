@@ -1,19 +1,81 @@
-"""Sources: each polls one kind of counter and returns readings; none stores or sleeps."""
+"""Sources as plug-ins: each module here is one source type, found by its ``SOURCE_TYPE``.
 
-from collections.abc import Callable
-from typing import Protocol
+A source polls one kind of counter (and gauges) and returns readings; none stores or sleeps.
+Like a Telegraf input, a type owns its config schema, its defaults and its poll; adding a type is
+adding a module here (with its section in ``util/traffic.toml.example``, its simulator under
+``tests/sim/`` and its test file), and nothing else changes.
 
-from traffic.config import SourceConfig
+A module's top level imports only what validating its settings needs: its client library is
+imported when a source is made, so ``traffic status`` does not pay for it.
+"""
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from traffic.config import Config, SourceConfig, SourceSchemas
 from traffic.counters import Reading
+
+Clock = Callable[[], int]
 
 
 class Source(Protocol):
+    """One configured source. ``poll`` raises when the source cannot be read this cycle
+    (a router not answering, a login refused): the collector records the outage and polls the
+    others as usual."""
+
+    config: SourceConfig
+
     def poll(self) -> list[Reading]: ...
 
+    def close(self) -> None:
+        """Let go of what the source holds (a router's session is logged out)."""
 
-def make_source(config: SourceConfig, clock: Callable[[], int]) -> Source:
-    if config.type == "kernel":
-        from collector.sources.kernel import KernelSource
 
-        return KernelSource(config, clock)
-    raise ValueError(f"unknown source type {config.type!r}")
+@dataclass(frozen=True)
+class SourceType:
+    name: str
+    create: Callable[[SourceConfig, Clock], Source]
+    schema: Mapping[str, tuple[Any, Callable[[Any], Any]]]
+    """Its own keys: key -> (default as the user writes it, validator)."""
+    label: str
+    """What the family calls it, beside the other counters: "this box", "router"."""
+    default_interval: float | None = None
+    """Seconds between polls when the table sets none; None is ``collector.interval``."""
+    automatic: Callable[[SourceConfig], dict[str, str]] = field(default=lambda source: {})
+    """For ``check-config``: what each setting left automatic comes to now, by its key."""
+
+
+def _discover() -> dict[str, SourceType]:
+    types: dict[str, SourceType] = {}
+    for module in pkgutil.iter_modules(__path__):
+        loaded = importlib.import_module(f"{__name__}.{module.name}")
+        source_type = getattr(loaded, "SOURCE_TYPE", None)
+        if isinstance(source_type, SourceType):
+            types[source_type.name] = source_type
+    return types
+
+
+SOURCE_TYPES: dict[str, SourceType] = _discover()
+
+
+def source_schemas() -> SourceSchemas:
+    return {name: source_type.schema for name, source_type in SOURCE_TYPES.items()}
+
+
+def make_source(config: SourceConfig, clock: Clock) -> Source:
+    return SOURCE_TYPES[config.type].create(config, clock)
+
+
+def poll_interval(source: SourceConfig, config: Config) -> float:
+    """Seconds between polls of ``source``: its own ``interval``, else its type's default, else
+    ``collector.interval``."""
+    default = SOURCE_TYPES[source.type].default_interval
+    return source.interval or default or config.collector.interval
+
+
+def label(source: SourceConfig) -> str:
+    source_type = SOURCE_TYPES.get(source.type)
+    return source_type.label if source_type else source.type

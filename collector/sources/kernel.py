@@ -9,7 +9,8 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from traffic.config import SourceConfig
+from collector.sources import Clock, SourceType
+from traffic.config import SourceConfig, text_list
 from traffic.counters import Reading
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ def default_route_interface() -> str | None:
 
 class KernelSource:
     def __init__(self, config: SourceConfig, clock: Callable[[], int]) -> None:
-        self.interfaces = config.interfaces
-        self.bits = config.counter_bits or kernel_counter_bits()
+        self.config = config
+        self.interfaces: tuple[str, ...] = tuple(config.settings.get("interfaces", ()))
+        self.bits = config.settings.get("counter_bits", 0) or kernel_counter_bits()
         self.clock = clock
         self.boot_id = BOOT_ID.read_text().strip() if BOOT_ID.exists() else "unknown"
         self._missing: set[str] = set()
@@ -92,8 +94,13 @@ class KernelSource:
         if counters is None:
             return None
         ifindex, rx, tx = counters
-        return Reading(key=f"kernel:{name}", at=self.clock(), counters={"rx": rx, "tx": tx},
-                       life=f"{self.boot_id}/{ifindex}", bits=self.bits, resumed=resumed)
+        return Reading(key=f"{self.config.name}:{name}", at=self.clock(),
+                       counters={"rx": rx, "tx": tx}, life=f"{self.boot_id}/{ifindex}",
+                       bits=self.bits, resumed=resumed)
+
+
+    def close(self) -> None:
+        """Nothing is held between polls."""
 
 
 def interface_counters(name: str) -> tuple[str, int, int] | None:
@@ -112,3 +119,28 @@ def interface_counters(name: str) -> tuple[str, int, int] | None:
         return None
     return (ifindex, rx, tx) if again == ifindex else None
 
+
+
+def _counter_bits(value: object) -> int:
+    if value not in (0, 32, 64) or isinstance(value, bool):
+        raise ValueError(f"expected 32, 64 or 0 (detect), got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _automatic(source: SourceConfig) -> dict[str, str]:
+    notes = {}
+    if not source.settings.get("interfaces"):
+        notes["interfaces"] = (f"the default-route interface, now "
+                               f"{default_route_interface() or 'none'}")
+    if not source.settings.get("counter_bits"):
+        notes["counter_bits"] = f"the machine's, now {kernel_counter_bits()}"
+    return notes
+
+
+def _create(config: SourceConfig, clock: Clock) -> KernelSource:
+    return KernelSource(config, clock)
+
+
+SOURCE_TYPE = SourceType(
+    name="kernel", create=_create, label="this box", automatic=_automatic,
+    schema={"interfaces": ([], text_list), "counter_bits": (0, _counter_bits)})

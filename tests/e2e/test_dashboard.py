@@ -71,7 +71,7 @@ def test_history_fits_a_phone(browser: Browser, stack: WebStack, page_errors: li
 
 def test_realtime_gains_points_as_the_collector_polls(browser: Browser, stack: WebStack,
                                                       site: Site, page_errors: list[str]) -> None:
-    collector = subprocess.Popen([sys.executable, "-m", "traffic", "--config", str(site.config),
+    collector = subprocess.Popen([sys.executable, "-m", "cli", "--config", str(site.config),
                                   "collect"], env=clean_env(), stderr=subprocess.DEVNULL)
     try:
         page = open_page(browser, stack.url + "/rt", page_errors, width=1280)

@@ -153,7 +153,7 @@ def test_an_open_tab_follows_the_clock_and_a_new_period(browser: Browser, stack:
     store.add([Delta("kernel:ppp0", now - 1000, now, 1000, 1000)],
               {"kernel:ppp0": CounterState("old", now, 0, 0)})
     store.close()
-    subprocess.run([sys.executable, "-m", "traffic", "--config", str(site.config),
+    subprocess.run([sys.executable, "-m", "cli", "--config", str(site.config),
                     "reset-month"], env=clean_env(), check=True, capture_output=True)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))

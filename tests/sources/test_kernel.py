@@ -15,7 +15,8 @@ PROBE = """
 import json, sys
 from traffic.config import SourceConfig
 from collector.sources.kernel import KernelSource, default_route_interface
-source = KernelSource(SourceConfig("kernel", tuple(sys.argv[1:])), lambda: 1000)
+source = KernelSource(SourceConfig("kernel", "kernel", True,
+                                   settings={"interfaces": tuple(sys.argv[1:])}), lambda: 1000)
 print(json.dumps({"default": default_route_interface(),
                   "readings": [[r.key, r.counters, r.life, r.bits] for r in source.poll()]}))
 """
@@ -64,7 +65,7 @@ import json, socket, subprocess, sys
 from traffic.config import SourceConfig
 from collector.sources.kernel import KernelSource
 from traffic.counters import Tracker
-source = KernelSource(SourceConfig("kernel", ()), lambda: 1000)
+source = KernelSource(SourceConfig("kernel", "kernel", True), lambda: 1000)
 tracker = Tracker(250_000_000)
 route = ["ip", "route", "{verb}", "default", "via", sys.argv[1]]
 steps = []

@@ -18,6 +18,17 @@ class Event:
     duration_ms: int | None = None
 
 
+@dataclass(frozen=True)
+class GaugeSample:
+    """A value read at ``at``: a signal level, a status word. Kept per 5 minutes (the mean of
+    a number, the latest text)."""
+
+    key: str
+    name: str
+    at: int
+    value: float | str
+
+
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
@@ -27,8 +38,10 @@ class NoStore(StoreError):
 
 
 class Store(Protocol):
-    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
-        """Store deltas and tracker state in one transaction; returns bytes newly counted.
+    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
+            gauges: Iterable[GaugeSample] = ()) -> int:
+        """Store deltas, tracker state and gauge samples in one transaction; returns bytes
+        newly counted.
 
         Idempotent per key and interval start: a replayed delta adds nothing.
         """
@@ -49,6 +62,13 @@ class Store(Protocol):
 
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         """Bytes received and sent in ``[start, end)``."""
+
+    def gauge_series(self, key: str, name: str, start: int, end: int
+                     ) -> list[tuple[int, float | str]]:
+        """``(5-minute bucket, value)`` of one gauge in ``[start, end)``."""
+
+    def gauge_names(self) -> list[tuple[str, str]]:
+        """``(key, name)`` of every gauge stored."""
 
     def first_bucket(self, resolution: str) -> int | None:
         """Start of the oldest stored bucket of ``resolution`` with traffic, of any key."""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from traffic.counters import Delta
 from traffic.periods import FIVE_MIN_MS, bucket_start, next_bucket
+from traffic.store import GaugeSample
 
 RESOLUTION_CODES = {"5min": 0, "hour": 1, "day": 2, "month": 3}
 COVER_LEVELS = ("raw", "5min", "hour", "day")
@@ -118,3 +119,26 @@ def raw_share(intervals: Iterable[tuple[int, int, int, int]], start: int, end: i
                 total_rx += piece_rx * overlap // span
                 total_tx += piece_tx * overlap // span
     return total_rx, total_tx
+
+
+def gauge_rows(samples: Iterable[GaugeSample]
+               ) -> list[tuple[str, str, int, float, int, str | None]]:
+    """``(key, name, 5-minute bucket, sum, count, text)``: a number adds to its bucket's mean,
+    a text (an operator, a network type) is the bucket's latest. Replaying samples doubles a
+    bucket's sum and count together, so its mean does not change."""
+    sums: dict[tuple[str, str, int], list] = {}
+    for sample in samples:
+        entry = sums.setdefault((sample.key, sample.name, sample.at - sample.at % FIVE_MIN_MS),
+                                [0.0, 0, None])
+        if isinstance(sample.value, str):
+            entry[2] = sample.value
+        else:
+            entry[0] += sample.value
+            entry[1] += 1
+    return [(*where, total, count, text) for where, (total, count, text) in sums.items()]
+
+
+def gauge_value(total: float, count: int, text: str | None) -> float | str | None:
+    if count:
+        return round(total / count, 2)
+    return text

@@ -17,8 +17,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
-from traffic.store import Event, NoStore, StoreError
-from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
+from traffic.store import Event, GaugeSample, NoStore, StoreError
+from traffic.store.rollup import (
+    RESOLUTION_CODES,
+    RollupIncrements,
+    cover,
+    gauge_rows,
+    gauge_value,
+    raw_share,
+)
 
 PAGE_SIZE = 512
 """Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
@@ -57,6 +64,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_at ON events (at);
     """,
+    # 4: held falls of a router's totals; gauges (signal, status) per 5 minutes
+    """
+    ALTER TABLE tracker ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE gauges (
+        key TEXT NOT NULL, name TEXT NOT NULL, bucket INTEGER NOT NULL,
+        sum REAL NOT NULL, count INTEGER NOT NULL, text TEXT,
+        PRIMARY KEY (key, name, bucket)
+    ) WITHOUT ROWID;
+    """,
 ]
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
 ADD_ROLLUP = """
@@ -66,6 +82,11 @@ ADD_ROLLUP = """
 CLOSE_RECENT = """
     INSERT INTO rollups SELECT * FROM recent WHERE key = ? AND resolution = ?
     ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+"""
+ADD_GAUGE = """
+    INSERT INTO gauges VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key, name, bucket) DO UPDATE SET sum = sum + excluded.sum,
+        count = count + excluded.count, text = COALESCE(excluded.text, text)
 """
 ADD_RECENT = """
     INSERT INTO recent VALUES (?, ?, ?, ?, ?)
@@ -141,7 +162,8 @@ class SQLiteStore:
                     self.db.execute("ROLLBACK")
                 raise
 
-    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState]) -> int:
+    def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
+            gauges: Iterable[GaugeSample] = ()) -> int:
         rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
         self._keys = None
         db = self.db
@@ -151,8 +173,10 @@ class SQLiteStore:
             increments = RollupIncrements(self.tz)
             increments.add(Delta(*row) for row in new)
             self._add_to_buckets(increments.rows())
-            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?)",
-                           [(key, s.life, s.at, s.rx, s.tx) for key, s in tracker_state.items()])
+            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?)",
+                           [(key, s.life, s.at, s.rx, s.tx, s.held)
+                            for key, s in tracker_state.items()])
+            db.executemany(ADD_GAUGE, gauge_rows(gauges))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -204,8 +228,8 @@ class SQLiteStore:
         self._writer_lock = descriptor
 
     def tracker_state(self) -> dict[str, CounterState]:
-        return {key: CounterState(life, at, rx, tx) for key, life, at, rx, tx in
-                self.db.execute("SELECT key, life, at, rx, tx FROM tracker")}
+        return {key: CounterState(life, at, rx, tx, held) for key, life, at, rx, tx, held in
+                self.db.execute("SELECT key, life, at, rx, tx, held FROM tracker")}
 
     def known_keys(self) -> list[str]:
         if self._keys is None:
@@ -242,6 +266,17 @@ class SQLiteStore:
             rx += part[0]
             tx += part[1]
         return rx, tx
+
+    def gauge_series(self, key: str, name: str, start: int, end: int
+                     ) -> list[tuple[int, float | str]]:
+        rows = self.db.execute(
+            "SELECT bucket, sum, count, text FROM gauges WHERE key = ? AND name = ? "
+            "AND bucket >= ? AND bucket < ? ORDER BY bucket", (key, name, start, end))
+        return [(bucket, gauge_value(total, count, text)) for bucket, total, count, text in rows]
+
+    def gauge_names(self) -> list[tuple[str, str]]:
+        return self.db.execute(
+            "SELECT DISTINCT key, name FROM gauges ORDER BY key, name").fetchall()
 
     def first_bucket(self, resolution: str) -> int | None:
         code = RESOLUTION_CODES[resolution]
@@ -284,6 +319,10 @@ class SQLiteStore:
                 removed += self.db.executemany(
                     "DELETE FROM intervals WHERE key = ? AND start < ?",
                     [(key, now - int(keep_raw * 1000)) for key in keys]).rowcount
+            keep_gauges = self.retention.get("gauges", 0)
+            if keep_gauges:
+                removed += self.db.execute("DELETE FROM gauges WHERE bucket < ?",
+                                           (now - int(keep_gauges * 1000),)).rowcount
             keep_events = self.retention.get("events", 0)
             if keep_events:
                 removed += self.db.execute("DELETE FROM events WHERE at < ?",

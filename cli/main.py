@@ -1,12 +1,12 @@
 """The ``traffic`` command. Exit 0 on success; 2 on bad usage, bad config or a store that cannot
 be opened (each a one-line message naming what to fix); 1 on any other failure.
 
-The collector and the web app are loaded by name only when their command runs, so ``traffic
-status`` starts fast and the core library does not depend on them.
+The collector's and the web app's modules are imported only when their command runs, so
+``traffic status`` starts fast; the source plug-ins' schemas are always read, so every command
+checks the whole config.
 """
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.sources import source_schemas
 from traffic import __version__
 from traffic.config import Config, ConfigError, load_config, mask_secrets, shown_settings
 from traffic.periods import now_ms
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, source_schemas=source_schemas())
         status = COMMANDS[args.command](config, args)
         sys.stdout.flush()
         return status
@@ -97,7 +98,8 @@ def _store(config: Config, create: bool = False) -> Store:
 
 
 def cmd_collect(config: Config, args: argparse.Namespace) -> int:
-    worker = importlib.import_module("collector.worker")
+    from collector import worker
+
     store = _store(config, create=True)
     try:
         return worker.run(config, store, once=args.once)
@@ -145,6 +147,7 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
     from traffic.history import filled_series, measured_part
     from traffic.periods import default_range, parse_instant
     from traffic.report import series_csv, series_json, series_table
+    from traffic.roles import billed_keys
 
     tz = config.timezone
     now = now_ms()
@@ -158,7 +161,8 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         raise UsageError("report: --end must be later than --start")
     store = _store(config)
     try:
-        points = filled_series(store, args.resolution, start, end, tz)
+        keys = billed_keys(config, store.known_keys())
+        points = filled_series(store, args.resolution, start, end, tz, keys)
         if not args.start and not args.end:
             points = measured_part(points, now, store.first_bucket(args.resolution))
     except ValueError as error:
@@ -179,39 +183,48 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
 
     files = ", ".join(config.files) or "none, defaults only"
     print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
-    print(toml_text(shown_settings(config.effective), _automatic(config)))
+    print(toml_text(shown_settings(config.effective, source_schemas()), _automatic(config)))
     return 0
 
 
 def _automatic(config: Config) -> dict[str, str]:
     """What each setting left to its automatic default comes to now, by dotted key."""
+    from collector.sources import SOURCE_TYPES, poll_interval
+    from collector.sources.kernel import default_route_interface
     from traffic.runtime import runtime_dir
 
-    kernel = importlib.import_module("collector.sources.kernel")
-    route = f"the default-route interface, now {kernel.default_route_interface() or 'none'}"
     notes = {}
     if not config.effective.get("timezone"):
         notes["timezone"] = f"the system's time zone, now {config.timezone.key}"
     if not config.collector.runtime_dir:
         notes["collector.runtime_dir"] = f"the first on a RAM disk, now {runtime_dir(config)}"
     for index, source in enumerate(config.sources):
-        if not source.interfaces:
-            notes[f"sources[{index}].interfaces"] = route
-        if not source.counter_bits:
-            notes[f"sources[{index}].counter_bits"] = (
-                f"the machine's, now {kernel.kernel_counter_bits()}")
+        source_type = SOURCE_TYPES[source.type]
+        where = f"sources[{index}]."
+        if not source.interval:
+            interval = poll_interval(source, config)
+            notes[where + "interval"] = f"{interval:g}s" + (
+                "" if source_type.default_interval else ", as collector.interval")
+        if not source.max_rate:
+            notes[where + "max_rate"] = "collector.max_rate"
+        for key, note in source_type.automatic(source).items():
+            notes[where + key] = note
     if not config.keeper.interface:
-        first = next((name for source in config.sources for name in source.interfaces), None)
-        notes["keeper.interface"] = f"the first of [[sources]], now {first}" if first else route
+        first = next((name for source in config.sources
+                      for name in source.settings.get("interfaces", ())), None)
+        notes["keeper.interface"] = (f"the first of [[sources]], now {first}" if first else
+                                     f"the default-route interface, now "
+                                     f"{default_route_interface() or 'none'}")
     if not config.keeper.disconnect:
         notes["keeper.disconnect"] = _automatic_disconnect(config)
     return {key: f"automatic: {note}" for key, note in notes.items()}
 
 
 def _automatic_disconnect(config: Config) -> str:
-    actions = importlib.import_module("collector.actions")
+    from collector.actions import disconnect_command
+
     try:
-        command = actions.disconnect_command(config.keeper)
+        command = disconnect_command(config.keeper)
     except ValueError:
         return "none known for this connect; set it"
     return f"the counterpart of connect, now {json.dumps(mask_secrets(list(command)))}"
@@ -235,10 +248,11 @@ def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
 
 def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
     def command(config: Config, args: argparse.Namespace) -> int:
-        module = importlib.import_module("collector.commands")
+        from collector import commands
+
         store = _store(config, create=True)
         try:
-            return getattr(module, name)(config, store, args)
+            return getattr(commands, name)(config, store, args)
         finally:
             store.close()
     return command

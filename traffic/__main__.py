@@ -1,3 +1,0 @@
-from traffic.cli import main
-
-raise SystemExit(main())
