@@ -10,6 +10,8 @@ others keep counting: its outage is logged once and recorded as a ``source_down`
 return as ``source_up``.
 """
 
+import hashlib
+import json
 import logging
 import signal
 import threading
@@ -17,10 +19,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from collector.sources import Source, label, make_source, poll_interval
+from collector.sources import LoginRefused, Source, label, make_source, poll_interval
 from traffic.config import Config, SourceConfig, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
@@ -35,6 +38,8 @@ from traffic.store import Event, GaugeSample, Store
 
 log = logging.getLogger(__name__)
 
+REFUSED_META = "login_refused:"
+"""Meta name prefix: the fingerprint of a source's settings whose login was refused."""
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
 
@@ -51,10 +56,16 @@ class SourceWatch:
         self.error = ""
         self.read_at: int | None = None
         self.gauges: dict[str, float | str] = {}
+        self.refused = False
+        """Its login was refused: it is not polled again until its settings change."""
 
     def failed(self, at: int, error: Exception) -> Event | None:
         """The ``source_down`` event of the first failure in a row; later ones are quiet."""
         self.error = _masked(str(error) or type(error).__name__, self.secrets)
+        if isinstance(error, LoginRefused):
+            self.refused = True
+            log.error("source %s (%s): %s; no more logins until its settings change",
+                      self.config.name, label(self.config), self.error)
         if self.failing_since is not None:
             return None
         self.failing_since = at
@@ -79,7 +90,19 @@ class SourceWatch:
         return {"type": self.config.type, "label": label(self.config),
                 "billed": self.config.billed, "read_at": self.read_at,
                 "failing_since": self.failing_since, "error": self.error,
-                "gauges": self.gauges}
+                "refused": self.refused, "gauges": self.gauges}
+
+    def fingerprint(self) -> str:
+        """What identifies the settings a login was refused with: the table's own settings and
+        the contents of its ``*_file`` secrets (a corrected password file is a change)."""
+        parts = [json.dumps(dict(self.config.settings), sort_keys=True, default=str)]
+        for key, value in sorted(self.config.settings.items()):
+            if key.endswith("_file") and value:
+                try:
+                    parts.append(Path(value).read_text())
+                except OSError:
+                    parts.append("")
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _masked(text: str, secrets: list[str]) -> str:
@@ -99,6 +122,12 @@ class Collector:
         self.watches = [SourceWatch(make_source(source, clock), source, secrets)
                         for source in config.sources]
         self.sources: list[Source] = [watch.source for watch in self.watches]
+        for watch in self.watches:
+            if store.get_meta(REFUSED_META + watch.config.name) == watch.fingerprint():
+                watch.refused, watch.failing_since = True, clock()
+                watch.error = "the login was refused before; fix the settings to try again"
+                log.error("source %s (%s): its login was refused with these settings; it is "
+                          "not polled until they change", watch.config.name, label(watch.config))
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
         self.pending: list[Delta] = []
         self.pending_gauges: list[GaugeSample] = []
@@ -117,10 +146,15 @@ class Collector:
 
     def poll_source(self, index: int) -> list[Delta]:
         watch = self.watches[index]
+        if watch.refused:
+            return []
         try:
             readings = watch.source.poll()
         except Exception as error:  # a source's failure must not stop the others
             self._record(watch.failed(self.clock(), error))
+            if watch.refused:
+                with self.store_lock:
+                    self.store.set_meta(REFUSED_META + watch.config.name, watch.fingerprint())
             self._publish_sources()
             return []
         self._record(watch.answered(self.clock()))

@@ -21,6 +21,15 @@ from traffic.counters import Reading
 Clock = Callable[[], int]
 
 
+class SourceError(Exception):
+    """The source cannot be read this cycle; the message is one line, secrets left out."""
+
+
+class LoginRefused(SourceError):
+    """The device refused the credentials: no more logins until the config changes (a router
+    that locks its web page after repeated failures must never be hammered)."""
+
+
 class Source(Protocol):
     """One configured source. ``poll`` raises when the source cannot be read this cycle
     (a router not answering, a login refused): the collector records the outage and polls the
