@@ -119,7 +119,7 @@ def test_environment_lists_and_top_level_keys() -> None:
     ('[store]\nurl = "postgres://x"\n',
      "{file}: store.url: expected 'sqlite:///path/to/traffic.db', got 'postgres://x'"),
     ('[[sources]]\ntype = "router"\n',
-     "{file}: sources[0].type: expected one of kernel, got 'router'"),
+     "{file}: sources[0].type: expected one of {types}, got 'router'"),
     ('[[sources]]\ntype = "kernel"\ninterface = "ppp0"\n',
      "{file}: unknown key 'sources[0].interface'"),
     ("quota = 3\n", "{file}: 'quota' must be a [quota] table"),
@@ -137,7 +137,8 @@ def test_file_errors_name_key_and_file(tmp_path: Path, text: str, message: str) 
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as raised:
         load(path)
-    assert str(raised.value) == message.format(file=path)
+    assert str(raised.value) == message.format(file=path,
+                                               types=", ".join(sorted(source_schemas())))
     assert "\n" not in str(raised.value)
 
 
