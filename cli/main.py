@@ -125,8 +125,16 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.quota import usage
-    from traffic.report import keeper_text, usage_json, usage_text
+    from traffic.report import (
+        beside_lines,
+        keeper_text,
+        source_lines,
+        sources_json,
+        usage_json,
+        usage_text,
+    )
     from traffic.runtime import read_keeper
+    from traffic.source_state import source_states
 
     store = _store(config)
     try:
@@ -134,10 +142,16 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     keeper = read_keeper(config)
+    states = source_states(config)
     if args.json:
-        print(json.dumps({**usage_json(result, config.timezone), "keeper": keeper}, indent=2))
+        print(json.dumps({**usage_json(result, config.timezone), "keeper": keeper,
+                          "sources": sources_json(states, config.timezone)}, indent=2))
     else:
-        print(usage_text(result, config.timezone, config.quota.unit_system, config.site))
+        system = config.quota.unit_system
+        print(usage_text(result, config.timezone, system, config.site))
+        for line in [*beside_lines(result, states, system),
+                     *source_lines(states, result.now, config.timezone)]:
+            print(line)
         if config.keeper.enabled:
             print(keeper_text(keeper, result.now, config.timezone))
     return 0

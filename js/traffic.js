@@ -10,7 +10,8 @@
   const WINDOW_MS = 10 * 60 * 1000;
   const HOUR_MS = 3600 * 1000;
   const STALE_POLLS = 3;
-  const COLORS = { download: "#2b6cb0", upload: "#dd6b20" };
+  const COLORS = { download: "#2b6cb0", upload: "#dd6b20", rsrp: "#2f855a", sinr: "#805ad5" };
+  const FIVE_MIN_MS = 5 * 60 * 1000;
 
   function formatSize(bytes, perSecond) {
     const [base, names] = UNIT_SYSTEM === "iec"
@@ -261,6 +262,52 @@
     setText("sample-age", usage.sample_age_s === null
       ? "No reading yet: is the collector running?"
       : "Last reading " + age(usage.sample_age_s) + " ago.");
+    const compare = document.getElementById("compare");
+    if (compare && usage.beside) {
+      const ours = compare.dataset.billedLabel;
+      compare.replaceChildren(...usage.beside.map(function (item) {
+        const li = document.createElement("li");
+        li.textContent = besideText(item, usage.total, ours);
+        return li;
+      }));
+    }
+  }
+
+  /* A source's label at the start of a sentence: "The router", "This box". */
+  function subject(label) {
+    return /^(this|my|our) /i.test(label) ? label.charAt(0).toUpperCase() + label.slice(1)
+      : "The " + label;
+  }
+
+  /* Sizes side by side in the unit of the largest, with two decimals, as
+     report.comparable_sizes writes them: "12.31 GB", "12.29 GB", "0.02 GB". */
+  function comparable(values) {
+    const [base, names] = UNIT_SYSTEM === "iec"
+      ? [1024, ["B", "KiB", "MiB", "GiB", "TiB"]]
+      : [1000, ["B", "kB", "MB", "GB", "TB"]];
+    let largest = Math.max(...values.map(Math.abs));
+    let index = 0;
+    while (Math.abs(Math.round(largest * 10) / 10) >= base && index < names.length - 1) {
+      largest /= base;
+      index += 1;
+    }
+    if (index === 0) {
+      return values.map(function (value) { return formatSize(value); });
+    }
+    return values.map(function (value) {
+      return (value / Math.pow(base, index)).toFixed(2) + " " + names[index];
+    });
+  }
+
+  /* Another count of the link, as pages.beside_sentence writes it. */
+  function besideText(item, billedTotal, ours) {
+    const [theirs, billed, gap] = comparable([item.total, billedTotal,
+                                              Math.abs(item.difference)]);
+    const apart = item.difference === 0 ? "the same"
+      : (gap.startsWith("0.00 ") ? formatSize(Math.abs(item.difference)) : gap) + " apart";
+    const head = item.what === "router month" ? subject(item.label) + "'s own month: " + theirs
+      : subject(item.label) + " counted " + theirs;
+    return head + ", " + ours + " " + billed + " (" + apart + ").";
   }
 
   function showPeriod(start, end) {
@@ -343,6 +390,10 @@
           : "The link was switched off by hand."),
         detail: d.by + (d.command ? "; " + commandDetail(d) : ""), output: d.output };
       case "stop": return { text: "The box stopped watching the link." };
+      case "source_down": return { text: subject(d.label || d.source || "source") +
+                                     " stopped answering.", detail: d.error };
+      case "source_up": return { text: subject(d.label || d.source || "source") +
+                                   " answers again after " + duration(event.duration_ms) + "." };
       default: return { text: event.kind };
     }
   }
@@ -387,14 +438,208 @@
     document.getElementById("event-list").replaceChildren(...answer.events.map(eventItem));
   }
 
+  const GAUGES = {
+    rsrp: { name: "RSRP", unit: "dBm", color: COLORS.rsrp },
+    sinr: { name: "SINR", unit: "dB", color: COLORS.sinr },
+  };
+
+  function level(value, unit) {
+    return String(Math.round(value * 100) / 100) + " " + unit;
+  }
+
+  /* The start of the household's hour holding ms (zones an odd half hour off UTC included). */
+  function hourStart(ms) {
+    const match = /([+-])(\d\d):(\d\d)/.exec(utcOffset(ms));
+    const offset = match ? (match[1] === "-" ? -1 : 1) *
+      (Number(match[2]) * 60 + Number(match[3])) * 60000 : 0;
+    const local = ms + offset;
+    return ms - (((local % HOUR_MS) + HOUR_MS) % HOUR_MS);
+  }
+
+  /* A gauge's points as a line that breaks where 5 minutes passed without a reading. */
+  function withGaps(points) {
+    const data = [];
+    points.forEach(function (p, i) {
+      if (i > 0 && p[0] - points[i - 1][0] > FIVE_MIN_MS) {
+        data.push([points[i - 1][0] + FIVE_MIN_MS, null]);
+      }
+      data.push([p[0], typeof p[1] === "number" ? p[1] : null]);
+    });
+    return data;
+  }
+
+  /* The router's signal over the last 48 hours: one line per gauge, each on its own axis, and
+     a table of the means per hour. */
+  async function drawSignal(element) {
+    const names = element.dataset.gauges.split(" ").filter(function (name) {
+      return GAUGES[name];
+    });
+    const answers = await Promise.all(names.map(function (name) {
+      const query = new URLSearchParams({ gauge: name, source: element.dataset.source });
+      return getJSON("/api/v1/series?" + query.toString());
+    }));
+    const options = baseOptions("line", function (x) { return when(x, "hour"); });
+    options.xAxis.min = answers[0].start;
+    options.xAxis.max = answers[0].end;
+    options.yAxis = names.map(function (name, i) {
+      const gauge = GAUGES[name];
+      return { title: { text: undefined }, opposite: i > 0,
+               labels: { formatter: function () { return level(this.value, gauge.unit); } } };
+    });
+    options.tooltip.pointFormatter = function () {
+      const gauge = GAUGES[names[this.series.index]];
+      return (this.series.index === 0 ? when(this.x, "hour") + "<br/>" : "") +
+        "<span style=\"color:" + this.color + "\">\u25CF</span> " + this.series.name +
+        ": <b>" + level(this.y, gauge.unit) + "</b><br/>";
+    };
+    options.series = answers.map(function (answer, i) {
+      const gauge = GAUGES[names[i]];
+      return { name: gauge.name + " (" + gauge.unit + ")", data: withGaps(answer.points),
+               color: gauge.color, yAxis: i, marker: { enabled: false } };
+    });
+    Highcharts.chart(element, options);
+    const hours = new Map();
+    answers.forEach(function (answer, i) {
+      answer.points.forEach(function (p) {
+        if (typeof p[1] !== "number") {
+          return;
+        }
+        const hour = hourStart(p[0]);
+        const sums = hours.get(hour) || names.map(function () { return [0, 0]; });
+        sums[i][0] += p[1];
+        sums[i][1] += 1;
+        hours.set(hour, sums);
+      });
+    });
+    const starts = Array.from(hours.keys()).sort(function (a, b) { return a - b; });
+    const labels = bucketLabels(starts, "hour");
+    fillTable("table-signal", starts.map(function (hour, row) {
+      return [labels[row], ...hours.get(hour).map(function (sum, i) {
+        return sum[1] ? (sum[0] / sum[1]).toFixed(1) + " " + GAUGES[names[i]].unit : "\u2014";
+      })];
+    }));
+  }
+
+  function node(tag, className, text) {
+    const made = document.createElement(tag);
+    if (className) {
+      made.className = className;
+    }
+    if (text !== undefined) {
+      made.textContent = text;
+    }
+    return made;
+  }
+
+  /* A source that is not answering, as pages.source_notice writes it. */
+  function notice(name, source) {
+    const p = node("p", "notice");
+    p.dataset.source = name;
+    const text = node("span", "notice-text");
+    let detail = source.error;
+    if (source.state === "refused") {
+      text.textContent = subject(source.label) + " does not let the box log in: the password " +
+        "the box has for it is wrong.";
+      detail = "Check " + source.setting + "; no more logins until the settings change.";
+    } else {
+      const time = node("time");
+      time.dateTime = source.failing_since_iso;
+      time.textContent = sentence(when(source.failing_since, "datetime"));
+      text.append(subject(source.label) + " is not answering since ", time);
+    }
+    p.append(text);
+    if (detail) {
+      p.append(" ", node("small", "notice-detail", detail));
+    }
+    return p;
+  }
+
+  /* "RSRP -92 dBm, SINR 14 dB", each level kept on one line. */
+  function levels(gauges) {
+    const small = node("small", "levels");
+    ["rsrp", "sinr"].filter(function (name) { return typeof gauges[name] === "number"; })
+      .forEach(function (name, i) {
+        if (i > 0) {
+          small.append(", ");
+        }
+        small.append(node("span", "level",
+                          GAUGES[name].name + " " + level(gauges[name], GAUGES[name].unit)));
+      });
+    return small;
+  }
+
+  /* What a router says of the mobile link, as pages.router_panel writes it. */
+  function routerPanel(name, source, index) {
+    const gauges = source.gauges;
+    const items = [["Operator", gauges.operator], ["Network", gauges.network_type]]
+      .filter(function (item) { return item[1] !== undefined && item[1] !== ""; });
+    if (gauges.connection && gauges.connection !== "connected") {
+      items.push(["Connection", gauges.connection]);
+    }
+    if (gauges.sim && gauges.sim !== "ready") {
+      items.push(["SIM", gauges.sim]);
+    }
+    if (gauges.roaming === "yes") {
+      items.push(["Roaming", "yes, on another operator's network"]);
+    }
+    const section = node("section", "router-panel");
+    section.dataset.source = name;
+    const heading = node("h2", "", subject(source.label));
+    heading.id = "router-heading-" + index;
+    section.setAttribute("aria-labelledby", heading.id);
+    const list = node("dl", "figures");
+    items.forEach(function (item) {
+      const div = node("div");
+      div.append(node("dt", "", item[0]), node("dd", "", String(item[1])));
+      list.append(div);
+    });
+    if (source.quality) {
+      const div = node("div", "signal-figure");
+      const dd = node("dd");
+      dd.append(node("span", "quality quality-" + source.quality, source.quality), " ",
+                levels(gauges));
+      div.append(node("dt", "", "Signal"), dd);
+      list.append(div);
+    }
+    section.append(heading, list);
+    return section;
+  }
+
+  const LINK_GAUGES = ["operator", "network_type", "connection", "rsrp", "sinr", "rsrq", "rssi"];
+
+  /* The notices and the router panels, from the collector's latest word on each source. */
+  async function refreshSources() {
+    const status = await getJSON("/api/v1/status");
+    const sources = Object.entries(status.sources || {});
+    document.getElementById("notices").replaceChildren(...sources
+      .filter(function (entry) { return ["down", "refused"].includes(entry[1].state); })
+      .map(function (entry) { return notice(entry[0], entry[1]); }));
+    document.getElementById("routers").replaceChildren(...sources
+      .filter(function (entry) {
+        return entry[1].state === "up" && LINK_GAUGES.some(function (name) {
+          return name in entry[1].gauges;
+        });
+      })
+      .map(function (entry, i) { return routerPanel(entry[0], entry[1], i + 1); }));
+  }
+
   function startHistory() {
     rewriteTimes();
     const charts = Array.from(document.querySelectorAll(".chart[data-resolution]"));
+    const signal = document.getElementById("chart-signal");
+    let first = true;
     const drawAll = function () {
       charts.forEach(function (element) { drawSeries(element).catch(console.error); });
-      if (document.getElementById("link")) {
+      if (signal) {
+        drawSignal(signal).catch(console.error);
+      }
+      if (document.getElementById("event-list")) {
         drawLink().catch(console.error);
       }
+      if (!first && document.getElementById("routers")) {
+        refreshSources().catch(console.error);  // the page came with them the first time
+      }
+      first = false;
     };
     drawAll();
     setInterval(function () {
@@ -483,7 +728,8 @@
     poll();
   }
 
-  window.traffic = { formatSize: formatSize, when: when, bucketLabels: bucketLabels };
+  window.traffic = { formatSize: formatSize, when: when, bucketLabels: bucketLabels,
+                     refreshSummary: refreshSummary, refreshSources: refreshSources };
   if (body.dataset.page === "history") {
     startHistory();
   } else if (body.dataset.page === "realtime") {

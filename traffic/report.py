@@ -10,8 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.periods import from_ms, starts_day
-from traffic.quota import Usage
-from traffic.units import format_duration, format_size
+from traffic.quota import Beside, Usage
+from traffic.signal import number
+from traffic.source_state import DOWN, REFUSED, UP, SourceState, billed_label
+from traffic.units import format_duration, format_size, parse_size
 
 LABEL_FORMATS = {"5min": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d",
                  "month": "%Y-%m"}
@@ -104,6 +106,89 @@ def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:
                  f"{_clock_time(keeper['lock_until'], now, tz)} (`traffic connect` tries now)")
     age = format_duration(max(now - keeper.get("checked_at", now), 0) / 1000)
     return f"{line} (checked {age} ago: {keeper.get('evidence', '')})"
+
+
+def beside_lines(usage: Usage, states: list[SourceState], system: str) -> list[str]:
+    """For ``traffic status``: each other count of the link beside the bill's, and how far apart
+    they are: ``router 12.31 GB, this box 12.29 GB (0.02 GB apart)``."""
+    ours = billed_label(states)
+    lines = []
+    for item in usage.beside:
+        theirs, billed, apart = comparison(item, usage.total, system)
+        own = "'s own month" if item.what == "router month" else ""
+        lines.append(f"  compared    {item.label}{own} {theirs}, {ours} {billed} ({apart})")
+    return lines
+
+
+def comparison(item: Beside, billed_total: int, system: str) -> tuple[str, str, str]:
+    """Another count, the bill's and how far apart they are, in one unit: ``12.31 GB``,
+    ``12.29 GB``, ``0.02 GB apart``."""
+    theirs, ours, apart = comparable_sizes([item.total, billed_total, abs(item.difference)],
+                                           system)
+    if item.difference == 0:
+        return theirs, ours, "the same"
+    if apart.startswith("0.00 "):  # too little to show in the unit of the totals
+        apart = format_size(abs(item.difference), system)
+    return theirs, ours, f"{apart} apart"
+
+
+def comparable_sizes(values: list[int], system: str) -> list[str]:
+    """Sizes side by side in the unit of the largest, with two decimals, so that counts a
+    little apart read as such: ``12.31 GB``, ``12.29 GB``, ``0.02 GB``."""
+    unit = format_size(max(abs(value) for value in values), system).split()[-1]
+    if unit == "B":
+        return [format_size(value, system) for value in values]
+    factor = parse_size(f"1 {unit}")
+    return [f"{value / factor:.2f} {unit}" for value in values]
+
+
+def source_lines(states: list[SourceState], now: int, tz: ZoneInfo) -> list[str]:
+    """For ``traffic status``: a source that is not answering or refused the login, and what a
+    router or modem says of the mobile link."""
+    lines = []
+    for state in states:
+        head = f"  {state.label:<11} "
+        if state.state == REFUSED:
+            lines.append(f"{head}login refused: check {state.setting}; no more logins until "
+                         "the settings change")
+        elif state.state == DOWN and state.failing_since is not None:
+            since = _clock_time(state.failing_since, now, tz)
+            lines.append(f"{head}not answering since {since}: {state.error or 'no answer'}")
+        elif state.state == UP and state.sees_link:
+            lines.append(head + ", ".join(link_words(state)))
+    return lines
+
+
+def link_words(state: SourceState) -> list[str]:
+    """``Telia``, ``LTE``, ``signal fair (RSRP -92 dBm, SINR 14 dB)``: the latest of each that
+    the source reports; a connection, SIM or roaming only when it is not as usual."""
+    gauges = state.gauges
+    words = [str(gauges[name]) for name in ("operator", "network_type") if gauges.get(name)]
+    if gauges.get("connection") not in (None, "", "connected"):
+        words.append(str(gauges["connection"]))
+    if gauges.get("sim") not in (None, "", "ready"):
+        words.append(f"SIM {gauges['sim']}")
+    if gauges.get("roaming") == "yes":
+        words.append("roaming")
+    signal = signal_words(gauges)
+    if signal:
+        words.append(f"signal {state.quality} ({signal})")
+    return words
+
+
+def signal_words(gauges: Mapping[str, float | str]) -> str:
+    """``RSRP -92 dBm, SINR 14 dB``: the levels the quality word comes from."""
+    return ", ".join(signal_levels(gauges))
+
+
+def signal_levels(gauges: Mapping[str, float | str]) -> list[str]:
+    levels = [(name.upper(), number(gauges.get(name)), unit)
+              for name, unit in (("rsrp", "dBm"), ("sinr", "dB"))]
+    return [f"{name} {value:g} {unit}" for name, value, unit in levels if value is not None]
+
+
+def sources_json(states: list[SourceState], tz: ZoneInfo) -> dict[str, dict[str, Any]]:
+    return {state.name: state.as_dict(tz) for state in states}
 
 
 def _clock_time(at: int, now: int, tz: ZoneInfo) -> str:

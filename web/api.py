@@ -6,12 +6,14 @@ from flask import Blueprint, current_app, jsonify, request
 
 from traffic import __version__
 from traffic.config import Config
-from traffic.history import filled_series, measured_part
-from traffic.periods import DAY_MS, bucket_start, default_range, next_bucket
+from traffic.history import MAX_POINTS, bucket_count_estimate, filled_series, measured_part
+from traffic.periods import DAY_MS, FIVE_MIN_MS, HOUR_MS, bucket_start, default_range, next_bucket
 from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
-from traffic.roles import billed_keys
+from traffic.roles import billed_keys, source_name
 from traffic.runtime import REALTIME_WINDOW_MS, read_keeper, read_realtime
+from traffic.signal import GAUGE_UNITS
+from traffic.source_state import source_states
 from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
 from web import params
@@ -49,12 +51,18 @@ def status_view():
         last_sample_at=latest, last_sample_at_iso=iso(latest, config.timezone),
         sample_age_s=None if latest is None else (now - latest) / 1000,
         keeper=read_keeper(config),
+        sources={state.name: state.as_dict(config.timezone)
+                 for state in source_states(config)},
     )
 
 
 @bp.get("/series")
 def series_view():
-    params.refuse_unknown("resolution", "start", "end", "iface")
+    params.refuse_unknown("resolution", "start", "end", "iface", "gauge", "source")
+    if "gauge" in request.args:
+        return gauge_series_view()
+    if "source" in request.args:
+        raise params.BadParameter("source", "goes with gauge (the source whose gauge to give)")
     config = traffic_config()
     tz = config.timezone
     resolution = params.resolution()
@@ -79,6 +87,60 @@ def series_view():
                    start_iso=iso(covered_start, tz), end_iso=iso(covered_end, tz), iface=iface,
                    unit_system=config.quota.unit_system,
                    points=[list(point) for point in points])
+
+
+GAUGE_HOURS = 48
+
+
+def gauge_series_view():
+    """One gauge's history per 5 minutes: the mean of a number, the latest text; a bucket with
+    no reading (the source was not answering) is left out."""
+    if "iface" in request.args:
+        raise params.BadParameter("iface", "goes with counters, not with gauge")
+    resolution = params.resolution("5min")
+    if resolution != "5min":
+        raise params.BadParameter("resolution", f"a gauge is kept per 5 minutes: expected 5min "
+                                                f"or none, got {resolution!r}")
+    config = traffic_config()
+    tz = config.timezone
+    now = _now()
+    default_end = now - now % FIVE_MIN_MS + FIVE_MIN_MS
+    start = params.instant("start", tz, default_end - GAUGE_HOURS * HOUR_MS)
+    end = params.instant("end", tz, default_end)
+    if end <= start:
+        raise params.BadParameter("end", "must be later than start")
+    if bucket_count_estimate("5min", start, end) > MAX_POINTS:
+        raise params.BadParameter(", ".join(params.given("start", "end")) or "start",
+                                  f"the range holds more than {MAX_POINTS} 5min buckets; "
+                                  "choose a shorter range")
+    store = get_store()
+    name = request.args["gauge"]
+    key = _gauge_key(store, config, name, request.args.get("source"))
+    start -= start % FIVE_MIN_MS
+    points = store.gauge_series(key, name, start, end)
+    return jsonify(resolution="5min", gauge=name, source=source_name(key), key=key,
+                   unit=GAUGE_UNITS.get(name), start=start, end=end, start_iso=iso(start, tz),
+                   end_iso=iso(end, tz), points=[list(point) for point in points])
+
+
+def _gauge_key(store: Store, config: Config, name: str, source: str | None) -> str:
+    """The store key of gauge ``name``: of ``source``, or of the first source (in the order of
+    the tables) that has it."""
+    stored = store.gauge_names()
+    order = {item.name: index for index, item in enumerate(config.sources)}
+    keys = sorted((key for key, gauge in stored if gauge == name),
+                  key=lambda key: (order.get(source_name(key), len(order)), key))
+    if not keys:
+        known = ", ".join(sorted({gauge for _, gauge in stored})) or "none yet"
+        raise params.BadParameter("gauge", f"no gauge {name!r} (known: {known})")
+    if source is None:
+        return keys[0]
+    chosen = [key for key in keys if source_name(key) == source]
+    if not chosen:
+        having = ", ".join(dict.fromkeys(source_name(key) for key in keys))
+        raise params.BadParameter("source", f"no gauge {name!r} from {source!r} "
+                                            f"(sources with it: {having})")
+    return chosen[0]
 
 
 def _iface_keys(store: Store, iface: str | None) -> list[str]:

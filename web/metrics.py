@@ -3,6 +3,9 @@
 from flask import Blueprint, Response, current_app
 
 from traffic.quota import usage
+from traffic.roles import source_name
+from traffic.signal import number
+from traffic.source_state import UP, SourceState, source_states
 from web import params
 from web.db import get_store, traffic_config
 
@@ -22,13 +25,15 @@ def metrics_view() -> Response:
     store = get_store()
     now = current_app.config["CLOCK"]()
     site = config.site
-    lines = ["# HELP traffic_bytes_total Bytes counted on an interface since the store began.",
+    lines = ["# HELP traffic_bytes_total Bytes counted on an interface since the store began, "
+             "by the source that counted them (billed or not).",
              "# TYPE traffic_bytes_total counter"]
     for key in store.known_keys():
         rx, tx = store.totals(0, now + 1, [key])
         iface = key.split(":", 1)[-1]
         for direction, value in (("rx", rx), ("tx", tx)):
-            labels = _labels(site=site, iface=iface, direction=direction)
+            labels = _labels(site=site, source=source_name(key), iface=iface,
+                             direction=direction)
             lines.append(f"traffic_bytes_total{labels} {value}")
     current = usage(store, config, now)
     gauges = [
@@ -45,5 +50,54 @@ def metrics_view() -> Response:
     for name, help_text, value in gauges:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
                   f"{name}{_labels(site=site)} {value}"]
+    lines += source_metrics(source_states(config), site)
     return Response("\n".join(lines) + "\n",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+SOURCE_GAUGES = (
+    ("traffic_signal_rsrp_dbm", "rsrp", "Reference signal received power (RSRP), dBm."),
+    ("traffic_signal_rsrq_db", "rsrq", "Reference signal received quality (RSRQ), dB."),
+    ("traffic_signal_sinr_db", "sinr", "Signal to interference and noise ratio (SINR), dB."),
+    ("traffic_signal_rssi_dbm", "rssi", "Received signal strength (RSSI), dBm."),
+)
+SOURCE_PAIRS = (
+    ("traffic_router_month_bytes", ("month_rx", "month_tx"),
+     "Bytes in the router's own month statistics (its month, not the billing period)."),
+    ("traffic_router_rate_bytes_per_second", ("rx_rate", "tx_rate"),
+     "The rates the router reports, bytes per second."),
+)
+INFO_GAUGES = ("operator", "network_type", "connection", "sim", "roaming", "band")
+
+
+def source_metrics(states: list[SourceState], site: str) -> list[str]:
+    """Whether each source answers, and the latest gauges of those that do (a value of a source
+    that is not answering would be stale)."""
+    lines = ["# HELP traffic_source_up 1 when the source answered its latest poll.",
+             "# TYPE traffic_source_up gauge"]
+    lines += [f"traffic_source_up{_labels(site=site, source=state.name)} "
+              f"{int(state.state == UP)}" for state in states]
+    answering = [state for state in states if state.state == UP]
+    lines += ["# HELP traffic_source_info What a source says of the mobile link, in labels.",
+              "# TYPE traffic_source_info gauge"]
+    for state in answering:
+        text = {name: str(state.gauges[name]) for name in INFO_GAUGES if name in state.gauges}
+        if state.quality:
+            text["quality"] = state.quality
+        labels = _labels(site=site, source=state.name, type=state.type, label=state.label,
+                         **text)
+        lines.append(f"traffic_source_info{labels} 1")
+    for metric, gauge, help_text in SOURCE_GAUGES:
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+        lines += [f"{metric}{_labels(site=site, source=state.name)} {value:g}"
+                  for state in answering
+                  if (value := number(state.gauges.get(gauge))) is not None]
+    for metric, (rx_name, tx_name), help_text in SOURCE_PAIRS:
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+        for state in answering:
+            for direction, gauge in (("rx", rx_name), ("tx", tx_name)):
+                value = number(state.gauges.get(gauge))
+                if value is not None:
+                    labels = _labels(site=site, source=state.name, direction=direction)
+                    lines.append(f"{metric}{labels} {value:.0f}")
+    return lines

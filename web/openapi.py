@@ -59,6 +59,46 @@ USAGE = _object({
     "sample_age_s": {"type": ["number", "null"]},
     "now": MS, "now_iso": ISO,
     "summary": {"type": "string", "description": "the period in one sentence, for people"},
+    "beside": {"type": "array", "description": "other counts of the link over the period, "
+                                               "shown beside the billed one, never added",
+               "items": _object({
+                   "source": {"type": "string", "description": "the [[sources]] table's name"},
+                   "label": {"type": "string", "description": "what people call it: router"},
+                   "what": {"enum": ["counter", "router month"],
+                            "description": "counter: the source's own counters over the "
+                                           "period; router month: the router's own month "
+                                           "statistics (its month may start on another day)"},
+                   "rx": BYTES, "tx": BYTES, "total": BYTES,
+                   "difference": {"type": "integer",
+                                  "description": "this total minus the billed total"}})},
+})
+
+QUALITY = {"type": ["string", "null"], "enum": ["excellent", "good", "fair", "poor", None],
+           "description": "the signal in one word from RSRP and SINR (the worse of the two); "
+                          "null without either"}
+SOURCE = _object({
+    "state": {"enum": ["up", "down", "refused", "unknown"],
+              "description": "up: it answered its latest poll; down: it is not answering; "
+                             "refused: it refused the login and is not asked again until its "
+                             "settings change; unknown: the collector has not read it yet"},
+    "label": {"type": "string", "description": "what people call it: router, this box"},
+    "type": {"type": "string", "description": "the [[sources]] table's type: kernel, hilink"},
+    "billed": {"type": "boolean", "description": "its counters are the bill's"},
+    "read_at": {**MS_OR_NULL, "description": "its latest answer"},
+    "read_at_iso": ISO_OR_NULL,
+    "failing_since": {**MS_OR_NULL, "description": "when it stopped answering; null: it answers"},
+    "failing_since_iso": ISO_OR_NULL,
+    "error": {"type": "string", "description": "why it is not answering, secrets masked"},
+    "refused": {"type": "boolean"},
+    "setting": {"type": ["string", "null"],
+                "description": "with refused: the setting to correct, such as "
+                               "sources[1].password"},
+    "gauges": {"type": "object", "additionalProperties": {"type": ["number", "string"]},
+               "description": "the latest values it reported: rsrp, rsrq, rssi (dBm, dB), sinr "
+                              "(dB), operator, network_type, connection, sim, roaming, band, "
+                              "cell_id, wan_ip, month_rx, month_tx (bytes), rx_rate, tx_rate "
+                              "(bytes/s)"},
+    "quality": QUALITY,
 })
 
 STATUS = _object({
@@ -72,6 +112,8 @@ STATUS = _object({
     "keeper": {"type": ["object", "null"],
                "description": "the keeper's latest check; null when it is off or has not "
                               "checked yet"},
+    "sources": {"type": "object", "additionalProperties": SOURCE,
+                "description": "each [[sources]] table by its name"},
 })
 
 POINT = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 3,
@@ -87,6 +129,22 @@ SERIES = _object({
     "points": {"type": "array", "items": POINT},
 })
 
+GAUGE_SERIES = _object({
+    "resolution": {"const": "5min"},
+    "gauge": {"type": "string"},
+    "source": {"type": "string", "description": "the source the gauge is of"},
+    "key": {"type": "string", "description": "its store key, such as router:wan"},
+    "unit": {"type": ["string", "null"], "description": "dBm, dB, bytes, bytes/s; null for text"},
+    "start": {**MS, "description": "the start of the range's first 5 minutes"},
+    "end": {**MS, "description": "the range's end, exclusive"},
+    "start_iso": ISO, "end_iso": ISO,
+    "points": {"type": "array", "items": {
+        "type": "array", "minItems": 2, "maxItems": 2,
+        "items": {"type": ["number", "string", "null"]},
+        "description": "[bucket start (epoch ms), the mean of a number or the latest text]; "
+                       "a 5 minutes without a reading is left out"}},
+})
+
 REALTIME = _object({
     "interval_s": {"type": "number"},
     "updated": MS_OR_NULL,
@@ -99,10 +157,12 @@ REALTIME = _object({
 EVENT = _object({
     "at": MS, "at_iso": ISO,
     "kind": {"type": "string", "description": "down, up, attempt, escalation, lock, unlock, "
-                                              "quota_lock, disconnect, stop"},
+                                              "quota_lock, disconnect, stop, source_down, "
+                                              "source_up"},
     "duration_ms": {"type": ["integer", "null"],
                     "description": "down: how long it was up; up: how long it was down; "
-                                   "attempt, disconnect: how long the command ran"},
+                                   "attempt, disconnect: how long the command ran; source_up: "
+                                   "how long the source was not answering"},
     "detail": {"type": "object"},
 })
 EVENTS = _object({
@@ -139,6 +199,25 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}
 
 
+SERIES_PARAMETERS = [
+    _query("resolution", {"enum": ["5min", "hour", "day", "month"], "default": "day"},
+           "bucket size; with gauge only 5min, its default"),
+    _query("start", BOUNDED_TIME_PARAM,
+           "epoch ms or ISO 8601 (local time without offset); default: 5min the last 24 h, "
+           "hour the last 7 days, day this billing period and the one before, month the last "
+           "24 months, each from its first bucket with traffic and up to now; with gauge, "
+           "the last 48 hours"),
+    _query("end", BOUNDED_TIME_PARAM, "exclusive; same forms as start"),
+    _query("iface", {"type": "string"}, "one interface, such as ppp0"),
+    _query("gauge", {"type": "string", "examples": ["rsrp", "sinr"]},
+           "a gauge's history per 5 minutes instead of use, such as rsrp or sinr (a 400 lists "
+           "those stored); not with iface"),
+    _query("source", {"type": "string", "examples": ["router"]},
+           "with gauge: the source whose gauge (a [[sources]] table's name); default: the "
+           "first table that has it"),
+]
+
+
 def spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -149,17 +228,9 @@ def spec() -> dict[str, Any]:
             "/api/v1/usage": _get("Use in the current billing period against the limits",
                                   USAGE),
             "/api/v1/status": _get("The collector's state", STATUS),
-            "/api/v1/series": _get("Use per bucket; empty buckets are zeros", SERIES, [
-                _query("resolution", {"enum": ["5min", "hour", "day", "month"],
-                                      "default": "day"}, "bucket size"),
-                _query("start", BOUNDED_TIME_PARAM,
-                       "epoch ms or ISO 8601 (local time without offset); default: 5min the "
-                       "last 24 h, hour the last 7 days, day this billing period and the one "
-                       "before, month the last 24 months, each from its first bucket with "
-                       "traffic and up to now"),
-                _query("end", BOUNDED_TIME_PARAM, "exclusive; same forms as start"),
-                _query("iface", {"type": "string"}, "one interface, such as ppp0"),
-            ]),
+            "/api/v1/series": _get(
+                "Use per bucket (empty buckets are zeros), or with gauge, a gauge's history",
+                {"oneOf": [SERIES, GAUGE_SERIES]}, SERIES_PARAMETERS),
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
                                      REALTIME, [_query("since", TIME_PARAM,
                                                        "only points newer than this")]),

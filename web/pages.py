@@ -11,9 +11,20 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
-from traffic.quota import usage
-from traffic.report import iso, usage_sentence
+from traffic.quota import Beside, usage
+from traffic.report import comparison, iso, signal_levels, usage_sentence
+from traffic.roles import source_name
 from traffic.runtime import read_keeper
+from traffic.source_state import (
+    DOWN,
+    REFUSED,
+    UP,
+    SourceState,
+    billed_label,
+    source_states,
+    subject,
+)
+from traffic.store import Store
 from traffic.units import format_duration, format_size
 from web.db import get_store, traffic_config
 
@@ -55,16 +66,106 @@ def sample_age_label(age: float | None) -> str:
 def history() -> str:
     config = traffic_config()
     tz = config.timezone
-    current = usage(get_store(), config, current_app.config["CLOCK"]())
+    system = config.quota.unit_system
+    store = get_store()
+    current = usage(store, config, current_app.config["CLOCK"]())
     first, last = period_days(current.period_start, current.period_end, tz)
+    states = source_states(config)
+    ours = billed_label(states)
+    routers = [router_panel(state) for state in states if state.state == UP and state.sees_link]
+    notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]
     return render_template(
         "history.html", usage=current, config=config,
-        sentence=usage_sentence(current, config.quota.unit_system),
-        format_size=lambda value: format_size(value, config.quota.unit_system),
+        sentence=usage_sentence(current, system),
+        format_size=lambda value: format_size(value, system),
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
         sample_age_label=sample_age_label(current.sample_age_s),
-        keeper=link_state(read_keeper(config), tz))
+        keeper=link_state(read_keeper(config), tz), billed_label=ours,
+        beside=[beside_sentence(item, current.total, ours, system)
+                for item in current.beside],
+        routers=routers, notices=notices, signal=signal_chart(store, states),
+        show_events=(config.keeper.enabled or bool(notices)
+                     or any(state.gauges for state in states)))
+
+
+def beside_sentence(item: Beside, billed_total: int, ours: str, system: str) -> str:
+    """Another count of the link, for the family: ``The router counted 12.31 GB, this box
+    12.29 GB (0.02 GB apart).``; js/traffic.js writes the same from ``/api/v1/usage``."""
+    theirs, billed, apart = comparison(item, billed_total, system)
+    head = (f"{subject(item.label)}'s own month: {theirs}" if item.what == "router month"
+            else f"{subject(item.label)} counted {theirs}")
+    return f"{head}, {ours} {billed} ({apart})."
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A source that is not answering, in plain words, and the detail for whoever set up the
+    box."""
+
+    source: str
+    before: str
+    since: When | None
+    detail: str
+
+
+def source_notice(state: SourceState, tz: ZoneInfo) -> Notice:
+    if state.state == REFUSED:
+        return Notice(state.name, f"{state.subject} does not let the box log in: the password "
+                      "the box has for it is wrong.", None,
+                      f"Check {state.setting}; no more logins until the settings change.")
+    since = when(state.failing_since or 0, tz, "datetime")
+    return Notice(state.name, f"{state.subject} is not answering since ", since, state.error)
+
+
+@dataclass(frozen=True)
+class RouterPanel:
+    """What a router or modem says of the mobile link: ``items`` are (term, text) pairs."""
+
+    name: str
+    heading: str
+    items: list[tuple[str, str]]
+    quality: str | None
+    levels: list[str]
+
+
+def router_panel(state: SourceState) -> RouterPanel:
+    gauges = state.gauges
+    items = [(term, str(gauges[name])) for term, name in (("Operator", "operator"),
+                                                          ("Network", "network_type"))
+             if gauges.get(name) not in (None, "")]
+    if gauges.get("connection") not in (None, "", "connected"):
+        items.append(("Connection", str(gauges["connection"])))
+    if gauges.get("sim") not in (None, "", "ready"):
+        items.append(("SIM", str(gauges["sim"])))
+    if gauges.get("roaming") == "yes":
+        items.append(("Roaming", "yes, on another operator's network"))
+    return RouterPanel(state.name, state.subject, items, state.quality,
+                       signal_levels(gauges))
+
+
+SIGNAL_GAUGES = ("rsrp", "sinr")
+
+
+@dataclass(frozen=True)
+class SignalChart:
+    source: str
+    label: str
+    gauges: list[str]
+
+
+def signal_chart(store: Store, states: list[SourceState]) -> SignalChart | None:
+    """The signal chart's source: the first table whose RSRP or SINR is stored; None when
+    no source reports a signal."""
+    stored: dict[str, set[str]] = {}
+    for key, name in store.gauge_names():
+        if name in SIGNAL_GAUGES:
+            stored.setdefault(source_name(key), set()).add(name)
+    for state in states:
+        if state.name in stored:
+            gauges = [name for name in SIGNAL_GAUGES if name in stored[state.name]]
+            return SignalChart(state.name, state.label, gauges)
+    return None
 
 
 @dataclass(frozen=True)

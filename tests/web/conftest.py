@@ -7,9 +7,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import STOCKHOLM, make_config
+from traffic.config import Config, load_config
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
-from traffic.store import open_store
+from traffic.runtime import sources_path, write_atomically
+from traffic.store import GaugeSample, open_store
 from web import create_app
 
 NOW = to_ms(datetime(2026, 11, 3, 12, 0, tzinfo=STOCKHOLM))
@@ -44,3 +46,90 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+ROUTER_TOML = """\
+timezone = "Europe/Stockholm"
+[quota]
+monthly = "40 GB"
+billing_day = 8
+[[sources]]
+type = "kernel"
+interfaces = ["ppp0"]
+[[sources]]
+type = "hilink"
+name = "router"
+password_file = "/etc/traffic/router-password"
+"""
+"""The box counts ppp0 (billed) and reads the router beside it."""
+FIVE_MIN = 300_000
+HOUR = 3_600_000
+GAP = (NOW - 3 * HOUR, NOW - 2 * HOUR)
+"""The hour the router did not answer: no gauge was read."""
+ROUTER_GAUGES = {"rsrp": -92, "rsrq": -11, "sinr": 14.5, "rssi": -65, "operator": "Telia",
+                 "network_type": "LTE", "connection": "connected", "sim": "ready",
+                 "roaming": "no", "month_rx": 7_000_000_000, "month_tx": 800_000_000}
+
+
+def router_config(tmp_path: Path, text: str = ROUTER_TOML) -> Config:
+    """The config as the web app loads it: without the plug-ins, a source's own keys are
+    taken as written."""
+    path = tmp_path / "traffic.toml"
+    path.write_text(text)
+    return load_config(path, [f"store.url=sqlite://{tmp_path}/traffic.db",
+                              f'collector.runtime_dir="{tmp_path}/run"'],
+                       environ={}, system_path=None)
+
+
+def rsrp_at(bucket: int) -> float:
+    return -95.0 + (bucket // FIVE_MIN) % 7
+
+
+def sinr_at(bucket: int) -> float:
+    return 10.0 + (bucket // FIVE_MIN) % 9
+
+
+def seed_router(config: Config) -> None:
+    """The router counted 100 MB more than ppp0 this period and reported its signal every five
+    minutes of the last 48 hours but one hour; a source no longer configured ("old") left an
+    RSRP too. Then the collector's latest word on each source."""
+    store = open_store(config.store.url, config.timezone)
+    in_period = to_ms(datetime(2026, 10, 20, 12, 0, tzinfo=STOCKHOLM))
+    samples = []
+    for bucket in range(NOW - 48 * HOUR + FIVE_MIN, NOW + 1, FIVE_MIN):
+        if not GAP[0] <= bucket < GAP[1]:
+            samples += [GaugeSample("router:wan", "rsrp", bucket + 60_000, rsrp_at(bucket) - 1),
+                        GaugeSample("router:wan", "rsrp", bucket + 70_000, rsrp_at(bucket) + 1),
+                        GaugeSample("router:wan", "sinr", bucket + 60_000, sinr_at(bucket))]
+    samples += [GaugeSample("router:wan", "operator", NOW - 60_000, "Telia"),
+                GaugeSample("router:wan", "network_type", NOW - 60_000, "LTE"),
+                GaugeSample("old:wan", "rsrp", NOW - 600_000, -70.0)]
+    store.add([Delta("router:wan", in_period, in_period + 5000, 6_050_000_000, 650_000_000)],
+              {"router:wan": CounterState("serial/1", NOW - 2000, 0, 0)}, gauges=samples)
+    store.close()
+    publish(config)
+
+
+def publish(config: Config, **router: object) -> None:
+    """The sources document the collector writes after each poll; ``router`` overrides the
+    router's entry."""
+    write_atomically(sources_path(config), {"updated": NOW, "sources": {
+        "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": NOW - 4000,
+                   "failing_since": None, "error": "", "refused": False, "gauges": {}},
+        "router": {"type": "hilink", "label": "router", "billed": False, "read_at": NOW - 2000,
+                   "failing_since": None, "error": "", "refused": False,
+                   "gauges": dict(ROUTER_GAUGES), **router}}})
+
+
+@pytest.fixture
+def router_app(tmp_path: Path) -> Iterator[Flask]:
+    application = create_app(router_config(tmp_path), clock=lambda: NOW)
+    application.config["TESTING"] = True
+    seed(application)
+    seed_router(application.config["TRAFFIC"])
+    yield application
+
+
+@pytest.fixture
+def router_client(router_app: Flask) -> FlaskClient:
+    return router_app.test_client()

@@ -148,9 +148,10 @@ def test_series_iface_filter(client) -> None:
                                          "choose a shorter range or a coarser resolution"),
     ("start=99999999999999999", "start: '99999999999999999' is outside the years 1990 to 2200"),
     ("colour=red", "colour: unknown parameter (this endpoint takes: resolution, start, end, "
-                   "iface)"),
+                   "iface, gauge, source)"),
     ("resolution=day&resolution=hour", "resolution: given twice"),
-    ("=x", "=x: a parameter needs a name (this endpoint takes: resolution, start, end, iface)"),
+    ("=x", "=x: a parameter needs a name (this endpoint takes: resolution, start, end, iface, "
+           "gauge, source)"),
     ("end=2200-01-01", "end: the range holds more than 20000 day buckets; choose a shorter "
                        "range or a coarser resolution"),
     ("start=1990-06-01&end=2200-01-01", "start, end: the range holds more than 20000 day "
@@ -217,8 +218,10 @@ def test_metrics(client) -> None:
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=0.0.4")
     lines = response.get_data(as_text=True).splitlines()
-    assert 'traffic_bytes_total{site="home",iface="ppp0",direction="rx"} 13000000000' in lines
-    assert 'traffic_bytes_total{site="home",iface="ppp0",direction="tx"} 600000001' in lines
+    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx"} '
+            "13000000000") in lines
+    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="tx"} '
+            "600000001") in lines
     assert 'traffic_quota_limit_bytes{site="home"} 40000000000' in lines
     assert 'traffic_quota_used_bytes{site="home"} 6600000000' in lines
     assert 'traffic_last_sample_age_seconds{site="home"} 4.0' in lines
@@ -231,7 +234,7 @@ def test_openapi_describes_every_endpoint(client) -> None:
     assert set(spec["paths"]) == {f"/api/v1/{name}" for name in (
         "usage", "status", "series", "realtime", "events", "openapi.json")} | {"/metrics"}
     names = [p["name"] for p in spec["paths"]["/api/v1/series"]["get"]["parameters"]]
-    assert names == ["resolution", "start", "end", "iface"]
+    assert names == ["resolution", "start", "end", "iface", "gauge", "source"]
 
 
 def test_usage_has_the_plain_sentence(client) -> None:

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
-from tests.conftest import make_config
-from tests.web.conftest import NOW, seed
+from tests.web.conftest import NOW, router_config, seed, seed_router
 from web import create_app
 
 
@@ -20,10 +19,10 @@ def _app():
     import tempfile
 
     directory = Path(tempfile.mkdtemp(prefix="traffic-schema-"))
-    config = make_config(directory, 'timezone = "Europe/Stockholm"\n[quota]\n'
-                                    'monthly = "40 GB"\nbilling_day = 8\n')
+    config = router_config(directory)  # a router beside the box: sources, gauges, beside
     application = create_app(config, clock=lambda: NOW)
     seed(application)
+    seed_router(config)
     wsgi = application.wsgi_app
 
     def from_loopback(environ, start_response):  # a WSGI test client has no peer address

@@ -1,0 +1,214 @@
+"""Sources through the web app: their state and gauges in /api/v1/status, the counts beside the
+bill in /api/v1/usage, a gauge's history in /api/v1/series, /metrics, and the dashboard's HTML.
+The store and the collector's sources document are written as the collector writes them."""
+
+import re
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.web.conftest import FIVE_MIN, GAP, HOUR, NOW, ROUTER_GAUGES, publish, rsrp_at, sinr_at
+
+GB = 10**9
+MB = 10**6
+
+
+def test_status_gives_each_source_its_state_gauges_and_signal_word(router_client) -> None:
+    sources = router_client.get("/api/v1/status").get_json()["sources"]
+    assert list(sources) == ["kernel", "router"]
+    assert sources["kernel"] == {
+        "state": "up", "label": "this box", "type": "kernel", "billed": True,
+        "read_at": NOW - 4000, "read_at_iso": "2026-11-03T11:59:56+01:00",
+        "failing_since": None, "failing_since_iso": None, "error": "", "refused": False,
+        "setting": None, "gauges": {}, "quality": None}
+    router = sources["router"]
+    assert (router["state"], router["label"], router["type"], router["billed"]) == (
+        "up", "router", "hilink", False)
+    assert router["gauges"] == ROUTER_GAUGES
+    assert router["quality"] == "fair"  # SINR 14.5 is good, RSRP -92 only fair: the worse
+
+
+def test_status_of_a_router_that_stopped_answering(router_app: Flask,
+                                                   router_client: FlaskClient) -> None:
+    publish(router_app.config["TRAFFIC"], failing_since=NOW - 1_080_000,
+            error="http://192.168.8.1/: timed out")
+    router = router_client.get("/api/v1/status").get_json()["sources"]["router"]
+    assert router["state"] == "down" and router["refused"] is False
+    assert router["failing_since_iso"] == "2026-11-03T11:42:00+01:00"
+    assert router["error"] == "http://192.168.8.1/: timed out"
+    assert router["setting"] is None
+
+
+def test_status_of_a_router_that_refused_the_login(router_app: Flask,
+                                                   router_client: FlaskClient) -> None:
+    publish(router_app.config["TRAFFIC"], failing_since=NOW - 60_000, refused=True,
+            error="login refused: wrong user name or password (108006)")
+    router = router_client.get("/api/v1/status").get_json()["sources"]["router"]
+    assert router["state"] == "refused"
+    assert router["setting"] == "sources[1].password_file"  # the table reads its file
+
+
+def test_a_source_the_collector_has_not_read_is_unknown(tmp_path) -> None:
+    from tests.web.conftest import router_config, seed
+    from web import create_app
+
+    app = create_app(router_config(tmp_path), clock=lambda: NOW)
+    seed(app)
+    sources = app.test_client().get("/api/v1/status").get_json()["sources"]
+    assert {name: (entry["state"], entry["label"]) for name, entry in sources.items()} == {
+        "kernel": ("unknown", "kernel"), "router": ("unknown", "router")}
+
+
+def test_usage_counts_the_bill_only_and_shows_the_router_beside_it(router_client) -> None:
+    usage = router_client.get("/api/v1/usage").get_json()
+    assert (usage["rx"], usage["tx"]) == (6 * GB, 600 * MB)  # ppp0 alone, the billed source
+    assert usage["beside"] == [
+        {"source": "router", "label": "router", "what": "counter", "rx": 6_050 * MB,
+         "tx": 650 * MB, "total": 6_700 * MB, "difference": 100 * MB},
+        {"source": "router", "label": "router", "what": "router month", "rx": 7 * GB,
+         "tx": 800 * MB, "total": 7_800 * MB, "difference": 1_200 * MB},
+    ]
+
+
+def test_gauge_series_defaults_to_the_last_48_hours(router_client) -> None:
+    answer = router_client.get("/api/v1/series?gauge=rsrp").get_json()
+    end = NOW + FIVE_MIN  # the end of the 5 minutes holding now
+    assert (answer["start"], answer["end"]) == (end - 48 * HOUR, end)
+    assert answer["start_iso"] == "2026-11-01T12:05:00+01:00"
+    assert (answer["resolution"], answer["gauge"], answer["unit"]) == ("5min", "rsrp", "dBm")
+    assert (answer["source"], answer["key"]) == ("router", "router:wan")  # not "old"
+    buckets = [bucket for bucket in range(end - 48 * HOUR, end, FIVE_MIN)
+               if not GAP[0] <= bucket < GAP[1]]
+    assert answer["points"] == [[bucket, rsrp_at(bucket)] for bucket in buckets]
+    assert len(answer["points"]) == 576 - 12  # the hour without an answer is left out
+    sinr = router_client.get("/api/v1/series?gauge=sinr&resolution=5min").get_json()
+    assert sinr["unit"] == "dB" and sinr["points"][-1] == [NOW, sinr_at(NOW)]
+
+
+def test_gauge_series_of_a_range_a_source_and_a_text(router_client) -> None:
+    answer = router_client.get(f"/api/v1/series?gauge=sinr&start={NOW - HOUR + 1}"
+                               f"&end={NOW}").get_json()
+    assert answer["start"] == NOW - HOUR  # from the start of the 5 minutes holding start
+    assert [point[0] for point in answer["points"]] == list(range(NOW - HOUR, NOW, FIVE_MIN))
+    old = router_client.get("/api/v1/series?gauge=rsrp&source=old").get_json()
+    assert old["key"] == "old:wan" and old["points"] == [[NOW - 600_000, -70.0]]
+    operator = router_client.get("/api/v1/series?gauge=operator").get_json()
+    assert operator["unit"] is None and operator["points"] == [[NOW - FIVE_MIN, "Telia"]]
+
+
+@pytest.mark.parametrize(("query", "detail"), [
+    ("gauge=rsrq", "gauge: no gauge 'rsrq' (known: network_type, operator, rsrp, sinr)"),
+    ("gauge=rsrp&resolution=hour",
+     "resolution: a gauge is kept per 5 minutes: expected 5min or none, got 'hour'"),
+    ("gauge=rsrp&resolution=week",
+     "resolution: expected one of 5min, hour, day, month, got 'week'"),
+    ("gauge=rsrp&source=modem", "source: no gauge 'rsrp' from 'modem' (sources with it: "
+                                "router, old)"),
+    ("source=router", "source: goes with gauge (the source whose gauge to give)"),
+    ("gauge=rsrp&iface=ppp0", "iface: goes with counters, not with gauge"),
+    ("gauge=rsrp&start=2020-01-01", "start: the range holds more than 20000 5min buckets; "
+                                    "choose a shorter range"),
+    ("gauge=rsrp&start=2026-11-03&end=2026-11-02", "end: must be later than start"),
+    ("gauge=rsrp&gauge=sinr", "gauge: given twice"),
+])
+def test_gauge_series_bad_parameters_are_named(router_client, query: str, detail: str) -> None:
+    response = router_client.get(f"/api/v1/series?{query}")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad Request", "detail": detail}
+
+
+def test_no_gauge_stored_yet(client) -> None:
+    response = client.get("/api/v1/series?gauge=rsrp")
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == "gauge: no gauge 'rsrp' (known: none yet)"
+
+
+def test_metrics_label_counters_by_source_and_give_the_router(router_client) -> None:
+    lines = router_client.get("/metrics").get_data(as_text=True).splitlines()
+    for line in ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx"} '
+                 "13000000000",
+                 'traffic_bytes_total{site="home",source="router",iface="wan",direction="rx"} '
+                 "6050000000",
+                 'traffic_source_up{site="home",source="kernel"} 1',
+                 'traffic_source_up{site="home",source="router"} 1',
+                 'traffic_signal_rsrp_dbm{site="home",source="router"} -92',
+                 'traffic_signal_sinr_db{site="home",source="router"} 14.5',
+                 'traffic_signal_rsrq_db{site="home",source="router"} -11',
+                 'traffic_signal_rssi_dbm{site="home",source="router"} -65',
+                 'traffic_router_month_bytes{site="home",source="router",direction="tx"} '
+                 "800000000",
+                 'traffic_quota_used_bytes{site="home"} 6600000000',
+                 "# TYPE traffic_signal_rsrp_dbm gauge"):
+        assert line in lines
+    assert 'traffic_source_info{site="home",source="kernel",type="kernel",label="this box"} 1' \
+        in lines
+    info = next(line for line in lines if line.startswith('traffic_source_info{site="home",'
+                                                          'source="router"'))
+    assert info == ('traffic_source_info{site="home",source="router",type="hilink",'
+                    'label="router",operator="Telia",network_type="LTE",connection="connected",'
+                    'sim="ready",roaming="no",quality="fair"} 1')
+
+
+def test_metrics_of_a_router_not_answering_leave_out_its_stale_gauges(
+        router_app: Flask, router_client: FlaskClient) -> None:
+    publish(router_app.config["TRAFFIC"], failing_since=NOW - 60_000, error="timed out")
+    text = router_client.get("/metrics").get_data(as_text=True)
+    assert 'traffic_source_up{site="home",source="router"} 0\n' in text
+    assert "traffic_signal_rsrp_dbm{" not in text
+    assert 'traffic_source_info{site="home",source="router"' not in text
+
+
+def _text(html: str, element_id: str) -> str:
+    """The text inside the element with ``element_id``, tags dropped, spaces collapsed."""
+    start = html.index(f'id="{element_id}"')
+    body = html[html.index(">", start) + 1:]
+    depth, position = 1, 0
+    for tag in re.finditer(r"<(/?)(div|section|ul|p)\b[^>]*>", body):
+        depth += -1 if tag.group(1) else 1
+        if depth == 0:
+            position = tag.start()
+            break
+    words = " ".join(unescape(re.sub(r"<[^>]+>", " ", body[:position])).split())
+    return re.sub(r" (?=[,.])", "", words)
+
+
+def test_dashboard_shows_the_router_its_signal_word_and_the_comparisons(router_client) -> None:
+    html = router_client.get("/").get_data(as_text=True)
+    assert _text(html, "compare") == (
+        "The router counted 6.70 GB, this box 6.60 GB (0.10 GB apart). "
+        "The router's own month: 7.80 GB, this box 6.60 GB (1.20 GB apart).")
+    assert _text(html, "routers") == ("The router Operator Telia Network LTE Signal fair "
+                                      "RSRP -92 dBm, SINR 14.5 dB")
+    assert 'class="quality quality-fair"' in html
+    assert _text(html, "notices") == ""
+    assert 'id="chart-signal" data-source="router" data-gauges="rsrp sinr"' in html
+    assert 'id="table-signal"' in html and "Signal of the router, the last 48 hours" in html
+    assert 'id="event-list"' in html  # the router's outages are told, keeper or not
+
+
+def test_dashboard_tells_the_family_the_router_is_not_answering(
+        router_app: Flask, router_client: FlaskClient) -> None:
+    publish(router_app.config["TRAFFIC"], failing_since=NOW - 1_080_000,
+            error="http://192.168.8.1/: timed out")
+    html = router_client.get("/").get_data(as_text=True)
+    assert _text(html, "notices") == ("The router is not answering since 3 Nov 11:42. "
+                                      "http://192.168.8.1/: timed out")
+    assert _text(html, "routers") == ""  # its last signal would be stale
+
+
+def test_dashboard_tells_the_family_the_router_refused_the_login(
+        router_app: Flask, router_client: FlaskClient) -> None:
+    publish(router_app.config["TRAFFIC"], failing_since=NOW - 60_000, refused=True,
+            error="login refused (108006)")
+    html = router_client.get("/").get_data(as_text=True)
+    assert _text(html, "notices") == (
+        "The router does not let the box log in: the password the box has for it is wrong. "
+        "Check sources[1].password_file; no more logins until the settings change.")
+
+
+def test_dashboard_without_a_router_has_no_router_parts(client) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "chart-signal" not in html and 'id="event-list"' not in html
+    assert _text(html, "compare") == "" and _text(html, "routers") == ""
