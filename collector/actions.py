@@ -3,6 +3,10 @@ timeout, and built-in helpers.
 
 Built-in: ``["usb-reset", "VENDOR:PRODUCT"]`` re-plugs a USB modem through sysfs (its
 ``authorized`` flag off and on), the software version of pulling it out and putting it back.
+``["router-data-toggle"]`` switches a router's mobile data off and on, ``["router-data-off"]``
+off, ``["router-reboot"]`` reboots it; each may name its source (``["router-reboot",
+"router"]``), else the first source that can do it acts. Inside the collector they use its
+running sources; ``traffic connect`` and ``disconnect`` make their own from the config.
 Disconnect commands are derived for the usual connect helpers: ``pon``/``poff``,
 ``nmcli connection up``/``down`` and ``mmcli --simple-connect``/``--simple-disconnect``.
 """
@@ -14,12 +18,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traffic.config import MASK, KeeperConfig, mask_text
+from traffic.config import MASK, Config, ConfigError, KeeperConfig, mask_text
+from traffic.periods import now_ms
 
 OUTPUT_LIMIT = 4000
 USB_DEVICES = Path("/sys/bus/usb/devices")
@@ -44,9 +49,14 @@ class ActionResult:
 
 
 class ActionRunner:
-    """Runs one action at a time and can kill it from another thread (``interrupt``)."""
+    """Runs one action at a time and can kill it from another thread (``interrupt``).
 
-    def __init__(self) -> None:
+    The router built-ins act through ``sources`` (the collector's running ones), else through
+    sources made from ``config`` for the action and closed after it."""
+
+    def __init__(self, sources: Sequence[Any] = (), config: Config | None = None) -> None:
+        self.sources = sources
+        self.config = config
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._interrupted = False
@@ -61,6 +71,9 @@ class ActionRunner:
                            started, secrets)
         if command[0] in BUILTINS:
             ok, output = BUILTINS[command[0]](list(command[1:]))
+            return _result(command, ok, 0 if ok else 1, False, output, started, secrets)
+        if command[0] in SOURCE_ACTIONS:
+            ok, output = self._on_source(command[0], list(command[1:]))
             return _result(command, ok, 0 if ok else 1, False, output, started, secrets)
         try:
             process = self._start(command)
@@ -82,6 +95,22 @@ class ActionRunner:
         return _result(command, process.returncode == 0 and not timed_out,
                        None if timed_out or interrupted else process.returncode, timed_out,
                        text, started, secrets, interrupted)
+
+    def _on_source(self, name: str, arguments: list[str]) -> tuple[bool, str]:
+        if self.sources or self.config is None:
+            return source_action(name, arguments, self.sources)
+        from collector.sources import make_source
+
+        made = []
+        try:
+            made = [make_source(source, now_ms) for source in self.config.sources]
+            return source_action(name, arguments, made)
+        except ConfigError as error:
+            return False, f"{name}: {error}"
+        finally:
+            for source in made:
+                with contextlib.suppress(Exception):
+                    source.close()
 
     @property
     def interrupted(self) -> bool:
@@ -167,6 +196,8 @@ def disconnect_command(keeper: KeeperConfig) -> tuple[str, ...]:
         return ("poff", *connect[1:])
     if connect[:3] == ["nmcli", "connection", "up"] or connect[:3] == ["nmcli", "con", "up"]:
         return ("nmcli", "connection", "down", *connect[3:])
+    if connect[:1] == ["router-data-toggle"]:
+        return ("router-data-off", *connect[1:])
     if connect[:1] == ["mmcli"]:
         kept = [part for part in connect if not part.startswith("--simple-connect")]
         return (*kept, "--simple-disconnect")
@@ -200,3 +231,50 @@ def usb_reset(arguments: list[str], devices: Path = USB_DEVICES) -> tuple[bool, 
 
 
 BUILTINS = {"usb-reset": usb_reset}
+
+DATA_TOGGLE_PAUSE_S = 2.0
+"""Between mobile data off and on: time for the router to let go of the connection."""
+
+
+def _toggle(source: Any) -> str:
+    source.set_mobile_data(False)
+    time.sleep(DATA_TOGGLE_PAUSE_S)
+    source.set_mobile_data(True)
+    return "mobile data switched off and on again"
+
+
+def _data_off(source: Any) -> str:
+    source.set_mobile_data(False)
+    return "mobile data switched off"
+
+
+def _reboot(source: Any) -> str:
+    source.reboot()
+    return "asked to reboot"
+
+
+SOURCE_ACTIONS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "router-data-toggle": ("set_mobile_data", _toggle),
+    "router-data-off": ("set_mobile_data", _data_off),
+    "router-reboot": ("reboot", _reboot),
+}
+"""Built-ins done by a source: name -> (what the source must offer, the action)."""
+
+
+def source_action(name: str, arguments: list[str], sources: Sequence[Any]) -> tuple[bool, str]:
+    """Run the built-in ``name`` on the source named in ``arguments``, else on the first
+    source that offers it."""
+    ability, act = SOURCE_ACTIONS[name]
+    if len(arguments) > 1:
+        return False, f"{name}: expected at most one argument, the name of a [[sources]] table"
+    able = [source for source in sources if hasattr(source, ability)
+            and (not arguments or source.config.name == arguments[0])]
+    if not able:
+        which = f"source {arguments[0]!r}" if arguments else "source"
+        return False, (f"{name}: no {which} can do this (it needs a router, such as a "
+                       "[[sources]] table of type \"hilink\")")
+    source = able[0]
+    try:
+        return True, f"{name}: {source.config.name}: {act(source)}"
+    except Exception as error:  # the router's failure is the action's, told in one line
+        return False, f"{name}: {source.config.name}: {error}"

@@ -77,8 +77,9 @@ def _on_signals(runner: ActionRunner, name: str) -> Iterator[_Signals]:
             signal.signal(signum, old)
 
 
-def _interruptible(name: str, body: Callable[[ActionRunner, _Signals], int]) -> int:
-    runner = ActionRunner()
+def _interruptible(config: Config, name: str,
+                   body: Callable[[ActionRunner, _Signals], int]) -> int:
+    runner = ActionRunner(config=config)  # a router built-in makes its own source
     try:
         with _on_signals(runner, name) as signals:
             status = body(runner, signals)
@@ -121,8 +122,8 @@ def _exclusive(config: Config, signals: _Signals) -> Iterator[bool]:
 def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Clear any lock or hold, then run the connect command now; it counts as the first
     step's first attempt, which the keeper judges no sooner than one check later."""
-    return _interruptible("connect", lambda runner, signals: _connect(config, store, runner,
-                                                                      signals))
+    return _interruptible(config, "connect",
+                          lambda runner, signals: _connect(config, store, runner, signals))
 
 
 def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:
@@ -160,8 +161,8 @@ def _cleared(state: KeeperState, spent_until: int) -> KeeperState:
 
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Take the link down and keep it down until ``traffic connect``."""
-    return _interruptible("disconnect", lambda runner, signals: _disconnect(config, store, runner,
-                                                                            signals))
+    return _interruptible(config, "disconnect",
+                          lambda runner, signals: _disconnect(config, store, runner, signals))
 
 
 def _disconnect(config: Config, store: Store, runner: ActionRunner, signals: _Signals) -> int:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from collector.actions import ActionResult, ActionRunner, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
@@ -178,16 +179,19 @@ class Keeper:
     """Checks the link every ``keeper.check_every`` and acts on the policy's decisions."""
 
     def __init__(self, config: Config, store: Store, store_lock: threading.Lock,
-                 clock: Callable[[], int], prober: Prober | None = None) -> None:
+                 clock: Callable[[], int], prober: Prober | None = None,
+                 sources: Sequence[Any] = ()) -> None:
+        """``sources``: the collector's running sources, for a router's evidence and the
+        router built-in actions."""
         self.config = config
         self.store = store
         self.store_lock = store_lock
         self.clock = clock
         self.policy = policy_for(config)
-        self.prober = prober or Prober(config.keeper, config.sources)
+        self.prober = prober or Prober(config.keeper, config.sources, sources)
         self.commands = [config.keeper.connect, *(step.run for step in config.keeper.escalation)]
         self.secrets = secret_values(config.effective)
-        self.runner = ActionRunner()
+        self.runner = ActionRunner(sources, config)
         self._since_at: tuple[int, float] | None = None
         """``since`` of the state as this process set it, with the monotonic clock then; None
         until this run's first check."""

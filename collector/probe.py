@@ -1,6 +1,7 @@
 """Is the link up? Evidence first, probes only when the evidence is not enough.
 
 A probe costs bytes on a plan that may be 50 MB a month, so:
+- a source that knows (a router saying it is connected, or not) is believed, nothing sent;
 - the interface is missing or its carrier is down: down, nothing sent;
 - it received bytes since the last check: up, nothing sent;
 - it sent bytes but received none: probe now (something is trying and nothing comes back);
@@ -15,7 +16,9 @@ import logging
 import socket
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collector.sources.kernel import SYS_NET, default_route_interface, interface_counters
 from traffic.config import KeeperConfig, SourceConfig
@@ -36,8 +39,12 @@ class LinkEvidence:
 
 
 class Prober:
-    def __init__(self, keeper: KeeperConfig, sources: tuple[SourceConfig, ...] = ()) -> None:
+    def __init__(self, keeper: KeeperConfig, sources: tuple[SourceConfig, ...] = (),
+                 devices: Sequence[Any] = ()) -> None:
+        """``devices``: the collector's running sources; the first whose ``link_evidence()``
+        says something is believed."""
         self.keeper = keeper
+        self.devices = [device for device in devices if hasattr(device, "link_evidence")]
         configured = [name for source in sources
                       for name in source.settings.get("interfaces", ())]
         self.interface = keeper.interface or (configured[0] if configured else "")
@@ -49,6 +56,11 @@ class Prober:
         self._bind_failed = False
 
     def check(self, now: int, probe_anyway: bool = False) -> LinkEvidence:
+        for device in self.devices:
+            told = device.link_evidence()
+            if told is not None:
+                self._last = None  # the interface's counters are judged afresh after this
+                return LinkEvidence(told[0], self.interface or None, told[1])
         name = self.interface or default_route_interface()
         if not name:
             return LinkEvidence(False, None, "no default route")

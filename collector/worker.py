@@ -297,7 +297,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     if config.keeper.enabled:
         from collector.keeper import Keeper
 
-        keeper = Keeper(config, store, collector.store_lock, collector.clock)
+        keeper = Keeper(config, store, collector.store_lock, collector.clock,
+                        sources=collector.sources)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
     collector.poll()
