@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traffic import units
@@ -372,8 +372,22 @@ COMMON_SOURCE_SCHEMA: dict[str, Any] = {
 """The keys of every ``[[sources]]`` table besides ``type``; a type's plug-in adds its own.
 ``billed`` defaults to true for the first table, false for the others; ``name`` to the type."""
 DEFAULT_SOURCES: list[dict[str, Any]] = [{"type": "kernel"}]
-SourceSchemas = Mapping[str, Mapping[str, tuple[Any, Callable[[Any], Any]]]]
-"""Source type -> its own keys -> (default as written, validator), from the plug-ins."""
+KeySpecs = Mapping[str, tuple[Any, Callable[[Any], Any]]]
+"""Key -> (default as the user writes it, validator)."""
+
+
+class SourceSchema(Protocol):
+    """What a source type's plug-in tells the config of its own keys."""
+
+    @property
+    def schema(self) -> KeySpecs: ...
+
+    def check_table(self, settings: Mapping[str, Any]) -> None:
+        """Raise ``ValueError("KEY: what is wrong")`` for what no single key can check."""
+
+
+SourceSchemas = Mapping[str, SourceSchema]
+"""Source type -> its schema, from the plug-ins."""
 
 MASK = "********"
 SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
@@ -567,8 +581,12 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
                if key != "type" and key not in COMMON_SOURCE_SCHEMA}
         parsed = _validate(loader, COMMON_SOURCE_SCHEMA, common, f"sources[{index}].")
         if schemas is not None:
-            own = {**_defaults_of(schemas[kind]),
-                   **_validate(loader, schemas[kind], own, f"sources[{index}].")}
+            own = {**_defaults_of(schemas[kind].schema),
+                   **_validate(loader, schemas[kind].schema, own, f"sources[{index}].")}
+            try:
+                schemas[kind].check_table(own)
+            except ValueError as error:
+                raise ConfigError(f"{where}: sources[{index}].{error}") from None
         name = parsed.get("name") or kind
         if not SITE_NAME.fullmatch(name) or ":" in name:
             raise ConfigError(f"{where}: sources[{index}].name: expected letters, digits, '.', "
@@ -586,7 +604,7 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
     return tuple(sources)
 
 
-def _defaults_of(schema: Mapping[str, tuple[Any, Callable[[Any], Any]]]) -> dict[str, Any]:
+def _defaults_of(schema: KeySpecs) -> dict[str, Any]:
     """A schema's defaults, validated as a user's value would be."""
     return {key: check(default) for key, (default, check) in schema.items()}
 
@@ -649,7 +667,9 @@ def shown_settings(settings: dict[str, Any], source_schemas: SourceSchemas | Non
     every source with all its keys."""
     shown = mask_secrets(settings)
     _show_durations(SCHEMA, shown)
-    shown["sources"] = [_full_source(index, source, (source_schemas or {}).get(source["type"]))
+    schemas = source_schemas or {}
+    shown["sources"] = [_full_source(index, source, schemas[source["type"]].schema
+                                     if source["type"] in schemas else None)
                         for index, source in enumerate(shown["sources"])]
     return shown
 
@@ -672,8 +692,8 @@ def _duration_shown(value: Any, forever: bool) -> Any:
     return "forever" if forever and seconds == 0 else units.duration_text(seconds)
 
 
-def _full_source(index: int, source: dict[str, Any],
-                 schema: Mapping[str, tuple[Any, Callable[[Any], Any]]] | None) -> dict[str, Any]:
+def _full_source(index: int, source: dict[str, Any], schema: KeySpecs | None
+                 ) -> dict[str, Any]:
     common = {key: spec[0] for key, spec in COMMON_SOURCE_SCHEMA.items()}
     common.update(name=source["type"], billed=index == 0)
     own = {key: spec[0] for key, spec in (schema or {}).items()}

@@ -55,6 +55,13 @@ class SourceType:
     """Seconds between polls when the table sets none; None is ``collector.interval``."""
     automatic: Callable[[SourceConfig], dict[str, str]] = field(default=lambda source: {})
     """For ``check-config``: what each setting left automatic comes to now, by its key."""
+    table_check: Callable[[Mapping[str, Any]], None] | None = None
+    """Raises ``ValueError("KEY: what is wrong")`` for what no single key can check (a
+    password given twice)."""
+
+    def check_table(self, settings: Mapping[str, Any]) -> None:
+        if self.table_check is not None:
+            self.table_check(settings)
 
 
 def _discover() -> dict[str, SourceType]:
@@ -67,11 +74,20 @@ def _discover() -> dict[str, SourceType]:
     return types
 
 
-SOURCE_TYPES: dict[str, SourceType] = _discover()
+def password_given_once(required: bool) -> Callable[[Mapping[str, Any]], None]:
+    """A table check: ``password`` or ``password_file``, not both (and one of them when the
+    device always needs a login)."""
+    def check(settings: Mapping[str, Any]) -> None:
+        if settings.get("password") and settings.get("password_file"):
+            raise ValueError("password_file: set password or password_file, not both")
+        if required and not settings.get("password") and not settings.get("password_file"):
+            raise ValueError("password_file: the router needs its password: name the file "
+                             "that holds it (or set password)")
+    return check
 
 
 def source_schemas() -> SourceSchemas:
-    return {name: source_type.schema for name, source_type in SOURCE_TYPES.items()}
+    return SOURCE_TYPES
 
 
 def make_source(config: SourceConfig, clock: Clock) -> Source:
@@ -88,3 +104,7 @@ def poll_interval(source: SourceConfig, config: Config) -> float:
 def label(source: SourceConfig) -> str:
     source_type = SOURCE_TYPES.get(source.type)
     return source_type.label if source_type else source.type
+
+
+SOURCE_TYPES: dict[str, SourceType] = _discover()
+"""Found last: the plug-ins import this module's names."""

@@ -24,7 +24,13 @@ import re
 import urllib.parse
 from typing import Any
 
-from collector.sources import Clock, LoginRefused, SourceError, SourceType
+from collector.sources import (
+    Clock,
+    LoginRefused,
+    SourceError,
+    SourceType,
+    password_given_once,
+)
 from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
 from traffic.counters import Reading
 
@@ -122,9 +128,6 @@ class B593Source:
 
     def _password(self) -> str:
         settings = self.config.settings
-        if settings["password"] and settings["password_file"]:
-            self._refused = "set password or password_file, not both"
-            raise LoginRefused(self._refused)
         if settings["password_file"]:
             try:
                 password = read_secret_file(settings["password_file"], "password_file")
@@ -278,4 +281,5 @@ SOURCE_TYPE = SourceType(
         "login_encoding": ("rsa", _one_of("rsa", "base64")),
         "volume_unit": ("KiB", _one_of(*VOLUME_UNITS)),
         "timeout": ("5s", duration),
-    })
+    },
+    table_check=password_given_once(required=False))

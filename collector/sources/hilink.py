@@ -26,7 +26,13 @@ from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from collector.sources import Clock, LoginRefused, SourceError, SourceType
+from collector.sources import (
+    Clock,
+    LoginRefused,
+    SourceError,
+    SourceType,
+    password_given_once,
+)
 from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
 from traffic.counters import Reading
 
@@ -175,7 +181,7 @@ class HilinkSource:
                 log.info("source %s (router): the session ended; logging in again, reading "
                          "at the next poll", self.config.name)
                 self._logged_in = False
-                self._login()
+                self._login(asked=True)
         information = answers.pop("device.information", None)
         if information is not None:
             self._life = information["serial"]
@@ -225,8 +231,10 @@ class HilinkSource:
         if self.clock() < self._locked_until:
             raise SourceError(self._locked_message())
 
-    def _login(self) -> None:
-        """One login attempt, unless the router says its login is locked."""
+    def _login(self, asked: bool = False) -> None:
+        """One login attempt, unless the router says its login is locked. Without a password
+        in the settings (a HiLink stick without a login page), none is made until the router
+        asks for one (``asked``): then the settings must change."""
         from huawei_lte_api.exceptions import (
             LoginErrorInvalidCredentialsException,
             ResponseErrorException,
@@ -234,6 +242,13 @@ class HilinkSource:
         )
 
         self._check_may_login()
+        if not self._password and not self._password_file:
+            if asked:
+                self._refused = (f"{self.url} asks for a login: set password_file (or "
+                                 "password) in its [[sources]] table")
+                raise LoginRefused(self._refused)
+            self._logged_in = True
+            return
         password = self._secret()
         user = self._client.user
         try:
@@ -303,7 +318,7 @@ class HilinkSource:
                 act(self._client)
             except ResponseErrorLoginRequiredException:
                 self._logged_in = False
-                self._login()
+                self._login(asked=True)
                 act(self._client)
 
     def _disconnect(self) -> None:
@@ -469,12 +484,6 @@ def _password_file(value: object) -> str:
 
 
 def _create(config: SourceConfig, clock: Clock) -> HilinkSource:
-    settings = config.settings
-    has_password, has_file = bool(settings.get("password")), bool(settings.get("password_file"))
-    if has_password == has_file:
-        raise ConfigError(
-            f"sources {config.name!r} (hilink): set the router's password in password or in "
-            f"password_file, {'not both' if has_password else 'one of them'}")
     logging.getLogger("huawei_lte_api").setLevel(logging.INFO)  # its debug lines show passwords
     return HilinkSource(config, clock)
 
@@ -483,4 +492,5 @@ SOURCE_TYPE = SourceType(
     name="hilink", create=_create, label="router", default_interval=DEFAULT_INTERVAL_S,
     schema={"url": ("http://192.168.8.1/", _url), "username": ("admin", _username),
             "password": ("", text), "password_file": ("", _password_file),
-            "timeout": ("5s", duration)})
+            "timeout": ("5s", duration)},
+    table_check=password_given_once(required=False))

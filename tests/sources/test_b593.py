@@ -251,9 +251,15 @@ def test_no_password_is_refused_without_asking_the_router(tmp_path: Path,
                                                           router: B593) -> None:
     with pytest.raises(LoginRefused, match="set password or password_file"):
         b593(tmp_path, router, password="").poll()
-    with pytest.raises(LoginRefused, match="not both"):
-        b593(tmp_path, router, password_file=str(tmp_path / "x")).poll()
     assert router.requests == []
+
+
+def test_a_password_given_twice_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as wrong:
+        make_config(tmp_path, '[[sources]]\ntype = "b593"\npassword = "a"\n'
+                              f'password_file = "{tmp_path}/x"\n')
+    assert str(wrong.value) == (f"{tmp_path}/traffic.toml: sources[0].password_file: set "
+                                "password or password_file, not both")
 
 
 def test_defaults(tmp_path: Path) -> None:

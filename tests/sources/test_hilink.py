@@ -343,19 +343,28 @@ def test_the_password_file_is_read_at_login(router: HilinkSim, tmp_path: Path,
     assert len(router.login_attempts) == 1
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ('password = "a"\npassword_file = "/etc/traffic/router-password"\n',
-     "sources 'router' (hilink): set the router's password in password or in password_file, "
-     "not both"),
-    ("", "sources 'router' (hilink): set the router's password in password or in "
-         "password_file, one of them"),
-])
-def test_password_or_password_file(tmp_path: Path, clock: Clock, settings: str,
-                                   message: str) -> None:
-    config = make_config(tmp_path, f'[[sources]]\ntype = "hilink"\nname = "router"\n{settings}')
+def test_a_password_given_twice_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as wrong:
-        make_source(config.sources[0], clock)
-    assert str(wrong.value) == message
+        make_config(tmp_path, '[[sources]]\ntype = "hilink"\npassword = "a"\n'
+                              'password_file = "/etc/traffic/router-password"\n')
+    assert str(wrong.value) == (f"{tmp_path}/traffic.toml: sources[0].password_file: set "
+                                "password or password_file, not both")
+
+
+def test_without_a_password_no_login_is_made_until_the_router_asks(
+        tmp_path: Path, router: HilinkSim, clock: Clock) -> None:
+    """A HiLink stick without a login page needs no password; a router that asks for one gets
+    none, once, and is not asked again until the settings change."""
+    config = make_config(tmp_path, f'[[sources]]\ntype = "hilink"\nname = "router"\n'
+                                   f'url = "{router.url}"\n')
+    source = make_source(config.sources[0], clock)
+    with pytest.raises(LoginRefused) as refused:
+        source.poll()
+    assert str(refused.value) == (f"{router.url} asks for a login: set password_file (or "
+                                  "password) in its [[sources]] table")
+    with pytest.raises(LoginRefused):
+        source.poll()
+    assert router.login_attempts == []
 
 
 @pytest.mark.parametrize(("line", "message"), [
