@@ -10,11 +10,19 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import cli_latency, collect_run, collector_cpu, ingest, keeper_traffic, web
+from bench import (
+    cli_latency,
+    collect_run,
+    collector_cpu,
+    ingest,
+    keeper_traffic,
+    router_poll,
+    web,
+)
 from bench.common import Result, machine_line
 
-NAMES = ("collector-cpu", "collect-rss", "collect-writes", "ingest", "status", "report-day",
-         *web.NAMES, *keeper_traffic.NAMES)
+NAMES = ("collector-cpu", "collect-rss", "collect-writes", *collect_run.ROUTER_NAMES,
+         "router-poll", "ingest", "status", "report-day", *web.NAMES, *keeper_traffic.NAMES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,8 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         background.start()
         print(f"(traffic collect runs {background.duration:.0f} s in the background)",
               flush=True)
+    router_run = None
+    if "collect-rss-router" in chosen:
+        router_run = collect_run.CollectRun(args.quick, router=True)
+        router_run.start()
+        print(f"(traffic collect with a simulated router runs {router_run.duration:.0f} s "
+              "beside it)", flush=True)
     if "collector-cpu" in chosen:
         _print(_safely("collector-cpu", lambda: collector_cpu.run(args.quick)))
+    if "router-poll" in chosen:
+        _print(_safely("router-poll", lambda: router_poll.run(args.quick)))
     if "ingest" in chosen:
         _print(_safely("ingest", lambda: ingest.run(args.quick)))
     latency = tuple(name for name in chosen if name in ("status", "report-day"))
@@ -74,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:
                 background.steady = f"steady-state estimate failed: {error}"
         _print(background.results(collect_names))
+    if router_run is not None:
+        _print(router_run.results(collect_run.ROUTER_NAMES))
     print(f"done in {time.monotonic() - began:.0f} s", flush=True)
     return 0
 

@@ -8,6 +8,9 @@ config default) if it carries traffic; else ``lo``, with a trickle of loopback U
 second, sent by this process to itself) so that every save has deltas to write.
 
 - ``collect-rss``: ``VmRSS`` of ``/proc/PID/status`` 600 s after start (``--quick``: 60 s).
+- ``collect-rss-router``: the same, from a second run beside it whose collector also reads a
+  ``hilink`` router (the simulator of ``tests/sim/hilink.py`` in a process of its own) every
+  10 s, as a source beside the kernel's.
 - ``collect-writes``: ``write_bytes`` of ``/proc/PID/io`` (bytes the process caused to be sent
   to the block layer, counted when page-cache pages become dirty) from the end of start-up (the
   "collecting every" log line, before the first save) to just after the last save of the run,
@@ -22,12 +25,22 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench.common import CACHE, TRAFFIC, Result, clean_env, fs_type, remove_db, tmpfs_dir
+from bench.common import (
+    CACHE,
+    ROOT,
+    TRAFFIC,
+    Result,
+    clean_env,
+    fs_type,
+    remove_db,
+    tmpfs_dir,
+)
 
 RSS_TARGET_MB = 35.0
 WRITES_TARGET_MB = 5.0
@@ -35,6 +48,8 @@ STARTED_LINE = "collecting every"
 SAVE_INTERVAL_S = 60
 TRICKLE_BYTES = 1000
 NAMES = ("collect-rss", "collect-writes")
+ROUTER_NAMES = ("collect-rss-router",)
+ROUTER_PASSWORD = "bench-router-password"
 
 
 def _io(pid: int) -> dict[str, int]:
@@ -93,9 +108,11 @@ def _default_interface() -> str | None:
 class CollectRun:
     """One background ``traffic collect`` run; ``results()`` waits for it and reports."""
 
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, router: bool = False) -> None:
         self.duration = 60.0 if quick else 600.0
-        self.work = CACHE / f"collect-{os.getpid()}"
+        self.router = router
+        self.simulator: subprocess.Popen[str] | None = None
+        self.work = CACHE / f"collect-{os.getpid()}{'-router' if router else ''}"
         self.run_dir = Path(tempfile.mkdtemp(prefix="traffic-bench-collect-", dir=tmpfs_dir()))
         self.figures: dict[str, float] = {}
         self.notes: list[str] = []
@@ -123,8 +140,20 @@ class CollectRun:
             self.trickle.start()
         else:
             self.notes.append(f"iface {interface}")
+        if self.router:
+            text += (f'[[sources]]\ntype = "hilink"\nurl = "{self._start_simulator()}"\n'
+                     f'password = "{ROUTER_PASSWORD}"\n')
+            self.notes.append("and a hilink router (simulated) every 10 s")
         config.write_text(text)
         return config
+
+    def _start_simulator(self) -> str:
+        self.simulator = subprocess.Popen(
+            [sys.executable, "-m", "tests.sim.hilink", "--port", "0", "--password",
+             ROUTER_PASSWORD, "--grow", "250000"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env=clean_env())
+        assert self.simulator.stdout is not None
+        return self.simulator.stdout.readline().split()[-1]
 
     def _run(self) -> None:
         process: subprocess.Popen[bytes] | None = None
@@ -176,6 +205,9 @@ class CollectRun:
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self.stop.set()
+            if self.simulator is not None:
+                self.simulator.kill()
+                self.simulator.wait()
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
@@ -207,8 +239,10 @@ class CollectRun:
         self.thread.join()
         f = self.figures
         out = []
-        if "collect-rss" in names:
-            rss = Result("collect-rss", f.get("rss_mb"), "MB", RSS_TARGET_MB, error=self.error)
+        for name in ("collect-rss", *ROUTER_NAMES):
+            if name not in names:
+                continue
+            rss = Result(name, f.get("rss_mb"), "MB", RSS_TARGET_MB, error=self.error)
             if not self.error:
                 rss.note = (f"after {self.duration:.0f} s; {f['startup_rss_mb']:.1f} MB after "
                             f"start-up, peak {f['hwm_mb']:.1f} MB, {f['threads']:.0f} threads; "

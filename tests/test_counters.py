@@ -109,3 +109,50 @@ def test_a_resumed_counter_starts_again_unless_it_has_a_new_life() -> None:
                                                               500, 100)
     reborn = Reading("kernel:ppp0", 70_000, {"rx": 300, "tx": 30}, "boot/4", resumed=True)
     assert tracker.update(reborn) == Delta("kernel:ppp0", 65_000, 70_000, 300, 30)
+
+
+def held(at: int, rx: int, tx: int = 0, life: str = "SERIAL1") -> Reading:
+    return Reading("router:wan", at, {"rx": rx, "tx": tx}, life, held=True)
+
+
+@pytest.mark.parametrize(("case", "values", "counted"), [
+    ("growth", [1_000, 5_000, 9_000], 8_000),
+    ("a dip that comes back is not counted twice", [1_000, 5_000, 2_000, 5_000, 6_000], 5_000),
+    ("a dip that comes back higher counts only what is above the highest", [1_000, 5_000, 200,
+                                                                            7_000], 6_000),
+    ("down for two readings, then back: still a dip", [1_000, 5_000, 10, 20, 5_500], 4_500),
+    ("down for three readings in a row: the router's clear, counted from zero",
+     [1_000, 5_000, 10, 20, 30], 4_000 + 30),
+    ("after a clear, growth as usual", [1_000, 5_000, 10, 20, 30, 1_030], 4_000 + 1_030),
+])
+def test_held_totals_of_a_router(case: str, values: list[int], counted: int) -> None:
+    tracker = Tracker(MAX_RATE)
+    deltas = [tracker.update(held(10_000 * i, value)) for i, value in enumerate(values)]
+    assert sum(delta.rx for delta in deltas if delta) == counted, case
+
+
+def test_a_held_dip_survives_a_restart_through_the_saved_state() -> None:
+    """The count of readings below is part of the saved state: a restart mid-dip neither
+    forgets it nor counts the dip."""
+    first = Tracker(MAX_RATE)
+    first.update(held(0, 5_000))
+    first.update(held(10_000, 100))
+    first.update(held(20_000, 100))
+    assert first.state["router:wan"] == CounterState("SERIAL1", 0, 5_000, 0, held=2)
+    second = Tracker(MAX_RATE, dict(first.state))
+    delta = second.update(held(30_000, 120))
+    assert delta == Delta("router:wan", 0, 30_000, 120, 0)
+
+
+def test_a_new_router_counts_from_zero_at_once() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(held(0, 5_000))
+    assert tracker.update(held(10_000, 300, life="SERIAL2")) == Delta("router:wan", 0, 10_000,
+                                                                        300, 0)
+
+
+def test_a_source_max_rate_overrides_the_tracker_s() -> None:
+    tracker = Tracker(MAX_RATE)
+    tracker.update(Reading("k", 0, {"rx": 0, "tx": 0}, "a", max_rate=1_000))
+    assert tracker.update(Reading("k", 10_000, {"rx": 20_000, "tx": 0}, "a",
+                                  max_rate=1_000)) is None

@@ -266,3 +266,27 @@ def test_a_reader_without_write_access_beside_the_store_is_told_what_to_do() -> 
         f"traffic.store.StoreError: store.url: cannot read {top}/store/traffic.db as user "
         f"nobody: SQLite also writes beside it (the -wal and -shm files in {top}/store); run "
         "this as the collector's user, e.g. with sudo")
+
+
+def test_gauges_are_kept_per_five_minutes_with_the_deltas(store, db_path: Path) -> None:
+    """A number is its bucket's mean, a text its latest; a replayed save keeps the mean."""
+    from traffic.store import GaugeSample
+
+    start = local(2026, 11, 10, 12, 0)
+    samples = [GaugeSample("hilink:wan", "rsrp", start + i * 10_000, -90.0 - i) for i in range(3)]
+    samples += [GaugeSample("hilink:wan", "operator", start + 20_000, "Telia"),
+                GaugeSample("hilink:wan", "rsrp", start + 300_000, -80.0)]
+    state = {"hilink:wan": CounterState("SERIAL", start + 300_000, 10, 5, held=1)}
+    store.add([Delta("hilink:wan", start, start + 300_000, 10, 5)], state, samples)
+    store.add([], state, samples[:3])
+    assert store.gauge_series("hilink:wan", "rsrp", start, start + 600_000) == [
+        (start, -91.0), (start + 300_000, -80.0)]
+    assert store.gauge_series("hilink:wan", "operator", start, start + 600_000) == [
+        (start, "Telia")]
+    assert store.gauge_names() == [("hilink:wan", "operator"), ("hilink:wan", "rsrp")]
+    store.close()
+    reopened = open_store(f"sqlite://{db_path}", TZ, {"gauges": 86400})
+    assert reopened.tracker_state()["hilink:wan"].held == 1
+    assert reopened.prune(start + 86_400_000 + 600_000) >= 2
+    assert reopened.gauge_series("hilink:wan", "rsrp", 0, 2**62) == []
+    reopened.close()
