@@ -636,8 +636,9 @@
       if (document.getElementById("event-list")) {
         drawLink().catch(console.error);
       }
-      if (!first && document.getElementById("routers")) {
-        refreshSources().catch(console.error);  // the page came with them the first time
+      // The page came with them the first time; a lone counter of the box has nothing to say.
+      if (!first && document.querySelector("#routers[data-watch]")) {
+        refreshSources().catch(console.error);
       }
       first = false;
     };

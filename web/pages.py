@@ -85,6 +85,7 @@ def history() -> str:
         beside=[beside_sentence(item, current.total, ours, system)
                 for item in current.beside],
         routers=routers, notices=notices, signal=signal_chart(store, states),
+        watch_sources=len(config.sources) > 1 or any(state.gauges for state in states),
         show_events=(config.keeper.enabled or bool(notices)
                      or any(state.gauges for state in states)))
 
