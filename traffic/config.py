@@ -730,6 +730,13 @@ rate = _sized(units.parse_rate)
 command = _argv
 
 
+def secret(value: Any) -> str:
+    """Text, like ``text``, but a wrong value is never repeated in the error."""
+    if not isinstance(value, str):
+        raise ValueError("expected a string in quotes (the value is not shown)")
+    return value
+
+
 def read_secret_file(path: str, key: str) -> str:
     """The secret kept in a file such as ``/etc/traffic/router-password`` (its first line),
     or a ConfigError naming ``key`` and what is wrong; the secret itself is never shown."""
