@@ -142,7 +142,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     keeper = read_keeper(config)
-    states = source_states(config)
+    states = source_states(config, result.now)
     if args.json:
         print(json.dumps({**usage_json(result, config.timezone), "keeper": keeper,
                           "sources": sources_json(states, config.timezone)}, indent=2))

@@ -10,8 +10,6 @@ others keep counting: its outage is logged once and recorded as a ``source_down`
 return as ``source_up``.
 """
 
-import hashlib
-import json
 import logging
 import signal
 import threading
@@ -19,11 +17,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from collector.sources import LoginRefused, Source, label, make_source, poll_interval
+from collector.sources import (
+    REFUSED_META,
+    LoginRefused,
+    Source,
+    label,
+    make_source,
+    poll_interval,
+    refused_in_store,
+    settings_fingerprint,
+    store_salt,
+)
 from traffic.config import Config, SourceConfig, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
@@ -38,8 +45,6 @@ from traffic.store import Event, GaugeSample, Store
 
 log = logging.getLogger(__name__)
 
-REFUSED_META = "login_refused:"
-"""Meta name prefix: the fingerprint of a source's settings whose login was refused."""
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
 
@@ -48,10 +53,12 @@ class SourceWatch:
     """What the collector knows of one source between polls: is it answering, its latest
     gauges. Published for the readers after each of its polls."""
 
-    def __init__(self, source: Source, config: SourceConfig, secrets: list[str]) -> None:
+    def __init__(self, source: Source, config: SourceConfig, secrets: list[str],
+                 interval_s: float) -> None:
         self.source = source
         self.config = config
         self.secrets = secrets
+        self.interval_s = interval_s
         self.failing_since: int | None = None
         self.error = ""
         self.read_at: int | None = None
@@ -90,19 +97,8 @@ class SourceWatch:
         return {"type": self.config.type, "label": label(self.config),
                 "billed": self.config.billed, "read_at": self.read_at,
                 "failing_since": self.failing_since, "error": self.error,
-                "refused": self.refused, "gauges": self.gauges}
-
-    def fingerprint(self) -> str:
-        """What identifies the settings a login was refused with: the table's own settings and
-        the contents of its ``*_file`` secrets (a corrected password file is a change)."""
-        parts = [json.dumps(dict(self.config.settings), sort_keys=True, default=str)]
-        for key, value in sorted(self.config.settings.items()):
-            if key.endswith("_file") and value:
-                try:
-                    parts.append(Path(value).read_text())
-                except OSError:
-                    parts.append("")
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+                "refused": self.refused, "gauges": dict(self.gauges),
+                "interval_s": self.interval_s}
 
 
 def _masked(text: str, secrets: list[str]) -> str:
@@ -119,13 +115,16 @@ class Collector:
         self.store = store
         self.clock = clock
         secrets = secret_values(config.effective)
-        self.watches = [SourceWatch(make_source(source, clock), source, secrets)
+        self.watches = [SourceWatch(make_source(source, clock), source, secrets,
+                                    poll_interval(source, config))
                         for source in config.sources]
         self.sources: list[Source] = [watch.source for watch in self.watches]
         for watch in self.watches:
-            if store.get_meta(REFUSED_META + watch.config.name) == watch.fingerprint():
+            if refused_in_store(store, watch.config):
                 watch.refused, watch.failing_since = True, clock()
                 watch.error = "the login was refused before; fix the settings to try again"
+                if hasattr(watch.source, "refuse"):
+                    watch.source.refuse(watch.error)
                 log.error("source %s (%s): its login was refused with these settings; it is "
                           "not polled until they change", watch.config.name, label(watch.config))
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
@@ -138,6 +137,7 @@ class Collector:
         self.realtime_path = realtime_path(config)
         self.sources_path = sources_path(config)
         self._tracker_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self.store_lock = threading.Lock()
 
     def poll(self) -> list[Delta]:
@@ -154,7 +154,8 @@ class Collector:
             self._record(watch.failed(self.clock(), error))
             if watch.refused:
                 with self.store_lock:
-                    self.store.set_meta(REFUSED_META + watch.config.name, watch.fingerprint())
+                    self.store.set_meta(REFUSED_META + watch.config.name, settings_fingerprint(
+                        watch.config, store_salt(self.store)))
             self._publish_sources()
             return []
         self._record(watch.answered(self.clock()))
@@ -164,6 +165,7 @@ class Collector:
                       and (delta := self.tracker.update(
                           replace(reading, max_rate=max_rate) if max_rate else reading))]
             self.pending.extend(deltas)
+            watch.gauges = {}  # what this poll did not read is not known any more
             for reading in readings:
                 watch.gauges.update(reading.gauges)
                 self.pending_gauges.extend(GaugeSample(reading.key, name, reading.at, value)
@@ -230,22 +232,27 @@ class Collector:
 
     def _publish_rates(self, deltas: list[Delta], read: bool) -> None:
         """Download and upload bytes/s of this poll, summed over the keys, for the realtime view."""
-        at = self.clock()
-        if read:
-            self.read_at = at
         rx = sum(d.rx * 1000 / max(d.end - d.start, 1) for d in deltas)
         tx = sum(d.tx * 1000 / max(d.end - d.start, 1) for d in deltas)
-        self.rates.append([at, round(rx, 1), round(tx, 1)])
-        while self.rates[0][0] < at - REALTIME_WINDOW_MS:
-            self.rates.popleft()
-        write_atomically(self.realtime_path, {
-            "site": self.config.site, "interval_s": self.config.collector.interval,
-            "updated": at, "read_at": self.read_at, "points": list(self.rates)})
+        with self._publish_lock:
+            at = self.clock()
+            if read:
+                self.read_at = at
+            self.rates.append([at, round(rx, 1), round(tx, 1)])
+            while self.rates[0][0] < at - REALTIME_WINDOW_MS:
+                self.rates.popleft()
+            write_atomically(self.realtime_path, {
+                "site": self.config.site, "interval_s": self.config.collector.interval,
+                "updated": at, "read_at": self.read_at, "points": list(self.rates)})
 
     def _publish_sources(self) -> None:
-        write_atomically(self.sources_path, {
-            "updated": self.clock(),
-            "sources": {watch.config.name: watch.document() for watch in self.watches}})
+        """Each source's latest state; the sources' jobs run in threads of their own, so the
+        document is taken under the tracker's lock and written under the publishing lock."""
+        with self._tracker_lock:
+            document = {"updated": self.clock(), "sources": {
+                watch.config.name: watch.document() for watch in self.watches}}
+        with self._publish_lock:
+            write_atomically(self.sources_path, document)
 
 
 def merge_within_buckets(deltas: list[Delta]) -> list[Delta]:

@@ -124,31 +124,50 @@ def held(at: int, rx: int, tx: int = 0, life: str = "SERIAL1") -> Reading:
     ("down for three readings in a row: the router's clear, counted from zero",
      [1_000, 5_000, 10, 20, 30], 4_000 + 30),
     ("after a clear, growth as usual", [1_000, 5_000, 10, 20, 30, 1_030], 4_000 + 1_030),
+    ("a small dip that lasts is no clear: nothing counted twice",
+     [4_000_000_000, 3_999_999_000, 3_999_999_000, 3_999_999_000, 3_999_999_500,
+      4_000_002_000], 2_000),
 ])
 def test_held_totals_of_a_router(case: str, values: list[int], counted: int) -> None:
     tracker = Tracker(MAX_RATE)
-    deltas = [tracker.update(held(10_000 * i, value)) for i, value in enumerate(values)]
+    deltas = [tracker.update(held(10_000 * i, value, value // 8))
+              for i, value in enumerate(values)]
     assert sum(delta.rx for delta in deltas if delta) == counted, case
+
+
+def test_a_held_direction_that_dips_does_not_stop_the_other() -> None:
+    """Upload reads a little lower for a while as download grows: download is counted as it
+    grows, upload only above its highest; nothing is counted twice."""
+    tracker = Tracker(MAX_RATE)
+    tracker.update(held(0, 4_000_000_000, 500_000_000))
+    readings = [(4_000_010_000, 499_999_000), (4_000_020_000, 499_999_000),
+                (4_000_030_000, 499_999_000), (4_000_040_000, 500_000_700)]
+    deltas = [tracker.update(held(10_000 * (i + 1), rx, tx))
+              for i, (rx, tx) in enumerate(readings)]
+    assert [(d.rx, d.tx) for d in deltas if d] == [(10_000, 0), (10_000, 0), (10_000, 0),
+                                                   (10_000, 700)]
 
 
 def test_a_held_dip_survives_a_restart_through_the_saved_state() -> None:
     """The count of readings below is part of the saved state: a restart mid-dip neither
     forgets it nor counts the dip."""
     first = Tracker(MAX_RATE)
-    first.update(held(0, 5_000))
-    first.update(held(10_000, 100))
-    first.update(held(20_000, 100))
-    assert first.state["router:wan"] == CounterState("SERIAL1", 0, 5_000, 0, held=2)
+    first.update(held(0, 5_000, 800))
+    first.update(held(10_000, 100, 10))
+    first.update(held(20_000, 100, 10))
+    assert first.state["router:wan"] == CounterState("SERIAL1", 0, 5_000, 800, held=2)
     second = Tracker(MAX_RATE, dict(first.state))
-    delta = second.update(held(30_000, 120))
-    assert delta == Delta("router:wan", 0, 30_000, 120, 0)
+    delta = second.update(held(30_000, 120, 12))
+    assert delta == Delta("router:wan", 0, 30_000, 120, 12)
 
 
-def test_a_new_router_counts_from_zero_at_once() -> None:
+def test_a_new_router_is_a_starting_point() -> None:
+    """Another router's total holds what it counted before Traffic watched it."""
     tracker = Tracker(MAX_RATE)
     tracker.update(held(0, 5_000))
-    assert tracker.update(held(10_000, 300, life="SERIAL2")) == Delta("router:wan", 0, 10_000,
-                                                                        300, 0)
+    assert tracker.update(held(10_000, 9_000_000, life="SERIAL2")) is None
+    assert tracker.update(held(20_000, 9_000_300, life="SERIAL2")) == Delta(
+        "router:wan", 10_000, 20_000, 300, 0)
 
 
 def test_a_source_max_rate_overrides_the_tracker_s() -> None:

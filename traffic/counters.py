@@ -11,10 +11,12 @@ The rules, vnStat-style, in one pure function (``counter_delta``) and a small tr
   otherwise the counter was reset and the delta is the new raw value.
 - Any delta implying more than ``max_rate`` bytes per second is dropped, logged, and the tracker
   resynced to the new value.
-- A counter whose falls are ``held`` (a router's running totals, which dip for a moment and come
-  back) is not taken to have restarted when it falls: nothing is counted and the highest value
-  is kept until it grows past it again, and only after ``CLEAR_CONFIRMATIONS`` readings in a
-  row below it is the fall a reset (the router's "clear"), counted from zero.
+- A ``held`` counter (a router's running totals, which dip for a while and come back) keeps its
+  highest value per direction: a direction below it counts nothing until it grows past it, and
+  then only what is above it. Only when both directions have fallen to at most half their
+  highest, for ``CLEAR_CONFIRMATIONS`` readings in a row, is the fall the router's "clear",
+  counted from zero. A new life of a held counter (another router) is a starting point: its
+  total holds what it counted before it was watched.
 """
 
 import logging
@@ -26,7 +28,7 @@ DIRECTIONS = ("rx", "tx")
 MIN_ELAPSED_S = 1.0
 """Rates are judged over at least this long: a clock step cannot make a small delta implausible."""
 CLEAR_CONFIRMATIONS = 3
-"""Readings in a row below the highest value that make a held counter's fall a reset."""
+"""Readings in a row at most half the highest values that make a held counter's fall a reset."""
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,19 @@ class Tracker:
         rx, tx = reading.counters["rx"], reading.counters["tx"]
         at = reading.at if previous is None else max(reading.at, previous.at + 1)
         same_life = previous is not None and previous.life == reading.life
-        if (previous is not None and same_life and reading.held
-                and (rx < previous.rx or tx < previous.tx)):
-            if previous.held + 1 < CLEAR_CONFIRMATIONS:
-                self.state[reading.key] = replace(previous, held=previous.held + 1)
-                return None
-            same_life = False  # fallen for good: the counter was cleared and counts from zero
+        if previous is not None and same_life and reading.held and (
+                rx < previous.rx or tx < previous.tx):
+            if rx <= previous.rx // 2 and tx <= previous.tx // 2:
+                if previous.held + 1 < CLEAR_CONFIRMATIONS:
+                    self.state[reading.key] = replace(previous, held=previous.held + 1)
+                    return None
+                same_life = False  # cleared: it counts from zero
+            else:
+                rx, tx = max(rx, previous.rx), max(tx, previous.tx)  # a dip: keep the highest
         self.state[reading.key] = CounterState(reading.life, at, rx, tx)
         if previous is None or (reading.resumed and same_life):
+            return None
+        if reading.held and previous.life != reading.life:
             return None
         max_rate = reading.max_rate or self.max_rate
         elapsed_s = (reading.at - previous.at) / 1000

@@ -131,13 +131,16 @@ def usage(store: Store, config: Config, now: int) -> Usage:
         estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
         last_sample_at=last_sample_at(store, config), counted_since=counted_since,
-        beside=beside(store, config, known, start, end, rx + tx))
+        beside=beside(store, config, known, start, end, rx + tx, now))
 
 
 def beside(store: Store, config: Config, known: list[str], start: int, end: int,
-           billed_total: int) -> tuple[Beside, ...]:
+           billed_total: int, now: int) -> tuple[Beside, ...]:
     """The other counts of the link in ``[start, end)``: each unbilled source's counters, and
-    each router's own month figures (``month_rx``/``month_tx`` gauges), with the difference."""
+    each router's own month figures (``month_rx``/``month_tx`` gauges, while they are
+    current), with the difference."""
+    from traffic.source_state import is_stale
+
     published = read_sources(config)
     found = []
     for source in config.sources:
@@ -148,7 +151,7 @@ def beside(store: Store, config: Config, known: list[str], start: int, end: int,
             rx, tx = store.totals(start, end, keys)
             found.append(Beside(source.name, label, "counter", rx, tx,
                                 rx + tx - billed_total))
-        gauges = shown.get("gauges", {})
+        gauges = {} if not shown or is_stale(shown, now) else shown.get("gauges", {})
         month = gauges.get("month_rx"), gauges.get("month_tx")
         if all(isinstance(value, int | float) for value in month):
             rx, tx = int(month[0]), int(month[1])  # type: ignore[arg-type]

@@ -72,16 +72,32 @@ def subject(label: str) -> str:
     return f"The {label}"
 
 
-def source_states(config: Config) -> list[SourceState]:
-    """Every configured source, in the order of its table."""
+STALE_POLLS = 3
+STALE_GRACE_MS = 60_000
+
+
+def source_states(config: Config, now: int) -> list[SourceState]:
+    """Every configured source, in the order of its table. A source whose latest reading is
+    older than three of its polls and a minute (the collector has stopped, or hangs) is
+    ``unknown``: its last values are not shown as if they were current."""
     published = read_sources(config)
-    return [_state(index, source, published.get(source.name))
+    return [_state(index, source, published.get(source.name), now)
             for index, source in enumerate(config.sources)]
 
 
-def _state(index: int, source: SourceConfig, entry: dict[str, Any] | None) -> SourceState:
+def is_stale(entry: dict[str, Any], now: int) -> bool:
+    read_at = entry.get("read_at")
+    interval = entry.get("interval_s")
+    if read_at is None or not isinstance(interval, int | float) or isinstance(interval, bool):
+        return False
+    return now - read_at > STALE_POLLS * interval * 1000 + STALE_GRACE_MS
+
+
+def _state(index: int, source: SourceConfig, entry: dict[str, Any] | None, now: int
+           ) -> SourceState:
     where = f"sources[{index}]"
-    if entry is None:
+    if entry is None or (entry.get("failing_since") is None and entry.get("refused") is not True
+                         and is_stale(entry, now)):
         return SourceState(source.name, index, source.type, source.name, source.billed, UNKNOWN)
     refused = entry.get("refused") is True
     failing_since = entry.get("failing_since")

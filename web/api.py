@@ -52,7 +52,7 @@ def status_view():
         sample_age_s=None if latest is None else (now - latest) / 1000,
         keeper=read_keeper(config),
         sources={state.name: state.as_dict(config.timezone)
-                 for state in source_states(config)},
+                 for state in source_states(config, now)},
     )
 
 

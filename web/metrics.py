@@ -3,7 +3,7 @@
 from flask import Blueprint, Response, current_app
 
 from traffic.quota import usage
-from traffic.roles import source_name
+from traffic.roles import billed_keys, source_name
 from traffic.signal import number
 from traffic.source_state import UP, SourceState, source_states
 from web import params
@@ -26,14 +26,16 @@ def metrics_view() -> Response:
     now = current_app.config["CLOCK"]()
     site = config.site
     lines = ["# HELP traffic_bytes_total Bytes counted on an interface since the store began, "
-             "by the source that counted them (billed or not).",
+             "by the source that counted them; sum billed=\"true\" for the bill.",
              "# TYPE traffic_bytes_total counter"]
-    for key in store.known_keys():
+    known = store.known_keys()
+    billed = set(billed_keys(config, known))
+    for key in known:
         rx, tx = store.totals(0, now + 1, [key])
         iface = key.split(":", 1)[-1]
         for direction, value in (("rx", rx), ("tx", tx)):
             labels = _labels(site=site, source=source_name(key), iface=iface,
-                             direction=direction)
+                             direction=direction, billed=str(key in billed).lower())
             lines.append(f"traffic_bytes_total{labels} {value}")
     current = usage(store, config, now)
     gauges = [
@@ -50,7 +52,7 @@ def metrics_view() -> Response:
     for name, help_text, value in gauges:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
                   f"{name}{_labels(site=site)} {value}"]
-    lines += source_metrics(source_states(config), site)
+    lines += source_metrics(source_states(config, now), site)
     return Response("\n".join(lines) + "\n",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -70,7 +70,7 @@ def history() -> str:
     store = get_store()
     current = usage(store, config, current_app.config["CLOCK"]())
     first, last = period_days(current.period_start, current.period_end, tz)
-    states = source_states(config)
+    states = source_states(config, current.now)
     ours = billed_label(states)
     routers = [router_panel(state) for state in states if state.state == UP and state.sees_link]
     notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]

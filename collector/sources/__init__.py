@@ -9,10 +9,15 @@ A module's top level imports only what validating its settings needs: its client
 imported when a source is made, so ``traffic status`` does not pay for it.
 """
 
+import hashlib
+import hmac
 import importlib
+import json
 import pkgutil
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from traffic.config import Config, SourceConfig, SourceSchemas
@@ -84,6 +89,40 @@ def password_given_once(required: bool) -> Callable[[Mapping[str, Any]], None]:
             raise ValueError("password_file: the router needs its password: name the file "
                              "that holds it (or set password)")
     return check
+
+
+REFUSED_META = "login_refused:"
+"""Store meta name prefix: the fingerprint of a source's settings whose login was refused."""
+SALT_META = "fingerprint_salt"
+
+
+def settings_fingerprint(config: SourceConfig, salt: str) -> str:
+    """What identifies the settings a login was refused with: the table's own settings and
+    the contents of its ``*_file`` secrets (a corrected password file is a change), hashed
+    with the store's own salt so that the store holds nothing that tells a password."""
+    parts = [json.dumps(dict(config.settings), sort_keys=True, default=str)]
+    for key, value in sorted(config.settings.items()):
+        if key.endswith("_file") and value:
+            try:
+                parts.append(Path(value).read_text())
+            except OSError:
+                parts.append("")
+    return hmac.new(salt.encode(), "\0".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def store_salt(store: Any) -> str:
+    """The store's salt for fingerprints, made at first use."""
+    salt = store.get_meta(SALT_META)
+    if salt is None:
+        salt = secrets.token_hex(16)
+        store.set_meta(SALT_META, salt)
+    return salt
+
+
+def refused_in_store(store: Any, config: SourceConfig) -> bool:
+    """Whether the store says this source's login was refused with its current settings."""
+    mark = store.get_meta(REFUSED_META + config.name)
+    return mark is not None and mark == settings_fingerprint(config, store_salt(store))
 
 
 def source_schemas() -> SourceSchemas:

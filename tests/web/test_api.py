@@ -218,10 +218,10 @@ def test_metrics(client) -> None:
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=0.0.4")
     lines = response.get_data(as_text=True).splitlines()
-    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx"} '
-            "13000000000") in lines
-    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="tx"} '
-            "600000001") in lines
+    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx",'
+            'billed="true"} 13000000000') in lines
+    assert ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="tx",'
+            'billed="true"} 600000001') in lines
     assert 'traffic_quota_limit_bytes{site="home"} 40000000000' in lines
     assert 'traffic_quota_used_bytes{site="home"} 6600000000' in lines
     assert 'traffic_last_sample_age_seconds{site="home"} 4.0' in lines

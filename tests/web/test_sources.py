@@ -50,6 +50,19 @@ def test_status_of_a_router_that_refused_the_login(router_app: Flask,
     assert router["setting"] == "sources[1].password_file"  # the table reads its file
 
 
+def test_a_router_not_read_for_three_polls_and_a_minute_is_unknown(
+        router_app: Flask, router_client: FlaskClient) -> None:
+    """A stopped or hung collector's last word is not shown as current: no panel values, no
+    router month beside the bill."""
+    publish(router_app.config["TRAFFIC"], read_at=NOW - 91_000, interval_s=10)
+    router = router_client.get("/api/v1/status").get_json()["sources"]["router"]
+    assert router["state"] == "unknown" and router["gauges"] == {}
+    beside = router_client.get("/api/v1/usage").get_json()["beside"]
+    assert [item["what"] for item in beside] == ["counter"]
+    publish(router_app.config["TRAFFIC"], read_at=NOW - 89_000, interval_s=10)
+    assert router_client.get("/api/v1/status").get_json()["sources"]["router"]["state"] == "up"
+
+
 def test_a_source_the_collector_has_not_read_is_unknown(tmp_path) -> None:
     from tests.web.conftest import router_config, seed
     from web import create_app
@@ -127,10 +140,10 @@ def test_no_gauge_stored_yet(client) -> None:
 
 def test_metrics_label_counters_by_source_and_give_the_router(router_client) -> None:
     lines = router_client.get("/metrics").get_data(as_text=True).splitlines()
-    for line in ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx"} '
-                 "13000000000",
-                 'traffic_bytes_total{site="home",source="router",iface="wan",direction="rx"} '
-                 "6050000000",
+    for line in ('traffic_bytes_total{site="home",source="kernel",iface="ppp0",direction="rx",'
+                 'billed="true"} 13000000000',
+                 'traffic_bytes_total{site="home",source="router",iface="wan",direction="rx",'
+                 'billed="false"} 6050000000',
                  'traffic_source_up{site="home",source="kernel"} 1',
                  'traffic_source_up{site="home",source="router"} 1',
                  'traffic_signal_rsrp_dbm{site="home",source="router"} -92',
