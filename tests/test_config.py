@@ -329,3 +329,44 @@ def test_connect_masks_a_pin_in_the_command_and_its_output(tmp_path: Path) -> No
     assert result.returncode == 1
     assert result.stdout == ("sh -c echo dialling with pin=********; exit 3: failed (exit 3)\n"
                              "dialling with pin=********\n")
+
+
+def test_alerts_settings_and_their_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, '[alerts]\nnotify = ["tweet://ck12/cs34/ak56/as78", '
+                           '{url = "mailtos://bob:hunter2@example.org", rules = ["quota"]}]\n'
+                           'daily_summary = "21:00"\nhourly_burst = "20 MB"\n')
+    alerts = load(path).alerts
+    assert [(target.url, target.rules) for target in alerts.notify] == [
+        ("tweet://ck12/cs34/ak56/as78", ()),
+        ("mailtos://bob:hunter2@example.org", ("quota",))]
+    assert (alerts.daily_summary, alerts.hourly_burst, alerts.link_down_after) == (
+        "21:00", 20_000_000, 600)
+    for text, message in [
+        ('[alerts]\nnotify = ["hunter2"]\n', "alerts.notify[0]: expected an Apprise URL such "
+                                             "as 'mailtos://...' (the value is not shown)"),
+        ('[alerts]\nnotify = [{url = "json://h", rules = ["family"]}]\n',
+         "alerts.notify[0].rules: unknown rule 'family' (choose from threshold, daily_limit, "
+         "early_warning, burst, daily_summary, period_summary, link_down, link_up, new_ip, "
+         "device, quota, summary, link, router)"),
+        ('[alerts]\ndaily_summary = "9pm"\n', "alerts.daily_summary: expected a local time "
+                                              "such as '21:00', or '' for none, got '9pm'"),
+    ]:
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, text))
+        assert str(error.value) == f"{tmp_path}/traffic.toml: {message}"
+
+
+def test_notification_urls_are_masked_whatever_the_scheme() -> None:
+    from traffic.config import secret_values
+
+    settings = {"alerts": {"notify": [
+        "tweet://ck12/cs34567/ak56/as78901",
+        {"url": "mailtos://bob:hunter2@example.org", "rules": ["quota"]},
+        "ntfy://ntfy.example/alerts?token=tk_abcdef"]}}
+    assert mask_secrets(settings) == {"alerts": {"notify": [
+        "tweet://********", {"url": "mailtos://********", "rules": ["quota"]},
+        "ntfy://********"]}}
+    found = secret_values(settings)
+    for secret in ("cs34567", "as78901", "hunter2", "tk_abcdef"):
+        assert secret in found
+    assert found.index("ck12/cs34567/ak56/as78901") < found.index("cs34567")  # whole first

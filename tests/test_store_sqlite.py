@@ -290,3 +290,28 @@ def test_gauges_are_kept_per_five_minutes_with_the_deltas(store, db_path: Path) 
     assert reopened.prune(start + 86_400_000 + 600_000) >= 2
     assert reopened.gauge_series("hilink:wan", "rsrp", 0, 2**62) == []
     reopened.close()
+
+
+def test_an_alert_is_raised_once_and_its_deliveries_are_kept(store, db_path: Path) -> None:
+    """The mark, the event and the deliveries are one transaction; a second raise of the same
+    mark (a restart, another collector) adds nothing; a failed delivery is retried later."""
+    from traffic.store import Event
+
+    event = Event(1_000, "alert", {"rule": "threshold", "text": "50 % used"})
+    assert store.raise_alert("threshold:50:p1", event, [(0, "Traffic", "50 % used"),
+                                                        (1, "Traffic", "50 % used")])
+    assert not store.raise_alert("threshold:50:p1", event, [(0, "Traffic", "again")])
+    assert store.has_alert_mark("threshold:50:p1") and not store.has_alert_mark("other")
+    first, second = store.due_deliveries(1_000)
+    assert (first.target, second.target, first.body) == (0, 1, "50 % used")
+    store.delivery_started(first.id, 2_000)
+    store.delivery_ended(first.id, Event(2_100, "alert_sent", {"rule": "threshold"}))
+    store.delivery_ended(second.id, Event(2_100, "alert_failed", {"rule": "threshold"}),
+                         retry_at=60_000)
+    assert store.due_deliveries(59_999) == []
+    store.close()
+    reopened = open_store(f"sqlite://{db_path}", TZ)
+    [left] = reopened.pending_deliveries()
+    assert (left.target, left.attempts, left.next_at, left.sending_since) == (1, 1, 60_000, None)
+    assert [e.kind for e in reopened.events()] == ["alert_failed", "alert_sent", "alert"]
+    reopened.close()

@@ -105,6 +105,27 @@ class KeeperConfig:
 
 
 @dataclass(frozen=True)
+class NotifyTarget:
+    """One ``alerts.notify`` entry: an Apprise URL and the rules whose messages it gets."""
+
+    url: str
+    rules: tuple[str, ...] = ()
+    """Rule or group names; empty: every rule."""
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    notify: tuple[NotifyTarget, ...]
+    hourly_burst: int
+    """Bytes in one hour that make a burst alert; 0: off."""
+    daily_summary: str
+    """Local time ``HH:MM`` of the daily summary; empty: off."""
+    period_summary: bool
+    link_down_after: float
+    early_warning: bool
+
+
+@dataclass(frozen=True)
 class Config:
     site: str
     timezone: ZoneInfo
@@ -114,6 +135,7 @@ class Config:
     quota: QuotaConfig
     web: WebConfig
     keeper: KeeperConfig
+    alerts: AlertsConfig
     retention: Mapping[str, float]
     """Seconds kept per resolution ("raw", "5min", "hour", "day", "month") and for "events";
     0 keeps forever."""
@@ -305,6 +327,52 @@ def _positive_duration(value: Any) -> float:
     return seconds
 
 
+ALERT_RULES = ("threshold", "daily_limit", "early_warning", "burst", "daily_summary",
+               "period_summary", "link_down", "link_up", "new_ip", "device")
+ALERT_GROUPS = {"quota": ("threshold", "daily_limit", "early_warning", "burst"),
+                "summary": ("daily_summary", "period_summary"),
+                "link": ("link_down", "link_up", "new_ip"),
+                "router": ("device",)}
+"""Names an ``alerts.notify`` entry's ``rules`` may use: a rule, or a group of rules."""
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _clock_time(value: Any) -> str:
+    text = _string(value)
+    if text and not CLOCK_TIME.fullmatch(text):
+        raise ValueError(f"expected a local time such as '21:00', or '' for none, got {text!r}")
+    return text
+
+
+def _notify(value: Any) -> tuple[NotifyTarget, ...]:
+    """Apprise URLs, each a string or a table ``{url = "...", rules = ["quota"]}``."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of Apprise URLs such as [\"tweet://...\"]")
+    return tuple(_notify_target(index, item) for index, item in enumerate(value))
+
+
+def _notify_target(index: int, item: Any) -> NotifyTarget:
+    if isinstance(item, dict):
+        unknown = sorted(set(item) - {"url", "rules"})
+        if unknown or "url" not in item:
+            raise _ErrorAt(f"[{index}]", f"expected the keys 'url' and 'rules', got "
+                                         f"{sorted(item)}")
+        url, rules = item["url"], item.get("rules", [])
+    else:
+        url, rules = item, []
+    if not isinstance(url, str) or "://" not in url or url.startswith("://"):
+        raise _ErrorAt(f"[{index}]", "expected an Apprise URL such as 'mailtos://...' "
+                                     "(the value is not shown)")
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise _ErrorAt(f"[{index}].rules", f"expected a list of rule names, got {rules!r}")
+    known = (*ALERT_RULES, *ALERT_GROUPS)
+    for rule in rules:
+        if rule not in known:
+            raise _ErrorAt(f"[{index}].rules", f"unknown rule {rule!r} (choose from "
+                                               f"{', '.join(known)})")
+    return NotifyTarget(url, tuple(rules))
+
+
 # section -> key -> (default as the user would write it, validator)
 SCHEMA: dict[str, Any] = {
     "site": ("home", _site),
@@ -343,6 +411,14 @@ SCHEMA: dict[str, Any] = {
         "interface": ("", _string),
         "bind": (False, _boolean),
         "escalation": ([], _escalation),
+    },
+    "alerts": {
+        "notify": ([], lambda value: _notify(value)),
+        "hourly_burst": ("0", _sized(units.parse_size)),
+        "daily_summary": ("", lambda value: _clock_time(value)),
+        "period_summary": (True, _boolean),
+        "link_down_after": ("10m", _positive_duration),
+        "early_warning": (True, _boolean),
     },
     "retention": {
         "raw": ("7d", _retention),
@@ -628,6 +704,7 @@ def _build(loader: _Loader) -> Config:
         quota=QuotaConfig(unit_system=units.unit_system(raw["quota"]["monthly"]), **quota),
         web=WebConfig(**checked["web"]),
         keeper=KeeperConfig(**checked["keeper"]),
+        alerts=AlertsConfig(**checked["alerts"]),
         retention=checked["retention"],
         effective=raw,
         files=tuple(loader.files),
@@ -650,9 +727,12 @@ def mask_secrets(settings: Any, key: str = "") -> Any:
     """A copy with the values of secret-named keys replaced by ``********``, and the secrets
     inside any text too (see ``secrets_in``)."""
     if isinstance(settings, dict):
-        return {name: mask_secrets(value, name) for name, value in settings.items()}
+        return {name: mask_secrets(value, "notify" if key == "notify" and name == "url"
+                                   else name) for name, value in settings.items()}
     if isinstance(settings, list):
         return [mask_secrets(item, key) for item in settings]
+    if key == "notify" and isinstance(settings, str):
+        return mask_url(settings)
     if SECRET_KEY.search(key) and not key.endswith("_file") and settings not in ("", None):
         return MASK
     if isinstance(settings, str):
@@ -713,6 +793,27 @@ def secrets_in(text: str) -> list[str]:
     return [match.group(2) for pattern in SECRETS_IN_TEXT for match in pattern.finditer(text)]
 
 
+NOTIFY_URL = re.compile(r"([a-z][a-z0-9+.-]*://)(\S+)", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """A notification URL with everything after its scheme hidden: its tokens may be in the
+    user part, the path or the query, depending on the service (``tweet://ckey/csecret/...``)."""
+    found = NOTIFY_URL.match(url)
+    return f"{found.group(1)}{MASK}" if found else MASK
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a notification URL that may be secret: each piece of its user part, path
+    and query (what a log line must not show)."""
+    found = NOTIFY_URL.match(url)
+    if not found:
+        return [url] if url else []
+    rest = found.group(2)
+    pieces = re.split(r"[/:@?&=#,]", rest)
+    return [piece for piece in pieces if len(piece) >= 4] + [rest]
+
+
 def mask_text(text: str) -> str:
     for pattern in SECRETS_IN_TEXT:
         text = pattern.sub(rf"\1{MASK}", text)
@@ -749,7 +850,8 @@ def read_secret_file(path: str, key: str) -> str:
 
 
 def secret_values(settings: dict) -> list[str]:
-    """Every secret value in the config, to be masked in command output."""
+    """Every secret value in the config, longest first, to be masked in command output, logs
+    and events."""
     masked = mask_secrets(settings)
     found: list[str] = []
 
@@ -761,6 +863,11 @@ def secret_values(settings: dict) -> list[str]:
             for a, b in zip(original, hidden, strict=False):
                 walk(a, b)
         elif isinstance(original, str) and original != hidden:
-            found.extend([original] if hidden == MASK else secrets_in(original))
+            if hidden == MASK:
+                found.append(original)
+            elif hidden == mask_url(original):
+                found.extend(url_secrets(original))
+            else:
+                found.extend(secrets_in(original))
     walk(settings, masked)
-    return found
+    return sorted(set(found), key=len, reverse=True)  # a whole secret before its pieces

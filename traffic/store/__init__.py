@@ -29,6 +29,24 @@ class GaugeSample:
     value: float | str
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One alert message still to be delivered to one ``alerts.notify`` entry (``target``, its
+    index)."""
+
+    id: int
+    created: int
+    rule: str
+    mark: str
+    target: int
+    title: str
+    body: str
+    attempts: int
+    next_at: int
+    sending_since: int | None
+    """Set while a send is under way: after a crash, the message may or may not have gone."""
+
+
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
@@ -77,6 +95,27 @@ class Store(Protocol):
 
     def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:
         """Newest first."""
+
+    def raise_alert(self, mark: str, event: Event,
+                    deliveries: Iterable[tuple[int, str, str]]) -> bool:
+        """In one transaction, unless ``mark`` is set already: set it, add ``event`` and queue
+        one delivery ``(target, title, body)`` per notify entry. False when the mark was set
+        (the alert was raised before: by this run, an earlier one, or another collector)."""
+
+    def has_alert_mark(self, mark: str) -> bool: ...
+
+    def due_deliveries(self, now: int, limit: int = 20) -> list[Delivery]:
+        """Deliveries whose time has come, oldest first."""
+
+    def pending_deliveries(self) -> list[Delivery]: ...
+
+    def delivery_started(self, delivery_id: int, now: int) -> None:
+        """Note that a send begins (committed before the send)."""
+
+    def delivery_ended(self, delivery_id: int, event: Event,
+                       retry_at: int | None = None) -> None:
+        """In one transaction: record ``event``, and drop the delivery (sent, or given up) or,
+        with ``retry_at``, count the failed attempt and try again then."""
 
     def last_sample_at(self) -> int | None: ...
 

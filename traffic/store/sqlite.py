@@ -7,17 +7,18 @@ instead of one page per resolution in ``rollups``; a bucket moves to ``rollups``
 one starts.
 """
 
+import contextlib
 import fcntl
 import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
-from traffic.store import Event, GaugeSample, NoStore, StoreError
+from traffic.store import Delivery, Event, GaugeSample, NoStore, StoreError
 from traffic.store.rollup import (
     RESOLUTION_CODES,
     RollupIncrements,
@@ -72,6 +73,16 @@ MIGRATIONS: list[str] = [
         sum REAL NOT NULL, count INTEGER NOT NULL, text TEXT,
         PRIMARY KEY (key, name, bucket)
     ) WITHOUT ROWID;
+    """,
+    # 5: alerts: what was raised (each once) and the messages still to deliver
+    """
+    CREATE TABLE alert_marks (mark TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, created INTEGER NOT NULL, rule TEXT NOT NULL,
+        mark TEXT NOT NULL, target INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
+        sending_since INTEGER
+    );
     """,
 ]
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
@@ -297,6 +308,60 @@ class SQLiteStore:
             "ORDER BY at DESC, id DESC LIMIT ?", (since, until or 2**62, limit))
         return [Event(at, kind, json.loads(detail), duration_ms)
                 for at, kind, duration_ms, detail in rows]
+
+    def raise_alert(self, mark: str, event: Event,
+                    deliveries: Iterable[tuple[int, str, str]]) -> bool:
+        with self._transaction():
+            if self.db.execute("INSERT OR IGNORE INTO alert_marks VALUES (?, ?)",
+                               (mark, event.at)).rowcount == 0:
+                return False
+            self.add_events([event])
+            self.db.executemany(
+                "INSERT INTO outbox (created, rule, mark, target, title, body, next_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(event.at, event.detail.get("rule", event.kind), mark, target, title, body,
+                  event.at) for target, title, body in deliveries])
+            return True
+
+    def has_alert_mark(self, mark: str) -> bool:
+        return self.db.execute("SELECT 1 FROM alert_marks WHERE mark = ?",
+                               (mark,)).fetchone() is not None
+
+    def due_deliveries(self, now: int, limit: int = 20) -> list[Delivery]:
+        rows = self.db.execute(
+            "SELECT id, created, rule, mark, target, title, body, attempts, next_at, "
+            "sending_since FROM outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (now, limit))
+        return [Delivery(*row) for row in rows]
+
+    def pending_deliveries(self) -> list[Delivery]:
+        rows = self.db.execute(
+            "SELECT id, created, rule, mark, target, title, body, attempts, next_at, "
+            "sending_since FROM outbox ORDER BY next_at, id")
+        return [Delivery(*row) for row in rows]
+
+    def delivery_started(self, delivery_id: int, now: int) -> None:
+        self.db.execute("UPDATE outbox SET sending_since = ? WHERE id = ?", (now, delivery_id))
+
+    def delivery_ended(self, delivery_id: int, event: Event,
+                       retry_at: int | None = None) -> None:
+        with self._transaction():
+            if retry_at is None:
+                self.db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
+            else:
+                self.db.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, "
+                                "sending_since = NULL WHERE id = ?", (retry_at, delivery_id))
+            self.add_events([event])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def last_sample_at(self) -> int | None:
         return self.db.execute("SELECT MAX(at) FROM tracker").fetchone()[0]
