@@ -6,7 +6,8 @@ Built-in: ``["usb-reset", "VENDOR:PRODUCT"]`` re-plugs a USB modem through sysfs
 ``["router-data-toggle"]`` switches a router's mobile data off and on, ``["router-data-off"]``
 off, ``["router-reboot"]`` reboots it; each may name its source (``["router-reboot",
 "router"]``), else the first source that can do it acts. Inside the collector they use its
-running sources; ``traffic connect`` and ``disconnect`` make their own from the config.
+running sources; ``traffic connect`` and ``disconnect`` make their own from the config, which
+never log in where the store says the login was refused with the same settings.
 Disconnect commands are derived for the usual connect helpers: ``pon``/``poff``,
 ``nmcli connection up``/``down`` and ``mmcli --simple-connect``/``--simple-disconnect``.
 """
@@ -25,8 +26,11 @@ from typing import Any
 
 from traffic.config import MASK, Config, ConfigError, KeeperConfig, mask_text
 from traffic.periods import now_ms
+from traffic.store import Store
 
 OUTPUT_LIMIT = 4000
+REFUSED_BEFORE = "the login was refused before; fix the settings to try again"
+"""What a router action says where the store marks its login refused (as the collector does)."""
 USB_DEVICES = Path("/sys/bus/usb/devices")
 
 
@@ -52,11 +56,14 @@ class ActionRunner:
     """Runs one action at a time and can kill it from another thread (``interrupt``).
 
     The router built-ins act through ``sources`` (the collector's running ones), else through
-    sources made from ``config`` for the action and closed after it."""
+    sources made from ``config`` for the action and closed after it; ``store`` tells which of
+    those had their login refused with these settings."""
 
-    def __init__(self, sources: Sequence[Any] = (), config: Config | None = None) -> None:
+    def __init__(self, sources: Sequence[Any] = (), config: Config | None = None,
+                 store: Store | None = None) -> None:
         self.sources = sources
         self.config = config
+        self.store = store
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._interrupted = False
@@ -99,11 +106,15 @@ class ActionRunner:
     def _on_source(self, name: str, arguments: list[str]) -> tuple[bool, str]:
         if self.sources or self.config is None:
             return source_action(name, arguments, self.sources)
-        from collector.sources import make_source
+        from collector.sources import make_source, refused_in_store
 
         made = []
         try:
             made = [make_source(source, now_ms) for source in self.config.sources]
+            for source in made:
+                if (self.store is not None and hasattr(source, "refuse")
+                        and refused_in_store(self.store, source.config)):
+                    source.refuse(REFUSED_BEFORE)
             return source_action(name, arguments, made)
         except ConfigError as error:
             return False, f"{name}: {error}"
@@ -236,11 +247,39 @@ DATA_TOGGLE_PAUSE_S = 2.0
 """Between mobile data off and on: time for the router to let go of the connection."""
 
 
+class ActionFailed(Exception):
+    """A built-in's failure, told in one line."""
+
+
 def _toggle(source: Any) -> str:
-    source.set_mobile_data(False)
-    time.sleep(DATA_TOGGLE_PAUSE_S)
+    """Off, a pause, on. On again whatever went wrong before it: a router left with its
+    mobile data off stays off the internet until a person switches it on. A refused login
+    switched nothing off (and would refuse the second switch too)."""
+    from collector.sources import LoginRefused
+
+    try:
+        source.set_mobile_data(False)
+        time.sleep(DATA_TOGGLE_PAUSE_S)
+    except LoginRefused:
+        raise
+    except Exception as error:
+        raise ActionFailed(f"switching mobile data off failed ({error}); "
+                           f"{_data_on_again(source, error)}") from None
+    except BaseException:
+        with contextlib.suppress(Exception):
+            source.set_mobile_data(True)
+        raise
     source.set_mobile_data(True)
     return "mobile data switched off and on again"
+
+
+def _data_on_again(source: Any, failed: Exception) -> str:
+    try:
+        source.set_mobile_data(True)
+    except Exception as error:
+        why = "" if str(error) == str(failed) else f" ({error})"
+        return f"switching it on again failed too{why}"
+    return "switched it on again"
 
 
 def _data_off(source: Any) -> str:

@@ -77,9 +77,9 @@ def _on_signals(runner: ActionRunner, name: str) -> Iterator[_Signals]:
             signal.signal(signum, old)
 
 
-def _interruptible(config: Config, name: str,
+def _interruptible(config: Config, store: Store, name: str,
                    body: Callable[[ActionRunner, _Signals], int]) -> int:
-    runner = ActionRunner(config=config)  # a router built-in makes its own source
+    runner = ActionRunner(config=config, store=store)  # a router built-in makes its own source
     try:
         with _on_signals(runner, name) as signals:
             status = body(runner, signals)
@@ -122,7 +122,7 @@ def _exclusive(config: Config, signals: _Signals) -> Iterator[bool]:
 def connect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Clear any lock or hold, then run the connect command now; it counts as the first
     step's first attempt, which the keeper judges no sooner than one check later."""
-    return _interruptible(config, "connect",
+    return _interruptible(config, store, "connect",
                           lambda runner, signals: _connect(config, store, runner, signals))
 
 
@@ -161,7 +161,7 @@ def _cleared(state: KeeperState, spent_until: int) -> KeeperState:
 
 def disconnect(config: Config, store: Store, args: argparse.Namespace) -> int:
     """Take the link down and keep it down until ``traffic connect``."""
-    return _interruptible(config, "disconnect",
+    return _interruptible(config, store, "disconnect",
                           lambda runner, signals: _disconnect(config, store, runner, signals))
 
 

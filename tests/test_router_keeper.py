@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from collector.actions import REFUSED_BEFORE
 from collector.keeper import Keeper
 from collector.sources import make_source
+from collector.worker import Collector
 from tests.conftest import make_config
 from tests.sim.hilink import HilinkSim
 from tests.stack import clean_env
@@ -190,3 +192,76 @@ def test_a_router_action_that_cannot_act_fails_in_one_line(
     assert result.stdout.splitlines()[1:] == [expected.format(url=router.url)]
     assert PASSWORD not in result.stdout + result.stderr
     assert router.controls == [] and len(router.login_attempts) <= 1
+
+
+def test_a_failed_switch_off_still_switches_mobile_data_on_again(router: HilinkSim,
+                                                                 tmp_path: Path) -> None:
+    router.data_off_error = 100004  # the router switched it off, but answered "busy"
+    config = write_config(tmp_path, router, 'connect = ["router-data-toggle"]')
+    result = traffic(config, "connect")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "router-data-toggle: failed (exit 1)",
+        f"router-data-toggle: router: switching mobile data off failed ({router.url} answered "
+        "error 100004); switched it on again"]
+    assert router.switches == [0, 1] and router.data_switch == 1
+    assert router.connection == 901
+
+
+def refused_by_the_collector(config: Config, router: HilinkSim) -> None:
+    """One collector poll with these settings: the router refuses the login, and the store
+    keeps the mark."""
+    store = open_store(config.store.url, config.timezone, config.retention)
+    try:
+        collector = Collector(config, store)
+        collector.poll()
+        collector.close()
+    finally:
+        store.close()
+    assert [attempt.code for attempt in router.login_attempts] == [108006]
+
+
+def test_traffic_connect_and_disconnect_make_no_login_the_store_marks_refused(
+        router: HilinkSim, tmp_path: Path) -> None:
+    wrong = "wrong-" + PASSWORD
+    path = write_config(tmp_path, router, 'connect = ["router-data-toggle"]', wrong)
+    refused_by_the_collector(make_config(tmp_path, path.read_text()), router)
+    asked = dict(router.calls)
+
+    connect = traffic(path, "connect")
+    assert connect.returncode == 1
+    assert connect.stdout.splitlines() == ["router-data-toggle: failed (exit 1)",
+                                           f"router-data-toggle: router: {REFUSED_BEFORE}"]
+    disconnect = traffic(path, "disconnect")
+    assert disconnect.returncode == 1
+    assert f"router-data-off: router: {REFUSED_BEFORE}" in disconnect.stdout
+    assert router.calls == asked, "not a single request to the router"
+
+    write_config(tmp_path, router, 'connect = ["router-data-toggle"]')  # the password fixed
+    assert traffic(path, "connect").returncode == 0
+    assert [attempt.code for attempt in router.login_attempts] == [108006, 0]
+    assert router.switches == [0, 1]
+
+
+def test_the_keepers_action_makes_no_login_the_store_marks_refused(
+        router: HilinkSim, tmp_path: Path) -> None:
+    config = make_config(tmp_path, config_text(
+        tmp_path, router, 'targets = ["127.0.0.1:9"]\ninterface = "lo"\n'
+                          'connect = ["router-data-toggle"]', "wrong-" + PASSWORD))
+    refused_by_the_collector(config, router)
+    asked = dict(router.calls)
+    wall = [T0]
+    store = open_store(config.store.url, config.timezone, config.retention)
+    try:
+        collector = Collector(config, store, lambda: wall[0])  # a new run reads the mark
+        keeper = Keeper(config, store, collector.store_lock, lambda: wall[0],
+                        sources=collector.sources)
+        collector.poll()
+        decision = keeper.check()
+        assert decision is not None and decision.action == "attempt"
+        collector.close()
+        [attempt] = [e for e in store.events() if e.kind == "attempt"]
+    finally:
+        store.close()
+    assert attempt.detail["output"] == f"router-data-toggle: router: {REFUSED_BEFORE}"
+    assert router.calls == asked, "not a single request to the router"

@@ -31,7 +31,8 @@ from collector.sources import (
     SourceType,
     password_given_once,
 )
-from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
+from collector.sources.hilink import no_credentials, password_file
+from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, secret, text
 from traffic.counters import Reading
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,12 @@ class B593Source:
             raise SourceError(f"the router at {self.url} ended the session at once after a "
                               f"login (is someone else logged in to its web page?)")
         return [self._reading(page)]
+
+    def refuse(self, reason: str) -> None:
+        """No login ever again in this object, and every poll raises
+        ``LoginRefused(reason)``: the store says these settings' login was refused."""
+        self._refused = reason
+        self.close()
 
     def close(self) -> None:
         """Log out, so that the router's page is free for a person at once."""
@@ -229,7 +236,7 @@ def _reason(error: Exception, timeout: float | None = None) -> str:
 
 
 def _url(value: Any) -> str:
-    address = text(value).strip()
+    address = no_credentials(text(value).strip())
     parts = urllib.parse.urlsplit(address)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected the router's address such as 'http://192.168.1.1/', "
@@ -250,13 +257,6 @@ def _public_key(value: Any) -> str:
     return digits
 
 
-def _secret(value: Any) -> str:
-    """Text, like ``text``, but a wrong value is never repeated in the error."""
-    if not isinstance(value, str):
-        raise ValueError("expected a string in quotes (the value is not shown)")
-    return value
-
-
 def _one_of(*choices: str) -> Any:
     def check(value: Any) -> str:
         if value not in choices:
@@ -275,8 +275,8 @@ SOURCE_TYPE = SourceType(
     schema={
         "url": ("http://192.168.1.1/", _url),
         "username": ("admin", text),
-        "password": ("", _secret),
-        "password_file": ("", text),
+        "password": ("", secret),
+        "password_file": ("", password_file),
         "public_key": (B593_MODULUS, _public_key),
         "login_encoding": ("rsa", _one_of("rsa", "base64")),
         "volume_unit": ("KiB", _one_of(*VOLUME_UNITS)),

@@ -8,7 +8,13 @@ answer that does not parse) is dropped for the rest of the run; the others go on
 
 Counters: ``TotalDownload``/``TotalUpload`` of ``monitoring/traffic-statistics``, whose life is
 the router's serial number; they are ``held`` (a total that dips and comes back is not counted
-twice; one that stays down is the router's "clear", counted from zero).
+twice; one that stays down is the router's "clear", counted from zero). The serial is asked
+again after each login (only a new session can be another router); once known in a run it
+stays the life whatever ``device/information`` answers later, short of another serial: a life
+that flipped would count the router's whole total again. ``device/information`` is never
+dropped for an answer that is not XML (a router's passing hiccup): it is asked again at the
+next cycle, and until a serial is known the totals are not counted. Only a model that never
+gave a serial (100002, or an answer without one) counts under its URL.
 
 Sessions, so that a router which locks its web page after failed logins is never hammered:
 "login required" (100003) logs in again once, then waits for the next cycle; a refused login
@@ -33,7 +39,7 @@ from collector.sources import (
     SourceType,
     password_given_once,
 )
-from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
+from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, secret, text
 from traffic.counters import Reading
 
 log = logging.getLogger(__name__)
@@ -96,36 +102,46 @@ class HilinkSource:
         """Why the login was refused: no login is tried again."""
         self._locked_until = 0
         self._dropped: set[str] = set()
-        self._life: str | None = None
-        """The router's serial number (the counters' life); None until read in this session."""
         self._serial = ""
+        """The router's serial number as last read in this run: the counters' life."""
+        self._ask_serial = True
+        """``device.information`` is asked this cycle: after a login, until it answers."""
+        self._told_unparsed = False
         self._link: tuple[int, int] | None = None
         """(ConnectionStatus, when read) of the latest poll that read it."""
 
     # The collector's side.
     def poll(self) -> list[Reading]:
-        try:
-            with self._lock:
+        with self._lock:
+            try:
                 answers = self._cycle()
-        except Exception:
-            self._link = None
-            raise
-        at = self.clock()
-        status = answers.get("monitoring.status")
-        self._link = (status.pop("code"), at) if status else None
+            except Exception:
+                self._link = None
+                raise
+            at = self.clock()
+            status = answers.get("monitoring.status")
+            self._link = (status.pop("code"), at) if status else None
+            life = self._life()
         gauges: dict[str, float | str] = {}
         for name, answer in answers.items():
             if name != "monitoring.traffic_statistics":
                 gauges.update(answer)
         traffic = answers.get("monitoring.traffic_statistics")
         counters = {}
-        if traffic is not None and self._life is not None:
+        if traffic is not None and life is not None:
             counters = {"rx": traffic.pop("rx"), "tx": traffic.pop("tx")}
             gauges.update(traffic)
         if not counters and not gauges:
             return []
         return [Reading(key=f"{self.config.name}:wan", at=at, counters=counters,
-                        life=self._life or self.url, held=True, gauges=gauges)]
+                        life=life or self.url, held=True, gauges=gauges)]
+
+    def refuse(self, reason: str) -> None:
+        """No login ever again in this object, and every poll and action raises
+        ``LoginRefused(reason)``: the store says these settings' login was refused."""
+        with self._lock:
+            self._refused = reason
+        self.close()
 
     def close(self) -> None:
         """Log out, if logged in; nothing here ever logs in."""
@@ -154,12 +170,17 @@ class HilinkSource:
         self._act(lambda client: client.dial_up.set_mobile_dataswitch(1 if on else 0))
 
     def reboot(self) -> None:
-        """Reboot, not power off: ``set_control``'s default is power off."""
+        """Reboot, not power off: ``set_control``'s default is power off. The connection
+        status read before it is no evidence any more, and its sessions die with it (also when
+        the answer was lost: the router may go down before it answers)."""
         from huawei_lte_api.enums.device import ControlModeEnum
 
-        self._act(lambda client: client.device.set_control(ControlModeEnum.REBOOT))
-        with self._lock:
-            self._disconnect()  # its sessions die with it
+        self._act(lambda client: client.device.set_control(ControlModeEnum.REBOOT),
+                  then=self._forget_link_and_session)
+
+    def _forget_link_and_session(self) -> None:
+        self._link = None
+        self._disconnect()
 
     # The router's side.
     def _cycle(self) -> dict[str, dict[str, Any]]:
@@ -172,7 +193,7 @@ class HilinkSource:
             self._ensure_session()
             try:
                 for name, parse in CALLS.items():
-                    if name == "device.information" and self._life is not None:
+                    if name == "device.information" and not self._ask_serial:
                         continue
                     answer = self._call(name, parse)
                     if answer is not None:
@@ -184,12 +205,19 @@ class HilinkSource:
                 self._login(asked=True)
         information = answers.pop("device.information", None)
         if information is not None:
-            self._life = information["serial"]
-            if self._serial != self._life:
-                self._serial = self._life
+            self._ask_serial = self._told_unparsed = False
+            if self._serial != information["serial"]:
+                self._serial = information["serial"]
                 log.info("source %s (router): %s, serial number %s", self.config.name,
-                         information["model"] or "model unknown", self._life)
+                         information["model"] or "model unknown", self._serial)
         return answers
+
+    def _life(self) -> str | None:
+        """The counters' life: the serial known in this run; the URL for a model that gives
+        none; None while the serial is still to be read (the totals are not counted)."""
+        if self._serial:
+            return self._serial
+        return self.url if "device.information" in self._dropped else None
 
     def _call(self, name: str, parse: Callable[[dict], dict[str, Any] | None]
               ) -> dict[str, Any] | None:
@@ -206,14 +234,20 @@ class HilinkSource:
             return parse(answer if isinstance(answer, dict) else {})
         except ResponseErrorNotSupportedException:
             self._drop(name, "not supported by this model (100002)")
-        except (ExpatError, KeyError, ValueError, TypeError):
-            self._drop(name, "its answer does not parse")
+        except ExpatError:
+            if name != "device.information":
+                self._drop(name, "its answer does not parse")
+            elif not self._told_unparsed:
+                self._told_unparsed = True
+                log.warning("source %s (router): %s its answer does not parse; asked again at "
+                            "the next poll", self.config.name, name)
+        except (KeyError, ValueError, TypeError):
+            self._drop(name, "gives no serial number" if name == "device.information"
+                       else "its answer does not parse")
         return None
 
     def _drop(self, name: str, why: str) -> None:
         self._dropped.add(name)
-        if name == "device.information":
-            self._life = self.url
         log.warning("source %s (router): %s %s; not asked again in this run", self.config.name,
                     name, why)
 
@@ -242,6 +276,7 @@ class HilinkSource:
         )
 
         self._check_may_login()
+        self._ask_serial = True  # only a new session can be another router
         if not self._password and not self._password_file:
             if asked:
                 self._refused = (f"{self.url} asks for a login: set password_file (or "
@@ -271,8 +306,6 @@ class HilinkSource:
         if not accepted:
             raise SourceError(f"{self.url} did not accept the login of user {self.username!r}")
         self._logged_in = True
-        if "device.information" not in self._dropped:
-            self._life = None  # read again: only a new session can be another router
 
     def _lock_state(self, user: Any) -> dict:
         from huawei_lte_api.exceptions import ResponseErrorException
@@ -299,27 +332,33 @@ class HilinkSource:
         if self._password:
             return self._password
         try:
-            secret = read_secret_file(self._password_file,
-                                      f"sources {self.config.name!r}: password_file")
+            found = read_secret_file(self._password_file,
+                                     f"sources {self.config.name!r}: password_file")
         except ConfigError as error:
             raise SourceError(str(error)) from None
-        if not secret:
+        if not found:
             raise SourceError(f"sources {self.config.name!r}: password_file "
                               f"{self._password_file} is empty")
-        return secret
+        return found
 
-    def _act(self, act: Callable[[Any], object]) -> None:
-        """An action the keeper asked for; a session that ended is logged in again once."""
+    def _act(self, act: Callable[[Any], object], then: Callable[[], None] | None = None
+             ) -> None:
+        """An action the keeper asked for; a session that ended is logged in again once.
+        ``then`` follows it, done or failed, under the same lock (so before any poll)."""
         from huawei_lte_api.exceptions import ResponseErrorLoginRequiredException
 
         with self._lock, self._failures():
-            self._ensure_session()
             try:
-                act(self._client)
-            except ResponseErrorLoginRequiredException:
-                self._logged_in = False
-                self._login(asked=True)
-                act(self._client)
+                self._ensure_session()
+                try:
+                    act(self._client)
+                except ResponseErrorLoginRequiredException:
+                    self._logged_in = False
+                    self._login(asked=True)
+                    act(self._client)
+            finally:
+                if then is not None:
+                    then()
 
     def _disconnect(self) -> None:
         if self._client is not None:
@@ -452,19 +491,34 @@ CALLS: dict[str, Callable[[dict], dict[str, Any] | None]] = {
     "net.current_plmn": _plmn,
     "monitoring.month_statistics": _month,
 }
-"""Each cycle's calls, in order; ``device.information`` (the serial, the counter's life) once
-per session, since only a new session can be another router."""
+"""Each cycle's calls, in order; ``device.information`` (the serial, the counter's life) after
+each login until it answers, since only a new session can be another router."""
+
+
+def no_credentials(url: str) -> str:
+    """``url`` unless it holds a user name or password (checked before anything repeats the
+    url in an error). The B593's settings share it."""
+    if "@" in url:
+        raise ValueError("put the user name in 'username' and the password in 'password' or "
+                         "'password_file', not in the url")
+    return url
+
+
+def password_file(value: object) -> str:
+    """An absolute path, or "" for none; the B593's settings share it."""
+    path = text(value)
+    if path and not path.startswith("/"):
+        raise ValueError(f"expected an absolute path such as '/etc/traffic/router-password', "
+                         f"got {path!r}")
+    return path
 
 
 def _url(value: object) -> str:
-    url = text(value)
+    url = no_credentials(text(value))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected the router's address such as 'http://192.168.8.1/', "
                          f"got {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("put the user name in 'username' and the password in 'password' or "
-                         "'password_file', not in the url")
     return url
 
 
@@ -475,14 +529,6 @@ def _username(value: object) -> str:
     return name
 
 
-def _password_file(value: object) -> str:
-    path = text(value)
-    if path and not path.startswith("/"):
-        raise ValueError(f"expected an absolute path such as '/etc/traffic/router-password', "
-                         f"got {path!r}")
-    return path
-
-
 def _create(config: SourceConfig, clock: Clock) -> HilinkSource:
     logging.getLogger("huawei_lte_api").setLevel(logging.INFO)  # its debug lines show passwords
     return HilinkSource(config, clock)
@@ -491,6 +537,6 @@ def _create(config: SourceConfig, clock: Clock) -> HilinkSource:
 SOURCE_TYPE = SourceType(
     name="hilink", create=_create, label="router", default_interval=DEFAULT_INTERVAL_S,
     schema={"url": ("http://192.168.8.1/", _url), "username": ("admin", _username),
-            "password": ("", text), "password_file": ("", _password_file),
+            "password": ("", secret), "password_file": ("", password_file),
             "timeout": ("5s", duration)},
     table_check=password_given_once(required=False))

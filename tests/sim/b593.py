@@ -11,6 +11,8 @@
 - ``POST /index/logout.cgi`` ends the session.
 
 Every request is recorded (``requests``), so a test can count logins and look at what was sent.
+``dip`` makes the volumes read lower for a few reads, as routers' running totals now and then do;
+``served`` lists the volumes of each status page served.
 """
 
 import base64
@@ -61,6 +63,10 @@ class B593:
         self.uprate = 0
         self.downrate = 0
         self.dataip = "100.64.12.34"
+        self._dip = (0, 0)
+        self._dip_reads = 0
+        self.served: list[tuple[int, int]] = []
+        """(downvolume, upvolume) of each status page served."""
         self.waninfo_page: str | None = None
         """A page served instead of the status page, as another model would answer."""
         self.keeps_sessions = True
@@ -91,6 +97,11 @@ class B593:
         with self.lock:
             self.downvolume += down
             self.upvolume += up
+
+    def dip(self, down: int, up: int, reads: int) -> None:
+        """The volumes read this much lower for the next ``reads`` status pages."""
+        with self.lock:
+            self._dip, self._dip_reads = (down, up), reads
 
     def expire_session(self) -> None:
         """The session ends, as after about a minute without a request."""
@@ -184,6 +195,11 @@ class B593:
         with self.lock:
             if self.waninfo_page is not None:
                 return self.waninfo_page
+            down, up = self.downvolume, self.upvolume
+            if self._dip_reads > 0:
+                self._dip_reads -= 1
+                down, up = max(down - self._dip[0], 0), max(up - self._dip[1], 0)
+            self.served.append((down, up))
             return WANINFO_PAGE.format(uprate=self.uprate, downrate=self.downrate,
-                                       upvolume=self.upvolume, downvolume=self.downvolume,
-                                       live=1234, dataip=self.dataip)
+                                       upvolume=up, downvolume=down, live=1234,
+                                       dataip=self.dataip)

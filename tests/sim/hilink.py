@@ -8,7 +8,9 @@ name, base64 of the password's hex SHA-256, and the request's token); after ``ma
 wrong passwords in a row logins are refused with 108007 for ``lock_seconds`` (``state-login``
 then says ``lockstatus`` 1 and ``remainwaittime`` in minutes). Calls need a login (100003
 without one or after ``expire_session``); a call in ``missing`` answers 100002, one in
-``garbled`` answers a broken page.
+``garbled`` answers a broken page (one in ``garble_next`` for its next N requests). Switching
+mobile data off answers the error ``data_off_error`` when it is set, after switching it off
+(the answer, not the switch, went wrong: the data may be off whatever the client was told).
 
 The test drives the counters: ``grow`` adds traffic, ``dip`` makes the totals read lower for a
 while (as real routers do now and then), ``clear`` sets them to zero (the router's "clear
@@ -85,6 +87,8 @@ class HilinkSim:
                        "band": "3", "cell_id": "20871425", "pci": "301", "mode": "7"}
         self.missing: set[str] = set()
         self.garbled: set[str] = set()
+        self.garble_next: dict[str, int] = {}
+        self.data_off_error = 0
         self.max_failures, self.lock_seconds = 3, 60.0
         self.failures = 0
         self.locked_until = 0.0
@@ -235,6 +239,8 @@ class HilinkSim:
             self.switches.append(self.data_switch)
             if not self.data_switch:
                 self.connection = 902
+                if self.data_off_error:
+                    raise RouterError(self.data_off_error)
             elif self.reconnects:
                 self.connection = 901
         elif call == "device/control":
@@ -353,7 +359,9 @@ def _handler(sim: HilinkSim) -> type[BaseHTTPRequestHandler]:
                     return
                 call = path.removeprefix("/api/")
                 sim.calls[call] = sim.calls.get(call, 0) + 1
-                if call in sim.garbled:
+                if call in sim.garbled or sim.garble_next.get(call, 0) > 0:
+                    if call in sim.garble_next:
+                        sim.garble_next[call] -= 1
                     self._send("<html><body>Moved", "text/html", {}, None)
                     return
                 session = session or Session()

@@ -187,10 +187,29 @@ def test_a_dip_that_comes_back_is_counted_once(tmp_path: Path, router: B593) -> 
     for down, up in ((0, 0), (500, 50), (-100, -10), (300, 30), (20, 2)):
         router.grow(down=down, up=up)
         delta = tracker.update(source.poll()[0])
-        counted.append(None if delta is None else (delta.rx, delta.tx))
-    assert counted == [None, (500, 50), None, (200, 20), (20, 2)]
-    assert sum(rx for rx, _ in filter(None, counted)) == router.downvolume - 1_000, \
+        counted.append((0, 0) if delta is None else (delta.rx, delta.tx))
+    assert counted == [(0, 0), (500, 50), (0, 0), (200, 20), (20, 2)]
+    assert sum(rx for rx, _ in counted) == router.downvolume - 1_000, \
         "the growth the router served, byte for byte"
+
+
+def test_refuse_logs_out_and_no_login_is_made_again(tmp_path: Path, router: B593) -> None:
+    """``refuse`` is how the collector passes on the store's word that these settings' login
+    was refused."""
+    source = b593(tmp_path, router)
+    source.poll()
+    source.refuse("refused before")
+    assert router.requests[-1].path == "/index/logout.cgi" and router.session is None
+    for _ in range(2):
+        with pytest.raises(LoginRefused, match=r"^refused before$"):
+            source.poll()
+    source.close()
+    assert len(router.logins()) == 1 and len(router.requests) == 3
+    fresh = b593(tmp_path, router)
+    fresh.refuse("refused before")
+    with pytest.raises(LoginRefused, match=r"^refused before$"):
+        fresh.poll()
+    assert len(router.requests) == 3
 
 
 def test_close_logs_out(tmp_path: Path, router: B593) -> None:
@@ -290,6 +309,15 @@ def test_defaults(tmp_path: Path) -> None:
     ('timeout = "0s"', "sources[0].timeout: must be longer than 0, got '0s'"),
     ("password = 123456", "sources[0].password: expected a string in quotes (the value is "
                           "not shown)"),
+    ('url = "http://admin:hunter2@192.168.1.1/"',
+     "sources[0].url: put the user name in 'username' and the password in 'password' or "
+     "'password_file', not in the url"),
+    ('url = "admin:hunter2@192.168.1.1"',
+     "sources[0].url: put the user name in 'username' and the password in 'password' or "
+     "'password_file', not in the url"),
+    ('password_file = "router-password"',
+     "sources[0].password_file: expected an absolute path such as "
+     "'/etc/traffic/router-password', got 'router-password'"),
     ('pasword = "x"', "unknown key 'sources[0].pasword'"),
 ])
 def test_config_errors_are_one_line_naming_the_key(tmp_path: Path, line: str,

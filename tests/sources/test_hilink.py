@@ -163,6 +163,88 @@ def test_without_device_information_the_life_is_the_url(
     assert router.calls["device/information"] == 1
 
 
+def test_a_garbled_serial_after_an_expiry_does_not_count_the_total_again(
+        router: HilinkSim, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """The serial known in the run stays the counters' life when ``device/information``
+    answers a broken page after a new login; the call is asked again, not dropped."""
+    config = router_config(tmp_path, router.url)
+    store = open_store(config.store.url, config.timezone, config.retention)
+    grown = [0, 0]
+
+    def grow(rx: int, tx: int) -> None:
+        router.grow(rx, tx)
+        grown[0] += rx
+        grown[1] += tx
+
+    def poll() -> None:
+        clock.advance(10)
+        collector.poll()
+
+    try:
+        collector = Collector(config, store, clock)
+        poll()  # the baseline
+        grow(1_000_003, 100_001)
+        poll()
+        router.expire_session()
+        grow(2_000_000, 200_000)
+        poll()  # 100003: a new login, nothing read
+        router.garble_next["device/information"] = 1
+        poll()
+        grow(3_000_000, 300_000)
+        poll()
+        router.expire_session()
+        poll()
+        grow(4_000_000, 400_000)
+        poll()
+        collector.save()
+        collector.close()
+        assert store.totals(T0, clock.now + 1, ["router:wan"]) == tuple(grown)
+    finally:
+        store.close()
+    assert router.calls["device/information"] == 4  # at each login, and once more after
+    assert [attempt.code for attempt in router.login_attempts] == [0, 0, 0]
+    assert "not asked again" not in caplog.text
+    assert caplog.text.count("device.information its answer does not parse; asked again at "
+                             "the next poll") == 1
+
+
+def test_no_counters_until_the_first_serial_is_read(router: HilinkSim, tmp_path: Path,
+                                                    clock: Clock) -> None:
+    router.garble_next["device/information"] = 2
+    source = make_router(tmp_path, router.url, clock)
+    for _ in range(2):
+        [reading] = source.poll()
+        assert reading.counters == {} and reading.gauges["connection"] == "connected"
+    [reading] = source.poll()
+    assert reading.counters and reading.life == "SIM0123456789"
+    source.poll()
+    assert router.calls["device/information"] == 3
+
+
+def test_a_serial_once_known_stays_the_life_when_the_model_stops_giving_it(
+        router: HilinkSim, tmp_path: Path, clock: Clock) -> None:
+    source = make_router(tmp_path, router.url, clock)
+    assert source.poll()[0].life == "SIM0123456789"
+    router.missing.add("device/information")  # 100002 after the next login: dropped
+    for _ in range(2):
+        router.expire_session()
+        assert source.poll() == []
+        assert source.poll()[0].life == "SIM0123456789"
+    assert router.calls["device/information"] == 2
+
+
+def test_another_serial_after_a_login_is_another_life(router: HilinkSim, tmp_path: Path,
+                                                      clock: Clock) -> None:
+    source = make_router(tmp_path, router.url, clock)
+    assert source.poll()[0].life == "SIM0123456789"
+    router.serial = "SIM9876543210"
+    assert source.poll()[0].life == "SIM0123456789"  # the same session: not asked
+    router.expire_session()
+    source.poll()
+    assert source.poll()[0].life == "SIM9876543210"
+
+
 def test_an_expired_session_logs_in_again_once_and_reads_at_the_next_cycle(
         router: HilinkSim, tmp_path: Path, clock: Clock) -> None:
     source = make_router(tmp_path, router.url, clock)
@@ -228,6 +310,27 @@ def test_a_refused_login_stays_refused_across_a_collector_restart(
     finally:
         store.close()
     assert [attempt.code for attempt in router.login_attempts] == [108006, 0]
+
+
+def test_refuse_ends_the_session_and_no_login_is_made_again(
+        router: HilinkSim, tmp_path: Path, clock: Clock) -> None:
+    """``refuse`` is how the collector passes on the store's word that these settings' login
+    was refused: neither a poll nor an action logs in after it."""
+    fresh = make_router(tmp_path, router.url, clock)
+    fresh.refuse("refused before")
+    with pytest.raises(LoginRefused, match=r"^refused before$"):
+        fresh.poll()
+    assert router.calls == {}
+    source = make_router(tmp_path, router.url, clock)
+    source.poll()
+    source.refuse("refused before")
+    assert router.logouts == 1 and router.logged_in == 0
+    for act in (source.poll, lambda: source.set_mobile_data(False), source.reboot):
+        with pytest.raises(LoginRefused, match=r"^refused before$"):
+            act()
+    source.close()
+    assert [attempt.code for attempt in router.login_attempts] == [0]
+    assert router.switches == [] and router.controls == [] and router.logouts == 1
 
 
 def test_a_locked_login_is_waited_out_without_any_attempt(
@@ -326,6 +429,17 @@ def test_mobile_data_and_reboot_not_power_off(router: HilinkSim, tmp_path: Path,
     assert len(router.login_attempts) == 3
 
 
+def test_the_connection_status_read_before_a_reboot_is_no_evidence_after_it(
+        router: HilinkSim, tmp_path: Path, clock: Clock) -> None:
+    source = make_router(tmp_path, router.url, clock)
+    source.poll()
+    assert source.link_evidence() == (True, "router: connected")
+    source.reboot()
+    assert source.link_evidence() is None
+    source.poll()
+    assert source.link_evidence() == (True, "router: connected")
+
+
 def test_the_password_file_is_read_at_login(router: HilinkSim, tmp_path: Path,
                                             clock: Clock) -> None:
     secret = tmp_path / "router-password"
@@ -373,6 +487,11 @@ def test_without_a_password_no_login_is_made_until_the_router_asks(
     ('url = "http://admin:hunter2@192.168.8.1/"',
      "sources[0].url: put the user name in 'username' and the password in 'password' or "
      "'password_file', not in the url"),
+    ('url = "admin:hunter2@192.168.8.1"',
+     "sources[0].url: put the user name in 'username' and the password in 'password' or "
+     "'password_file', not in the url"),
+    ("password = 73915286", "sources[0].password: expected a string in quotes (the value is "
+                            "not shown)"),
     ('password_file = "router-password"', "sources[0].password_file: expected an absolute "
                                           "path such as '/etc/traffic/router-password', got "
                                           "'router-password'"),
@@ -384,7 +503,8 @@ def test_settings_are_checked_when_the_config_is_read(tmp_path: Path, line: str,
                                                       message: str) -> None:
     with pytest.raises(ConfigError) as wrong:
         make_config(tmp_path, f'[[sources]]\ntype = "hilink"\n{line}\n')
-    assert message in str(wrong.value) and "hunter2" not in str(wrong.value)
+    assert message in str(wrong.value)
+    assert "hunter2" not in str(wrong.value) and "73915286" not in str(wrong.value)
     assert str(wrong.value).startswith(str(tmp_path / "traffic.toml"))
 
 
