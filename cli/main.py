@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("reset-month", help="start the current billing period now")
     commands.add_parser("connect", help="clear the keeper's lock and connect now")
     commands.add_parser("disconnect", help="disconnect; the keeper leaves the link down")
+    notify_test = commands.add_parser("notify-test",
+                                      help="send a test message to each alerts.notify URL")
+    notify_test.add_argument("--url", help="send only to this Apprise URL")
     return parser
 
 
@@ -272,6 +275,29 @@ def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
     return command
 
 
+def cmd_notify_test(config: Config, args: argparse.Namespace) -> int:
+    """Each URL on one line, its secrets masked, with how the send ended; the outbox is not
+    used (nothing is kept or retried)."""
+    from collector.notify import send_test
+
+    if args.url:
+        urls, names = [args.url], [""]
+    else:
+        urls = [target.url for target in config.alerts.notify]
+        names = [f"alerts.notify[{index}] " for index in range(len(urls))]
+    if not urls:
+        raise UsageError("notify-test: no alerts.notify URL is configured; add one to [alerts] "
+                         "or give --url URL")
+    failed = False
+    for name, (shown, outcome) in zip(names, send_test(config, urls), strict=True):
+        failed |= outcome.status != "delivered"
+        result = "delivered" if outcome.status == "delivered" else f"failed: {outcome.error}"
+        if outcome.status == "unconfirmed":
+            result += "; it may still arrive"
+        print(f"{name}{shown}: {result}", flush=True)
+    return 1 if failed else 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "connect": _keeper_command("connect"),
     "disconnect": _keeper_command("disconnect"),
@@ -281,4 +307,5 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "report": cmd_report,
     "check-config": cmd_check_config,
     "reset-month": cmd_reset_month,
+    "notify-test": cmd_notify_test,
 }

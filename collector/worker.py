@@ -308,6 +308,13 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                         sources=collector.sources)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
+    from collector.notify import DELIVER_EVERY_S, Deliverer
+
+    deliverer = Deliverer(config, store, collector.store_lock, collector.clock)
+    deliverer.recover()
+    scheduler.add_job(_logged(deliverer.run_due, "deliver alerts"), "interval",
+                      seconds=DELIVER_EVERY_S, id="deliver", next_run_time=datetime.now(UTC),
+                      max_instances=1)
     collector.poll()
     collector.prune()
     scheduler.start()
@@ -316,6 +323,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     stop.wait()
     if keeper is not None:
         keeper.stop()  # a hung connect must not outlast supervisor's stopwaitsecs
+    deliverer.stop()
     scheduler.shutdown(wait=True)
     collector.poll()
     collector.save()
