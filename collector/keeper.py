@@ -191,7 +191,7 @@ class Keeper:
         self.prober = prober or Prober(config.keeper, config.sources, sources)
         self.commands = [config.keeper.connect, *(step.run for step in config.keeper.escalation)]
         self.secrets = secret_values(config.effective)
-        self.runner = ActionRunner(sources, config)
+        self.runner = ActionRunner(sources, config, store)
         self._since_at: tuple[int, float] | None = None
         """``since`` of the state as this process set it, with the monotonic clock then; None
         until this run's first check."""
