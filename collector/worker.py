@@ -184,6 +184,13 @@ class Collector:
             with self.store_lock:
                 self.store.add_events([event])
 
+    def unsaved(self) -> tuple[list[Delta], dict[str, dict]]:
+        """The deltas not saved yet and each source's latest state, taken at once: the alert
+        rules add these bytes to the store's, as readers see them."""
+        with self._tracker_lock:
+            return list(self.pending), {watch.config.name: watch.document()
+                                        for watch in self.watches}
+
     def close(self) -> None:
         """Close every source (a router's session is logged out), each whatever the others do."""
         for watch in self.watches:
@@ -308,6 +315,12 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                         sources=collector.sources)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
+    from collector.alerts import CHECK_EVERY_S, AlertChecker
+
+    alerts = AlertChecker(config, store, collector.store_lock, collector.clock, collector.unsaved)
+    scheduler.add_job(_logged(alerts.check, "alerts"), "interval",  # at start, then often
+                      seconds=min(CHECK_EVERY_S, config.collector.save_interval), id="alerts",
+                      next_run_time=datetime.now(UTC))
     from collector.notify import DELIVER_EVERY_S, Deliverer
 
     deliverer = Deliverer(config, store, collector.store_lock, collector.clock)

@@ -63,3 +63,22 @@ def test_minutes_after_a_start_are_not_taken_for_a_months_pace(tmp_path: Path) -
     to_go = early.period_end - early.now
     assert early.estimate == early.total + early.total * to_go // 3_600_000  # an hour's pace
     store.close()
+
+
+def test_deltas_not_saved_yet_count_where_they_are_billed(tmp_path: Path) -> None:
+    config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
+                                "timezone=Europe/Stockholm", "quota.billing_day=1"],
+                         environ={}, system_path=None)
+    store = open_store(config.store.url, config.timezone, config.retention)
+    first_of_month = 1_793_487_600_000  # 2026-11-01T00:00+01:00
+    installed = first_of_month + 20 * DAY_MS + 23 * 60 * MINUTE_MS + 50 * MINUTE_MS
+    unsaved = [Delta(KEY, installed, installed + 20 * MINUTE_MS, 2_000_000, 200_000),
+               Delta("elsewhere:eth0", installed, installed + 5_000, 7_000_000, 0)]
+    now = installed + 20 * MINUTE_MS  # 22 November, 00:10
+
+    assert usage(store, config, now).total == 0
+    with_unsaved = usage(store, config, now, unsaved)
+    assert (with_unsaved.rx, with_unsaved.tx) == (2_000_000, 200_000)  # only the billed key
+    assert (with_unsaved.today_rx, with_unsaved.today_tx) == (1_000_000, 100_000)  # half today
+    assert with_unsaved.counted_since == installed  # counting began with them
+    store.close()

@@ -1,10 +1,12 @@
 """Usage against the limits: percent used, estimate at period end, today's use."""
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from traffic.config import Config
+from traffic.counters import Delta
 from traffic.periods import billing_period, bucket_start, day_bounds
 from traffic.roles import beside_sources, billed_keys, keys_of
 from traffic.runtime import last_reading, read_sources
@@ -116,15 +118,21 @@ def last_sample_at(store: Store, config: Config) -> int | None:
                default=None)
 
 
-def usage(store: Store, config: Config, now: int) -> Usage:
-    """Use in the current billing period."""
+def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -> Usage:
+    """Use in the current billing period; ``extra``: deltas counted but not saved yet (the
+    running collector's), added where they are billed."""
     start, end = current_period(store, config, now)
     known = store.known_keys()
     billed = billed_keys(config, known)
-    rx, tx = store.totals(start, end, billed)
+    extra = list(extra)
+    unsaved = [delta for delta in extra if billed_keys(config, [delta.key])]
+    rx, tx = added(store.totals(start, end, billed), unsaved, start, end)
     day_start, day_end = day_bounds(now, config.timezone)
-    today_rx, today_tx = store.totals(day_start, day_end, billed)
-    first = store.first_bucket("5min")
+    today_rx, today_tx = added(store.totals(day_start, day_end, billed), unsaved, day_start,
+                               day_end)
+    first = min((at for at in (store.first_bucket("5min"), *(
+        bucket_start("5min", delta.start, config.timezone) for delta in extra if delta.rx
+        or delta.tx)) if at is not None), default=None)
     counted_since = first if first is not None and first > start else start
     return Usage(
         period_start=start, period_end=end, rx=rx, tx=tx, limit=config.quota.monthly,
@@ -132,6 +140,23 @@ def usage(store: Store, config: Config, now: int) -> Usage:
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
         last_sample_at=last_sample_at(store, config), counted_since=counted_since,
         beside=beside(store, config, known, start, end, rx + tx, now))
+
+
+def added(totals: tuple[int, int], deltas: Iterable[Delta], start: int,
+          end: int) -> tuple[int, int]:
+    """``totals`` plus the bytes of ``deltas`` that fall in ``[start, end)``, shared by time
+    as the store shares a delta between its buckets."""
+    rx, tx = totals
+    for delta in deltas:
+        span = delta.end - delta.start
+        overlap = min(end, delta.end) - max(start, delta.start)
+        if span <= 0:
+            inside = start <= delta.start < end
+            rx, tx = rx + delta.rx * inside, tx + delta.tx * inside
+        elif overlap > 0:
+            rx += delta.rx * overlap // span
+            tx += delta.tx * overlap // span
+    return rx, tx
 
 
 def beside(store: Store, config: Config, known: list[str], start: int, end: int,
