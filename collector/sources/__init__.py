@@ -9,12 +9,8 @@ A module's top level imports only what validating its settings needs: its client
 imported when a source is made, so ``traffic status`` does not pay for it.
 """
 
-import hashlib
-import hmac
 import importlib
-import json
 import pkgutil
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +96,10 @@ def settings_fingerprint(config: SourceConfig, salt: str) -> str:
     """What identifies the settings a login was refused with: the table's own settings and
     the contents of its ``*_file`` secrets (a corrected password file is a change), hashed
     with the store's own salt so that the store holds nothing that tells a password."""
+    import hashlib
+    import hmac
+    import json
+
     parts = [json.dumps(dict(config.settings), sort_keys=True, default=str)]
     for key, value in sorted(config.settings.items()):
         if key.endswith("_file") and value:
@@ -112,6 +112,8 @@ def settings_fingerprint(config: SourceConfig, salt: str) -> str:
 
 def store_salt(store: Any) -> str:
     """The store's salt for fingerprints, made at first use."""
+    import secrets
+
     salt = store.get_meta(SALT_META)
     if salt is None:
         salt = secrets.token_hex(16)
