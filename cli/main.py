@@ -127,8 +127,12 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from traffic.config import mask_url
     from traffic.quota import usage
     from traffic.report import (
+        alert_lines,
+        alert_summary,
+        alerts_json,
         beside_lines,
         keeper_text,
         source_lines,
@@ -139,24 +143,32 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.runtime import read_keeper
     from traffic.source_state import source_states
 
+    tz = config.timezone
     store = _store(config)
     try:
         result = usage(store, config, now_ms())
+        alerts = alert_summary(store, result.period_start, result.now,
+                               [mask_url(target.url) for target in config.alerts.notify])
     finally:
         store.close()
     keeper = read_keeper(config)
     states = source_states(config, result.now)
     if args.json:
-        print(json.dumps({**usage_json(result, config.timezone), "keeper": keeper,
-                          "sources": sources_json(states, config.timezone)}, indent=2))
+        print(json.dumps({**usage_json(result, tz), "keeper": keeper,
+                          "sources": sources_json(states, tz),
+                          "alerts": alerts_json(alerts, tz)}, indent=2))
     else:
         system = config.quota.unit_system
-        print(usage_text(result, config.timezone, system, config.site))
+        print(usage_text(result, tz, system, config.site))
         for line in [*beside_lines(result, states, system),
-                     *source_lines(states, result.now, config.timezone)]:
+                     *source_lines(states, result.now, tz)]:
             print(line)
         if config.keeper.enabled:
-            print(keeper_text(keeper, result.now, config.timezone))
+            print(keeper_text(keeper, result.now, tz))
+        link_down = config.keeper.enabled and keeper is not None and keeper["link"] == "down"
+        lines = alert_lines(alerts, result.now, tz, link_down)
+        if lines or config.alerts.notify:
+            print("\n".join(lines) or "  alerts      none this period")
     return 0
 
 

@@ -479,7 +479,7 @@ class AlertChecker:
 
     def _raise(self, alert: Alert, now: int) -> bool:
         detail: dict[str, Any] = {"rule": alert.rule, "text": alert.text,
-                                  "site": self.config.site}
+                                  "site": self.config.site, "mark": alert.mark}
         if alert.quiet:
             detail["quiet"] = True
         deliveries = [] if alert.quiet else [

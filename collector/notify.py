@@ -257,7 +257,7 @@ class Deliverer:
              retry_at: int | None = None) -> None:
         target = self._target(delivery.target)
         event = Event(self.clock(), kind, {
-            "rule": delivery.rule, "target": delivery.target,
+            "rule": delivery.rule, "mark": delivery.mark, "target": delivery.target,
             "url": target.masked_url if target else "", **detail})
         with self.store_lock:
             self.store.delivery_ended(delivery.id, event, retry_at=retry_at)

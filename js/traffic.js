@@ -366,9 +366,62 @@
       : "The link came back after " + duration(event.duration_ms) + ".";
   }
 
-  /* An event in a plain sentence for the family, and the detail for the person at the box. */
-  function describe(event) {
+  const ALERT_NAMES = { threshold: "quota", daily_limit: "daily limit",
+                        early_warning: "early warning", burst: "heavy use",
+                        daily_summary: "daily summary", period_summary: "billing period",
+                        link_down: "link down", link_up: "link up", new_ip: "new IP address",
+                        device: "router" };
+
+  /* What the events of one answer say of the alerts: each alert's text by its mark, and the
+     marks of those sent somewhere (whose raising the list leaves out: "Sent: ..." says it). */
+  function alertContext(events) {
+    const texts = {};
+    const sent = new Set();
+    events.forEach(function (event) {
+      const d = event.detail || {};
+      if (event.kind === "alert") {
+        texts[d.mark] = d.text;
+      } else if (event.kind === "alert_sent") {
+        sent.add(d.mark);
+      }
+    });
+    return { texts: texts, sent: sent };
+  }
+
+  function withoutStop(text) {
+    return String(text || "").replace(/[.\s]+$/, "");
+  }
+
+  /* An alert, or how one of its messages went, for the family. */
+  function describeAlert(event, context) {
     const d = event.detail || {};
+    const text = context.texts[d.mark];
+    const to = d.url || "alerts.notify[" + d.target + "]";
+    switch (event.kind) {
+      case "alert": return { text: d.text, detail: d.quiet
+        ? "Not sent: a higher threshold reached at the same time says more." : undefined };
+      case "alert_sent": return {
+        text: text ? "Sent: " + text : "Sent the " + (ALERT_NAMES[d.rule] || d.rule) + " alert.",
+        detail: "to " + to + (d.attempts > 1 ? ", at attempt " + d.attempts : "") };
+      case "alert_failed": return {
+        text: "Could not send to " + to + ": " + withoutStop(d.error) + " (trying again at " +
+          when(d.retry_at, "time") + ").", detail: text };
+      case "alert_given_up": return {
+        text: "Gave up sending to " + to + " after " + d.attempts + " attempts: " +
+          withoutStop(d.error) + ".", detail: text };
+      case "alert_unconfirmed": return {
+        text: "Not sure the message reached " + to + ": " + withoutStop(d.error) +
+          "; it is not sent again.", detail: text };
+      default: return { text: event.kind };
+    }
+  }
+
+  /* An event in a plain sentence for the family, and the detail for the person at the box. */
+  function describe(event, context) {
+    const d = event.detail || {};
+    if (event.kind === "alert" || event.kind.startsWith("alert_")) {
+      return describeAlert(event, context);
+    }
     switch (event.kind) {
       case "down":
       case "up": return { text: linkFound(event), detail: d.reason };
@@ -398,8 +451,8 @@
     }
   }
 
-  function eventItem(event) {
-    const words = describe(event);
+  function eventItem(event, context) {
+    const words = describe(event, context);
     const item = document.createElement("li");
     const time = document.createElement("time");
     time.dateTime = event.at_iso;
@@ -435,7 +488,12 @@
       return [when(day.day, "day"), day.up_percent.toFixed(1) + " %",
               day.down_ms ? duration(day.down_ms) : "-"];
     }));
-    document.getElementById("event-list").replaceChildren(...answer.events.map(eventItem));
+    const context = alertContext(answer.events);
+    document.getElementById("event-list").replaceChildren(...answer.events
+      .filter(function (event) {
+        return !(event.kind === "alert" && context.sent.has((event.detail || {}).mark));
+      })
+      .map(function (event) { return eventItem(event, context); }));
   }
 
   const GAUGES = {

@@ -147,7 +147,7 @@ def test_a_month_raises_each_threshold_once_in_order_then_the_period_summary(
         house.when_fed(pct * 40 * GB // 100) for pct in (50, 80, 100)]
     assert all(not event.detail.get("quiet") for event in thresholds)
     assert thresholds[0].detail == {
-        "rule": "threshold", "site": "home",
+        "rule": "threshold", "site": "home", "mark": f"threshold:50:{start}",
         "text": "50% of the monthly limit is used: 20 GB of 40 GB, 17 days left. "
                 "1.2 GB a day keeps you inside."}
     assert thresholds[2].detail["text"].startswith("The monthly limit is used up: 40 GB of "

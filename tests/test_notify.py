@@ -85,7 +85,8 @@ def test_an_email_reaches_a_local_smtp_server(tmp_path: Path) -> None:
         "80 % of the 40 GB used, 12 GB left for 9 days.")
     assert smtp.logins == ["mailer"]
     sent = store.events()[0]
-    assert sent == Event(START, "alert_sent", {"rule": "threshold", "target": 0,
+    assert sent == Event(START, "alert_sent", {"rule": "threshold",
+                                               "mark": "threshold:80:2026-11-08", "target": 0,
                                                "url": "mailto://********", "attempts": 1})
     assert store.pending_deliveries() == []
     assert "smtp-secret-4Kp" not in json.dumps([event.detail for event in store.events()])
@@ -179,7 +180,8 @@ def test_a_delivery_that_fails_twice_arrives_once_with_the_failures_in_the_event
         1, START + 30_000, 2, START + 30_000 + 120_000)
     assert first["error"] == ("Failed to send JSON POST notification: Internal server error., "
                               "error=500.")
-    assert events[3].detail == {"rule": "threshold", "target": 0, "url": "json://********",
+    assert events[3].detail == {"rule": "threshold", "mark": "threshold:80:2026-11-08",
+                                "target": 0, "url": "json://********",
                                 "attempts": 3}
     assert HOOK_SECRET not in json.dumps([event.detail for event in events])
     assert store.pending_deliveries() == []

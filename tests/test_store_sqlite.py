@@ -315,3 +315,55 @@ def test_an_alert_is_raised_once_and_its_deliveries_are_kept(store, db_path: Pat
     assert (left.target, left.attempts, left.next_at, left.sending_since) == (1, 1, 60_000, None)
     assert [e.kind for e in reopened.events()] == ["alert_failed", "alert_sent", "alert"]
     reopened.close()
+
+
+def test_alert_events_are_found_and_counted_without_reading_the_others(db_path: Path) -> None:
+    """events(kinds=...) picks the alerts' record out of the keeper's events; alert_counts()
+    counts it by kind and rule, with the deliveries waiting, in one query on an index."""
+    from traffic.store import AlertCounts, Event
+
+    store = open_store(f"sqlite://{db_path}", TZ, {"events": 730 * 86400})
+    now = local(2026, 11, 10, 12)
+    store.add_events([Event(now - 3000, "down", {"reason": "ppp0 is not there"}),
+                      Event(now - 1000, "up", {"reason": "received bytes"}, 2000)])
+    for mark, rule, at in [("threshold:50:p", "threshold", now - 2000),
+                           ("threshold:80:p", "threshold", now), ("burst:h", "burst", now)]:
+        store.raise_alert(mark, Event(at, "alert", {"rule": rule, "mark": mark}),
+                          [(0, rule, "text"), (1, rule, "text")])
+    sent, failed, *_ = store.due_deliveries(now - 2000)
+    store.delivery_ended(sent.id, Event(now + 1, "alert_sent", {"rule": "threshold"}))
+    store.delivery_ended(failed.id, Event(now + 2, "alert_failed", {"rule": "threshold"}),
+                         retry_at=now + 30_000)
+    assert store.events(kinds=["alert_sent", "alert_failed"]) == [
+        Event(now + 2, "alert_failed", {"rule": "threshold"}),
+        Event(now + 1, "alert_sent", {"rule": "threshold"})]
+    assert [e.detail["mark"] for e in store.events(now - 2000, now, kinds=["alert"])] == [
+        "threshold:50:p"]
+    assert [e.kind for e in store.events(kinds=["down", "up"], limit=1)] == ["up"]
+    assert store.events(kinds=[]) == []
+    assert store.alert_counts() == AlertCounts(
+        {("alert", "threshold"): 2, ("alert", "burst"): 1, ("alert_sent", "threshold"): 1,
+         ("alert_failed", "threshold"): 1}, pending=5)
+    plan = " ".join(str(row) for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT kind, COUNT(*) FROM events WHERE kind IN ('alert') "
+        "GROUP BY 1"))
+    assert "events_kind" in plan
+    store.prune(now + 731 * 86_400_000)  # the events are gone; the outbox is not
+    assert store.alert_counts() == AlertCounts({}, pending=5)
+    store.close()
+
+
+def test_schema_5_stores_get_the_events_kind_index(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.executescript("; ".join(MIGRATIONS[:5]) + "; PRAGMA user_version = 5;")
+    raw.execute("INSERT INTO events (at, kind, detail) VALUES (1, 'alert', ?)",
+                ('{"rule": "burst"}',))
+    raw.commit()
+    raw.close()
+    store = open_store(f"sqlite://{db_path}", TZ)
+    assert store.alert_counts().events == {("alert", "burst"): 1}
+    store.close()
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'events_kind'").fetchone()
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    raw.close()

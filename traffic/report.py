@@ -5,6 +5,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from traffic.periods import from_ms, starts_day
 from traffic.quota import Beside, Usage
 from traffic.signal import number
 from traffic.source_state import DOWN, REFUSED, UP, SourceState, billed_label
+from traffic.store import ALERT_DELIVERY_KINDS, ALERT_OUTCOMES, Delivery, Event, Store
 from traffic.units import format_duration, format_size, parse_size
 
 LABEL_FORMATS = {"5min": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d",
@@ -185,6 +187,139 @@ def signal_levels(gauges: Mapping[str, float | str]) -> list[str]:
     levels = [(name.upper(), number(gauges.get(name)), unit)
               for name, unit in (("rsrp", "dBm"), ("sinr", "dB"))]
     return [f"{name} {value:g} {unit}" for name, value, unit in levels if value is not None]
+
+
+ALERTS_LISTED = 10
+"""Alerts ``traffic status --json`` lists; the text shows ``ALERT_LINES`` of them."""
+ALERT_LINES = 3
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """How the message of one alert to one ``alerts.notify`` entry went: ``sent``, ``failed``
+    (tried again at ``retry_at``), ``waiting`` (not tried yet: just raised, or the link is
+    down), ``sending``, ``given_up`` or ``unconfirmed`` (it may have gone; not sent again)."""
+
+    target: int
+    url: str
+    outcome: str
+    attempts: int = 0
+    error: str = ""
+    retry_at: int | None = None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    at: int
+    rule: str
+    text: str
+    quiet: bool
+    deliveries: tuple[AlertDelivery, ...]
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    records: list[AlertRecord]
+    """The latest alerts of the period, newest first, at most ``ALERTS_LISTED``."""
+    raised: int
+    """Alerts raised in the period."""
+    pending: int
+    """Deliveries waiting in the outbox, of any period."""
+
+
+def alert_summary(store: Store, since: int, now: int, urls: list[str]) -> AlertSummary:
+    """The alerts raised from ``since`` (the period's start) to ``now``, with how their
+    deliveries went; ``urls``: the notify entries' masked URLs."""
+    raised = store.events(since, now + 1, 1000, kinds=["alert"])
+    listed = raised[:ALERTS_LISTED]
+    outcomes = store.events(listed[-1].at, now + 1, 10_000,
+                            kinds=ALERT_DELIVERY_KINDS) if listed else []
+    pending = store.pending_deliveries()
+    return AlertSummary(alert_records(listed, outcomes, pending, urls), len(raised),
+                        len(pending))
+
+
+def alert_records(alerts: list[Event], outcomes: list[Event], pending: list[Delivery],
+                  urls: list[str]) -> list[AlertRecord]:
+    """Each ``alert`` event (newest first) with its deliveries: the outbox's for those still
+    waiting, else the latest delivery event of the same mark and target. ``urls`` are the
+    notify entries' masked URLs, for deliveries not tried yet."""
+    latest: dict[tuple[str, int], Event] = {}
+    for event in outcomes:  # newest first: the first of each delivery is its latest word
+        if "mark" in event.detail:
+            latest.setdefault((event.detail["mark"], int(event.detail["target"])), event)
+    waiting = {(delivery.mark, delivery.target): delivery for delivery in pending}
+    records = []
+    for alert in alerts:
+        mark = alert.detail.get("mark")
+        targets = sorted({target for key_mark, target in [*latest, *waiting]
+                          if key_mark == mark})
+        deliveries = tuple(_delivery(target, latest.get((mark, target)),
+                                     waiting.get((mark, target)), urls) for target in targets)
+        records.append(AlertRecord(alert.at, str(alert.detail.get("rule", "")),
+                                   str(alert.detail.get("text", "")),
+                                   bool(alert.detail.get("quiet")), deliveries))
+    return records
+
+
+def _delivery(target: int, event: Event | None, waiting: Delivery | None,
+              urls: list[str]) -> AlertDelivery:
+    detail = event.detail if event is not None else {}
+    url = str(detail.get("url") or (urls[target] if 0 <= target < len(urls) else ""))
+    error = str(detail.get("error", ""))
+    if waiting is not None and waiting.sending_since is not None:
+        return AlertDelivery(target, url, "sending", waiting.attempts, error)
+    if waiting is not None and waiting.attempts:
+        return AlertDelivery(target, url, "failed", waiting.attempts, error, waiting.next_at)
+    if waiting is not None or event is None:
+        return AlertDelivery(target, url, "waiting")
+    outcome = ALERT_OUTCOMES.get(event.kind, event.kind)
+    attempts = int(detail.get("attempts") or detail.get("attempt") or 0)
+    retry_at = detail.get("retry_at") if outcome == "failed" else None
+    return AlertDelivery(target, url, outcome, attempts, error, retry_at)
+
+
+def alert_outcome(record: AlertRecord, now: int, tz: ZoneInfo) -> str:
+    """``sent to 2, 1 failed (retrying at 14:32)``: where the alert's message went."""
+    if record.quiet:
+        return "not sent: a higher threshold reached at the same time says more"
+    if not record.deliveries:
+        return "not sent: no alerts.notify URL takes it"
+    counts = Counter(delivery.outcome for delivery in record.deliveries)
+    parts = [f"sent to {counts['sent']}"] if counts["sent"] else []
+    if counts["failed"]:
+        retry = min(delivery.retry_at or now for delivery in record.deliveries
+                    if delivery.outcome == "failed")
+        parts.append(f"{counts['failed']} failed (retrying at {_clock_time(retry, now, tz)})")
+    words = {"sending": "being sent", "waiting": "waiting", "given_up": "given up",
+             "unconfirmed": "unconfirmed (not sent again)"}
+    parts += [f"{counts[outcome]} {said}" for outcome, said in words.items() if counts[outcome]]
+    return ", ".join(parts)
+
+
+def alert_lines(summary: AlertSummary, now: int, tz: ZoneInfo, link_down: bool = False
+                ) -> list[str]:
+    """For ``traffic status``: the latest alerts of the period, each with where it went, and
+    the messages waiting to be sent."""
+    lines = [f"{_clock_time(record.at, now, tz)} {record.text} — "
+             f"{alert_outcome(record, now, tz)}" for record in summary.records[:ALERT_LINES]]
+    pending = summary.pending
+    if summary.raised > len(lines):
+        earlier = summary.raised - len(lines)
+        lines.append(f"and {earlier} earlier alert{'s' if earlier > 1 else ''} this period")
+    if pending:
+        lines.append(f"{pending} message{'s' if pending > 1 else ''} waiting to be sent"
+                     + (" when the link is back" if link_down else ""))
+    return [f"  {'alerts' if index == 0 else '':<11} {line}"
+            for index, line in enumerate(lines)]
+
+
+def alerts_json(summary: AlertSummary, tz: ZoneInfo) -> dict[str, Any]:
+    return {"raised": summary.raised, "pending": summary.pending, "latest": [{
+        "at": record.at, "at_iso": iso(record.at, tz), "rule": record.rule, "text": record.text,
+        "quiet": record.quiet, "deliveries": [{
+            **asdict(delivery), "retry_at_iso": iso(delivery.retry_at, tz)}
+            for delivery in record.deliveries]} for record in summary.records]}
 
 
 def sources_json(states: list[SourceState], tz: ZoneInfo) -> dict[str, dict[str, Any]]:

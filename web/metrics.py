@@ -2,10 +2,12 @@
 
 from flask import Blueprint, Response, current_app
 
+from traffic.config import ALERT_RULES
 from traffic.quota import usage
 from traffic.roles import billed_keys, source_name
 from traffic.signal import number
 from traffic.source_state import UP, SourceState, source_states
+from traffic.store import ALERT_OUTCOMES, AlertCounts
 from web import params
 from web.db import get_store, traffic_config
 
@@ -53,6 +55,7 @@ def metrics_view() -> Response:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
                   f"{name}{_labels(site=site)} {value}"]
     lines += source_metrics(source_states(config, now), site)
+    lines += alert_metrics(store.alert_counts(), site)
     return Response("\n".join(lines) + "\n",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -102,4 +105,29 @@ def source_metrics(states: list[SourceState], site: str) -> list[str]:
                 if value is not None:
                     labels = _labels(site=site, source=state.name, direction=direction)
                     lines.append(f"{metric}{labels} {value:.0f}")
+    return lines
+
+
+KEPT = "counted from the events the store keeps (retention.events, two years by default)"
+
+
+def alert_metrics(counts: AlertCounts, site: str) -> list[str]:
+    """Alerts raised and their deliveries by rule, every rule listed (0 until it happens)."""
+    rules = [*ALERT_RULES, *sorted({rule for _, rule in counts.events} - set(ALERT_RULES))]
+    lines = [f"# HELP traffic_alerts_total Alerts raised, by rule (a threshold recorded quietly "
+             f"beside a higher one included), {KEPT}.",
+             "# TYPE traffic_alerts_total counter"]
+    lines += [f"traffic_alerts_total{_labels(site=site, rule=rule)} "
+              f"{counts.events.get(('alert', rule), 0)}" for rule in rules]
+    lines += ["# HELP traffic_alert_deliveries_total Alert messages by rule and outcome: sent, "
+              "failed (each failed attempt; it is tried again), given_up or unconfirmed (it may "
+              f"have gone; not sent again), {KEPT}.",
+              "# TYPE traffic_alert_deliveries_total counter"]
+    lines += [f"traffic_alert_deliveries_total{_labels(site=site, rule=rule, outcome=outcome)} "
+              f"{counts.events.get((kind, rule), 0)}"
+              for rule in rules for kind, outcome in ALERT_OUTCOMES.items()]
+    lines += ["# HELP traffic_alert_deliveries_pending Alert messages waiting to be sent: to be "
+              "tried again, or waiting for the link.",
+              "# TYPE traffic_alert_deliveries_pending gauge",
+              f"traffic_alert_deliveries_pending{_labels(site=site)} {counts.pending}"]
     return lines

@@ -5,6 +5,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from traffic import __version__
+from traffic.config import ALERT_RULES
 from web import params
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -34,8 +35,10 @@ BOUNDED_TIME_PARAM = {"oneOf": [
     {"type": "string", "format": "date-time", "pattern": f"^{OFFSET_YEARS}-"}]}
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": sorted(properties), "properties": properties}
+def _object(properties: dict[str, Any], optional: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    return {"type": "object", "required": sorted(properties),
+            "properties": {**properties, **(optional or {})}}
 
 
 ERROR = _object({"error": {"type": "string"}, "detail": {"type": "string"}})
@@ -154,17 +157,50 @@ REALTIME = _object({
         "description": "[time (epoch ms), download bytes/s, upload bytes/s]"}},
 })
 
-EVENT = _object({
+ALERT_RULE = {"enum": list(ALERT_RULES), "description": "the rule that raised the alert"}
+ALERT_MARK = {"type": "string", "description": "the rule and its period, such as "
+                                               "threshold:80:1794092400000: an alert's "
+                                               "deliveries carry its mark"}
+DELIVERY = {
+    "rule": ALERT_RULE, "mark": ALERT_MARK,
+    "target": {"type": "integer", "minimum": 0,
+               "description": "the alerts.notify entry, by its index"},
+    "url": {"type": "string", "description": "its URL, masked: mailtos://********"},
+}
+ERROR_TEXT = {"type": "string", "description": "what went wrong, in one line, secrets masked"}
+ALERT_DETAILS = {
+    "alert": _object({
+        "rule": ALERT_RULE, "mark": ALERT_MARK,
+        "text": {"type": "string", "maxLength": 280, "description": "the message, as sent"},
+        "site": {"type": "string"},
+    }, {"quiet": {"const": True, "description": "recorded but not sent: a higher threshold "
+                                               "reached at the same check says more"}}),
+    "alert_sent": _object({**DELIVERY, "attempts": {
+        "type": "integer", "minimum": 1, "description": "this one included"}}),
+    "alert_failed": _object({**DELIVERY, "error": ERROR_TEXT,
+                             "attempt": {"type": "integer", "minimum": 1},
+                             "retry_at": {**MS, "description": "when it is tried again"}}),
+    "alert_given_up": _object({**DELIVERY, "error": ERROR_TEXT,
+                               "attempts": {"type": "integer", "minimum": 0}}),
+    "alert_unconfirmed": _object({**DELIVERY, "error": ERROR_TEXT, "since": {
+        **MS, "description": "when the send began; it may have gone, and is not sent again"}}),
+}
+EVENT = {**_object({
     "at": MS, "at_iso": ISO,
     "kind": {"type": "string", "description": "down, up, attempt, escalation, lock, unlock, "
                                               "quota_lock, disconnect, stop, source_down, "
-                                              "source_up"},
+                                              "source_up; alert (an alert raised), alert_sent, "
+                                              "alert_failed, alert_given_up, alert_unconfirmed "
+                                              "(how each of its deliveries went)"},
     "duration_ms": {"type": ["integer", "null"],
                     "description": "down: how long it was up; up: how long it was down; "
                                    "attempt, disconnect: how long the command ran; source_up: "
                                    "how long the source was not answering"},
-    "detail": {"type": "object"},
-})
+    "detail": {"type": "object", "description": "depends on kind; the alert kinds' fields "
+                                                "are given below"},
+}), "allOf": [{"if": {"properties": {"kind": {"const": kind}}},
+               "then": {"properties": {"detail": detail}}}
+              for kind, detail in ALERT_DETAILS.items()]}
 EVENTS = _object({
     "events": {"type": "array", "items": EVENT, "description": "newest first"},
     "uptime": {"type": "array", "description": "the last 14 local days; empty with the keeper off",
@@ -234,7 +270,8 @@ def spec() -> dict[str, Any]:
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
                                      REALTIME, [_query("since", TIME_PARAM,
                                                        "only points newer than this")]),
-            "/api/v1/events": _get("What happened to the link, and uptime per day", EVENTS, [
+            "/api/v1/events": _get("What happened: the link, the sources, the alerts sent; and "
+                                   "uptime per day", EVENTS, [
                 _query("since", TIME_PARAM, "only events at or after this"),
                 _query("until", TIME_PARAM, "only events before this"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,

@@ -24,7 +24,7 @@ from traffic.source_state import (
     source_states,
     subject,
 )
-from traffic.store import Store
+from traffic.store import ALERT_EVENT_KINDS, Store
 from traffic.units import format_duration, format_size
 from web.db import get_store, traffic_config
 
@@ -87,7 +87,8 @@ def history() -> str:
         routers=routers, notices=notices, signal=signal_chart(store, states),
         watch_sources=len(config.sources) > 1 or any(state.gauges for state in states),
         show_events=(config.keeper.enabled or bool(notices)
-                     or any(state.gauges for state in states)))
+                     or any(state.gauges for state in states)
+                     or bool(store.events(limit=1, kinds=ALERT_EVENT_KINDS))))
 
 
 def beside_sentence(item: Beside, billed_total: int, ours: str, system: str) -> str:

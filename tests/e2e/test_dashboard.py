@@ -164,3 +164,70 @@ def test_history_shows_the_link_and_its_events(browser: Browser, site: Site, tmp
     finally:
         stack.stop()
     assert page_errors == []
+
+
+def test_history_tells_the_alerts_in_plain_words_with_the_keeper_off(
+        browser: Browser, site: Site, tmp_path, page_errors: list[str]) -> None:
+    """The store as the collector's rules and deliveries write it: 50% and 80% at one check
+    (50% recorded quietly), 80% sent by e-mail and failing on a JSON hook, a link-down message
+    cut short by a crash. "What happened" shows without the keeper, in plain words."""
+    from traffic.store import Event, open_store
+
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    now = int(time.time() * 1000)
+    eighty = ("80% of the monthly limit is used: 32 GB of 40 GB, 12 days left. 666.7 MB a day "
+              "keeps you inside.")
+    fifty = "50% of the monthly limit is used: 20 GB of 40 GB, 16 days left."
+    at, retry_at = now - 300_000, now + 1_500_000
+
+    def raise_(mark: str, at: int, text: str, targets: int, quiet: bool = False) -> None:
+        detail = {"rule": mark.split(":")[0], "text": text, "site": "home", "mark": mark}
+        store.raise_alert(mark, Event(at, "alert", {**detail, **({"quiet": True} if quiet
+                                                                 else {})}),
+                          [(target, "title", text) for target in range(targets)])
+
+    def end(mark: str, target: int, kind: str, at: int, url: str, **detail: object) -> None:
+        [delivery] = [d for d in store.pending_deliveries() if (d.mark, d.target) == (mark,
+                                                                                       target)]
+        store.delivery_started(delivery.id, at - 500)
+        store.delivery_ended(delivery.id, Event(at, kind, {
+            "rule": mark.split(":")[0], "mark": mark, "target": target, "url": url, **detail}),
+            retry_at=detail.get("retry_at"))
+
+    raise_("link_down:1", now - 900_000, "The link has been down since 14:05 (12 minutes).", 1)
+    end("link_down:1", 0, "alert_unconfirmed", now - 840_000, "mailtos://********",
+        error="the collector stopped while it was being sent", since=now - 899_000)
+    raise_("threshold:50:p", at, fifty, 0, quiet=True)
+    raise_("threshold:80:p", at, eighty, 2)
+    end("threshold:80:p", 0, "alert_sent", at + 2000, "mailtos://********", attempts=1)
+    end("threshold:80:p", 1, "alert_failed", at + 3000, "json://********",
+        error="Failed to send JSON POST notification: Internal server error., error=500.",
+        attempt=1, retry_at=retry_at)
+    store.close()
+    stack = WebStack(site.config, tmp_path).start()
+    try:
+        page = open_page(browser, stack.url + "/", page_errors, width=375, height=812)
+        assert page.locator("#happened-heading").text_content() == "What happened"
+        assert page.locator("#link").count() == 0  # the keeper is off
+        page.wait_for_selector("#event-list li")
+        retry = page.evaluate(f"traffic.when({retry_at}, 'time')")
+        items = page.locator("#event-list li")
+        assert [items.nth(i).locator(".event-text").text_content()
+                for i in range(items.count())] == [
+            "Could not send to json://********: Failed to send JSON POST notification: "
+            f"Internal server error., error=500 (trying again at {retry}).",
+            f"Sent: {eighty}",
+            fifty,
+            "Not sure the message reached mailtos://********: the collector stopped while it "
+            "was being sent; it is not sent again.",
+            "The link has been down since 14:05 (12 minutes)."]
+        assert [items.nth(i).locator(".event-detail").all_text_contents()
+                for i in range(items.count())] == [
+            [eighty], ["to mailtos://********"],
+            ["Not sent: a higher threshold reached at the same time says more."],
+            ["The link has been down since 14:05 (12 minutes)."], []]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        screenshot(page, "history-alerts-375")
+    finally:
+        stack.stop()
+    assert page_errors == []

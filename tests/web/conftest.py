@@ -11,7 +11,7 @@ from traffic.config import Config, load_config
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
 from traffic.runtime import sources_path, write_atomically
-from traffic.store import GaugeSample, open_store
+from traffic.store import Event, GaugeSample, open_store
 from web import create_app
 
 NOW = to_ms(datetime(2026, 11, 3, 12, 0, tzinfo=STOCKHOLM))
@@ -31,6 +31,70 @@ def seed(app: Flask) -> None:
                Delta("kernel:ppp0", today, today + 5000, 1_000_000_000, 100_000_000)],
               {"kernel:ppp0": CounterState("boot/1", NOW - 4000, 0, 0)})
     store.close()
+
+
+MINUTE = 60_000
+THRESHOLD_80 = ("80% of the monthly limit is used: 32 GB of 40 GB, 5 days left. 1.6 GB a day "
+                "keeps you inside.")
+HOOK_ERROR = "Failed to send JSON POST notification: Internal server error., error=500."
+
+
+def seed_alerts(config: Config) -> dict[str, int]:
+    """Alerts as the collector records them, through the store's own calls: at 08:00 the daily
+    summary, given up at once (its notify entry was removed from the config); at 11:30 the link
+    down, its message cut short by a crash (unconfirmed); at 11:55 the 50% and 80% thresholds
+    at one check (50% quiet), 80% sent by e-mail and failing three times to a JSON hook (tried
+    again at 12:07:33); at 11:59:55 heavy use, not sent yet. Returns the instants."""
+    store = open_store(config.store.url, config.timezone)
+    at = {"summary": NOW - 240 * MINUTE, "link_down": NOW - 30 * MINUTE,
+          "thresholds": NOW - 5 * MINUTE, "burst": NOW - 5000}
+    summary = f"daily_summary:{NOW - 720 * MINUTE}"
+    store.raise_alert(summary, Event(at["summary"], "alert", {
+        "rule": "daily_summary", "text": "Yesterday: 1.4 GB. 6.6 GB of 40 GB used, 5 days left: "
+                                         "6.7 GB a day keeps you inside.",
+        "site": "home", "mark": summary}), [(2, "Daily summary", "Yesterday: 1.4 GB. ...")])
+    [gone] = store.due_deliveries(at["summary"])
+    store.delivery_ended(gone.id, Event(at["summary"] + 100, "alert_given_up", {
+        "rule": "daily_summary", "mark": summary, "target": 2, "url": "",
+        "error": "alerts.notify[2] is not configured any more", "attempts": 0}))
+    down = f"link_down:{at['link_down'] - 12 * MINUTE}"
+    store.raise_alert(down, Event(at["link_down"], "alert", {
+        "rule": "link_down", "text": "The link has been down since 11:18 (12 minutes).",
+        "site": "home", "mark": down}), [(0, "Link down", "The link has been down ...")])
+    [cut] = store.due_deliveries(at["link_down"])
+    store.delivery_started(cut.id, at["link_down"] + 1000)
+    store.delivery_ended(cut.id, Event(at["link_down"] + 60_000, "alert_unconfirmed", {
+        "rule": "link_down", "mark": down, "target": 0, "url": "mailtos://********",
+        "error": "the collector stopped while it was being sent",
+        "since": at["link_down"] + 1000}))
+    start = "1791410400000"
+    quiet = {"rule": "threshold", "text": "50% of the monthly limit is used: 20 GB of 40 GB, "
+                                          "5 days left. 4 GB a day keeps you inside.",
+             "site": "home", "mark": f"threshold:50:{start}", "quiet": True}
+    store.raise_alert(quiet["mark"], Event(at["thresholds"], "alert", quiet), [])
+    mark = f"threshold:80:{start}"
+    store.raise_alert(mark, Event(at["thresholds"], "alert", {
+        "rule": "threshold", "text": THRESHOLD_80, "site": "home", "mark": mark}),
+        [(0, "80% of the limit used", THRESHOLD_80), (1, "80% of the limit used", THRESHOLD_80)])
+    mail, hook = store.due_deliveries(at["thresholds"])
+    base = {"rule": "threshold", "mark": mark}
+    store.delivery_started(mail.id, at["thresholds"] + 1000)
+    store.delivery_ended(mail.id, Event(at["thresholds"] + 2000, "alert_sent", {
+        **base, "target": 0, "url": "mailtos://********", "attempts": 1}))
+    retries = [(3000, 33_000), (33_000, 153_000), (153_000, 753_000)]  # 30 s, 2 min, 10 min
+    for attempt, (tried, retry) in enumerate(retries, 1):
+        store.delivery_started(hook.id, at["thresholds"] + tried)
+        retry_at = at["thresholds"] + retry
+        store.delivery_ended(hook.id, Event(at["thresholds"] + tried + 500, "alert_failed", {
+            **base, "target": 1, "url": "json://********", "error": HOOK_ERROR,
+            "attempt": attempt, "retry_at": retry_at}), retry_at=retry_at)
+    burst = f"burst:{NOW - 60 * MINUTE}"
+    store.raise_alert(burst, Event(at["burst"], "alert", {
+        "rule": "burst", "text": "Heavy use: 1.2 GB in the hour from 11:00 (the alert is set "
+                                 "at 1 GB an hour).", "site": "home", "mark": burst}),
+        [(0, "Heavy use this hour", "Heavy use ...")])
+    store.close()
+    return at
 
 
 @pytest.fixture

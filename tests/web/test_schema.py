@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
-from tests.web.conftest import NOW, router_config, seed, seed_router
+from tests.web.conftest import NOW, router_config, seed, seed_alerts, seed_router
 from web import create_app
 
 
@@ -23,6 +23,7 @@ def _app():
     application = create_app(config, clock=lambda: NOW)
     seed(application)
     seed_router(config)
+    seed_alerts(config)  # the events' answer holds every alert kind
     wsgi = application.wsgi_app
 
     def from_loopback(environ, start_response):  # a WSGI test client has no peer address

@@ -47,6 +47,24 @@ class Delivery:
     """Set while a send is under way: after a crash, the message may or may not have gone."""
 
 
+ALERT_OUTCOMES = {"alert_sent": "sent", "alert_failed": "failed", "alert_given_up": "given_up",
+                  "alert_unconfirmed": "unconfirmed"}
+"""How a delivery of an alert went (see collector/notify.py): the event's kind, and its outcome
+as ``traffic status`` and ``/metrics`` name it."""
+ALERT_DELIVERY_KINDS = tuple(ALERT_OUTCOMES)
+ALERT_EVENT_KINDS = ("alert", *ALERT_DELIVERY_KINDS)
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """The alerts' record in the store, counted at once."""
+
+    events: dict[tuple[str, str], int]
+    """Events of ``ALERT_EVENT_KINDS`` still kept (``retention.events``), by kind and rule."""
+    pending: int
+    """Deliveries waiting in the outbox: to be retried, or waiting for the link."""
+
+
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
@@ -93,8 +111,13 @@ class Store(Protocol):
 
     def add_events(self, events: Iterable[Event]) -> None: ...
 
-    def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:
-        """Newest first."""
+    def events(self, since: int = 0, until: int | None = None, limit: int = 100,
+               kinds: Iterable[str] | None = None) -> list[Event]:
+        """Newest first; with ``kinds``, only events of those kinds."""
+
+    def alert_counts(self) -> AlertCounts:
+        """The alert events kept, by kind and rule, and the deliveries waiting, in one query
+        (``/metrics`` asks at every scrape)."""
 
     def raise_alert(self, mark: str, event: Event,
                     deliveries: Iterable[tuple[int, str, str]]) -> bool:

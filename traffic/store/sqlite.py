@@ -18,7 +18,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
-from traffic.store import Delivery, Event, GaugeSample, NoStore, StoreError
+from traffic.store import (
+    ALERT_EVENT_KINDS,
+    AlertCounts,
+    Delivery,
+    Event,
+    GaugeSample,
+    NoStore,
+    StoreError,
+)
 from traffic.store.rollup import (
     RESOLUTION_CODES,
     RollupIncrements,
@@ -83,6 +91,10 @@ MIGRATIONS: list[str] = [
         attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
         sending_since INTEGER
     );
+    """,
+    # 6: events of some kinds (the alerts' record) found without reading the others
+    """
+    CREATE INDEX events_kind ON events (kind, at);
     """,
 ]
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
@@ -302,12 +314,26 @@ class SQLiteStore:
             [(e.at, e.kind, e.duration_ms, json.dumps(e.detail, separators=(",", ":")))
              for e in events])
 
-    def events(self, since: int = 0, until: int | None = None, limit: int = 100) -> list[Event]:
+    def events(self, since: int = 0, until: int | None = None, limit: int = 100,
+               kinds: Iterable[str] | None = None) -> list[Event]:
+        where, chosen = "", []
+        if kinds is not None:
+            chosen = list(kinds)
+            where = f"kind IN ({', '.join('?' * len(chosen))}) AND "
         rows = self.db.execute(
-            "SELECT at, kind, duration_ms, detail FROM events WHERE at >= ? AND at < ? "
-            "ORDER BY at DESC, id DESC LIMIT ?", (since, until or 2**62, limit))
+            f"SELECT at, kind, duration_ms, detail FROM events WHERE {where}at >= ? AND at < ? "
+            "ORDER BY at DESC, id DESC LIMIT ?", (*chosen, since, until or 2**62, limit))
         return [Event(at, kind, json.loads(detail), duration_ms)
                 for at, kind, duration_ms, detail in rows]
+
+    def alert_counts(self) -> AlertCounts:
+        kinds = ", ".join("?" * len(ALERT_EVENT_KINDS))
+        rows = self.db.execute(
+            "SELECT kind, COALESCE(json_extract(detail, '$.rule'), ''), COUNT(*) FROM events "
+            f"WHERE kind IN ({kinds}) GROUP BY 1, 2 "
+            "UNION ALL SELECT '', '', COUNT(*) FROM outbox", ALERT_EVENT_KINDS).fetchall()
+        return AlertCounts({(kind, str(rule)): count for kind, rule, count in rows if kind},
+                           sum(count for kind, _, count in rows if not kind))
 
     def raise_alert(self, mark: str, event: Event,
                     deliveries: Iterable[tuple[int, str, str]]) -> bool:
