@@ -224,3 +224,31 @@ class XApiStandIn(_Server):
 def _encode(value: str) -> str:
     """RFC 5849 percent-encoding: everything but unreserved characters."""
     return quote(value, safe="~-._")
+
+
+class _PrintingJsonReceiver(JsonReceiver):
+    """A ``JsonReceiver`` that also prints each accepted post as one JSON line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._printed = 0
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        super().handle(request)
+        with self.lock:
+            new, self._printed = self.posts[self._printed:], len(self.posts)
+            for path, document in new:
+                print(json.dumps({"path": path, "document": document}), flush=True)
+
+
+if __name__ == "__main__":
+    # ``python tests/sim/receivers.py json``: a json:// receiver in a process of its own, so
+    # that a test can start it inside a network namespace (``ip netns exec``). It prints
+    # {"port": N}, then {"path": ..., "document": ...} per accepted post, until terminated.
+    import sys
+
+    if sys.argv[1:] != ["json"]:
+        sys.exit("usage: receivers.py json")
+    with _PrintingJsonReceiver() as running:
+        print(json.dumps({"port": running.port}), flush=True)
+        threading.Event().wait()
