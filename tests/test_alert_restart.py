@@ -6,10 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.collector_process import CollectorProcess
 from tests.sim.link import Link
 from traffic.config import load_config
 from traffic.store import Event, open_store
+
+pytestmark = pytest.mark.netns
 
 LIMIT = 2_000_000
 SETTINGS = '[quota]\nmonthly = "2 MB"\n[alerts]\nnotify = []\n'
