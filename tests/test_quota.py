@@ -1,6 +1,9 @@
 """The billing period's use, read from a real store as the collector leaves it over time."""
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from traffic.config import load_config
 from traffic.counters import Delta
@@ -82,3 +85,20 @@ def test_deltas_not_saved_yet_count_where_they_are_billed(tmp_path: Path) -> Non
     assert (with_unsaved.today_rx, with_unsaved.today_tx) == (1_000_000, 100_000)  # half today
     assert with_unsaved.counted_since == installed  # counting began with them
     store.close()
+
+
+@pytest.mark.parametrize(("now", "days"), [
+    ((2026, 10, 20, 0, 30), 19),   # 20 Oct to 7 Nov; 25 Oct has 25 hours
+    ((2026, 3, 20, 23, 30), 19),   # 20 Mar to 7 Apr; 29 Mar has 23 hours
+    ((2026, 11, 7, 23, 59), 1),    # the last day
+    ((2026, 11, 8, 0, 0), 30),     # the first day of the next period
+])
+def test_days_left_are_counted_by_the_calendar(now: tuple[int, ...], days: int) -> None:
+    from datetime import datetime
+
+    from traffic.periods import billing_period, to_ms
+    from traffic.quota import calendar_days
+
+    tz = ZoneInfo("Europe/Stockholm")
+    at = to_ms(datetime(*now, tzinfo=tz))
+    assert calendar_days(at, billing_period(at, 8, tz)[1], tz) == days

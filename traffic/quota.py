@@ -4,10 +4,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
-from traffic.periods import billing_period, bucket_start, day_bounds
+from traffic.periods import billing_period, bucket_start, day_bounds, from_ms
 from traffic.roles import beside_sources, billed_keys, keys_of
 from traffic.runtime import last_reading, read_sources
 from traffic.store import Store
@@ -52,6 +53,9 @@ class Usage:
     counted_since: int
     """The period's start, or when counting began if that was later (a new install)."""
     beside: tuple[Beside, ...] = field(default=())
+    calendar_days: int = 0
+    """Local calendar days from today to the period's last day, both counted (0: not known,
+    then worked out from the hours left)."""
 
     @property
     def total(self) -> int:
@@ -75,8 +79,9 @@ class Usage:
 
     @property
     def calendar_days_left(self) -> int:
-        """Days left counting today, as a person counts them."""
-        return max(math.ceil(self.days_left), 1)
+        """Days left counting today, as a person counts them: by the calendar, so a day of 23
+        or 25 hours (clocks changing) is one day."""
+        return self.calendar_days or max(math.ceil(self.days_left), 1)
 
     @property
     def daily_budget(self) -> int | None:
@@ -139,7 +144,13 @@ def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -
         estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
         last_sample_at=last_sample_at(store, config), counted_since=counted_since,
-        beside=beside(store, config, known, start, end, rx + tx, now))
+        beside=beside(store, config, known, start, end, rx + tx, now),
+        calendar_days=calendar_days(now, end, config.timezone))
+
+
+def calendar_days(now: int, end: int, tz: ZoneInfo) -> int:
+    """Local dates from ``now``'s to the one before ``end``, both counted; at least 1."""
+    return max((from_ms(end - 1, tz).date() - from_ms(now, tz).date()).days + 1, 1)
 
 
 def added(totals: tuple[int, int], deltas: Iterable[Delta], start: int,

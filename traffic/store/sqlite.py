@@ -337,7 +337,7 @@ class SQLiteStore:
 
     def raise_alert(self, mark: str, event: Event,
                     deliveries: Iterable[tuple[int, str, str]]) -> bool:
-        with self._transaction():
+        with self._durable(), self._transaction():
             if self.db.execute("INSERT OR IGNORE INTO alert_marks VALUES (?, ?)",
                                (mark, event.at)).rowcount == 0:
                 return False
@@ -367,7 +367,20 @@ class SQLiteStore:
         return [Delivery(*row) for row in rows]
 
     def delivery_started(self, delivery_id: int, now: int) -> None:
-        self.db.execute("UPDATE outbox SET sending_since = ? WHERE id = ?", (now, delivery_id))
+        with self._durable():
+            self.db.execute("UPDATE outbox SET sending_since = ? WHERE id = ?",
+                            (now, delivery_id))
+
+    @contextlib.contextmanager
+    def _durable(self) -> Iterator[None]:
+        """Commits that must survive a power cut, not only a crash: what says an alert was
+        raised or is being sent (with ``synchronous = NORMAL`` the last commits before a power
+        cut may be lost, and the message would then go out twice). They are few."""
+        self.db.execute("PRAGMA synchronous = FULL")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA synchronous = NORMAL")
 
     def delivery_ended(self, delivery_id: int, event: Event,
                        retry_at: int | None = None) -> None:
