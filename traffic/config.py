@@ -804,14 +804,28 @@ def mask_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a notification URL that may be secret: each piece of its user part, path
-    and query (what a log line must not show)."""
+    """The parts of a notification URL that may be secret, as a log line must not show them:
+    the user part, each piece of the path and each query value, and the host too unless it is
+    a host name or an address (``tweet://CONSUMER_KEY/...`` keeps a key there). Query keys,
+    ports and host names stay readable in errors."""
+    from urllib.parse import parse_qsl, urlsplit
+
     found = NOTIFY_URL.match(url)
     if not found:
         return [url] if url else []
-    rest = found.group(2)
-    pieces = re.split(r"[/:@?&=#,]", rest)
-    return [piece for piece in pieces if len(piece) >= 4] + [rest]
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return [found.group(2)]
+    pieces = [found.group(2)]
+    if "@" in parts.netloc:
+        pieces += parts.netloc.rsplit("@", 1)[0].split(":")
+    elif host and "." not in host and host != "localhost":
+        pieces += [parts.netloc, *parts.netloc.split(":")]  # a bot token, a key
+    pieces += [piece for piece in parts.path.split("/") if piece]
+    pieces += [value for _, value in parse_qsl(parts.query)]
+    return [piece for piece in pieces if len(piece) >= 3]
 
 
 def mask_text(text: str) -> str:
