@@ -10,7 +10,6 @@ imported when a source is made, so ``traffic status`` does not pay for it.
 """
 
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +66,8 @@ class SourceType:
 
 def _discover() -> dict[str, SourceType]:
     types: dict[str, SourceType] = {}
-    for module in pkgutil.iter_modules(__path__):
-        loaded = importlib.import_module(f"{__name__}.{module.name}")
+    for module in sorted(Path(__file__).parent.glob("[!_]*.py")):
+        loaded = importlib.import_module(f"{__name__}.{module.stem}")
         source_type = getattr(loaded, "SOURCE_TYPE", None)
         if isinstance(source_type, SourceType):
             types[source_type.name] = source_type

@@ -30,7 +30,6 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from collector.sources import (
     Clock,
@@ -515,6 +514,8 @@ def password_file(value: object) -> str:
 
 def _url(value: object) -> str:
     url = no_credentials(text(value))
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected the router's address such as 'http://192.168.8.1/', "

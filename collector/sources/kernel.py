@@ -5,7 +5,7 @@ anew with a new ifindex and counters from zero, a reboot a new boot id.
 """
 
 import logging
-import platform
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +25,7 @@ WIDE_MACHINES = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "ris
 
 def kernel_counter_bits() -> int:
     """Width of the kernel's interface counters: its ``unsigned long``."""
-    return 64 if platform.machine() in WIDE_MACHINES else 32
+    return 64 if os.uname().machine in WIDE_MACHINES else 32
 
 
 def default_route_interface() -> str | None:
