@@ -7,21 +7,29 @@ keeps the marks: ``store.raise_alert`` sets the mark, records the ``alert`` even
 deliveries in one transaction, and does nothing when the mark is set already. So a restart, a
 ``kill -9`` or a second start never repeats an alert, and an alert due while the collector was
 down is raised when it is back, once. Rules see the totals readers see: saved bytes plus the
-collector's deltas not saved yet, billed sources only. Sizes are written in the limit's unit
-system; when ``site`` is not the default ``home`` every title and text starts with the site's
-name. Texts are at most 280 characters (a tweet) with their title, and carry no URL.
+collector's deltas not saved yet, billed sources only. Sizes are written in the unit system
+(GB or GiB) of the limit the message is about: ``quota.daily`` for the daily limit,
+``alerts.hourly_burst`` for a burst, ``quota.monthly`` for the rest. When ``site`` is not the
+default ``home`` every title and text starts with the site's name. Texts are at most 280
+characters (a tweet) with their title, and carry no URL.
 
 Rules, marks and texts (examples with a 40 GB limit, billing day 8, Europe/Stockholm):
 
 ``threshold`` — ``threshold:{pct}:{period_start}``, for each of ``quota.thresholds`` the period's
 total has reached, in order:
     "80% of the monthly limit is used: 32 GB of 40 GB, 12 days left. 666.7 MB a day keeps you
-    inside."  At 100%: "The monthly limit is used up: 40.2 GB of 40 GB, 12 days left."
+    inside."  At 100%, and at a lower threshold first seen with the total over the limit: "The
+    monthly limit is used up: 40.2 GB of 40 GB, 200 MB over, 12 days left."
     Above 100%: "120% of the monthly limit is used: 48 GB of 40 GB, 8 GB over, 3 days left."
     Several thresholds reached at one check (the collector was down, or a big download between
     two checks) are all raised, in order, each with its own mark and event, but only the highest
-    is delivered: the lower ones are recorded ``quiet`` (their event says so, no message queued),
-    so the family gets "80% ..." once rather than "50% ..." and "80% ..." at the same minute.
+    of each period is delivered: the lower ones are recorded ``quiet`` (their event says so, no
+    message queued), so the family gets "80% ..." once rather than "50% ..." and "80% ..." at
+    the same minute. The period that ended is checked too, against its final total, so a
+    threshold crossed in its last seconds (after the last check) or while the collector was down
+    over its end is raised at the first check after it, before its summary: "80% of the monthly
+    limit was used in the billing period 8 Nov to 7 Dec: 32.1 GB of 40 GB." More than a day
+    after the period's end it is recorded quiet, its event marked ``late``: stale news.
 ``daily_limit`` — ``daily_limit:{day_start}``, today's (or yesterday's, when its last minutes
     crossed it after the last check) total has reached ``quota.daily``:
     "Today's limit is used up: 2.1 GB of 2 GB."
@@ -55,8 +63,13 @@ total has reached, in order:
     between two downs is one outage.
 ``new_ip`` — ``new_ip:{ip}:{previous ip}:{when the previous one was first seen}``, the public
     address differs from the last one seen (kept in the store, ``alerts.ip``; the first address
-    ever seen raises nothing). The address is a source's ``wan_ip`` gauge (a router), else the
-    IPv4 address of ``keeper.interface`` or of the default route's interface:
+    ever seen raises nothing). The address is the ``wan_ip`` gauge of the first source that
+    has one (a router); only when no configured source has reported ``wan_ip`` (this check, or
+    the source remembered in ``alerts.ip``) the IPv4 address of ``keeper.interface`` or of the
+    default route's interface. A router that gives no ``wan_ip`` at a check (disconnected, a
+    call that failed, booting) changes nothing: behind it the interface's address is the LAN's.
+    Private (RFC 1918, IPv6 unique local), carrier-grade NAT (100.64.0.0/10), loopback and
+    link-local addresses are no public address: they raise nothing and are not remembered:
     "The public IP address is now 203.0.113.7 (it was 198.51.100.2)."
 ``device`` — ``device:{source}:{kind}:{since}``, a source reports a problem only a person can
     fix; ``since`` is when it was first seen, remembered in the store (``alerts.device``) until
@@ -69,6 +82,7 @@ total has reached, in order:
 """
 
 import fcntl
+import ipaddress
 import json
 import logging
 import socket
@@ -89,7 +103,7 @@ from traffic.roles import billed_keys
 from traffic.runtime import read_keeper
 from traffic.source_state import subject
 from traffic.store import Event, Store
-from traffic.units import format_size
+from traffic.units import format_size, unit_system
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +126,13 @@ HELD = "held"
 
 SIM_PROBLEMS = {"pin required": "pin_required", "puk required": "puk_required"}
 
+NOT_PUBLIC = tuple(ipaddress.ip_network(network) for network in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.168.0.0/16", "::/128", "::1/128", "fc00::/7", "fe80::/10"))
+"""Addresses that are not a public address even when a router reports them: unspecified,
+private (RFC 1918, IPv6 unique local), carrier-grade NAT (RFC 6598), loopback and link-local.
+(``ipaddress``'s ``is_private`` is not used: it counts the documentation ranges too.)"""
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -121,7 +142,9 @@ class Alert:
     text: str
     quiet: bool = False
     """Recorded (mark and event) but not delivered: a lower threshold reached at the same check
-    as a higher one, whose message says more."""
+    as a higher one, whose message says more, or a ``late`` one."""
+    late: bool = False
+    """A threshold of a period that ended more than a day before: stale news (also quiet)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +189,11 @@ class Facts:
     link: LinkFacts | None = None
     """None when the keeper is off or has not checked yet."""
     public_ip: str | None = None
+    """A public address only (see ``public_address``)."""
+    router: str | None = None
+    """The source whose gauges carry the public address (``wan_ip``): seen now, or remembered
+    from an earlier check while that source is still configured. With one, the box's own
+    interface (behind the router: a LAN address) is never taken for the public address."""
     last_ip: str | None = None
     last_ip_since: int | None = None
     devices: tuple[DeviceProblem, ...] = field(default=())
@@ -176,7 +204,8 @@ def rules(facts: Facts, config: Config) -> list[Alert]:
     """Every alert due at ``facts.now``, raised or not; the store's marks decide which are
     new."""
     text = Texts(config, facts)
-    found = [*_thresholds(facts, config, text), *_daily_limit(facts, text),
+    found = [*_ended_thresholds(facts, config, text), *_thresholds(facts, config, text),
+             *_daily_limit(facts, text),
              *_early_warning(facts, config, text), *_burst(facts, config, text),
              *_link(facts, config, text), *_new_ip(facts, text), *_devices(facts, text),
              *_daily_summary(facts, config, text), *_period_summary(facts, config, text)]
@@ -190,6 +219,21 @@ def _thresholds(facts: Facts, config: Config, text: "Texts") -> list[Alert]:
     return [Alert("threshold", f"threshold:{pct}:{current.period_start}", *text.threshold(pct))
             for pct in sorted(set(config.quota.thresholds))
             if current.total * 100 >= current.limit * pct]
+
+
+def _ended_thresholds(facts: Facts, config: Config, text: "Texts") -> list[Alert]:
+    """The thresholds the period before reached by its end: one crossed in its last seconds,
+    after the last check, or while the collector was down over its end. The marks keep those
+    raised in time from coming again; one more than a day late is recorded quiet (a stale
+    message says less than the period summary)."""
+    limit = facts.usage.limit
+    if not limit or facts.previous_period is None:
+        return []
+    start, end, total = facts.previous_period
+    late = facts.now - end > DAY_MS
+    return [Alert("threshold", f"threshold:{pct}:{start}",
+                  *text.ended_threshold(pct, start, end, total), quiet=late, late=late)
+            for pct in sorted(set(config.quota.thresholds)) if total * 100 >= limit * pct]
 
 
 def _daily_limit(facts: Facts, text: "Texts") -> list[Alert]:
@@ -276,13 +320,21 @@ def _period_summary(facts: Facts, config: Config, text: "Texts") -> list[Alert]:
 
 def new_alerts(alerts: Iterable[Alert], marked: Callable[[str], bool]) -> list[Alert]:
     """The alerts whose mark is not set yet; of the thresholds among them, all but the highest
-    are quiet (recorded, not delivered)."""
+    of each billing period are quiet (recorded, not delivered)."""
     fresh = [alert for alert in alerts if not marked(alert.mark)]
-    thresholds = [index for index, alert in enumerate(fresh) if alert.rule == "threshold"]
-    for index in thresholds[:-1]:
-        alert = fresh[index]
-        fresh[index] = Alert(alert.rule, alert.mark, alert.title, alert.text, quiet=True)
+    highest = {alert.mark.rpartition(":")[2]: index for index, alert in enumerate(fresh)
+               if alert.rule == "threshold"}
+    for index, alert in enumerate(fresh):
+        if alert.rule == "threshold" and highest[alert.mark.rpartition(":")[2]] != index:
+            fresh[index] = replace(alert, quiet=True)
     return fresh
+
+
+def limit_system(config: Config, section: str, key: str) -> str:
+    """The unit system ("si" or "iec") the user wrote the limit ``section.key`` in, such as
+    ``quota.daily = "2 GiB"``; the monthly limit's where it is not written as text."""
+    written = config.effective.get(section, {}).get(key)
+    return unit_system(written) if isinstance(written, str) else config.quota.unit_system
 
 
 def targets_for(rule: str, notify: Sequence[NotifyTarget]) -> list[int]:
@@ -294,17 +346,20 @@ def targets_for(rule: str, notify: Sequence[NotifyTarget]) -> list[int]:
 
 
 class Texts:
-    """The words of each message, in the limit's unit system and the site's time zone."""
+    """The words of each message, in the unit system of the limit the message is about and
+    the site's time zone."""
 
     def __init__(self, config: Config, facts: Facts) -> None:
         self.config = config
         self.facts = facts
         self.tz = config.timezone
         self.system = config.quota.unit_system
+        self.daily_system = limit_system(config, "quota", "daily")
+        self.burst_system = limit_system(config, "alerts", "hourly_burst")
         self.site = facts.site
 
-    def size(self, value: int) -> str:
-        return format_size(value, self.system)
+    def size(self, value: int, system: str | None = None) -> str:
+        return format_size(value, system or self.system)
 
     def sited(self, alert: Alert) -> Alert:
         """With the site's name first when it is not the default, and at most ``MAX_LENGTH``
@@ -316,7 +371,7 @@ class Texts:
         room = MAX_LENGTH - len(title) - 1
         if len(text) > room:
             text = text[:room - 1].rstrip() + "…"
-        return Alert(alert.rule, alert.mark, title, text, alert.quiet)
+        return replace(alert, title=title, text=text)
 
     def _days_left(self) -> str:
         days = self.facts.usage.calendar_days_left
@@ -325,23 +380,43 @@ class Texts:
     def threshold(self, pct: int) -> tuple[str, str]:
         current, size = self.facts.usage, self.size
         used = f"{size(current.total)} of {size(current.limit)}"
-        if pct < 100:
+        if current.total < current.limit:
             return (f"{pct}% of the limit used",
                     f"{pct}% of the monthly limit is used: {used}, {self._days_left()}. "
                     f"{size(current.daily_budget or 0)} a day keeps you inside.")
-        if pct == 100:
+        if pct <= 100:  # also a lower threshold first seen over the limit
             return ("Monthly limit used up",
-                    f"The monthly limit is used up: {used}, {self._days_left()}.")
+                    f"The monthly limit is used up: {used}{self._over(current.total)}, "
+                    f"{self._days_left()}.")
         return (f"{pct}% of the limit used",
-                f"{pct}% of the monthly limit is used: {used}, "
-                f"{size(current.total - current.limit)} over, {self._days_left()}.")
+                f"{pct}% of the monthly limit is used: {used}{self._over(current.total)}, "
+                f"{self._days_left()}.")
+
+    def ended_threshold(self, pct: int, start: int, end: int, total: int) -> tuple[str, str]:
+        """A threshold the period that ended reached by its end."""
+        limit, size = self.facts.usage.limit, self.size
+        used = f"{size(total)} of {size(limit)}{self._over(total)}"
+        period = f"billing period {self._span(start, end)}"
+        if total >= limit and pct <= 100:
+            return ("Monthly limit used up",
+                    f"The monthly limit was used up in the {period}: {used}.")
+        return (f"{pct}% of the limit used",
+                f"{pct}% of the monthly limit was used in the {period}: {used}.")
+
+    def _over(self, total: int) -> str:
+        over = total - self.facts.usage.limit
+        return f", {self.size(over)} over" if over > 0 else ""
+
+    def _span(self, start: int, end: int) -> str:
+        first, last = from_ms(start, self.tz), from_ms(end - 1, self.tz)
+        return f"{first:%-d %b} to {last:%-d %b}"
 
     def daily_limit(self, total: int, today: bool) -> tuple[str, str]:
         day = "Today" if today else "Yesterday"
         verb = "is" if today else "was"
         return (f"{day}'s limit used up",
-                f"{day}'s limit {verb} used up: {self.size(total)} of "
-                f"{self.size(self.facts.usage.daily_limit)}.")
+                f"{day}'s limit {verb} used up: {self.size(total, self.daily_system)} of "
+                f"{self.size(self.facts.usage.daily_limit, self.daily_system)}.")
 
     def early_warning(self) -> tuple[str, str]:
         current = self.facts.usage
@@ -352,9 +427,10 @@ class Texts:
                 "a day keeps you inside.")
 
     def burst(self, start: int, total: int, level: int) -> tuple[str, str]:
+        system = self.burst_system
         return ("Heavy use this hour",
-                f"Heavy use: {self.size(total)} in the hour from {self._clock(start)} "
-                f"(the alert is set at {self.size(level)} an hour).")
+                f"Heavy use: {self.size(total, system)} in the hour from {self._clock(start)} "
+                f"(the alert is set at {self.size(level, system)} an hour).")
 
     def daily_summary(self, yesterday: bool) -> tuple[str, str]:
         day = (f"Yesterday: {self.size(self.facts.yesterday)}." if yesterday
@@ -363,8 +439,7 @@ class Texts:
 
     def period_summary(self, start: int, end: int, total: int) -> tuple[str, str]:
         limit, size = self.facts.usage.limit, self.size
-        first, last = from_ms(start, self.tz), from_ms(end - 1, self.tz)
-        period = f"Billing period {first:%-d %b} to {last:%-d %b}"
+        period = f"Billing period {self._span(start, end)}"
         if not limit:
             text = f"{period}: {size(total)} used."
         elif total > limit:
@@ -472,9 +547,10 @@ class AlertChecker:
             # reading the store's totals
             pending, sources = self.snapshot()
             facts = self._read(now, pending, sources)
-        if facts.public_ip is None:
+        if facts.router is None:
             name = self.config.keeper.interface or default_route_interface()
-            facts = replace(facts, public_ip=interface_address(name) if name else None)
+            address = public_address(interface_address(name) if name else None)
+            facts = replace(facts, public_ip=address)
         return facts
 
     def _raise(self, alert: Alert, now: int) -> bool:
@@ -482,6 +558,8 @@ class AlertChecker:
                                   "site": self.config.site, "mark": alert.mark}
         if alert.quiet:
             detail["quiet"] = True
+        if alert.late:
+            detail["late"] = True
         deliveries = [] if alert.quiet else [
             (index, alert.title, alert.text)
             for index in targets_for(alert.rule, self.config.alerts.notify)]
@@ -489,7 +567,8 @@ class AlertChecker:
             raised = self.store.raise_alert(alert.mark, Event(now, "alert", detail), deliveries)
         if raised:
             log.info("alert %s%s: %s (to %d of %d notify targets)", alert.rule,
-                     " (quiet: a higher threshold says more)" if alert.quiet else "",
+                     (" (quiet: more than a day after its period ended)" if alert.late else
+                      " (quiet: a higher threshold says more)" if alert.quiet else ""),
                      self._masked(alert.text), len(deliveries), len(self.config.alerts.notify))
         return raised
 
@@ -514,12 +593,16 @@ class AlertChecker:
         previous_hour = bucket_start("hour", hour - 1, tz)
         hours = tuple((start, total(start, end)) for start, end in (
             (previous_hour, hour), (hour, next_bucket("hour", hour, tz))))
-        ip, ip_since = self._last_ip()
+        ip, ip_since, router = self._last_ip()
+        public_ip, router_now = _router_ip(config, sources)
+        if router_now is None and router not in {source.name for source in config.sources}:
+            router = None
         return Facts(
             now=now, usage=current, yesterday_start=yesterday_start,
             yesterday=total(yesterday_start, today_start), hours=hours,
             previous_period=self._previous_period(current, total), link=self._link(now),
-            public_ip=_router_ip(config, sources), last_ip=ip, last_ip_since=ip_since,
+            public_ip=public_ip, router=router_now or router, last_ip=ip,
+            last_ip_since=ip_since,
             devices=self._devices(now, sources), site=config.site)
 
     def _previous_period(self, current: Usage, total: Callable[[int, int], int]
@@ -555,12 +638,21 @@ class AlertChecker:
         alerted = down_since is not None and self.store.has_alert_mark(f"link_down:{down_since}")
         return LinkFacts(up, since, down_since, alerted)
 
-    def _last_ip(self) -> tuple[str | None, int | None]:
+    def _last_ip(self) -> tuple[str | None, int | None, str | None]:
+        """The last public address seen, since when, and the source that reported it (None:
+        the box's interface)."""
         try:
             remembered = json.loads(self.store.get_meta(IP_META) or "{}")
-            return str(remembered["ip"]), int(remembered["since"])
-        except (ValueError, KeyError, TypeError):
-            return None, None
+        except ValueError:
+            return None, None, None
+        if not isinstance(remembered, dict):
+            return None, None, None
+        ip, since, router = (remembered.get(key) for key in ("ip", "since", "router"))
+        router = router if isinstance(router, str) else None
+        ip = public_address(ip) if isinstance(ip, str) else None  # earlier versions kept LAN ones
+        if ip is None or not isinstance(since, int):
+            return None, None, router
+        return ip, since, router
 
     def _devices(self, now: int, sources: Mapping[str, Mapping[str, Any]]
                  ) -> tuple[DeviceProblem, ...]:
@@ -599,18 +691,38 @@ class AlertChecker:
 
     def _remember(self, facts: Facts) -> None:
         """After the alerts are raised: the address seen, and the end of an outage."""
-        if facts.public_ip and facts.public_ip != facts.last_ip:
-            self.store.set_meta(IP_META, json.dumps({"ip": facts.public_ip, "since": facts.now}))
+        ip, since = facts.last_ip, facts.last_ip_since
+        if facts.public_ip and facts.public_ip != ip:
+            ip, since = facts.public_ip, facts.now
+        remembered = {"ip": ip, "since": since, "router": facts.router}
+        if (ip, since, facts.router) != self._last_ip():
+            self.store.set_meta(IP_META, json.dumps(remembered))
         if (facts.link is not None and facts.link.up and not facts.link.held
                 and facts.link.down_since is not None):
             self.store.set_meta(LINK_META, "")
 
 
-def _router_ip(config: Config, sources: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The first source's (in the order of the tables) ``wan_ip`` gauge."""
+def _router_ip(config: Config, sources: Mapping[str, Mapping[str, Any]]
+               ) -> tuple[str | None, str | None]:
+    """The first source (in the order of the tables) whose gauges have ``wan_ip`` now: its
+    address when that is a public one, and its name."""
     for source in config.sources:
-        address = sources.get(source.name, {}).get("gauges", {}).get("wan_ip")
-        if isinstance(address, str) and address:
-            return address
-    return None
+        gauges = sources.get(source.name, {}).get("gauges", {})
+        if "wan_ip" in gauges:
+            address = gauges["wan_ip"]
+            return public_address(address if isinstance(address, str) else None), source.name
+    return None, None
+
+
+def public_address(text: str | None) -> str | None:
+    """``text`` when it is a public IP address; None for none, a malformed one, and those
+    ``NOT_PUBLIC`` lists."""
+    try:
+        address = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    if address.is_multicast or any(address in network for network in NOT_PUBLIC
+                                   if network.version == address.version):
+        return None
+    return str(address)
 

@@ -2,6 +2,9 @@
 feeds it (the last minutes not saved yet), checked on an injected clock, the raised alerts read
 back from the store's events and outbox."""
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -11,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from collector.alerts import AlertChecker, in_words, summary_time
+from collector.alerts import AlertChecker, in_words, interface_address, summary_time
 from collector.keeper import HELD_DISCONNECTED, STATE_META, Keeper, KeeperState
 from collector.probe import LinkEvidence
 from tests.conftest import STOCKHOLM, make_config
+from tests.sim.link import Link, sh
 from traffic.config import Config
 from traffic.counters import Delta
 from traffic.periods import from_ms, to_ms
@@ -217,6 +221,97 @@ def test_thresholds_reached_while_no_check_ran_are_recorded_in_order_and_sent_on
                                           (f"threshold:80:{start}", 2)}
 
 
+def test_a_threshold_crossed_in_the_last_seconds_of_a_period_is_sent_after_it(
+        household: Callable[..., Household]) -> None:
+    start, end = local(2026, 11, 8), local(2026, 12, 8)
+    house = household('[quota]\nmonthly = "40 GB"\nbilling_day = 8\n' + NOTIFY, start)
+    house.live(start, end - HOUR, lambda hour: 44 * MB)  # 31.636 GB by 23:00 on 7 Dec
+    house.store.add(house.pending, {})
+    house.pending = [Delta(KEY, end - HOUR, end - 30_000, 324 * MB, 0)]
+    house.now = end - 30_000
+    house.checker.check()  # 23:59:30: 31.96 GB, 79.9%
+    assert [event.detail["text"][:3] for event in house.alerts("threshold")] == ["50%"]
+    house.pending.append(Delta(KEY, end - 30_000, end, 100 * MB, 0))  # 80.15% before midnight
+    house.now = end + 30_000
+    house.checker.check()  # 00:00:30, the new period
+    house.now += MIN
+    house.checker.check()
+
+    assert [(clock_of(event.at), event.detail["text"], event.detail.get("quiet", False))
+            for event in house.alerts()][1:] == [
+        ("2026-12-08 00:00", "80% of the monthly limit was used in the billing period 8 Nov "
+                             "to 7 Dec: 32.1 GB of 40 GB.", False),
+        ("2026-12-08 00:00", "Billing period 8 Nov to 7 Dec: 32.1 GB of 40 GB used (80%).",
+         False)]
+    assert {(d.title, d.target) for d in house.store.pending_deliveries()
+            if d.mark == f"threshold:80:{start}"} == {("80% of the limit used", 0),
+                                                      ("80% of the limit used", 2)}
+
+
+@pytest.mark.parametrize(("back", "late"), [
+    ((2026, 12, 8, 6), False),   # six hours after the period's end: still news
+    ((2026, 12, 9, 12), True),   # a day and a half after: recorded, not sent
+])
+def test_a_threshold_crossed_while_down_over_the_period_end(
+        household: Callable[..., Household], back: tuple[int, int, int, int],
+        late: bool) -> None:
+    start, end = local(2026, 11, 8), local(2026, 12, 8)
+    house = household('[quota]\nmonthly = "40 GB"\nbilling_day = 8\nthresholds = [50, 80]\n'
+                      + NOTIFY, start)
+    house.live(start, local(2026, 12, 7, 12), lambda hour: 44 * MB)  # 31.2 GB: 78%
+    hour = local(2026, 12, 7, 12)
+    while hour < local(*back):  # counted by a collector whose alerts job did not run
+        house.feed(hour, 100 * MB)
+        hour += HOUR
+    house.restart().check()
+    house.restart().check()
+
+    ended = [event for event in house.alerts("threshold") if event.at >= end]
+    assert [(event.detail["text"], event.detail.get("quiet", False),
+             event.detail.get("late", False)) for event in ended] == [
+        ("80% of the monthly limit was used in the billing period 8 Nov to 7 Dec: 32.4 GB of "
+         "40 GB.", late, late)]
+    delivered = {d.mark for d in house.store.pending_deliveries()}
+    assert (f"threshold:80:{start}" in delivered) is not late
+    assert f"period_summary:{start}" in delivered
+    assert not any(event.detail["mark"].endswith(f":{end}")
+                   for event in house.alerts("threshold"))
+
+
+def test_a_lower_threshold_first_seen_over_the_limit_says_the_limit_is_used_up(
+        household: Callable[..., Household]) -> None:
+    start = local(2026, 11, 8)
+    house = household('[quota]\nmonthly = "40 GB"\nbilling_day = 8\nthresholds = [50, 80]\n'
+                      + NOTIFY, start)
+    for hour in range(20 * 24):  # the collector counted, but no check ran: 44 GB
+        house.feed(start + hour * HOUR, 44 * GB // (20 * 24))
+    house.restart().check()
+
+    used_up = "The monthly limit is used up: 44 GB of 40 GB, 4 GB over, 10 days left."
+    assert [(event.detail["mark"], event.detail["text"], event.detail.get("quiet", False))
+            for event in house.alerts("threshold")] == [
+        (f"threshold:50:{start}", used_up, True), (f"threshold:80:{start}", used_up, False)]
+    assert {d.title for d in house.store.pending_deliveries()} == {"Monthly limit used up"}
+    assert "a day keeps you inside" not in house.alerts("threshold")[1].detail["text"]
+
+
+def test_sizes_follow_the_unit_system_of_the_limit_each_message_is_about(
+        household: Callable[..., Household]) -> None:
+    start = local(2026, 11, 8)
+    house = household('[quota]\nmonthly = "40 GiB"\ndaily = "2 GB"\nbilling_day = 8\n'
+                      'thresholds = [5]\n[alerts]\nhourly_burst = "500 MiB"\n'
+                      'early_warning = false\n', start)
+    heavy = {local(2026, 11, 8, 20): 600 * MB}
+    house.live(start, start + DAY, lambda hour: heavy.get(hour, 70 * MB))
+
+    assert [(event.detail["rule"], event.detail["text"]) for event in house.alerts()] == [
+        ("daily_limit", "Today's limit is used up: 2 GB of 2 GB."),
+        ("burst", "Heavy use: 572.2 MiB in the hour from 20:00 (the alert is set at 500 MiB "
+                  "an hour)."),
+        ("threshold", "5% of the monthly limit is used: 2.1 GiB of 40 GiB, 29 days left. "
+                      "1.3 GiB a day keeps you inside.")]
+
+
 def test_bytes_not_saved_yet_count(household: Callable[..., Household]) -> None:
     start = local(2026, 11, 8)
     house = household('[quota]\nmonthly = "1 GB"\nthresholds = [50]\n'
@@ -382,15 +477,84 @@ def test_a_new_public_ip_but_not_the_first_one_seen(
         "The public IP address is now 198.51.100.2 (it was 203.0.113.7)."]
 
 
-def test_without_a_router_the_address_is_the_links_interfaces(tmp_path: Path) -> None:
-    config = make_config(tmp_path, '[keeper]\ninterface = "lo"\n')
-    from traffic.store import open_store as opened
+def test_addresses_that_are_not_public_raise_nothing_and_are_not_remembered(
+        household: Callable[..., Household]) -> None:
+    """Nor is a LAN address an earlier version remembered taken for the last public one."""
+    start = local(2026, 11, 10, 9)
+    house = household('[[sources]]\ntype = "hilink"\nname = "router"\n'
+                      'url = "http://127.0.0.1:9"\n', start)
+    house.store.set_meta("alerts.ip", json.dumps({"ip": "192.168.1.5", "since": start - DAY}))
+    for address in ["198.51.100.2", "100.64.3.4", "100.127.255.1", "192.168.8.1", "10.0.0.1",
+                    "172.16.5.5", "127.0.0.1", "169.254.1.1", "0.0.0.0", "fe80::1", "fd00::1",
+                    "::1", "not an address", "198.51.100.2", "203.0.113.7"]:
+        house.sources = {"router": {"label": "router", "gauges": {"wan_ip": address}}}
+        house.checker.check()
+        house.now += MIN
+    assert [event.detail["text"] for event in house.alerts()] == [
+        "The public IP address is now 203.0.113.7 (it was 198.51.100.2)."]
 
-    store = opened(config.store.url, config.timezone, config.retention)
+
+def test_the_box_s_own_loopback_is_no_public_address(tmp_path: Path) -> None:
+    config = make_config(tmp_path, '[keeper]\ninterface = "lo"\n')
+    store = open_store(config.store.url, config.timezone, config.retention)
     checker = AlertChecker(config, store, threading.Lock(), lambda: local(2026, 11, 10),
                            lambda: ([], {}))
-    assert checker.facts(local(2026, 11, 10)).public_ip == "127.0.0.1"
+    assert interface_address("lo") == "127.0.0.1"
+    facts = checker.facts(local(2026, 11, 10))
+    assert (facts.public_ip, facts.router) == (None, None)
     store.close()
+
+
+def checks_behind_a_router(tmp_path: str) -> None:
+    """Run in a namespace whose ``pub0`` has a public address (see the test below): checks as
+    a router's readings come and go, then with the router gone from the config; prints the
+    alerts' texts and each check's public address as JSON."""
+    folder = Path(tmp_path)
+    sources = ('[[sources]]\ntype = "kernel"\ninterfaces = ["pub0"]\n[[sources]]\n'
+               'type = "hilink"\nname = "router"\nurl = "http://127.0.0.1:9"\n')
+    house = Household(folder, '[keeper]\ninterface = "pub0"\n' + sources,
+                      local(2026, 11, 10, 9))
+    kernel = {"label": "this box", "gauges": {}}
+    seen = []
+    for router in [{"wan_ip": "198.51.100.2"},
+                   {},                                 # the call for it failed
+                   None,                               # not read yet (a restart)
+                   {"wan_ip": ""},                     # disconnected
+                   {"connection": "connecting"},       # booting
+                   {"wan_ip": "198.51.100.2"}]:
+        if router is None:
+            house.restart()
+        house.sources = {"kernel": kernel} | (
+            {} if router is None else {"router": {"label": "router", "gauges": router}})
+        seen.append(house.checker.facts(house.now).public_ip)
+        house.checker.check()
+        house.now += MIN
+    house.config = make_config(folder, 'timezone = "Europe/Stockholm"\n[keeper]\n'
+                                       'interface = "pub0"\n[[sources]]\ntype = "kernel"\n'
+                                       'interfaces = ["pub0"]\n')
+    house.sources = {"kernel": kernel}
+    house.restart().check()  # the router is no longer configured: the box's own address
+    print(json.dumps({"seen": seen, "alerts": [e.detail["text"] for e in house.alerts()]}))
+    house.store.close()
+
+
+@pytest.mark.netns
+def test_behind_a_router_a_reading_without_its_address_is_no_new_one(
+        link: Link, tmp_path: Path) -> None:
+    """The box's own interface has a public address here (a veth pair of its own in a network
+    namespace), so only the router's remembered place keeps it from being taken."""
+    sh("ip", "-n", link.near, "link", "add", "pub0", "type", "veth", "peer", "name", "pub1")
+    sh("ip", "-n", link.near, "addr", "add", "203.0.113.9/24", "dev", "pub0")
+    sh("ip", "-n", link.near, "link", "set", "pub0", "up")
+    run = subprocess.run(link.in_near(
+        sys.executable, "-c", "import sys\nfrom tests.test_alert_rules import "
+        "checks_behind_a_router\nchecks_behind_a_router(sys.argv[1])", str(tmp_path)),
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["seen"] == ["198.51.100.2", None, None, None, None, "198.51.100.2"]
+    assert result["alerts"] == [
+        "The public IP address is now 203.0.113.9 (it was 198.51.100.2)."]
 
 
 def test_a_device_problem_once_until_it_is_gone(household: Callable[..., Household]) -> None:
