@@ -398,8 +398,9 @@
     const text = context.texts[d.mark];
     const to = d.url || "alerts.notify[" + d.target + "]";
     switch (event.kind) {
-      case "alert": return { text: d.text, detail: d.quiet
-        ? "Not sent: a higher threshold reached at the same time says more." : undefined };
+      case "alert": return { text: d.text, detail: !d.quiet ? undefined : d.late
+        ? "Not sent: found more than a day after its billing period ended."
+        : "Not sent: a higher threshold reached at the same time says more." };
       case "alert_sent": return {
         text: text ? "Sent: " + text : "Sent the " + (ALERT_NAMES[d.rule] || d.rule) + " alert.",
         detail: "to " + to + (d.attempts > 1 ? ", at attempt " + d.attempts : "") };

@@ -215,6 +215,8 @@ class AlertRecord:
     text: str
     quiet: bool
     deliveries: tuple[AlertDelivery, ...]
+    late: bool = False
+    """Quiet because its period ended more than a day before it was found."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,8 @@ def alert_records(alerts: list[Event], outcomes: list[Event], pending: list[Deli
                                      waiting.get((mark, target)), urls) for target in targets)
         records.append(AlertRecord(alert.at, str(alert.detail.get("rule", "")),
                                    str(alert.detail.get("text", "")),
-                                   bool(alert.detail.get("quiet")), deliveries))
+                                   bool(alert.detail.get("quiet")), deliveries,
+                                   bool(alert.detail.get("late"))))
     return records
 
 
@@ -281,6 +284,8 @@ def _delivery(target: int, event: Event | None, waiting: Delivery | None,
 
 def alert_outcome(record: AlertRecord, now: int, tz: ZoneInfo) -> str:
     """``sent to 2, 1 failed (retrying at 14:32)``: where the alert's message went."""
+    if record.quiet and record.late:
+        return "not sent: found more than a day after its billing period ended"
     if record.quiet:
         return "not sent: a higher threshold reached at the same time says more"
     if not record.deliveries:
@@ -317,7 +322,7 @@ def alert_lines(summary: AlertSummary, now: int, tz: ZoneInfo, link_down: bool =
 def alerts_json(summary: AlertSummary, tz: ZoneInfo) -> dict[str, Any]:
     return {"raised": summary.raised, "pending": summary.pending, "latest": [{
         "at": record.at, "at_iso": iso(record.at, tz), "rule": record.rule, "text": record.text,
-        "quiet": record.quiet, "deliveries": [{
+        "quiet": record.quiet, "late": record.late, "deliveries": [{
             **asdict(delivery), "retry_at_iso": iso(delivery.retry_at, tz)}
             for delivery in record.deliveries]} for record in summary.records]}
 

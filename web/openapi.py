@@ -174,7 +174,10 @@ ALERT_DETAILS = {
         "text": {"type": "string", "maxLength": 280, "description": "the message, as sent"},
         "site": {"type": "string"},
     }, {"quiet": {"const": True, "description": "recorded but not sent: a higher threshold "
-                                               "reached at the same check says more"}}),
+                                               "reached at the same check says more, or "
+                                               "(with late) it came too late"},
+        "late": {"const": True, "description": "a threshold of a billing period that ended "
+                                              "more than a day before it was found"}}),
     "alert_sent": _object({**DELIVERY, "attempts": {
         "type": "integer", "minimum": 1, "description": "this one included"}}),
     "alert_failed": _object({**DELIVERY, "error": ERROR_TEXT,
