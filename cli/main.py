@@ -210,6 +210,10 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
 def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     from traffic.report import toml_text
 
+    if config.alerts.notify:
+        from collector.notify import check_notify
+
+        check_notify(config)  # as the collector will: Apprise reads each URL
     files = ", ".join(config.files) or "none, defaults only"
     print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
     print(toml_text(shown_settings(config.effective, source_schemas()), _automatic(config)))

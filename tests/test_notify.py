@@ -1,6 +1,8 @@
 """Delivering alerts through Apprise's own plugins to local stand-ins (tests/sim/receivers.py):
 an SMTP server, a ``json://`` receiver and the X API's ``POST /2/tweets``; retries on an
-injected clock, a ``kill -9`` of a real collector, and ``traffic notify-test``."""
+injected clock, each URL's messages in order after an outage, a reordered ``alerts.notify``,
+URLs refused because they could send a message twice, a ``kill -9`` of a real collector, and
+``traffic notify-test``."""
 
 import itertools
 import json
@@ -16,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from collector.keeper import STATE_META, KeeperState
-from collector.notify import GIVE_UP_AFTER_S, Deliverer
+from collector.notify import GIVE_UP_AFTER_S, Deliverer, raised_at
 from tests.conftest import make_config
 from tests.sim.receivers import JsonReceiver, SmtpReceiver, XApiStandIn
 from tests.stack import clean_env
-from traffic.config import Config
+from traffic.config import Config, ConfigError
 from traffic.store import Event, Store, open_store
 
 START = 1_796_000_000_000
@@ -45,8 +47,17 @@ def receiver() -> Iterator[JsonReceiver]:
         yield running
 
 
-def alerts_config(tmp_path: Path, *urls: str, extra: str = "") -> Config:
-    notify = ", ".join(json.dumps(url) for url in urls)
+def notify_entry(entry: str | tuple[str, list[str]]) -> str:
+    """An ``alerts.notify`` entry in TOML: a URL, or ``(url, rules)``."""
+    if isinstance(entry, str):
+        return json.dumps(entry)
+    url, rules = entry
+    return f"{{url = {json.dumps(url)}, rules = {json.dumps(rules)}}}"
+
+
+def alerts_config(tmp_path: Path, *entries: str | tuple[str, list[str]],
+                  extra: str = "") -> Config:
+    notify = ", ".join(notify_entry(entry) for entry in entries)
     return make_config(tmp_path, f'timezone = "Europe/Stockholm"\n{extra}'
                                  f'[alerts]\nnotify = [{notify}]\n')
 
@@ -55,10 +66,25 @@ def opened(config: Config) -> Store:
     return open_store(config.store.url, config.timezone, config.retention)
 
 
-def raise_alert(store: Store, targets: int, body: str, title: str = "Traffic at home",
-                at: int = START, mark: str = "threshold:80:2026-11-08") -> None:
-    assert store.raise_alert(mark, Event(at, "alert", {"rule": "threshold", "text": body}),
-                             [(target, title, body) for target in range(targets)])
+def raise_alert(store: Store, targets: int | list[int], body: str,
+                title: str = "Traffic at home", at: int = START,
+                mark: str = "threshold:80:2026-11-08", rule: str = "threshold") -> None:
+    """As the alert checker does: the mark, the event and a delivery to each target (the first
+    ``targets`` entries, or those listed)."""
+    indexes = range(targets) if isinstance(targets, int) else targets
+    assert store.raise_alert(mark, Event(at, "alert", {"rule": rule, "text": body}),
+                             [(target, title, body) for target in indexes])
+
+
+def messages(receiver: JsonReceiver, path: str | None = None) -> list[str]:
+    return [post["message"] for where, post in receiver.posts if path in (None, where)]
+
+
+def link_state(store: Store, link: str, since: int) -> None:
+    store.set_meta(STATE_META, KeeperState(link=link, since=since).to_json())
+
+
+KEEPER_ON = '[keeper]\nenabled = true\nconnect = ["true"]\n'
 
 
 def kinds(store: Store) -> list[str]:
@@ -263,36 +289,158 @@ def test_a_send_apprise_stopped_waiting_for_is_not_repeated(tmp_path: Path) -> N
         store.close()
 
 
-def test_deliveries_wait_while_the_link_is_down(tmp_path: Path, receiver: JsonReceiver) -> None:
-    config = alerts_config(tmp_path, receiver.url(),
-                           extra='[keeper]\nenabled = true\nconnect = ["true"]\n')
+def test_deliveries_wait_while_the_link_is_down_and_say_when_they_were_raised(
+        tmp_path: Path, receiver: JsonReceiver) -> None:
+    """START is 01:53 in Stockholm: a message that waited more than 15 minutes starts with
+    the time it was raised at; one that waited less does not."""
+    config = alerts_config(tmp_path, receiver.url(), extra=KEEPER_ON)
     store = opened(config)
     clock = Clock()
     deliverer = Deliverer(config, store, threading.Lock(), clock)
-    raise_alert(store, 1, "The link is down since 14:02.")
-    store.set_meta(STATE_META, KeeperState(link="down", since=START).to_json())
+    raise_alert(store, 1, "80% of the monthly limit is used.")
+    link_state(store, "down", START)
     for _ in range(3):
         clock.advance(600)
         assert deliverer.run_due() == 0
     [waiting] = store.pending_deliveries()
     assert (waiting.attempts, receiver.posts, kinds(store)) == (0, [], ["alert"])
-    store.set_meta(STATE_META, KeeperState(link="up", since=clock.now).to_json())
-    assert deliverer.run_due() == 1
-    assert [post["message"] for _, post in receiver.posts] == ["The link is down since 14:02."]
+    raise_alert(store, 1, "The link is down since 01:53.", at=clock.now - 60_000,
+                mark="link_down:1", rule="link_down")
+    link_state(store, "up", clock.now)
+    assert deliverer.run_due() == 2
+    assert messages(receiver) == ["(01:53) 80% of the monthly limit is used.",
+                                  "The link is down since 01:53."]
     store.close()
 
 
-def test_a_delivery_to_an_entry_no_longer_configured_is_given_up(
+def test_the_time_raised_fits_in_280_characters_and_names_another_day() -> None:
+    from zoneinfo import ZoneInfo
+
+    from collector.notify import Target
+
+    tz = ZoneInfo("Europe/Stockholm")
+    evening = START + 21 * 3_600_000  # 22:53 on 30 Nov 2026
+    assert raised_at(evening, evening + 15 * 60_000, tz) == ""
+    assert raised_at(evening, evening + 15 * 60_000 + 1, tz) == "(22:53) "
+    assert raised_at(evening, evening + 2 * 3_600_000, tz) == "(30 Nov 22:53) "
+    body = raised_at(START, START + 7_200_000, tz) + "x" * 280
+    _, sent = Target("json://127.0.0.1:9/alerts").message("Traffic at home", body)
+    assert len(sent) == 280 and sent.startswith("(01:53) xxx") and sent.endswith("…")
+
+
+def test_queued_messages_follow_their_url_when_alerts_notify_is_reordered(
         tmp_path: Path, receiver: JsonReceiver) -> None:
-    config = alerts_config(tmp_path, receiver.url())
-    store = opened(config)
-    raise_alert(store, 2, "New public address.")  # queued when there were two entries
-    Deliverer(config, store, threading.Lock(), Clock()).run_due()
-    assert len(receiver.posts) == 1 and store.pending_deliveries() == []
-    given_up = store.events()[0]
-    assert (given_up.kind, given_up.detail["target"], given_up.detail["error"]) == (
-        "alert_given_up", 1, "alerts.notify[1] is not configured any more")
+    """Messages wait while the link is down; meanwhile the entries are reordered, one is
+    limited to the router's messages and one is removed: each message goes to the URL it was
+    raised for, or is given up, never to whichever URL now has its position."""
+    family, admin, phone, old = (receiver.url(path) for path in ("/family", "/admin",
+                                                                   "/phone", "/old"))
+    before = alerts_config(tmp_path, family, (admin, ["router"]), phone, old, extra=KEEPER_ON)
+    store = opened(before)
+    Deliverer(before, store, threading.Lock(), Clock())  # the collector's start
+    link_state(store, "down", START)
+    raise_alert(store, [0, 2, 3], "80% of the monthly limit is used.")
+    raise_alert(store, [0, 1, 2, 3], "The router's SIM card asks for its PIN.",
+                mark="device:sim", rule="device")
+
+    after = alerts_config(tmp_path, (admin, ["router"]), (phone, ["router"]), family,
+                          extra=KEEPER_ON)
+    deliverer = Deliverer(after, store, threading.Lock(), Clock(START + 60_000))
+    link_state(store, "up", START + 60_000)
+    assert deliverer.run_due() == 7
+    assert messages(receiver, "/family") == ["80% of the monthly limit is used.",
+                                             "The router's SIM card asks for its PIN."]
+    assert messages(receiver, "/admin") == messages(receiver, "/phone") == [
+        "The router's SIM card asks for its PIN."]
+    assert messages(receiver, "/old") == []
+    outcomes = {(event.detail["mark"], event.detail["target"]): (
+        event.kind, event.detail["url"], event.detail.get("error"))
+        for event in store.events(kinds=["alert_sent", "alert_given_up"])}
+    assert outcomes == {
+        ("threshold:80:2026-11-08", 0): ("alert_sent", "json://********", None),
+        ("threshold:80:2026-11-08", 2): (
+            "alert_given_up", "json://********",
+            "alerts.notify[1] does not take threshold messages any more"),
+        ("threshold:80:2026-11-08", 3): (
+            "alert_given_up", "", "alerts.notify has no entry with the URL it was for any more"),
+        ("device:sim", 0): ("alert_sent", "json://********", None),
+        ("device:sim", 1): ("alert_sent", "json://********", None),
+        ("device:sim", 2): ("alert_sent", "json://********", None),
+        ("device:sim", 3): (
+            "alert_given_up", "", "alerts.notify has no entry with the URL it was for any more")}
+    assert store.pending_deliveries() == []
+    stored = [row[0] for row in store.db.execute("SELECT value FROM meta")]
+    assert not any("127.0.0.1" in value for value in stored)  # fingerprints, not URLs
     store.close()
+
+
+def test_after_an_outage_each_url_gets_its_messages_in_order_and_a_failing_one_waits(
+        tmp_path: Path) -> None:
+    """Three messages wait for the link; when it is back, the working URL gets them in order,
+    the failing one is tried once per retry, its other messages wait with it (no attempt, no
+    event each), a message raised meanwhile waits behind them, and all go out in order when
+    the URL takes messages again."""
+    with JsonReceiver() as good, JsonReceiver() as bad:
+        config = alerts_config(tmp_path, good.url(), bad.url(), extra=KEEPER_ON)
+        store = opened(config)
+        clock = Clock()
+        deliverer = Deliverer(config, store, threading.Lock(), clock)
+        link_state(store, "down", START)
+        for number in range(3):  # raised at 01:53, 02:03, 02:13
+            raise_alert(store, 2, f"message {number + 1}", at=START + number * 600_000,
+                        mark=f"m{number + 1}")
+        clock.advance(40 * 60)
+        assert deliverer.run_due() == 0
+        link_state(store, "up", clock.now)
+        bad.fail(2)
+        back = clock.now
+        assert deliverer.run_due() == 4
+        assert messages(good) == ["(01:53) message 1", "(02:03) message 2", "(02:13) message 3"]
+        assert (bad.refused, bad.posts) == (1, [])
+        waiting = store.pending_deliveries()
+        assert [(d.body, d.attempts, d.next_at) for d in waiting] == [
+            (f"message {number}", int(number == 1), back + 30_000) for number in (1, 2, 3)]
+        assert kinds(store).count("alert_failed") == 1
+
+        clock.advance(15)
+        assert deliverer.run_due() == 0
+        clock.advance(15)
+        assert deliverer.run_due() == 1
+        assert bad.refused == 2
+        assert {d.next_at for d in store.pending_deliveries()} == {clock.now + 120_000}
+        raise_alert(store, 2, "message 4", at=clock.now, mark="m4")
+        clock.advance(60)
+        assert deliverer.run_due() == 1  # the working URL only: message 4 waits at the other
+        assert messages(good)[-1] == "message 4" and bad.refused == 2
+        clock.advance(60)
+        assert deliverer.run_due() == 4
+        assert messages(bad) == ["(01:53) message 1", "(02:03) message 2", "(02:13) message 3",
+                                 "message 4"]
+        assert kinds(store).count("alert_failed") == 2 and store.pending_deliveries() == []
+        sent = [event.detail["attempts"] for event in store.events(kinds=["alert_sent"])
+                if event.detail["target"] == 1]
+        assert sorted(sent) == [1, 1, 1, 3]
+        store.close()
+
+
+def test_a_dead_urls_backlog_is_tried_once_per_run_and_holds_up_no_other(
+        tmp_path: Path) -> None:
+    with JsonReceiver() as good, JsonReceiver() as dead:
+        config = alerts_config(tmp_path, dead.url(), good.url())
+        store = opened(config)
+        clock = Clock()
+        deliverer = Deliverer(config, store, threading.Lock(), clock)
+        dead.fail(1_000)
+        for number in range(25):
+            raise_alert(store, [0], f"backlog {number}", mark=f"b{number}")
+        raise_alert(store, [1], "the newest, elsewhere", at=START + 1, mark="new")
+        clock.advance(1)
+        assert deliverer.run_due() == 2
+        assert (messages(good), dead.refused) == (["the newest, elsewhere"], 1)
+        assert {(d.target, d.next_at) for d in store.pending_deliveries()} == {
+            (0, clock.now + 30_000)}
+        assert len(store.pending_deliveries()) == 25 and kinds(store).count("alert_failed") == 1
+        store.close()
 
 
 class CollectProcess:
@@ -398,3 +546,71 @@ def test_notify_test_without_any_url_says_so(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == ("traffic: notify-test: no alerts.notify URL is configured; add one "
                            "to [alerts] or give --url URL\n")
+
+
+def traffic(config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", "--config", str(config), *args],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+
+
+TWO_RECIPIENTS = ("sends to 2 recipients; write one entry per recipient (Apprise counts a URL "
+                  "as failed when one of its recipients fails, and a retry would send the "
+                  "message again to the others)")
+
+
+@pytest.mark.parametrize(("url", "error"), [
+    (f"mailtos://mailer:{HOOK_SECRET}@example.org?to=mum@example.org,dad@example.org",
+     f"mailtos://******** {TWO_RECIPIENTS}"),
+    (f"tgram://123456789:{HOOK_SECRET}abcdefghijklmnopqrs/111111/-222222",
+     f"tgram://******** {TWO_RECIPIENTS}"),
+    (f"ntfys://traffic:{HOOK_SECRET}@ntfy.example.org/family/admin",
+     f"ntfys://******** {TWO_RECIPIENTS}"),
+    (f"twiter://ckey/{HOOK_SECRET}/akey/asecret",
+     "Apprise cannot use twiter://********: no service is called 'twiter' (a typing "
+     "mistake?)"),
+    (f"json://traffic:{HOOK_SECRET}@127.0.0.1:9/alerts?retry=2",
+     "json://******** asks Apprise to repeat a failed send (retry=2); take it out: Traffic "
+     "retries by itself, and only where a message cannot have gone"),
+    ("ntfy://traffic-home-7f3k2",
+     "ntfy://******** is the same URL as alerts.notify[0]; keep one entry (with the rules of "
+     "both), or each message goes out twice"),
+])
+def test_check_config_refuses_a_url_that_could_send_a_message_twice_or_not_at_all(
+        tmp_path: Path, url: str, error: str) -> None:
+    config = tmp_path / "traffic.toml"
+    config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/none.db"\n'
+                      f'[alerts]\nnotify = ["ntfy://traffic-home-7f3k2", '
+                      f'{{url = {json.dumps(url)}, rules = ["quota"]}}]\n')
+    done = traffic(config, "check-config")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", f"traffic: alerts.notify[1]: {error}\n")
+    assert HOOK_SECRET not in done.stderr
+
+
+def test_check_config_takes_one_recipient_per_url(tmp_path: Path) -> None:
+    config = tmp_path / "traffic.toml"
+    config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/none.db"\n[alerts]\nnotify = [\n'
+                      '  "mailtos://mailer:pw@example.org?to=mum@example.org",\n'
+                      '  "mailtos://mailer:pw@example.org?to=dad@example.org",\n'
+                      '  "tgram://123456789:abcdefghijklmnopqrstuvwxyz12345678/111111",\n'
+                      '  "ntfys://ntfy.example.org/family",\n'
+                      '  "tweet://ckey/csecret/akey/asecret",\n]\n')
+    done = traffic(config, "check-config")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("# config OK")
+
+
+def test_the_collector_refuses_a_url_with_several_recipients_at_its_start(
+        tmp_path: Path) -> None:
+    collector = CollectProcess(
+        tmp_path, f"mailto://mailer:{HOOK_SECRET}@127.0.0.1:9?mode=insecure&"
+                  "from=traffic@example.org&to=mum@example.org,dad@example.org")
+    done = traffic(collector.config, "collect")
+    assert done.returncode == 2
+    assert [line for line in done.stderr.splitlines() if "alerts.notify" in line] == [
+        f"traffic: alerts.notify[0]: mailto://******** {TWO_RECIPIENTS}"]
+    assert done.stderr.endswith(f"{TWO_RECIPIENTS}\n") and HOOK_SECRET not in done.stderr
+    assert "collecting every" not in done.stderr  # it stopped before counting began
+    with pytest.raises(ConfigError, match=r"^alerts\.notify\[0\]: mailto://\*{8} sends to 2 "):
+        Deliverer(make_config(tmp_path, collector.config.read_text()),
+                  opened(make_config(tmp_path)), threading.Lock())

@@ -367,3 +367,42 @@ def test_schema_5_stores_get_the_events_kind_index(db_path: Path) -> None:
     assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'events_kind'").fetchone()
     assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     raw.close()
+
+
+def test_deliveries_name_their_url_by_fingerprint_and_wait_together(db_path: Path) -> None:
+    """Schema 6 deliveries (by position only) get the fingerprint of the entry at their
+    position when the targets are first given; new ones get theirs when raised; a failure held
+    with ``hold_until`` makes the same URL's other deliveries wait, and no other URL's."""
+    from traffic.store import Event
+
+    raw = sqlite3.connect(db_path)
+    raw.executescript("; ".join(MIGRATIONS[:6]) + "; PRAGMA user_version = 6;")
+    raw.executemany("INSERT INTO outbox (created, rule, mark, target, title, body, next_at) "
+                    "VALUES (1, 'burst', 'old', ?, 't', 'b', 1)", [(0,), (1,), (5,)])
+    raw.commit()
+    raw.close()
+    store = open_store(f"sqlite://{db_path}", TZ)
+    assert {d.fingerprint for d in store.pending_deliveries()} == {None}
+    store.set_notify_targets(["fp-a", "fp-b"])
+    assert sorted((d.target, d.fingerprint or "") for d in store.pending_deliveries()) == [
+        (0, "fp-a"), (1, "fp-b"), (5, "")]
+    store.set_notify_targets(["fp-b", "fp-a"])  # reordered: queued ones keep theirs
+    assert store.raise_alert("new", Event(2, "alert", {"rule": "threshold"}),
+                             [(0, "t", "b"), (1, "t", "b"), (2, "t", "b")])
+    by_mark = sorted((d.mark, d.target, d.fingerprint or "") for d in store.pending_deliveries())
+    assert by_mark == [("new", 0, "fp-b"), ("new", 1, "fp-a"), ("new", 2, ""),
+                       ("old", 0, "fp-a"), ("old", 1, "fp-b"), ("old", 5, "")]
+    [failing] = [d for d in store.due_deliveries(10, 50) if (d.mark, d.target) == ("old", 0)]
+    store.delivery_ended(failing.id, Event(10, "alert_failed", {}), retry_at=30_010,
+                         hold_until=30_010)
+    waits = {(d.mark, d.fingerprint or ""): (d.next_at, d.attempts)
+             for d in store.pending_deliveries()}
+    assert waits == {("old", "fp-a"): (30_010, 1), ("new", "fp-a"): (30_010, 0),
+                     ("old", "fp-b"): (1, 0), ("new", "fp-b"): (2, 0),
+                     ("old", ""): (1, 0), ("new", ""): (2, 0)}
+    given_up = next(d for d in store.pending_deliveries() if d.fingerprint == "fp-a"
+                    and d.mark == "old")
+    store.delivery_ended(given_up.id, Event(20, "alert_given_up", {}), hold_until=90_000)
+    assert [(d.mark, d.next_at) for d in store.pending_deliveries()
+            if d.fingerprint == "fp-a"] == [("new", 90_000)]
+    store.close()

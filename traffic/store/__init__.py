@@ -1,6 +1,6 @@
 """The store: one protocol, backends chosen by URL."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -31,8 +31,9 @@ class GaugeSample:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One alert message still to be delivered to one ``alerts.notify`` entry (``target``, its
-    index)."""
+    """One alert message still to be delivered to one ``alerts.notify`` entry: ``target`` is
+    the entry's position when the alert was raised, ``fingerprint`` names its URL (see
+    ``Store.set_notify_targets``), so that a message goes to that URL wherever it moved."""
 
     id: int
     created: int
@@ -45,6 +46,8 @@ class Delivery:
     next_at: int
     sending_since: int | None
     """Set while a send is under way: after a crash, the message may or may not have gone."""
+    fingerprint: str | None = None
+    """None when no fingerprint was known for ``target`` (see ``set_notify_targets``)."""
 
 
 ALERT_OUTCOMES = {"alert_sent": "sent", "alert_failed": "failed", "alert_given_up": "given_up",
@@ -122,8 +125,9 @@ class Store(Protocol):
     def raise_alert(self, mark: str, event: Event,
                     deliveries: Iterable[tuple[int, str, str]]) -> bool:
         """In one transaction, unless ``mark`` is set already: set it, add ``event`` and queue
-        one delivery ``(target, title, body)`` per notify entry. False when the mark was set
-        (the alert was raised before: by this run, an earlier one, or another collector)."""
+        one delivery ``(target, title, body)`` per notify entry, each with the fingerprint
+        ``set_notify_targets`` gave for its target. False when the mark was set (the alert
+        was raised before: by this run, an earlier one, or another collector)."""
 
     def has_alert_mark(self, mark: str) -> bool: ...
 
@@ -135,10 +139,16 @@ class Store(Protocol):
     def delivery_started(self, delivery_id: int, now: int) -> None:
         """Note that a send begins (committed before the send)."""
 
-    def delivery_ended(self, delivery_id: int, event: Event,
-                       retry_at: int | None = None) -> None:
+    def set_notify_targets(self, fingerprints: Sequence[str]) -> None:
+        """The fingerprint of each ``alerts.notify`` entry, by position: kept for the
+        deliveries ``raise_alert`` queues from now on, and given at once to those queued
+        without one (before fingerprints were kept)."""
+
+    def delivery_ended(self, delivery_id: int, event: Event, retry_at: int | None = None,
+                       hold_until: int | None = None) -> None:
         """In one transaction: record ``event``, and drop the delivery (sent, or given up) or,
-        with ``retry_at``, count the failed attempt and try again then."""
+        with ``retry_at``, count the failed attempt and try again then; with ``hold_until``,
+        the other deliveries to the same URL (fingerprint) wait until then too."""
 
     def last_sample_at(self) -> int | None: ...
 

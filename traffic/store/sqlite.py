@@ -13,7 +13,7 @@ import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -96,7 +96,15 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_kind ON events (kind, at);
     """,
+    # 7: each delivery names its notify URL by a fingerprint, not only by its position
+    """
+    ALTER TABLE outbox ADD COLUMN fingerprint TEXT;
+    """,
 ]
+NOTIFY_TARGETS_META = "alerts.notify_targets"
+"""The fingerprints of the ``alerts.notify`` entries, in order (``set_notify_targets``)."""
+DELIVERY_COLUMNS = ("id, created, rule, mark, target, title, body, attempts, next_at, "
+                    "sending_since, fingerprint")
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
 ADD_ROLLUP = """
     INSERT INTO rollups VALUES (?, ?, ?, ?, ?)
@@ -343,10 +351,11 @@ class SQLiteStore:
                 return False
             self.add_events([event])
             self.db.executemany(
-                "INSERT INTO outbox (created, rule, mark, target, title, body, next_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (created, rule, mark, target, title, body, next_at, "
+                "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT json_extract(value, "
+                "'$[' || ? || ']') FROM meta WHERE name = ?))",
                 [(event.at, event.detail.get("rule", event.kind), mark, target, title, body,
-                  event.at) for target, title, body in deliveries])
+                  event.at, target, NOTIFY_TARGETS_META) for target, title, body in deliveries])
             return True
 
     def has_alert_mark(self, mark: str) -> bool:
@@ -355,16 +364,20 @@ class SQLiteStore:
 
     def due_deliveries(self, now: int, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT id, created, rule, mark, target, title, body, attempts, next_at, "
-            "sending_since FROM outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
-            (now, limit))
+            f"SELECT {DELIVERY_COLUMNS} FROM outbox WHERE next_at <= ? ORDER BY next_at, id "
+            "LIMIT ?", (now, limit))
         return [Delivery(*row) for row in rows]
 
     def pending_deliveries(self) -> list[Delivery]:
-        rows = self.db.execute(
-            "SELECT id, created, rule, mark, target, title, body, attempts, next_at, "
-            "sending_since FROM outbox ORDER BY next_at, id")
+        rows = self.db.execute(f"SELECT {DELIVERY_COLUMNS} FROM outbox ORDER BY next_at, id")
         return [Delivery(*row) for row in rows]
+
+    def set_notify_targets(self, fingerprints: Sequence[str]) -> None:
+        listed = json.dumps(list(fingerprints))
+        with self._transaction():
+            self.set_meta(NOTIFY_TARGETS_META, listed)
+            self.db.execute("UPDATE outbox SET fingerprint = json_extract(?, '$[' || target "
+                            "|| ']') WHERE fingerprint IS NULL", (listed,))
 
     def delivery_started(self, delivery_id: int, now: int) -> None:
         with self._durable():
@@ -382,9 +395,14 @@ class SQLiteStore:
         finally:
             self.db.execute("PRAGMA synchronous = NORMAL")
 
-    def delivery_ended(self, delivery_id: int, event: Event,
-                       retry_at: int | None = None) -> None:
+    def delivery_ended(self, delivery_id: int, event: Event, retry_at: int | None = None,
+                       hold_until: int | None = None) -> None:
         with self._transaction():
+            if hold_until is not None:
+                self.db.execute(
+                    "UPDATE outbox SET next_at = MAX(next_at, ?) WHERE fingerprint = "
+                    "(SELECT fingerprint FROM outbox WHERE id = ?) AND id != ? "
+                    "AND sending_since IS NULL", (hold_until, delivery_id, delivery_id))
             if retry_at is None:
                 self.db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
             else:
