@@ -5,10 +5,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.sim.link import Link
 from tests.stack import clean_env
+from traffic.config import load_config
+from traffic.store import open_store
 
 POLL_S = 0.2
 
@@ -75,3 +78,52 @@ class CollectorProcess:
     def stored(self) -> tuple[int, int]:
         status = json.loads(self.cli("status", "--json"))
         return status["rx"], status["tx"]
+
+
+class HostCollector:
+    """``traffic collect`` processes on this host (no namespace) for one config file, one at
+    a time: for sources read over the network, such as a router's simulator."""
+
+    def __init__(self, tmp_path: Path, sources: str) -> None:
+        self.config = tmp_path / "traffic.toml"
+        self.config.write_text(
+            f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+            f'[collector]\ninterval = "250ms"\nsave_interval = "1s"\n'
+            f'runtime_dir = "{tmp_path}/run"\n{sources}')
+        self.log = (tmp_path / "collector.log").open("ab")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--config", str(self.config), "collect"],
+            stdout=self.log, stderr=self.log, env=clean_env())
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "cli", "--config", str(self.config),
+                               *args], check=True, capture_output=True, text=True,
+                              env=clean_env(), timeout=60).stdout
+
+    def totals(self, keys: list[str], start: int, end: int) -> tuple[int, int]:
+        config = load_config(self.config, environ={}, system_path=None)
+        store = open_store(config.store.url, config.timezone, create=False)
+        try:
+            return store.totals(start, end, keys)
+        finally:
+            store.close()
+
+
+def wait_until(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"waited {timeout}s for {what}"
+        time.sleep(0.02)

@@ -56,6 +56,22 @@ def spawn_collector(link: Link, tmp_path: Path) -> Iterator:
 
 
 @pytest.fixture
+def collect(tmp_path: Path) -> Iterator:
+    """Make ``traffic collect`` processes on this host with extra config text (the sources);
+    none outlives the test."""
+    from tests.collector_process import HostCollector
+
+    made: list[HostCollector] = []
+
+    def make(sources: str) -> HostCollector:
+        made.append(HostCollector(tmp_path, sources))
+        return made[-1]
+    yield make
+    for collector in made:
+        collector.kill()
+
+
+@pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\n'
                                  "billing_day = 8\n")

@@ -3,13 +3,12 @@ store read afterwards."""
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from Cryptodome.PublicKey import RSA
 
+from tests.collector_process import HostCollector, wait_until
 from tests.sim.b593 import B593
-from tests.test_router_collect import Collect, wait_until
 
 PASSWORD = "collect-b593-pw"
 KIB = 1024
@@ -20,18 +19,6 @@ KIB = 1024
 def router() -> Iterator[B593]:
     with B593(RSA.generate(1024), password=PASSWORD) as sim:
         yield sim
-
-
-@pytest.fixture
-def collect(tmp_path: Path) -> Iterator[Callable[[str], Collect]]:
-    made: list[Collect] = []
-
-    def make(sources: str) -> Collect:
-        made.append(Collect(tmp_path, sources))
-        return made[-1]
-    yield make
-    for collector in made:
-        collector.kill()
 
 
 def wait_reads(router: B593, count: int) -> None:
@@ -46,7 +33,7 @@ def logouts(router: B593) -> int:
 
 
 def test_stored_totals_are_the_growth_served_across_expiry_dips_and_restarts(
-        router: B593, collect: Callable[[str], Collect]) -> None:
+        router: B593, collect: Callable[[str], HostCollector]) -> None:
     router.grow(5_000_000, 700_000)  # what the router counted before
     collector = collect(
         f'[[sources]]\ntype = "b593"\nname = "router"\nurl = "{router.url}"\n'

@@ -2,64 +2,17 @@
 simulator, the store read afterwards."""
 
 import json
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.collector_process import HostCollector, wait_until
 from tests.sim.hilink import HilinkSim
-from tests.stack import clean_env
-from traffic.config import load_config
-from traffic.store import open_store
 
 PASSWORD = "collect-router-pw"
-
-
-class Collect:
-    """``traffic collect`` processes for one config file, one at a time."""
-
-    def __init__(self, tmp_path: Path, sources: str) -> None:
-        self.config = tmp_path / "traffic.toml"
-        self.config.write_text(
-            f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
-            f'[collector]\ninterval = "250ms"\nsave_interval = "1s"\n'
-            f'runtime_dir = "{tmp_path}/run"\n{sources}')
-        self.log = (tmp_path / "collector.log").open("ab")
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "--config", str(self.config), "collect"],
-            stdout=self.log, stderr=self.log, env=clean_env())
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) == 0
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-    def cli(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "cli", "--config", str(self.config),
-                               *args], check=True, capture_output=True, text=True,
-                              env=clean_env(), timeout=60).stdout
-
-    def totals(self, keys: list[str], start: int, end: int) -> tuple[int, int]:
-        config = load_config(self.config, environ={}, system_path=None)
-        store = open_store(config.store.url, config.timezone, create=False)
-        try:
-            return store.totals(start, end, keys)
-        finally:
-            store.close()
 
 
 @pytest.fixture
@@ -68,28 +21,9 @@ def router() -> Iterator[HilinkSim]:
         yield sim
 
 
-@pytest.fixture
-def collect(tmp_path: Path) -> Iterator[Callable[[str], Collect]]:
-    made: list[Collect] = []
-
-    def make(sources: str) -> Collect:
-        made.append(Collect(tmp_path, sources))
-        return made[-1]
-    yield make
-    for collector in made:
-        collector.kill()
-
-
 def router_table(router: HilinkSim, billed: str = "") -> str:
     return (f'[[sources]]\ntype = "hilink"\nname = "router"\nurl = "{router.url}"\n'
             f'password = "{PASSWORD}"\ninterval = "250ms"\ntimeout = "2s"\n{billed}')
-
-
-def wait_until(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"waited {timeout}s for {what}"
-        time.sleep(0.02)
 
 
 def wait_reads(router: HilinkSim, count: int) -> None:
@@ -100,7 +34,7 @@ def wait_reads(router: HilinkSim, count: int) -> None:
 
 
 def test_stored_totals_are_the_growth_served_across_expiry_dip_clear_and_restarts(
-        router: HilinkSim, collect: Callable[[str], Collect]) -> None:
+        router: HilinkSim, collect: Callable[[str], HostCollector]) -> None:
     collector = collect(router_table(router))
     grown = [0, 0]
 
@@ -169,7 +103,7 @@ def loopback_transfer(size: int) -> None:
 
 
 def test_the_kernel_is_the_bill_and_the_router_is_shown_beside_it(
-        router: HilinkSim, collect: Callable[[str], Collect]) -> None:
+        router: HilinkSim, collect: Callable[[str], HostCollector]) -> None:
     collector = collect('[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n'
                         + router_table(router, "billed = false\n"))
     collector.start()
