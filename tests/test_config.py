@@ -370,3 +370,98 @@ def test_notification_urls_are_masked_whatever_the_scheme() -> None:
     for secret in ("cs34567", "as78901", "hunter2", "tk_abcdef"):
         assert secret in found
     assert found.index("ck12/cs34567/ak56/as78901") < found.index("cs34567")  # whole first
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("sqlite://admin:hunter2@/var/lib/traffic/traffic.db",
+     "{file}: store.url: a SQLite store is a file and takes no user name or password: write "
+     "'sqlite:///var/lib/traffic/traffic.db' (got "
+     "'sqlite://admin:********@/var/lib/traffic/traffic.db')"),
+    ("sqlite://hunter2@traffic.db",
+     "{file}: store.url: a SQLite store is a file and takes no user name or password: write "
+     "'sqlite://traffic.db' (got 'sqlite://********@traffic.db')"),
+])
+def test_a_store_url_with_credentials_is_refused(tmp_path: Path, url: str, message: str) -> None:
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == message.format(file=path)
+
+
+def test_a_store_path_with_an_at_sign_is_a_path(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/me@home/traffic.db"
+    assert load(write(tmp_path, f'[store]\nurl = "{url}"\n')).store.url == url
+
+
+@pytest.mark.parametrize(("text", "environ", "overrides", "message"), [
+    ('[keeper]\nconnect = "sh -c echo password=hunter2"\n', {}, [],
+     "{file}: keeper.connect: expected an argument list such as [\"pon\", \"provider\"], "
+     "not a shell string: 'sh -c echo password=********'"),
+    ('[keeper]\ndisconnect = ["x", "pin=hunter2", ""]\n', {}, [],
+     "{file}: keeper.disconnect: expected a list of non-empty strings, got "
+     "['x', 'pin=********', '']"),
+    ('[[keeper.escalation]]\nrun = "reset token=hunter2"\n', {}, [],
+     "{file}: keeper.escalation[0].run: expected an argument list such as [\"pon\", "
+     "\"provider\"], not a shell string: 'reset token=********'"),
+    ('[keeper]\ntargets = ["password=hunter2"]\n', {}, [],
+     "{file}: keeper.targets: bad target 'password=********' (write 'host:port' such as "
+     "'1.1.1.1:53', or 'dns:name' such as 'dns:example.com')"),
+    ('[web]\nallow = [1, "password=hunter2"]\n', {}, [],
+     "{file}: web.allow: expected a list of strings, got [1, 'password=********']"),
+    ('[web]\ntrusted_proxies = ["key=hunter2"]\n', {}, [],
+     "{file}: web.trusted_proxies: bad network 'key=********' (write e.g. '192.168.8.0/24')"),
+    ('[web]\nbind = "http://bob:hunter2@host"\n', {}, [],
+     "{file}: web.bind: expected host:port such as '127.0.0.1:8000', got "
+     "'http://bob:********@host'"),
+    ('site = "pin=hunter2"\n', {}, [],
+     "{file}: site: expected letters, digits, '.', '_' or '-', not starting with '.' (it names "
+     "files), got 'pin=********'"),
+    ('timezone = "secret=hunter2"\n', {}, [],
+     "{file}: timezone: unknown time zone 'secret=********' (write e.g. 'Europe/Stockholm')"),
+    ('[alerts]\nnotify = [{url = "mailtos://a:hunter2@x", rules = ["token=hunter2"]}]\n', {}, [],
+     "{file}: alerts.notify[0].rules: unknown rule 'token=********' (choose from "
+     "threshold, daily_limit, early_warning, burst, daily_summary, period_summary, link_down, "
+     "link_up, new_ip, device, quota, summary, link, router)"),
+    ('[[sources]]\ntype = "password=hunter2"\n', {}, [],
+     "{file}: sources[0].type: expected one of {types}, got 'password=********'"),
+    ('[[sources]]\ntype = "kernel"\nname = "pin=hunter2"\n', {}, [],
+     "{file}: sources[0].name: expected letters, digits, '.', '_' or '-', got 'pin=********'"),
+    ("", {"TRAFFIC_KEEPER_CONNECT": "sh -c echo password=hunter2"}, [],
+     "environment TRAFFIC_KEEPER_CONNECT: keeper.connect: expected an argument list such as "
+     "[\"pon\", \"provider\"], not a shell string: 'sh -c echo password=********'"),
+    ("", {}, ["keeper.connect=sh -c echo password=hunter2"],
+     "--set: keeper.connect: expected an argument list such as [\"pon\", \"provider\"], not a "
+     "shell string: 'sh -c echo password=********'"),
+    ("", {}, ["store.url sqlite://bob:hunter2@/x.db"],
+     "--set store.url sqlite://bob:********@/x.db: expected section.key=value"),
+])
+def test_config_errors_mask_the_secrets_in_the_values_they_repeat(
+        tmp_path: Path, text: str, environ: dict, overrides: list, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path, overrides, environ)
+    assert str(raised.value) == message.format(file=path,
+                                               types=", ".join(sorted(source_schemas())))
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_secret_keys_value_is_never_repeated(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[sources]]\ntype = "hilink"\npassword = ["hunter2"]\n')
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"{path}: sources[0].password: ")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_cli_refuses_a_store_url_with_credentials_and_creates_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    path = write(tmp_path, '[store]\nurl = "sqlite://admin:hunter2@/var/lib/traffic/traffic.db"\n'
+                           f'[collector]\nruntime_dir = "{tmp_path}/run"\n')
+    result = run_cli("--config", str(path), "status", cwd=work)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"traffic: {path}: store.url: a SQLite store is a file and takes "
+                             "no user name or password: write "
+                             "'sqlite:///var/lib/traffic/traffic.db' (got "
+                             "'sqlite://admin:********@/var/lib/traffic/traffic.db')\n")
+    assert list(work.iterdir()) == [] and not (tmp_path / "run").exists()

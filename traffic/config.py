@@ -291,7 +291,25 @@ def _store_url(value: Any) -> str:
     if not text.startswith("sqlite://") or len(text) <= len("sqlite://"):
         shown = mask_secrets(text)
         raise ValueError(f"expected 'sqlite:///path/to/traffic.db', got {shown!r}")
+    userinfo, file = _sqlite_userinfo(text.removeprefix("sqlite://"))
+    if userinfo:
+        user, colon, _ = userinfo.partition(":")
+        shown = f"sqlite://{user}:{MASK}@{file}" if colon else f"sqlite://{MASK}@{file}"
+        raise ValueError(f"a SQLite store is a file and takes no user name or password: write "
+                         f"'sqlite://{file}' (got {shown!r})")
     return text
+
+
+def _sqlite_userinfo(rest: str) -> tuple[str, str]:
+    """``user:password@`` before a SQLite path, and the path after it; ``("", rest)`` without.
+
+    Such a URL would otherwise name a relative folder ``user:password@`` (the password in a
+    file name, and in every message that names the store)."""
+    if rest.startswith("/") or "@" not in rest:
+        return "", rest
+    before_root = rest.find("@/")
+    cut = before_root if before_root >= 0 else rest.index("@")
+    return rest[:cut] or "@", rest[cut + 1:]
 
 
 def _retention(value: Any) -> float:
@@ -611,7 +629,7 @@ def load_config(
     for item in overrides or []:
         dotted, sep, text = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set {item}: expected section.key=value")
+            raise ConfigError(f"--set {mask_text(item)}: expected section.key=value")
         loader.set_dotted(dotted.strip(), text.strip(), "--set")
     return _build(loader)
 
@@ -631,10 +649,21 @@ def _validate(loader: _Loader, schema: dict[str, Any], raw: dict[str, Any], pref
         try:
             parsed[key] = spec[1](value)
         except _ErrorAt as error:
-            raise ConfigError(f"{loader.where(dotted)}: {dotted}{error.at}: {error}") from None
+            raise ConfigError(f"{loader.where(dotted)}: {dotted}{error.at}: "
+                              f"{_masked(key, value, str(error))}") from None
         except ValueError as error:
-            raise ConfigError(f"{loader.where(dotted)}: {dotted}: {error}") from None
+            raise ConfigError(f"{loader.where(dotted)}: {dotted}: "
+                              f"{_masked(key, value, str(error))}") from None
     return parsed
+
+
+def _masked(key: str, value: Any, message: str) -> str:
+    """A validator's message with the secrets in the value it repeats masked: those inside any
+    text (``mask_text``), and the whole value of a secret-named key."""
+    if SECRET_KEY.search(key) and not key.endswith("_file"):
+        for secret in {str(value), repr(value)} - {""}:
+            message = message.replace(secret, MASK)
+    return mask_text(message)
 
 
 def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
@@ -648,10 +677,10 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
         if schemas is not None and kind not in schemas:
             known = ", ".join(sorted(schemas))
             raise ConfigError(f"{where}: sources[{index}].type: expected one of {known}, "
-                              f"got {kind!r}")
+                              f"got {mask_text(repr(kind))}")
         if not isinstance(kind, str) or not kind:
             raise ConfigError(f"{where}: sources[{index}].type: expected the source's type, "
-                              f"such as 'kernel', got {kind!r}")
+                              f"such as 'kernel', got {mask_text(repr(kind))}")
         common = {key: value for key, value in item.items() if key in COMMON_SOURCE_SCHEMA}
         own = {key: value for key, value in item.items()
                if key != "type" and key not in COMMON_SOURCE_SCHEMA}
@@ -662,11 +691,12 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
             try:
                 schemas[kind].check_table(own)
             except ValueError as error:
-                raise ConfigError(f"{where}: sources[{index}].{error}") from None
+                raise ConfigError(f"{where}: sources[{index}].{mask_text(str(error))}"
+                                  ) from None
         name = parsed.get("name") or kind
         if not SITE_NAME.fullmatch(name) or ":" in name:
             raise ConfigError(f"{where}: sources[{index}].name: expected letters, digits, '.', "
-                              f"'_' or '-', got {name!r}")
+                              f"'_' or '-', got {mask_text(repr(name))}")
         for other, earlier in enumerate(sources):
             if earlier.name == name:
                 raise ConfigError(

@@ -2,11 +2,12 @@
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from traffic.config import Config, load_config
+from traffic.config import Config, load_config, mask_text
 from traffic.periods import now_ms
 from traffic.store import NoStore, StoreError
 
@@ -22,6 +23,7 @@ PLAIN_WORDS = {
 def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) -> Flask:
     """Build the app; without ``config`` the effective config is loaded as the CLI would."""
     app = Flask(__name__, static_folder=None)
+    app.url_map.merge_slashes = False  # its redirect would name the host the client claims
     app.config["TRAFFIC"] = config or load_config()
     app.config["CLOCK"] = clock
 
@@ -32,6 +34,17 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) 
     for blueprint in (api.bp, openapi.bp, metrics.bp, pages.bp, assets.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(js_url=assets.js_url, static_url=assets.static_url)
+
+    @app.after_request
+    def relative_redirect(response: Response) -> Response:
+        """A redirect Werkzeug makes itself (``/api/v1`` from an empty path) names the host the
+        client sent in ``Host``: keep only the path, so that it stays on this site."""
+        location = response.headers.get("Location")
+        if location:
+            parts = urlsplit(location)
+            response.headers["Location"] = urlunsplit(
+                ("", "", "/" + parts.path.lstrip("/"), parts.query, parts.fragment))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -50,10 +63,11 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) 
 
     @app.errorhandler(StoreError)
     def store_error(error: StoreError) -> tuple[Response, int] | Response:
-        app.logger.error("%s", error)
+        detail = mask_text(str(error))  # it names the store's path
+        app.logger.error("%s", detail)
         if wants_page():
-            return error_page(503, store_words(error), str(error))
-        return jsonify(error="Store Unavailable", detail=str(error)), 503
+            return error_page(503, store_words(error), detail)
+        return jsonify(error="Store Unavailable", detail=detail), 503
 
     return app
 

@@ -59,6 +59,8 @@ def status_view():
 @bp.get("/series")
 def series_view():
     params.refuse_unknown("resolution", "start", "end", "iface", "gauge", "source")
+    for name in ("iface", "gauge", "source"):
+        params.text(name)
     if "gauge" in request.args:
         return gauge_series_view()
     if "source" in request.args:

@@ -16,7 +16,7 @@ ISO = {"type": "string", "description": "ISO 8601 in the household's time zone"}
 ISO_OR_NULL = {"type": ["string", "null"], "description": "ISO 8601 in the household's time zone"}
 BYTES = {"type": "integer", "minimum": 0, "description": "bytes"}
 BYTES_OR_NULL = {"type": ["integer", "null"], "minimum": 0, "description": "bytes"}
-TIME_PARAM = {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"},
+TIME_PARAM = {"oneOf": [{"type": "string", "pattern": "^[0-9]{1,19}$"},
                         {"type": "string", "format": "date"},
                         {"type": "string", "format": "date-time"}]}
 DATE_YEARS = "(199[0-9]|2[01][0-9]{2})"
@@ -247,11 +247,12 @@ SERIES_PARAMETERS = [
            "24 months, each from its first bucket with traffic and up to now; with gauge, "
            "the last 48 hours"),
     _query("end", BOUNDED_TIME_PARAM, "exclusive; same forms as start"),
-    _query("iface", {"type": "string"}, "one interface, such as ppp0"),
-    _query("gauge", {"type": "string", "examples": ["rsrp", "sinr"]},
+    _query("iface", {"type": "string", "minLength": 1}, "one interface, such as ppp0; "
+           "default: the billed ones"),
+    _query("gauge", {"type": "string", "minLength": 1, "examples": ["rsrp", "sinr"]},
            "a gauge's history per 5 minutes instead of use, such as rsrp or sinr (a 400 lists "
            "those stored); not with iface"),
-    _query("source", {"type": "string", "examples": ["router"]},
+    _query("source", {"type": "string", "minLength": 1, "examples": ["router"]},
            "with gauge: the source whose gauge (a [[sources]] table's name); default: the "
            "first table that has it"),
 ]

@@ -26,11 +26,19 @@ def resolution(default: str = "day") -> str:
     return choice("resolution", RESOLUTIONS, default)
 
 
+MAX_EPOCH_DIGITS = 19
+"""Epoch milliseconds up to 9999999999999999999 (far beyond any filter): a longer number is
+refused before it is converted (Python takes thousands of digits slowly, then not at all)."""
+
+
 def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
     """An optional time: epoch milliseconds or ISO 8601 (local time when it has no offset)."""
     value = request.args.get(name)
     if value is None:
         return default
+    if value.strip().isdigit() and len(value.strip()) > MAX_EPOCH_DIGITS:
+        raise BadParameter(name, f"expected epoch milliseconds of at most {MAX_EPOCH_DIGITS} "
+                                 f"digits, got {len(value.strip())} digits")
     try:
         return min(parse_instant(value, tz, bounded), 2**62)  # a filter may be far off; SQL not
     except ValueError as error:
@@ -41,9 +49,22 @@ def integer(name: str, default: int, low: int, high: int) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise BadParameter(name, f"expected a whole number from {low} to {high}, got {value!r}")
+    expected = f"expected a whole number from {low} to {high}"
+    if not (value.isascii() and value.isdigit()):
+        raise BadParameter(name, f"{expected}, got {value!r}")
+    if len(value) > len(str(high)):
+        raise BadParameter(name, f"{expected}, got {len(value)} digits")
+    if not low <= int(value) <= high:
+        raise BadParameter(name, f"{expected}, got {value!r}")
     return int(value)
+
+
+def text(name: str) -> str | None:
+    """An optional text; given empty it is a mistake (``iface=`` is not "every interface")."""
+    value = request.args.get(name)
+    if value == "":
+        raise BadParameter(name, "must not be empty (leave the parameter out instead)")
+    return value
 
 
 def given(*names: str) -> list[str]:

@@ -63,6 +63,21 @@ def test_unopenable_store_is_json_503(tmp_path) -> None:
     assert response.get_json()["detail"].startswith("store.url: no store at ")
 
 
+def test_a_secret_in_the_store_path_is_masked_in_the_503(tmp_path, caplog) -> None:
+    from tests.conftest import make_config
+    from web import create_app
+
+    folder = tmp_path / "token=hunter2"
+    config = make_config(tmp_path, **{"store__url": f"sqlite://{folder}/traffic.db"})
+    client = create_app(config).test_client()
+    answer, page = client.get("/api/v1/usage"), client.get("/")
+    assert answer.status_code == page.status_code == 503
+    assert answer.get_json()["detail"].startswith(f"store.url: no store at {tmp_path}/"
+                                                  "token=******** yet (the collector creates")
+    assert "hunter2" not in page.get_data(as_text=True) + caplog.text
+    assert "token=********" in caplog.text
+
+
 def test_series_hours_across_the_autumn_dst_night(client) -> None:
     day = to_ms(datetime(2026, 10, 25, tzinfo=STOCKHOLM))
     response = client.get("/api/v1/series?resolution=hour&start=2026-10-25&end=2026-10-26")
@@ -309,6 +324,67 @@ def test_every_endpoint_refuses_bad_parameters(client, path: str, detail: str) -
     response = client.get(path)
     assert response.status_code == 400
     assert response.get_json() == {"error": "Bad Request", "detail": detail}
+
+
+@pytest.mark.parametrize(("path", "detail"), [
+    ("/api/v1/events?limit=" + "9" * 5000,
+     "limit: expected a whole number from 1 to 1000, got 5000 digits"),
+    ("/api/v1/events?limit=00001", "limit: expected a whole number from 1 to 1000, got 5 digits"),
+    ("/api/v1/events?since=" + "9" * 5000,
+     "since: expected epoch milliseconds of at most 19 digits, got 5000 digits"),
+    ("/api/v1/events?until=" + "1" * 20,
+     "until: expected epoch milliseconds of at most 19 digits, got 20 digits"),
+    ("/api/v1/realtime?since=" + "7" * 4301,
+     "since: expected epoch milliseconds of at most 19 digits, got 4301 digits"),
+    ("/api/v1/series?start=" + "1" * 4000,
+     "start: expected epoch milliseconds of at most 19 digits, got 4000 digits"),
+    ("/api/v1/series?iface=", "iface: must not be empty (leave the parameter out instead)"),
+    ("/api/v1/series?resolution=month&iface=",
+     "iface: must not be empty (leave the parameter out instead)"),
+    ("/api/v1/series?gauge=", "gauge: must not be empty (leave the parameter out instead)"),
+    ("/api/v1/series?gauge=rsrp&source=",
+     "source: must not be empty (leave the parameter out instead)"),
+])
+def test_oversized_numbers_and_empty_names_are_a_400_naming_the_parameter(
+        client, path: str, detail: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad Request", "detail": detail}
+
+
+def test_the_longest_epoch_milliseconds_are_still_taken(client) -> None:
+    response = client.get("/api/v1/events?since=0&until=" + "9" * 19)
+    assert response.status_code == 200
+    assert response.get_json() == client.get("/api/v1/events").get_json()
+
+
+def _get_raw(client, path: str, **options):
+    """``path`` as a server passes it on (the test client would read ``//x`` as a host)."""
+    return client.get("/", headers={"Host": "evil.example"},
+                      environ_overrides={"PATH_INFO": path}, **options)
+
+
+@pytest.mark.parametrize("path", ["/api//v1/usage", "/api/v1//usage", "/metrics//",
+                                  "/js//app.js", "/static//style.css", "//evil.example/rt"])
+def test_doubled_slashes_are_a_404_not_a_redirect_to_the_clients_host(client, path: str
+                                                                       ) -> None:
+    response = _get_raw(client, path)
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert "evil.example" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["//api/v1/usage", "//rt"])
+def test_leading_doubled_slashes_are_answered_in_place(client, path: str) -> None:
+    response = _get_raw(client, path)
+    assert response.status_code == 200 and "Location" not in response.headers
+    assert response.get_data() == client.get(path[1:]).get_data()
+
+
+def test_the_redirect_to_the_dashboard_stays_on_this_site(client) -> None:
+    response = _get_raw(client, "", query_string="a=1")
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/?a=1"
 
 
 def test_uptime_stops_where_the_keeper_stopped_watching(tmp_path) -> None:
