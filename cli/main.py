@@ -16,7 +16,14 @@ from pathlib import Path
 
 from collector.sources import source_schemas
 from traffic import __version__
-from traffic.config import Config, ConfigError, load_config, mask_secrets, shown_settings
+from traffic.config import (
+    Config,
+    ConfigError,
+    load_config,
+    mask_secrets,
+    mask_text,
+    shown_settings,
+)
 from traffic.periods import now_ms
 from traffic.store import Store, StoreError, open_store
 
@@ -77,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_went_away()
     except (ConfigError, UsageError, StoreError) as error:
-        print(f"traffic: {error}", file=sys.stderr)
+        print(f"traffic: {mask_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        print(f"traffic: {error}", file=sys.stderr)
+        print(f"traffic: {mask_text(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
