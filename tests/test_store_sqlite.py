@@ -172,6 +172,24 @@ def test_only_one_writer(store, db_path: Path) -> None:
     other.close()
 
 
+@pytest.mark.parametrize("alias", ["symlink", "hard link", "lock file deleted"])
+def test_one_writer_however_the_store_is_named(store, db_path: Path, alias: str) -> None:
+    """The lock is on the store file itself: another name for it, or a deleted ``.lock``
+    file, does not let a second collector in (it would count every byte twice)."""
+    store.claim_writer()
+    other_path = db_path.with_name("other.db")
+    if alias == "symlink":
+        other_path.symlink_to(db_path)
+    elif alias == "hard link":
+        os.link(db_path, other_path)
+    else:
+        db_path.with_name("traffic.db.lock").unlink()
+        other_path = db_path
+    with pytest.raises(StoreError, match=r"another collector \(pid \w+\) is already writing|"
+                                         r"cannot open"):  # SQLite refuses a hard link's WAL
+        open_store(f"sqlite://{other_path}", TZ).claim_writer()
+
+
 def test_small_saves_and_one_bulk_add_agree(tmp_path: Path) -> None:
     """The collector saves a minute at a time, out of order after a restart; a bulk import adds
     days at once. Both must give the same buckets."""
@@ -406,3 +424,31 @@ def test_deliveries_name_their_url_by_fingerprint_and_wait_together(db_path: Pat
     assert [(d.mark, d.next_at) for d in store.pending_deliveries()
             if d.fingerprint == "fp-a"] == [("new", 90_000)]
     store.close()
+
+
+def test_a_second_collector_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    """Through the real command: a collector runs; another, given a symlink to its store,
+    exits 2 with one line, and the lock file's removal changes nothing."""
+    import sys
+
+    from tests.collector_process import HostCollector, wait_until
+    from tests.stack import clean_env
+
+    first = HostCollector(tmp_path, '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
+    first.start()
+    try:
+        wait_until(lambda: (tmp_path / "traffic.db.lock").exists(), "the first collector")
+        (tmp_path / "alias.db").symlink_to(tmp_path / "traffic.db")
+        (tmp_path / "traffic.db.lock").unlink()
+        config = tmp_path / "second.toml"
+        config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/alias.db"\n'
+                          f'[collector]\nruntime_dir = "{tmp_path}/run2"\n'
+                          '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
+        second = subprocess.run([sys.executable, "-m", "cli", "--config", str(config),
+                                 "collect"], capture_output=True, text=True, env=clean_env(),
+                                timeout=60)
+        assert second.returncode == 2
+        assert second.stderr == (f"traffic: store.url: another collector (pid unknown) is "
+                                 f"already writing to {tmp_path}/alias.db\n")
+    finally:
+        first.stop()

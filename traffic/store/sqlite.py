@@ -245,18 +245,28 @@ class SQLiteStore:
             newest[row[:2]], open_buckets.get(row[:2], newest[row[:2]]))])
 
     def claim_writer(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Lock the store file itself (``flock``, which SQLite's own ``fcntl`` locks do not
+        touch), so a symlink, a hard link or a deleted ``.lock`` file cannot let a second
+        collector in; the ``.lock`` file beside it only tells the holder's pid."""
+        descriptor = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
             os.close(descriptor)
-            raise StoreError(f"store.url: another collector (pid {holder}) is already writing "
-                             f"to {self.path}") from None
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())
+            raise StoreError(f"store.url: another collector (pid {self._holder()}) is already "
+                             f"writing to {self.path}") from None
         self._writer_lock = descriptor
+        with contextlib.suppress(OSError):
+            self._lock_note().write_text(f"{os.getpid()}\n")
+
+    def _lock_note(self) -> Path:
+        return self.path.resolve().with_name(self.path.resolve().name + ".lock")
+
+    def _holder(self) -> str:
+        try:
+            return self._lock_note().read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
 
     def tracker_state(self) -> dict[str, CounterState]:
         return {key: CounterState(life, at, rx, tx, held) for key, life, at, rx, tx, held in
