@@ -10,11 +10,21 @@ running sources; ``traffic connect`` and ``disconnect`` make their own from the 
 never log in where the store says the login was refused with the same settings.
 Disconnect commands are derived for the usual connect helpers: ``pon``/``poff``,
 ``nmcli connection up``/``down`` and ``mmcli --simple-connect``/``--simple-disconnect``.
+
+A command's output is read as it comes by a thread of its own and bounded: its first and last
+``HEAD_BYTES``/``TAIL_BYTES`` are kept and the bytes between counted, so a command printing
+hundreds of megabytes costs a few kilobytes, and masking (of the kept part only) takes bounded
+time in the keeper's thread, holding no lock the polls need. ``action_timeout`` covers the
+command and the reading of its output. However the command ends, every process it started is
+killed then (see ``collector.processes``: its session, its recorded ancestry and an environment
+marker; a cgroup or a subreaper were not chosen, for the reasons given there); a command that
+exits while its children run is judged by its own exit code.
 """
 
 import contextlib
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -22,13 +32,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from collector.processes import ProcessTree
 from traffic.config import MASK, Config, ConfigError, KeeperConfig, mask_text
 from traffic.periods import now_ms
 from traffic.store import Store
 
-OUTPUT_LIMIT = 4000
+HEAD_BYTES = 4096
+TAIL_BYTES = 4096
+"""A command's output kept: its beginning and its end; the bytes between are counted."""
+READ_BYTES = 65536
+SCAN_EVERY_S = 0.2
+"""How often the processes of a running command are looked for (see ``collector.processes``)."""
+DRAIN_S = 1.0
+"""After the command and its processes are gone, how long what they wrote may still take to
+read; longer only within the command's own ``action_timeout``."""
 REFUSED_BEFORE = "the login was refused before; fix the settings to try again"
 """What a router action says where the store marks its login refused (as the collector does)."""
 USB_DEVICES = Path("/sys/bus/usb/devices")
@@ -82,8 +101,9 @@ class ActionRunner:
         if command[0] in SOURCE_ACTIONS:
             ok, output = self._on_source(command[0], list(command[1:]))
             return _result(command, ok, 0 if ok else 1, False, output, started, secrets)
+        tree = ProcessTree()
         try:
-            process = self._start(command)
+            process = self._start(command, tree)
         except OSError as error:
             return _result(command, False, None, False, f"cannot run {command[0]}: {error}",
                            started, secrets)
@@ -91,12 +111,12 @@ class ActionRunner:
             return _result(command, False, None, False, f"not run: {self._why}",
                            started, secrets, interrupted=True)
         try:
-            out, timed_out = _wait(process, timeout_s)
+            out, timed_out = _wait(process, tree, timeout_s)
         finally:
             with self._lock:
                 self._process = None
         interrupted = self.interrupted and process.returncode != 0
-        text = out.decode(errors="replace") + (
+        text = out.text(secrets) + (
             f"\n(killed: {self._why})" if interrupted
             else f"\n(killed after {timeout_s:g}s)" if timed_out else "")
         return _result(command, process.returncode == 0 and not timed_out,
@@ -137,13 +157,14 @@ class ActionRunner:
             if self._process is not None and self._process.returncode is None:
                 _kill_group(self._process)
 
-    def _start(self, command: Sequence[str]) -> subprocess.Popen | None:
+    def _start(self, command: Sequence[str], tree: ProcessTree) -> subprocess.Popen | None:
         with self._lock:
             if self._interrupted:
                 return None
             self._process = subprocess.Popen(
                 list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                stdin=subprocess.DEVNULL, start_new_session=True, env=tree.environment())
+            tree.started(self._process.pid)
             return self._process
 
 
@@ -158,21 +179,101 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _wait(process: subprocess.Popen, timeout_s: float) -> tuple[bytes, bool]:
-    """The command's output, and whether it was killed for outliving ``timeout_s``."""
-    try:
-        out, _ = process.communicate(timeout=timeout_s)
-        return out, False
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-    try:  # a child that left the group may still hold the output open: don't wait for it
-        out, _ = process.communicate(timeout=1)
-    except subprocess.TimeoutExpired:
-        if process.stdout is not None:
-            process.stdout.close()
-        process.wait()
-        out = b""
-    return out, True
+class _Output:
+    """A command's output read as it comes, in a thread of its own: the first ``HEAD_BYTES``
+    and the last ``TAIL_BYTES`` are kept, the bytes between only counted."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self.pipe = pipe
+        self.head = b""
+        self.tail = b""
+        self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="action-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        descriptor = self.pipe.fileno()
+        os.set_blocking(descriptor, False)
+        while not self._stop.is_set():
+            ready, _, _ = select.select([descriptor], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(descriptor, READ_BYTES)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return
+            self._take(chunk)
+
+    def _take(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if len(self.head) < HEAD_BYTES:
+            room = HEAD_BYTES - len(self.head)
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if len(chunk) >= TAIL_BYTES:
+            self.tail = chunk[-TAIL_BYTES:]
+        elif chunk:
+            self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+
+    def finish(self, within_s: float) -> None:
+        """Read on until the end of the output, at most ``within_s`` more."""
+        self._thread.join(max(within_s, 0))
+        self._stop.set()
+        self._thread.join()
+        self.pipe.close()
+
+    def text(self, secrets: Sequence[str]) -> str:
+        """What was kept, decoded and masked; where bytes were left out between the head and
+        the tail, each is cut at a line (else a word) boundary, so no secret is cut in two."""
+        head, tail = self.head, self.tail
+        left_out = self.total - len(head) - len(tail)
+        if left_out <= 0:
+            return (head + tail).decode(errors="replace")
+        cut = head.rfind(b"\n")
+        cut = cut if cut > 0 else head.rfind(b" ")
+        kept_head = head[:cut] if cut > 0 else head
+        cut = tail.find(b"\n")
+        cut = cut if cut >= 0 else tail.find(b" ")
+        kept_tail = tail[cut + 1:] if cut >= 0 else tail
+        left_out += len(head) - len(kept_head) + len(tail) - len(kept_tail)
+        return (mask_output(kept_head.decode(errors="replace"), secrets)
+                + f"\n… {_size(left_out)} left out …\n"
+                + mask_output(kept_tail.decode(errors="replace"), secrets))
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def _wait(process: subprocess.Popen, tree: ProcessTree, timeout_s: float
+          ) -> tuple[_Output, bool]:
+    """The command's output, and whether it was killed for outliving ``timeout_s``. When the
+    command ends, however it ends, every process it started is killed: a command that exits
+    while its children run is judged by its own exit code."""
+    assert process.stdout is not None
+    output = _Output(process.stdout)
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+    while True:
+        try:
+            process.wait(timeout=min(SCAN_EVERY_S, max(deadline - time.monotonic(), 0)))
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                timed_out = True
+                _kill_group(process)
+                process.wait()
+                break
+            tree.scan()
+    tree.kill()
+    output.finish(max(deadline - time.monotonic(), DRAIN_S) if not timed_out else DRAIN_S)
+    return output, timed_out
 
 
 def mask_output(text: str, secrets: Sequence[str]) -> str:
@@ -187,9 +288,10 @@ def mask_output(text: str, secrets: Sequence[str]) -> str:
 def _result(command: Sequence[str], ok: bool, exit_code: int | None, timed_out: bool,
             output: str, started: float, secrets: Sequence[str], interrupted: bool = False
             ) -> ActionResult:
+    if len(output) > HEAD_BYTES + TAIL_BYTES + 100:
+        output = (f"{output[:HEAD_BYTES]}\n… {len(output) - HEAD_BYTES - TAIL_BYTES} "
+                  f"characters left out …\n{output[-TAIL_BYTES:]}")
     output = mask_output(output, secrets).strip()
-    if len(output) > OUTPUT_LIMIT:
-        output = "…" + output[-OUTPUT_LIMIT:]
     return ActionResult(tuple(mask_output(part, secrets) for part in command), ok, exit_code,
                         timed_out, output, int((time.monotonic() - started) * 1000),
                         interrupted)

@@ -150,3 +150,141 @@ def test_interrupt_kills_the_running_command_and_its_group_at_once() -> None:
     assert subprocess.run(["pgrep", "-f", "^sleep 3[12]$"], capture_output=True).returncode == 1
     after = runner.run(["true"], 5)
     assert after.interrupted and after.output == "not run: the collector was stopping"
+
+
+def big_output_script(megabytes: int) -> str:
+    """A helper that prints a secret, ``megabytes`` MB of noise, and a secret again."""
+    return ("echo 'START password=hunter2'; "
+            f"yes 0123456789abcdef | head -c {megabytes * 1000 * 1000}; "
+            "echo; echo 'END token=s3cr3t pin 4321'")
+
+
+MEMORY_PROBE = """
+import json, sys, threading, time
+from collector.actions import run_action
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+gaps, done = [], threading.Event()
+def tick():
+    last = time.monotonic()
+    while not done.is_set():
+        time.sleep(0.01)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+
+before = hwm()
+ticker = threading.Thread(target=tick)
+ticker.start()
+result = run_action(["sh", "-c", sys.argv[1]], 120, secrets=["4321"])
+done.set()
+ticker.join()
+print(json.dumps({"grew": hwm() - before, "gap": max(gaps), "ok": result.ok,
+                  "timed_out": result.timed_out, "output": result.output}))
+"""
+
+
+def test_300_mb_of_output_is_read_as_it_comes_and_kept_bounded() -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, big_output_script(300)],
+                           capture_output=True, text=True, timeout=180)
+    assert probe.returncode == 0, probe.stderr
+    measured = json.loads(probe.stdout)
+    assert measured["ok"] and not measured["timed_out"]
+    assert measured["grew"] < 30 * 1024 * 1024, measured["grew"]
+    assert measured["gap"] < 0.5, "another thread was held up while the output was read"
+    output = measured["output"]
+    assert output.startswith("START password=********\n0123456789abcdef\n")
+    assert output.endswith("0123456789abcd\nEND token=******** pin ********")
+    assert "hunter2" not in output and "s3cr3t" not in output and "4321" not in output
+    left_out = [line for line in output.splitlines() if "left out" in line]
+    assert left_out == ["… 300 MB left out …"]
+    assert len(output) < 9000
+
+
+def test_a_secret_at_the_edge_of_what_is_kept_is_not_cut_in_two() -> None:
+    noise = "x" * 4090
+    script = (f"printf '%s password=hunter2 ' {noise}; yes | head -c 100000; "
+              f"printf ' pin 4321 %s' {noise}")
+    result = run_action(["sh", "-c", script], 10, secrets=["4321"])
+    assert result.ok
+    assert "left out" in result.output
+    for part in ("hunter2", "unter2", "ter2", "4321", "321"):
+        assert part not in result.output
+
+
+def processes_with(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(marker.encode() in part for part in argv):
+            found.append(cmdline.parent.name)
+    return found
+
+
+def unique_seconds() -> str:
+    """A sleep of about an hour whose argv no other process has."""
+    import random
+
+    return f"3000.{random.randrange(10**8, 10**9)}"
+
+
+def test_a_setsid_child_left_behind_is_killed_when_the_attempt_ends() -> None:
+    seconds = unique_seconds()
+    result = run_action(["sh", "-c", f"setsid sleep {seconds} > /dev/null 2>&1 & "
+                                     f"(setsid sh -c 'sleep {seconds}1' > /dev/null 2>&1 &); "
+                                     "sleep 0.5; echo dialled"], 10)
+    assert result.ok and result.output == "dialled"
+    assert processes_with(seconds) == []
+
+
+def test_a_wrapper_that_exits_at_once_is_judged_by_its_exit_code() -> None:
+    seconds = unique_seconds()
+    started = time.monotonic()
+    result = run_action(["sh", "-c", f"sleep {seconds} & echo started; exit 0"], 10)
+    assert time.monotonic() - started < 3
+    assert result.ok and not result.timed_out and result.exit_code == 0
+    assert result.output == "started"
+    assert processes_with(seconds) == []
+    failed = run_action(["sh", "-c", f"sleep {seconds} & exit 4"], 10)
+    assert (failed.ok, failed.exit_code, failed.timed_out) == (False, 4, False)
+    assert processes_with(seconds) == []
+
+
+def test_a_timed_out_command_leaves_no_process_behind() -> None:
+    seconds = unique_seconds()
+    started = time.monotonic()
+    result = run_action(["sh", "-c", f"setsid sleep {seconds} & sleep {seconds}"], 0.5)
+    assert result.timed_out and time.monotonic() - started < 3
+    assert processes_with(seconds) == []
+
+
+def test_the_dialler_daemon_pppd_is_left_holding_the_link(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    pppd = tmp_path / "pppd"
+    pppd.symlink_to(subprocess.run(["sh", "-c", "command -v sleep"], capture_output=True,
+                                   text=True, check=True).stdout.strip())
+    seconds = unique_seconds()
+    result = run_action(["sh", "-c", f"setsid {pppd} {seconds} > /dev/null 2>&1 & "
+                                     f"sleep {seconds}1 & sleep 0.3; echo dialled"], 10)
+    try:
+        assert result.ok and result.output == "dialled"
+        kept = processes_with(seconds)
+        assert len(kept) == 1
+        assert Path(f"/proc/{kept[0]}/comm").read_text().strip() == "pppd"
+    finally:
+        for pid in processes_with(seconds):
+            os.kill(int(pid), signal.SIGKILL)

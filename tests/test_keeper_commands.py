@@ -279,3 +279,44 @@ def test_connect_over_the_quota_is_exempt_after_a_hand_disconnect(tmp_path: Path
     state = KeeperState(**saved)
     decision = policy_for(loaded).decide(state, now + 1_000, True, True, now + 86_400_000)
     assert [event.kind for event in decision.events] == ["up"] and decision.action is None
+
+
+PEAK_OF_CHILD = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n{done.returncode}\\n"
+                 + done.stdout)
+"""
+
+
+def connect_peak(config: Path) -> tuple[int, int, str]:
+    """Peak RSS (bytes) of a `traffic connect` process, its exit status and its output."""
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_OF_CHILD, sys.executable, "-m", "cli", "--config",
+         str(config), "connect"], capture_output=True, text=True, env=clean_env(), timeout=120)
+    peak, status, output = measured.stdout.split("\n", 2)
+    return int(peak) * 1024, int(status), output
+
+
+def test_connect_printing_300_mb_stays_small_and_keeps_head_tail_and_count(
+        tmp_path: Path) -> None:
+    (tmp_path / "small").mkdir()
+    small = setup(tmp_path / "small", '["echo", "dialled"]', "[]")
+    script = ("echo START password=hunter2; yes 0123456789abcdef | head -c 300000000; "
+              "echo; echo END pin=4321")
+    large_dir = tmp_path / "large"
+    large_dir.mkdir()
+    large = setup(large_dir, json.dumps(["sh", "-c", script]), "[]")
+    base_peak, base_status, _ = connect_peak(small)
+    peak, status, output = connect_peak(large)
+    assert (base_status, status) == (0, 0)
+    assert peak - base_peak < 30 * 1024 * 1024, (base_peak, peak)
+    assert output.startswith("sh -c echo START password=********; yes")
+    assert "\nSTART password=********\n0123456789abcdef\n" in output
+    assert "\n… 300 MB left out …\n" in output
+    assert output.endswith("\nEND pin=********\n")
+    assert "hunter2" not in output and "4321" not in output
+    events, _ = stored(large)
+    attempt = events[-1][1]
+    assert attempt["ok"] and "… 300 MB left out …" in attempt["output"]
+    assert len(attempt["output"]) < 9000

@@ -4,6 +4,7 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,11 +135,24 @@ def to_ms_now() -> int:
 def test_a_flapping_link_is_rested_not_dialled_for_ever(link: Link, tmp_path: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
     """Each connect brings the link up for 1.5 s, then it drops: found up at one check, down
-    at the next. Those attempts are failures, so max_fails leads to the rest."""
+    at the next. Those attempts are failures, so max_fails leads to the rest. The drop comes
+    from outside the attempt: what the command leaves running is killed when it ends."""
     link.set_up(False)
     listener = link.start_listener(PROBE_PORT)
-    flap = (f"ip link set {link.near_if} up; "
-            f"setsid sh -c 'sleep 1.5; ip link set {link.near_if} down' >/dev/null 2>&1 &")
+    dialled = tmp_path / "dialled"
+    stop = threading.Event()
+
+    def drop_after_each_connect() -> None:
+        while not stop.is_set():
+            if dialled.exists():
+                dialled.unlink()
+                time.sleep(1.5)
+                link.set_up(False)
+            time.sleep(0.05)
+
+    dropper = threading.Thread(target=drop_after_each_connect)
+    dropper.start()
+    flap = f"ip link set {link.near_if} up; touch {dialled}"
     collector = spawn_collector(keeper_config(link, ["sh", "-c", flap], max_fails="3",
                                               lock_duration='"1h"'))
     try:
@@ -147,6 +161,8 @@ def test_a_flapping_link_is_rested_not_dialled_for_ever(link: Link, tmp_path: Pa
         time.sleep(3 * CHECK_S)
         after = events(collector)
     finally:
+        stop.set()
+        dropper.join()
         listener.kill()
         collector.stop()
     kinds = [e.kind for e in found]
