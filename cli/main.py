@@ -142,12 +142,13 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         alerts_json,
         beside_lines,
         keeper_text,
+        save_problem,
         source_lines,
         sources_json,
         usage_json,
         usage_text,
     )
-    from traffic.runtime import read_keeper
+    from traffic.runtime import read_keeper, read_save
     from traffic.source_state import source_states
 
     tz = config.timezone
@@ -159,14 +160,17 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     keeper = read_keeper(config)
+    save = read_save(config)
     states = source_states(config, result.now)
     if args.json:
-        print(json.dumps({**usage_json(result, tz), "keeper": keeper,
+        print(json.dumps({**usage_json(result, tz), "keeper": keeper, "save": save,
                           "sources": sources_json(states, tz),
                           "alerts": alerts_json(alerts, tz)}, indent=2))
     else:
         system = config.quota.unit_system
         print(usage_text(result, tz, system, config.site))
+        if problem := save_problem(save, tz):
+            print(f"  saving      {problem}")
         for line in [*beside_lines(result, states, system),
                      *source_lines(states, result.now, tz)]:
             print(line)

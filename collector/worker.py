@@ -38,10 +38,11 @@ from traffic.runtime import (
     REALTIME_WINDOW_MS,
     check_runtime_dir,
     realtime_path,
+    save_path,
     sources_path,
     write_atomically,
 )
-from traffic.store import Event, GaugeSample, Store
+from traffic.store import Event, GaugeSample, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class Collector:
         self._tracker_lock = threading.Lock()
         self._publish_lock = threading.Lock()
         self.store_lock = threading.Lock()
+        self.save_path = save_path(config)
+        self.save_state: dict = {"saved_at": None, "failing_since": None, "error": ""}
 
     def poll(self) -> list[Delta]:
         """Poll every source once (the first and the last poll of a run, ``collect --once``)."""
@@ -208,6 +211,9 @@ class Collector:
         a first reading, or counting those of the time a resumed key was not the link).
         On an idle link nothing is written: while no counter moved, the saved state is as good
         as the new one (only its time is older, which makes the next rate check more lenient).
+
+        A save that fails keeps everything in memory for the next one, logs the reason once
+        and publishes it (``save.json``) for ``status`` and the pages.
         """
         with self.store_lock:
             with self._tracker_lock:
@@ -217,15 +223,63 @@ class Collector:
             counters = self._counters_of(state)
             if not pending and not gauges and counters == self._saved:
                 return 0
+            merged = merge_within_buckets(pending)
             try:
-                added = self.store.add(merge_within_buckets(pending), state, gauges)
-            except Exception:
+                added = self._commit(merged, state, gauges)
+            except StoreError as error:
                 with self._tracker_lock:
                     self.pending[:0] = pending
                     self.pending_gauges[:0] = gauges
-                raise
+                self._save_failed(str(error), sum(d.rx + d.tx for d in merged))
+                return 0
             self._saved = counters
+            self._save_succeeded()
             return added
+
+    def _commit(self, deltas: list[Delta], state: dict[str, CounterState],
+                gauges: list[GaugeSample]) -> int:
+        """Add to the store; when its file is no longer the one opened (deleted, renamed over),
+        add the same to the file now at its path, a new store if there is none."""
+        added = 0
+        try:
+            added = self.store.add(deltas, state, gauges)
+        except StoreError:
+            if not self.store.replaced():
+                raise
+        what = self.store.replaced()
+        if not what:
+            return added
+        size = sum(d.rx + d.tx for d in deltas)
+        log.error("store %s while collecting: reopening it (a new empty store if none is "
+                  "there) with the %d bytes not saved yet and the counters' latest readings "
+                  "as its start; what the old file held is not in it", what, size)
+        self.store.reopen()
+        return self.store.add(deltas, state, gauges)
+
+    def _save_failed(self, reason: str, size: int) -> None:
+        at = self.clock()
+        if reason != self.save_state["error"]:
+            log.error("%s; keeping %d bytes counted in memory and trying again every %gs",
+                      reason, size, self.config.collector.save_interval)
+        if self.save_state["failing_since"] is None:
+            self.save_state["failing_since"] = at
+        self.save_state["error"] = reason
+        self._publish_save()
+
+    def _save_succeeded(self) -> None:
+        if self.save_state["failing_since"] is not None:
+            log.info("saving again: everything counted since %s is saved",
+                     _clock(self.save_state["failing_since"]))
+        self.save_state.update(saved_at=self.clock(), failing_since=None, error="")
+        self._publish_save()
+
+    def unsaved_bytes(self) -> int:
+        with self._tracker_lock:
+            return sum(d.rx + d.tx for d in self.pending)
+
+    def _publish_save(self) -> None:
+        with self._publish_lock:
+            write_atomically(self.save_path, dict(self.save_state))
 
     @staticmethod
     def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int, int]]:
@@ -294,7 +348,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
             collector.save()
         finally:
             collector.close()
-        return 0
+        return 1 if collector.save_state["failing_since"] is not None else 0
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -341,8 +395,17 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     collector.poll()
     collector.save()
     collector.close()
+    failing_since = collector.save_state["failing_since"]
+    if failing_since is not None:
+        log.error("stopped: could not save %d bytes counted since %s: %s",
+                  collector.unsaved_bytes(), _clock(failing_since), collector.save_state["error"])
+        return 1
     log.info("stopped; everything counted is saved")
     return 0
+
+
+def _clock(at: int) -> str:
+    return datetime.fromtimestamp(at / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _logged(job: Callable[[], object], name: str = "") -> Callable[[], None]:

@@ -93,6 +93,15 @@ def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
     return "\n".join(lines)
 
 
+def save_problem(save: dict[str, Any] | None, tz: ZoneInfo) -> str:
+    """What the running collector cannot save and since when, or "" while it saves."""
+    if not save or save.get("failing_since") is None:
+        return ""
+    since = from_ms(save["failing_since"], tz).strftime("%-d %b %H:%M:%S")
+    return (f"The collector cannot save since {since}: {save.get('error', '')}; "
+            "the totals shown leave out what it counted since then.")
+
+
 def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:
     """One line on the link, for ``traffic status``."""
     if keeper is None:

@@ -83,6 +83,22 @@ def sources_path(config: Config) -> Path:
     return runtime_dir(config) / f"{config.site}.sources.json"
 
 
+def save_path(config: Config) -> Path:
+    return runtime_dir(config) / f"{config.site}.save.json"
+
+
+def read_save(config: Config) -> dict[str, Any] | None:
+    """The collector's latest save: ``saved_at``, and ``failing_since`` and ``error`` while it
+    cannot save; None when no collector has published one."""
+    return _read_checked(save_path(config), _is_save_document)
+
+
+def _is_save_document(document: dict[str, Any]) -> bool:
+    return (_instant(document.get("saved_at"), optional=True)
+            and _instant(document.get("failing_since"), optional=True)
+            and isinstance(document.get("error", ""), str))
+
+
 def read_sources(config: Config) -> dict[str, dict[str, Any]]:
     """Each configured source's latest state as the collector published it: ``read_at``,
     ``failing_since`` and ``error`` when it is not answering, and its latest ``gauges``."""

@@ -12,9 +12,9 @@ from flask import Blueprint, current_app, render_template
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
 from traffic.quota import Beside, usage
-from traffic.report import comparison, iso, signal_levels, usage_sentence
+from traffic.report import comparison, iso, save_problem, signal_levels, usage_sentence
 from traffic.roles import source_name
-from traffic.runtime import read_keeper
+from traffic.runtime import read_keeper, read_save
 from traffic.source_state import (
     DOWN,
     REFUSED,
@@ -81,6 +81,7 @@ def history() -> str:
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
         sample_age_label=sample_age_label(current.sample_age_s),
+        save_problem=save_problem(read_save(config), tz),
         keeper=link_state(read_keeper(config), tz), billed_label=ours,
         beside=[beside_sentence(item, current.total, ours, system)
                 for item in current.beside],

@@ -91,6 +91,12 @@ class Store(Protocol):
         Two collectors counting the same link into one store would count every byte twice.
         """
 
+    def replaced(self) -> str:
+        """What happened to the store the writer claimed (deleted, replaced), or ""."""
+
+    def reopen(self) -> None:
+        """Open (or create) the store now at the same place and claim it again."""
+
     def tracker_state(self) -> dict[str, CounterState]: ...
 
     def known_keys(self) -> list[str]: ...

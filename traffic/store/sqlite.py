@@ -126,6 +126,21 @@ ADD_RECENT = """
 
 
 
+def _mount(path: Path) -> str:
+    """The mount point of the filesystem holding ``path``."""
+    point = path.parent.resolve()
+    while not os.path.ismount(point) and point != point.parent:
+        point = point.parent
+    return str(point)
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -146,6 +161,8 @@ class SQLiteStore:
         self.tz = tz
         self.retention = dict(retention)
         self._writer_lock: int | None = None
+        self._identity = (0, 0)
+        self._lost = ""
         self._keys: list[str] | None = None
         """known_keys(), until add() or prune() may change it."""
         try:
@@ -156,6 +173,9 @@ class SQLiteStore:
             self._migrate(create)
         except sqlite3.OperationalError as error:
             self._close_quietly()
+            if _read_only(self.path):
+                raise StoreError(f"store.url: cannot open {self.path}: {error}: "
+                                 f"{_mount(self.path)} is mounted read-only") from None
             if "readonly" in str(error):
                 raise StoreError(
                     f"store.url: cannot read {self.path} as user {_user()}: SQLite "
@@ -189,8 +209,7 @@ class SQLiteStore:
                 self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
                                       f"PRAGMA user_version = {number + 1}; COMMIT;")
             except sqlite3.Error:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                self._roll_back()
                 raise
 
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
@@ -198,8 +217,8 @@ class SQLiteStore:
         rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
         self._keys = None
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             new = self._insert_intervals(rows)
             increments = RollupIncrements(self.tz)
             increments.add(Delta(*row) for row in new)
@@ -209,8 +228,11 @@ class SQLiteStore:
                             for key, s in tracker_state.items()])
             db.executemany(ADD_GAUGE, gauge_rows(gauges))
             db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._roll_back()
+            raise StoreError(self.write_failure(error)) from None
         except BaseException:
-            db.execute("ROLLBACK")
+            self._roll_back()
             raise
         return sum(row[3] + row[4] for row in new)
 
@@ -256,6 +278,8 @@ class SQLiteStore:
             raise StoreError(f"store.url: another collector (pid {self._holder()}) is already "
                              f"writing to {self.path}") from None
         self._writer_lock = descriptor
+        stat = os.fstat(descriptor)
+        self._identity = (stat.st_dev, stat.st_ino)
         with contextlib.suppress(OSError):
             self._lock_note().write_text(f"{os.getpid()}\n")
 
@@ -427,8 +451,68 @@ class SQLiteStore:
             yield
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._roll_back()
             raise
+
+    def _roll_back(self) -> None:
+        """Undo the open transaction, if any: SQLite itself rolls back on some failures (a
+        full disk, an I/O error), and a second error here must not hide the first one."""
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+
+    def write_failure(self, error: sqlite3.Error) -> str:
+        """SQLite's own reason for a failed write, and what to do about it."""
+        reason = str(error) or type(error).__name__
+        if "full" in reason:
+            return f"cannot save to {self.path}: {reason}: free space on {_mount(self.path)}"
+        if "readonly" in reason or "I/O" in reason:
+            return (f"cannot save to {self.path}: {reason}: check that {self.path.parent} is "
+                    f"writable and {_mount(self.path)} is mounted read-write")
+        return f"cannot save to {self.path}: {reason}"
+
+    def replaced(self) -> str:
+        """What happened to the store file this store opened, or "" when it is still the one
+        at its path (compared by device and inode with the writer lock's descriptor)."""
+        if self._writer_lock is None:
+            return self._lost
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return f"{self.path} was deleted"
+        except OSError as error:
+            return f"{self.path} cannot be read any more ({error.strerror})"
+        if (now.st_dev, now.st_ino) != self._identity:
+            return f"{self.path} was replaced by another file"
+        return ""
+
+    def reopen(self) -> None:
+        """Open the file now at the path, creating a new store if there is none, and claim
+        it; the old file's connection and lock are let go first, so its ``-wal`` and ``-shm``
+        files are not taken for the new file's."""
+        self._lost = f"{self.path} could not be opened again"
+        if self._writer_lock is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            os.close(self._writer_lock)
+            self._writer_lock = None
+        if not self.path.exists():
+            for leftover in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    self.path.with_name(self.path.name + leftover).unlink()
+        self._keys = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(True)
+        except sqlite3.Error as error:
+            raise StoreError(self.write_failure(error)) from None
+        except OSError as error:
+            raise StoreError(f"cannot create {self.path}: {error.strerror}") from None
+        self.claim_writer()
+        self._lost = ""
 
     def last_sample_at(self) -> int | None:
         return self.db.execute("SELECT MAX(at) FROM tracker").fetchone()[0]
@@ -443,8 +527,8 @@ class SQLiteStore:
     def prune(self, now: int) -> int:
         removed = 0
         self._keys = None
-        self.db.execute("BEGIN IMMEDIATE")
         try:
+            self.db.execute("BEGIN IMMEDIATE")
             keys = self.known_keys()
             keep_raw = self.retention.get("raw", 0)
             if keep_raw:
@@ -468,8 +552,11 @@ class SQLiteStore:
                             "AND bucket < ?",
                             [(key, code, now - int(keep * 1000)) for key in keys]).rowcount
             self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._roll_back()
+            raise StoreError(self.write_failure(error)) from None
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._roll_back()
             raise
         return removed
 

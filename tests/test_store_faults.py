@@ -1,0 +1,156 @@
+"""The store's file deleted, renamed over or on a full disk while a real collector runs
+(issue 10, items 2 and 3): nothing counted is lost or doubled, and the failure is said."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.collector_process import CollectorProcess, wait_until
+from tests.sim.link import Link
+
+pytestmark = pytest.mark.netns
+
+MB = 1_000_000
+
+
+def log_text(tmp_path: Path) -> str:
+    return (tmp_path / "collector.log").read_text()
+
+
+def settle(collector: CollectorProcess) -> tuple[int, int]:
+    """Wait for a few polls and saves on a quiet link; the kernel's counters then."""
+    collector.wait_polls(8)
+    return collector.link.counters()
+
+
+def grown(after: tuple[int, int], before: tuple[int, int]) -> tuple[int, int]:
+    return after[0] - before[0], after[1] - before[1]
+
+
+@pytest.mark.parametrize("fault", ["deleted", "renamed over"])
+def test_store_gone_while_collecting_is_recreated_with_every_byte_since(
+        link: Link, tmp_path: Path, fault: str,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    at_fault = settle(collector)
+    store = tmp_path / "traffic.db"
+    if fault == "deleted":
+        store.unlink()
+    else:
+        other = tmp_path / "restored.db"
+        other.write_bytes(b"")
+        other.rename(store)
+    assert link.transfer(3 * MB) == 3 * MB
+    said = "was deleted" if fault == "deleted" else "was replaced by another file"
+    wait_until(lambda: said in log_text(tmp_path), "the error line")
+    collector.wait_polls(8)
+    collector.stop()
+    after = link.counters()
+
+    errors = [line for line in log_text(tmp_path).splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert f"store {store} {said}" in errors[0] and "a new empty store" in errors[0]
+    assert store.is_file()
+    assert collector.stored() == grown(after, at_fault)
+    assert grown(after, at_fault)[1] > 3 * MB
+    assert "stopped; everything counted is saved" in log_text(tmp_path)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs; filled by the test with ``fill``."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def fill(disk: Path) -> None:
+    descriptor = os.open(disk / "fill", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(descriptor, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+    assert os.statvfs(disk).f_bavail == 0
+
+
+def on_disk(collector: CollectorProcess, disk: Path) -> None:
+    text = collector.config.read_text()
+    collector.config.write_text(text.replace(f"{collector.tmp_path}/traffic.db",
+                                             f"{disk}/traffic.db"))
+
+
+def save_state(collector: CollectorProcess) -> dict:
+    return json.loads(collector.cli("status", "--json"))["save"]
+
+
+def test_full_disk_is_said_and_nothing_is_lost_when_space_comes_back(
+        link: Link, tmp_path: Path, small_disk: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
+    on_disk(collector, small_disk)
+    before = link.counters()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    settle(collector)
+    fill(small_disk)
+    assert link.transfer(MB) == MB
+    wait_until(lambda: "database or disk is full" in log_text(tmp_path), "the full disk")
+    assert link.transfer(3 * MB) == 3 * MB
+    collector.wait_polls(6)
+    state = save_state(collector)
+    assert state["failing_since"] is not None and "database or disk is full" in state["error"]
+    assert f"free space on {small_disk}" in state["error"]
+    text = collector.cli("status")
+    assert "cannot save since" in text and "database or disk is full" in text
+    assert "cannot rollback" not in log_text(tmp_path)
+
+    (small_disk / "fill").unlink()
+    wait_until(lambda: "saving again" in log_text(tmp_path), "saves to resume")
+    assert save_state(collector)["failing_since"] is None
+    collector.stop()
+    assert collector.stored() == grown(link.counters(), before)
+    assert "Traceback" not in log_text(tmp_path)
+
+
+def test_stop_on_a_full_disk_says_what_was_not_saved_and_a_restart_counts_it(
+        link: Link, tmp_path: Path, small_disk: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
+    on_disk(collector, small_disk)
+    before = link.counters()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    settle(collector)
+    fill(small_disk)
+    assert link.transfer(MB) == MB
+    wait_until(lambda: "database or disk is full" in log_text(tmp_path), "the full disk")
+    assert link.transfer(3 * MB) == 3 * MB
+    collector.wait_polls(6)
+    assert collector.process is not None
+    collector.process.send_signal(signal.SIGTERM)
+    assert collector.process.wait(timeout=30) == 1
+    log = log_text(tmp_path)
+    assert "Traceback" not in log and "everything counted is saved" not in log
+    last = log.splitlines()[-1]
+    assert " ERROR " in last and "stopped: could not save" in last
+    assert "database or disk is full" in last
+    unsaved = re.search(r"could not save (\d+) bytes counted since", last)
+    assert unsaved is not None and int(unsaved[1]) > 3 * MB
+
+    os.unlink(small_disk / "fill")
+    collector.start()
+    collector.stop()
+    assert collector.stored() == grown(link.counters(), before)
