@@ -2,14 +2,22 @@
 
 A counter's life is the boot id and the interface's ifindex: a PPP reconnect creates ``ppp0``
 anew with a new ifindex and counters from zero, a reboot a new boot id.
+
+The bytes that cross an interface between the last poll and its deletion are not in sysfs any
+more: they come from the kernel's ``RTM_DELLINK`` message (see ``_netlink``), taken as it comes
+by a thread of the source and returned at the next poll as the final reading of that life,
+before the poll's own readings. A new interface's ``RTM_NEWLINK`` message is its first reading.
 """
 
 import logging
 import os
+import select
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from collector.sources import Clock, SourceType
+from collector.sources._netlink import LinkEvent, LinkEvents
 from traffic.config import SourceConfig, text_list
 from traffic.counters import Reading
 
@@ -19,6 +27,8 @@ SYS_NET = Path("/sys/class/net")
 PROC_ROUTE = Path("/proc/net/route")
 PROC_IPV6_ROUTE = Path("/proc/net/ipv6_route")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+MAX_QUEUED = 1000
+"""Readings from link events kept between two polls, at most (two per life of an interface)."""
 WIDE_MACHINES = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64",
                  "mips64", "loongarch64")
 
@@ -61,6 +71,24 @@ class KernelSource:
         self._missing: set[str] = set()
         self._watching: set[str] | None = None
         """The interfaces of the previous poll; None before the first poll of this run."""
+        self._lives: dict[str, str] = {}
+        """Each interface's last life seen, so that a link event of a new one is read once."""
+        self._queued: list[Reading] = []
+        """Readings from link events since the last poll, in their order."""
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._events: LinkEvents | None = None
+        self._wake_read, self._wake_write = os.pipe()
+        try:
+            self._events = LinkEvents()
+        except OSError as error:
+            log.warning("cannot listen to the kernel's link events (%s): the bytes of an "
+                        "interface's last moments before it is deleted will not be counted",
+                        error.strerror or error)
+        self._listener = threading.Thread(target=self._listen, name="kernel link events",
+                                          daemon=True)
+        if self._events is not None:
+            self._listener.start()
 
     def _watched(self) -> tuple[str, ...]:
         if self.interfaces:
@@ -69,38 +97,117 @@ class KernelSource:
         return (name,) if name else ()
 
     def poll(self) -> list[Reading]:
-        """A reading of each watched interface. One that was not watched at the previous poll
-        (the default route has moved to it) is marked ``resumed``: its bytes from the time
-        it was not the link are not counted."""
-        readings = []
-        watched = self._watched()
-        resumed = set() if self._watching is None else set(watched) - self._watching
-        self._watching = set(watched)
-        for name in watched:
-            reading = self._read(name, name in resumed)
-            if reading is None:
-                if name not in self._missing:
-                    log.warning("interface %s is not there; counting resumes when it is", name)
-                    self._missing.add(name)
-                continue
-            if name in self._missing:
-                log.info("interface %s is back", name)
-                self._missing.discard(name)
-            readings.append(reading)
-        return readings
+        """The readings of link events since the last poll, then one of each watched
+        interface. One that was not watched at the previous poll (the default route has moved
+        to it) is marked ``resumed``: its bytes from the time it was not the link are not
+        counted.
+
+        The events not taken yet are taken before sysfs is read: a new interface's reading
+        never comes before the old one's final reading (see ``_netlink``)."""
+        with self._lock:
+            watched = self._watched()
+            resumed = set() if self._watching is None else set(watched) - self._watching
+            self._take_events(set(watched) | (self._watching or set()), set(watched) - resumed)
+            readings, self._queued = self._queued, []
+            self._watching = set(watched)
+            for name in watched:
+                reading = self._read(name, name in resumed)
+                if reading is None:
+                    if name not in self._missing:
+                        log.warning("interface %s is not there; counting resumes when it is",
+                                    name)
+                        self._missing.add(name)
+                    continue
+                if name in self._missing:
+                    log.info("interface %s is back", name)
+                    self._missing.discard(name)
+                readings.append(reading)
+            return readings
 
     def _read(self, name: str, resumed: bool) -> Reading | None:
         counters = interface_counters(name)
         if counters is None:
             return None
         ifindex, rx, tx = counters
+        self._lives[name] = f"{self.boot_id}/{ifindex}"
         return Reading(key=f"{self.config.name}:{name}", at=self.clock(),
                        counters={"rx": rx, "tx": tx}, life=f"{self.boot_id}/{ifindex}",
                        bits=self.bits, resumed=resumed)
 
+    def _listen(self) -> None:
+        """Take the link events as they come, so that each reading has the event's time."""
+        while True:
+            with self._lock:
+                if self._events is None:
+                    return
+                events_socket = self._events.socket
+            try:
+                readable, _, _ = select.select([events_socket, self._wake_read], [], [])
+            except (OSError, ValueError):  # the socket was closed after a read error
+                return
+            if self._wake_read in readable:
+                return
+            with self._lock:
+                watching = set(self.interfaces) | (self._watching or set())
+                self._take_events(watching, watching)
+
+    def _take_events(self, ending: set[str], starting: set[str]) -> None:
+        """Queue a reading of each waiting link event: the final counters of a deleted
+        interface in ``ending``, the first of a new life of one in ``starting``."""
+        if self._events is None:
+            return
+        try:
+            events, overflowed = self._events.read()
+        except OSError as error:
+            log.warning("cannot read the kernel's link events any more (%s); counting goes on "
+                        "from the interfaces' counters", error.strerror or error)
+            self._events.close()
+            self._events = None
+            return
+        if overflowed:
+            self._warn_once("overflow", "missed some of the kernel's link events (its queue "
+                            "overflowed): the last bytes of an interface deleted meanwhile may "
+                            "not be counted; counting goes on from the interfaces' counters")
+        for event in events:
+            reading = self._event_reading(event, ending, starting)
+            if reading is None:
+                continue
+            if len(self._queued) >= MAX_QUEUED:
+                self._warn_once("queue", f"more than {MAX_QUEUED} link events between two "
+                                "polls; the next ones are left out until the next poll")
+                return
+            self._queued.append(reading)
+
+    def _event_reading(self, event: LinkEvent, ending: set[str],
+                       starting: set[str]) -> Reading | None:
+        life = f"{self.boot_id}/{event.ifindex}"
+        wanted = ending if event.deleted else starting
+        if (event.name not in wanted or event.rx is None or event.tx is None
+                or (self._lives.get(event.name) == life and not event.deleted)):
+            return None
+        self._lives[event.name] = life
+        return Reading(key=f"{self.config.name}:{event.name}", at=self.clock(),
+                       counters={"rx": event.rx, "tx": event.tx}, life=life, bits=self.bits)
+
+    def _warn_once(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            log.warning(message)
+            self._warned.add(what)
 
     def close(self) -> None:
-        """Nothing is held between polls."""
+        """Stop listening to the link events."""
+        if self._wake_write < 0:
+            return
+        os.write(self._wake_write, b"x")
+        if self._listener.is_alive():
+            self._listener.join()
+        with self._lock:
+            if self._events is not None:
+                self._events.close()
+                self._events = None
+        for descriptor in (self._wake_read, self._wake_write):
+            os.close(descriptor)
+        self._wake_read = self._wake_write = -1
 
 
 def interface_counters(name: str) -> tuple[str, int, int] | None:
@@ -118,7 +225,6 @@ def interface_counters(name: str) -> tuple[str, int, int] | None:
     except (OSError, ValueError):
         return None
     return (ifindex, rx, tx) if again == ifindex else None
-
 
 
 def _counter_bits(value: object) -> int:

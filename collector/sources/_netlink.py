@@ -1,0 +1,131 @@
+"""Link events from the kernel's rtnetlink socket, with the standard library only.
+
+When an interface is deleted, the kernel announces it with an ``RTM_DELLINK`` message on the
+rtnetlink link group that carries the interface's last counters (``IFLA_STATS64``): the bytes
+that crossed it after the last poll, which sysfs no longer shows. A new interface is announced
+with ``RTM_NEWLINK``.
+
+The socket is read without blocking, when the source polls: the kernel queues the messages in
+the socket's receive buffer meanwhile. Messages are sent with the kernel's rtnl lock held and
+queued before it is released, so a drained socket is never behind what sysfs shows: a deleted
+interface's message is in the queue before a new interface of the same name can exist.
+"""
+
+import errno
+import socket
+import struct
+from dataclasses import dataclass
+
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+RTM_DELLINK = 17
+IFLA_IFNAME = 3
+IFLA_STATS64 = 23
+AF_UNSPEC = 0
+"""Bridges send ``AF_BRIDGE`` link messages about their ports; only ``AF_UNSPEC`` ones are the
+interfaces' own."""
+
+NLMSGHDR = struct.Struct("=IHHII")
+IFINFOMSG = struct.Struct("=BxHiII")
+RTATTR = struct.Struct("=HH")
+STATS64_BYTES = struct.Struct("=16xQQ")
+"""``struct rtnl_link_stats64`` starts with rx_packets, tx_packets, rx_bytes, tx_bytes."""
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+"""Not in Python's socket module; 33 on Linux but for a few old architectures, where the
+``SO_RCVBUF`` fallback applies."""
+RECEIVE_BUFFER = 1 << 20
+"""Room the kernel may use for messages waiting between two polls; only used while they wait."""
+MESSAGE_BUFFER = 1 << 15
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    deleted: bool
+    """``RTM_DELLINK``: the interface is gone and ``rx``/``tx`` are its final counters."""
+    name: str
+    ifindex: int
+    rx: int | None
+    tx: int | None
+    """None when the message carried no ``IFLA_STATS64``."""
+
+
+def _align(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def parse(data: bytes | memoryview) -> list[LinkEvent]:
+    """The link events in one datagram; anything else (or truncated) is skipped."""
+    events = []
+    offset = 0
+    while offset + NLMSGHDR.size <= len(data):
+        length, kind, _, _, _ = NLMSGHDR.unpack_from(data, offset)
+        if length < NLMSGHDR.size or offset + length > len(data):
+            break
+        body = offset + NLMSGHDR.size
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSGHDR.size + IFINFOMSG.size:
+            family, _, ifindex, _, _ = IFINFOMSG.unpack_from(data, body)
+            if family == AF_UNSPEC:
+                event = _link(data, body + IFINFOMSG.size, offset + length,
+                              kind == RTM_DELLINK, ifindex)
+                if event is not None:
+                    events.append(event)
+        offset += _align(length)
+    return events
+
+
+def _link(data: bytes | memoryview, offset: int, end: int, deleted: bool,
+          ifindex: int) -> LinkEvent | None:
+    name = None
+    rx = tx = None
+    while offset + RTATTR.size <= end:
+        length, kind = RTATTR.unpack_from(data, offset)
+        if length < RTATTR.size or offset + length > end:
+            break
+        value = offset + RTATTR.size
+        if kind == IFLA_IFNAME:
+            name = bytes(data[value:offset + length]).split(b"\0", 1)[0].decode(errors="replace")
+        elif kind == IFLA_STATS64 and length - RTATTR.size >= STATS64_BYTES.size:
+            rx, tx = STATS64_BYTES.unpack_from(data, value)
+        offset += _align(length)
+    return None if name is None else LinkEvent(deleted, name, ifindex, rx, tx)
+
+
+class LinkEvents:
+    """A non-blocking rtnetlink socket on the link group of this network namespace."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_NETLINK,
+                                    socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                                    socket.NETLINK_ROUTE)
+        try:
+            try:  # root may go past net.core.rmem_max
+                self.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            self.socket.bind((0, RTMGRP_LINK))
+        except OSError:
+            self.socket.close()
+            raise
+        self._buffer = bytearray(MESSAGE_BUFFER)
+
+    def read(self) -> tuple[list[LinkEvent], bool]:
+        """The events queued since the last read, and whether the kernel dropped some because
+        the receive buffer was full."""
+        events: list[LinkEvent] = []
+        overflowed = False
+        view = memoryview(self._buffer)
+        while True:
+            try:
+                size = self.socket.recv_into(self._buffer)
+            except BlockingIOError:
+                return events, overflowed
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+                overflowed = True
+                continue
+            events.extend(parse(view[:size]))
+
+    def close(self) -> None:
+        self.socket.close()
