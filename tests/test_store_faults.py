@@ -13,6 +13,7 @@ import pytest
 
 from tests.collector_process import CollectorProcess, wait_until
 from tests.sim.link import Link
+from tests.stack import clean_env
 
 pytestmark = pytest.mark.netns
 
@@ -152,5 +153,102 @@ def test_stop_on_a_full_disk_says_what_was_not_saved_and_a_restart_counts_it(
 
     os.unlink(small_disk / "fill")
     collector.start()
+    collector.stop()
+    assert collector.stored() == grown(link.counters(), before)
+
+
+@pytest.fixture
+def ext4_disk(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A small ext4 filesystem on a loop device mounted ``errors=remount-ro``, as a Pi's SD
+    card is: the kernel turns it read-only under a running collector when it meets an error
+    (a tmpfs cannot be remounted read-only while the store's files are open for writing)."""
+    image, disk = tmp_path / "disk.img", tmp_path / "disk"
+    disk.mkdir()
+    with image.open("wb") as file:
+        file.truncate(16 * MB)
+    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(disk)], check=True)
+    device = subprocess.run(["findmnt", "-no", "SOURCE", str(disk)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    yield disk, Path(device).name
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_read_only_mount_under_a_running_collector_is_said_and_a_restart_counts_it(
+        link: Link, tmp_path: Path, ext4_disk: tuple[Path, str],
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    disk, device = ext4_disk
+    collector = spawn_collector()
+    on_disk(collector, disk)
+    before = link.counters()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    settle(collector)
+    os.sync()  # the store as a disk holds it after a while; a newer save may be lost with the WAL
+    Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("test\n")
+    assert link.transfer(3 * MB) == 3 * MB
+    wait_until(lambda: "mounted read-write" in log_text(tmp_path), "the read-only mount")
+    collector.wait_polls(6)
+    errors = [line for line in log_text(tmp_path).splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert f"cannot save to {disk}/traffic.db" in errors[0]
+    assert "readonly" in errors[0] or "I/O" in errors[0]
+    assert f"{disk} is mounted read-write" in errors[0]
+    state = save_state(collector)
+    assert state["failing_since"] is not None and f"{disk} is mounted read-write" in state["error"]
+    assert "cannot save since" in collector.cli("status")
+
+    assert collector.process is not None
+    collector.process.send_signal(signal.SIGTERM)
+    assert collector.process.wait(timeout=30) == 1
+    last = log_text(tmp_path).splitlines()[-1]
+    assert "stopped: could not save" in last and "Traceback" not in log_text(tmp_path)
+    subprocess.run(["umount", str(disk)], check=True)
+    subprocess.run(["e2fsck", "-fy", str(tmp_path / "disk.img")], capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(tmp_path / "disk.img"), str(disk)], check=True)
+    collector.start()
+    collector.stop()
+    assert collector.stored() == grown(link.counters(), before)
+
+
+def test_store_on_a_read_only_mount_at_start_is_one_line(
+        link: Link, tmp_path: Path, small_disk: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
+    on_disk(collector, small_disk)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    done = subprocess.run(collector.cli_command("collect"), capture_output=True, text=True,
+                          timeout=30, env=clean_env())
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].count("store.url") == 1 and f"{small_disk}/traffic.db" in lines[0]
+    assert f"{small_disk} is mounted read-only" in lines[0]
+    assert "unable to open database file" in lines[0]
+
+
+def test_a_hard_link_to_a_running_collectors_store_is_refused(
+        link: Link, tmp_path: Path, spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector = spawn_collector()
+    before = link.counters()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    settle(collector)
+    os.link(tmp_path / "traffic.db", tmp_path / "linked.db")
+    second = tmp_path / "second.toml"
+    second.write_text(collector.config.read_text().replace(
+        f"{tmp_path}/traffic.db", f"{tmp_path}/linked.db").replace(
+        f"{tmp_path}/run", f"{tmp_path}/run2"))
+    done = subprocess.run(link.in_near(*collector.cli_command()[:3], "--config", str(second),
+                                       "collect"), capture_output=True, text=True, timeout=30,
+                          env=clean_env())
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert ("another collector" in lines[0] and f"{tmp_path}/linked.db" in lines[0]) \
+        or lines[0].startswith("store"), lines[0]
+    assert not (tmp_path / "run2" / "home.realtime.json").exists()
+    assert link.transfer(MB) == MB
+    collector.wait_polls(8)
     collector.stop()
     assert collector.stored() == grown(link.counters(), before)
