@@ -252,3 +252,21 @@ def test_a_hard_link_to_a_running_collectors_store_is_refused(
     collector.wait_polls(8)
     collector.stop()
     assert collector.stored() == grown(link.counters(), before)
+
+
+def test_shm_file_cut_short_under_a_running_collector_is_grown_back_and_nothing_is_lost(
+        link: Link, tmp_path: Path, spawn_collector: Callable[..., CollectorProcess]) -> None:
+    """Emptying ``traffic.db-shm`` (SQLite maps it) made the collector die of SIGBUS."""
+    collector = spawn_collector()
+    before = link.counters()
+    collector.start()
+    assert link.transfer(2 * MB) == 2 * MB
+    settle(collector)
+    shm = tmp_path / "traffic.db-shm"
+    os.truncate(shm, 0)
+    assert link.transfer(3 * MB) == 3 * MB
+    wait_until(lambda: "was cut from" in log_text(tmp_path), "the -shm file to be mended")
+    collector.wait_polls(8)
+    collector.stop()
+    assert f"{shm} was cut from" in log_text(tmp_path)
+    assert collector.stored() == grown(link.counters(), before)

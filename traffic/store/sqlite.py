@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import getpass
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -35,6 +36,8 @@ from traffic.store.rollup import (
     gauge_value,
     raw_share,
 )
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 512
 """Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
@@ -163,6 +166,7 @@ class SQLiteStore:
         self._writer_lock: int | None = None
         self._identity = (0, 0)
         self._lost = ""
+        self._shm_size = 0
         self._keys: list[str] | None = None
         """known_keys(), until add() or prune() may change it."""
         try:
@@ -216,6 +220,7 @@ class SQLiteStore:
             gauges: Iterable[GaugeSample] = ()) -> int:
         rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
         self._keys = None
+        self._mend_shm()
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -460,6 +465,22 @@ class SQLiteStore:
         if self.db.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
+
+    def _mend_shm(self) -> None:
+        """Grow the ``-shm`` file back when something cut it short under the open connection
+        (a cleanup that emptied it): SQLite has it mapped, and touching the lost pages would
+        end the process with SIGBUS. Zeroed pages make SQLite rebuild its index from the
+        ``-wal``, as when another connection grows the file."""
+        shm = self.path.with_name(self.path.name + "-shm")
+        try:
+            size = shm.stat().st_size
+            if size < self._shm_size:
+                os.truncate(shm, self._shm_size)
+                log.warning("%s was cut from %d to %d bytes while in use; grown back (SQLite "
+                            "rebuilds it from the -wal file)", shm, self._shm_size, size)
+            self._shm_size = max(size, self._shm_size)
+        except OSError:
+            pass
 
     def write_failure(self, error: sqlite3.Error) -> str:
         """SQLite's own reason for a failed write, and what to do about it."""
