@@ -23,7 +23,6 @@ exits while its children run is judged by its own exit code.
 
 import contextlib
 import os
-import re
 import select
 import signal
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from collector.processes import ProcessTree
-from traffic.config import MASK, Config, ConfigError, KeeperConfig, mask_text
+from traffic.config import Config, ConfigError, KeeperConfig, mask_known
 from traffic.periods import now_ms
 from traffic.store import Store
 
@@ -239,9 +238,9 @@ class _Output:
         cut = cut if cut >= 0 else tail.find(b" ")
         kept_tail = tail[cut + 1:] if cut >= 0 else tail
         left_out += len(head) - len(kept_head) + len(tail) - len(kept_tail)
-        return (mask_output(kept_head.decode(errors="replace"), secrets)
+        return (mask_known(kept_head.decode(errors="replace"), secrets)
                 + f"\n… {_size(left_out)} left out …\n"
-                + mask_output(kept_tail.decode(errors="replace"), secrets))
+                + mask_known(kept_tail.decode(errors="replace"), secrets))
 
 
 def _size(count: int) -> str:
@@ -276,23 +275,14 @@ def _wait(process: subprocess.Popen, tree: ProcessTree, timeout_s: float
     return output, timed_out
 
 
-def mask_output(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with the config's secret values masked where they stand as whole tokens
-    (``1234`` in ``pin 1234``, not in ``abcd1234``), and secrets written in the text itself
-    (a URL's password, ``password=``, ``SIM_PIN=``, ``AT+CPIN=...``) masked too."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
-    return mask_text(text)
-
-
 def _result(command: Sequence[str], ok: bool, exit_code: int | None, timed_out: bool,
             output: str, started: float, secrets: Sequence[str], interrupted: bool = False
             ) -> ActionResult:
     if len(output) > HEAD_BYTES + TAIL_BYTES + 100:
         output = (f"{output[:HEAD_BYTES]}\n… {len(output) - HEAD_BYTES - TAIL_BYTES} "
                   f"characters left out …\n{output[-TAIL_BYTES:]}")
-    output = mask_output(output, secrets).strip()
-    return ActionResult(tuple(mask_output(part, secrets) for part in command), ok, exit_code,
+    output = mask_known(output, secrets).strip()
+    return ActionResult(tuple(mask_known(part, secrets) for part in command), ok, exit_code,
                         timed_out, output, int((time.monotonic() - started) * 1000),
                         interrupted)
 

@@ -94,7 +94,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.sources.kernel import default_route_interface
-from traffic.config import ALERT_GROUPS, Config, NotifyTarget, mask_text, secret_values
+from traffic.config import ALERT_GROUPS, Config, NotifyTarget, mask_known, secret_values
 from traffic.counters import Delta
 from traffic.periods import DAY_MS, bucket_start, from_ms, next_bucket
 from traffic.quota import Usage, added, current_period, usage
@@ -569,13 +569,9 @@ class AlertChecker:
             log.info("alert %s%s: %s (to %d of %d notify targets)", alert.rule,
                      (" (quiet: more than a day after its period ended)" if alert.late else
                       " (quiet: a higher threshold says more)" if alert.quiet else ""),
-                     self._masked(alert.text), len(deliveries), len(self.config.alerts.notify))
+                     mask_known(alert.text, self.secrets), len(deliveries),
+                     len(self.config.alerts.notify))
         return raised
-
-    def _masked(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "********")
-        return mask_text(text)
 
     def _read(self, now: int, pending: list[Delta],
               sources: Mapping[str, Mapping[str, Any]]) -> Facts:

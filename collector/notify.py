@@ -55,11 +55,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import (
-    MASK,
     Config,
     ConfigError,
     NotifyTarget,
-    mask_text,
+    mask_known,
     mask_url,
     secret_values,
     url_secrets,
@@ -113,10 +112,7 @@ def shorten(text: str, limit: int = MAX_CHARS) -> str:
 def masked(text: str, secrets: Iterable[str]) -> str:
     """``text`` on one line, each secret replaced (longest first, as ``secret_values`` gives
     them), cut to a readable length."""
-    text = " ".join(text.split())
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return shorten(mask_text(text), ERROR_CHARS)
+    return shorten(mask_known(" ".join(text.split()), secrets), ERROR_CHARS)
 
 
 def _apprise() -> Any:

@@ -31,7 +31,7 @@ from collector.sources import (
     settings_fingerprint,
     store_salt,
 )
-from traffic.config import Config, SourceConfig, mask_secrets, mask_text, secret_values
+from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
 from traffic.runtime import (
@@ -69,7 +69,7 @@ class SourceWatch:
 
     def failed(self, at: int, error: Exception) -> Event | None:
         """The ``source_down`` event of the first failure in a row; later ones are quiet."""
-        self.error = _masked(str(error) or type(error).__name__, self.secrets)
+        self.error = mask_known(str(error) or type(error).__name__, self.secrets)
         if isinstance(error, LoginRefused):
             self.refused = True
             log.error("source %s (%s): %s; no more logins until its settings change",
@@ -100,12 +100,6 @@ class SourceWatch:
                 "failing_since": self.failing_since, "error": self.error,
                 "refused": self.refused, "gauges": dict(self.gauges),
                 "interval_s": self.interval_s}
-
-
-def _masked(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "********")
-    return mask_text(text)
 
 
 class Collector:
@@ -201,7 +195,7 @@ class Collector:
                 watch.source.close()
             except Exception as error:
                 log.warning("source %s: closing failed: %s", watch.config.name,
-                            _masked(str(error), watch.secrets))
+                            mask_known(str(error), watch.secrets))
 
     def save(self) -> int:
         """Commit pending deltas with the tracker state they came from; returns bytes added.

@@ -16,7 +16,24 @@ from traffic.store import open_store
 POLL_S = 0.2
 
 
-class CollectorProcess:
+class _Process:
+    """One ``traffic collect`` process at a time: stopped as supervisor stops it, or killed."""
+
+    process: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+
+    def kill(self) -> None:
+        """kill -9; nothing happens when it is not running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+class CollectorProcess(_Process):
     """``traffic collect`` in the link's near namespace, polling every 0.2 s."""
 
     def __init__(self, link: Link, tmp_path: Path, extra: str = "",
@@ -64,23 +81,12 @@ class CollectorProcess:
         except (OSError, ValueError):
             return None
 
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) == 0
-
-    def kill(self) -> None:
-        """kill -9; nothing happens when it is not running."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
     def stored(self) -> tuple[int, int]:
         status = json.loads(self.cli("status", "--json"))
         return status["rx"], status["tx"]
 
 
-class HostCollector:
+class HostCollector(_Process):
     """``traffic collect`` processes on this host (no namespace) for one config file, one at
     a time: for sources read over the network, such as a router's simulator."""
 
@@ -97,16 +103,6 @@ class HostCollector:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli", "--config", str(self.config), "collect"],
             stdout=self.log, stderr=self.log, env=clean_env())
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) == 0
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
 
     def cli(self, *args: str) -> str:
         return subprocess.run([sys.executable, "-m", "cli", "--config", str(self.config),

@@ -97,9 +97,11 @@ def save_state(collector: CollectorProcess) -> dict:
     return json.loads(collector.cli("status", "--json"))["save"]
 
 
-def test_full_disk_is_said_and_nothing_is_lost_when_space_comes_back(
-        link: Link, tmp_path: Path, small_disk: Path,
-        spawn_collector: Callable[..., CollectorProcess]) -> None:
+def counting_on_a_full_disk(link: Link, tmp_path: Path, small_disk: Path,
+                            spawn_collector: Callable[..., CollectorProcess]
+                            ) -> tuple[CollectorProcess, tuple[int, int]]:
+    """A collector whose store is on ``small_disk``: 2 MB counted and saved, then the disk
+    filled, and 4 MB more counted while saves fail. Returns it with the counters before."""
     collector = spawn_collector()
     on_disk(collector, small_disk)
     before = link.counters()
@@ -111,6 +113,13 @@ def test_full_disk_is_said_and_nothing_is_lost_when_space_comes_back(
     wait_until(lambda: "database or disk is full" in log_text(tmp_path), "the full disk")
     assert link.transfer(3 * MB) == 3 * MB
     collector.wait_polls(6)
+    return collector, before
+
+
+def test_full_disk_is_said_and_nothing_is_lost_when_space_comes_back(
+        link: Link, tmp_path: Path, small_disk: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector, before = counting_on_a_full_disk(link, tmp_path, small_disk, spawn_collector)
     state = save_state(collector)
     assert state["failing_since"] is not None and "database or disk is full" in state["error"]
     assert f"free space on {small_disk}" in state["error"]
@@ -129,17 +138,7 @@ def test_full_disk_is_said_and_nothing_is_lost_when_space_comes_back(
 def test_stop_on_a_full_disk_says_what_was_not_saved_and_a_restart_counts_it(
         link: Link, tmp_path: Path, small_disk: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
-    collector = spawn_collector()
-    on_disk(collector, small_disk)
-    before = link.counters()
-    collector.start()
-    assert link.transfer(2 * MB) == 2 * MB
-    settle(collector)
-    fill(small_disk)
-    assert link.transfer(MB) == MB
-    wait_until(lambda: "database or disk is full" in log_text(tmp_path), "the full disk")
-    assert link.transfer(3 * MB) == 3 * MB
-    collector.wait_polls(6)
+    collector, before = counting_on_a_full_disk(link, tmp_path, small_disk, spawn_collector)
     assert collector.process is not None
     collector.process.send_signal(signal.SIGTERM)
     assert collector.process.wait(timeout=30) == 1

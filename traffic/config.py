@@ -9,7 +9,7 @@ import contextlib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -856,6 +856,15 @@ def url_secrets(url: str) -> list[str]:
     pieces += [piece for piece in parts.path.split("/") if piece]
     pieces += [value for _, value in parse_qsl(parts.query)]
     return [piece for piece in pieces if len(piece) >= 3]
+
+
+def mask_known(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with the config's secret values masked where they stand as whole tokens
+    (``1234`` in ``pin 1234``, not in ``abcd1234``), longest first, and the secrets written in
+    the text itself masked too (``mask_text``)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
+    return mask_text(text)
 
 
 def mask_text(text: str) -> str:
