@@ -273,8 +273,9 @@ class SQLiteStore:
 
     def claim_writer(self) -> None:
         """Lock the store file itself (``flock``, which SQLite's own ``fcntl`` locks do not
-        touch), so a symlink, a hard link or a deleted ``.lock`` file cannot let a second
-        collector in; the ``.lock`` file beside it only tells the holder's pid."""
+        touch), so a symlink, a hard link or a deleted file beside it cannot let a second
+        collector in; the holder's pid is recorded in the store, so any name for the file
+        finds it."""
         descriptor = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -285,16 +286,14 @@ class SQLiteStore:
         self._writer_lock = descriptor
         stat = os.fstat(descriptor)
         self._identity = (stat.st_dev, stat.st_ino)
-        with contextlib.suppress(OSError):
-            self._lock_note().write_text(f"{os.getpid()}\n")
-
-    def _lock_note(self) -> Path:
-        return self.path.resolve().with_name(self.path.resolve().name + ".lock")
+        with contextlib.suppress(sqlite3.Error):
+            self.set_meta("writer_pid", str(os.getpid()))
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # seen through a hard link too
 
     def _holder(self) -> str:
         try:
-            return self._lock_note().read_text().strip() or "unknown"
-        except OSError:
+            return self.get_meta("writer_pid") or "unknown"
+        except sqlite3.Error:
             return "unknown"
 
     def tracker_state(self) -> dict[str, CounterState]:
