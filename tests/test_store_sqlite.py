@@ -447,7 +447,48 @@ def test_a_second_collector_through_a_symlink_is_refused(tmp_path: Path) -> None
                                  "collect"], capture_output=True, text=True, env=clean_env(),
                                 timeout=60)
         assert second.returncode == 2
-        assert second.stderr == (f"traffic: store.url: another collector (pid {first.process.pid}) is "
-                                 f"already writing to {tmp_path}/alias.db\n")
+        assert first.process is not None
+        assert second.stderr == (f"traffic: store.url: another collector (pid "
+                                 f"{first.process.pid}) is already writing to "
+                                 f"{tmp_path}/alias.db\n")
     finally:
         first.stop()
+
+
+def test_a_collector_that_may_not_write_the_shm_file_says_so_in_one_line(
+        tmp_path: Path) -> None:
+    """A ``-shm`` file left by another user (a reader run as root while the collector runs as
+    its own user) made the collector fail on its first write with a traceback. Run here as
+    root without the capability to override file modes, as a non-root collector would be."""
+    import sys
+
+    from tests.stack import clean_env
+
+    tmp_path.chmod(0o777)
+    config = tmp_path / "traffic.toml"
+    config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+                      f'[collector]\nruntime_dir = "{tmp_path}/run"\n'
+                      '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
+    open_store(f"sqlite://{tmp_path}/traffic.db", TZ).close()
+    reader = sqlite3.connect(tmp_path / "traffic.db")  # keeps the -wal and -shm files
+    reader.execute("SELECT COUNT(*) FROM meta").fetchone()
+    shm = tmp_path / "traffic.db-shm"
+    shm.chmod(0o444)
+    without_override = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                        "--bounding-set=-dac_override,-dac_read_search", "--"]
+    command = [*without_override, sys.executable, "-m", "cli", "--config", str(config),
+               "collect", "--once"]
+    try:
+        refused = subprocess.run(command, capture_output=True, text=True, env=clean_env(),
+                                 timeout=60)
+        assert refused.returncode == 2
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert refused.stderr.startswith(f"traffic: store.url: cannot save to {tmp_path}/"
+                                         "traffic.db: attempt to write a readonly database: ")
+        assert f"{shm} (owner uid 0, mode 0444)" in refused.stderr
+        shm.chmod(0o666)
+        allowed = subprocess.run(command, capture_output=True, text=True, env=clean_env(),
+                                 timeout=60)
+        assert allowed.returncode == 0, allowed.stderr
+    finally:
+        reader.close()

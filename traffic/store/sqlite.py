@@ -144,6 +144,20 @@ def _read_only(path: Path) -> bool:
         return False
 
 
+def _unwritable(path: Path) -> list[str]:
+    """The store's folder and files this process may not write, with owner and mode."""
+    found = []
+    for each in (path.parent, path, path.with_name(path.name + "-wal"),
+                 path.with_name(path.name + "-shm")):
+        try:
+            stat = each.stat()
+        except OSError:
+            continue
+        if not os.access(each, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            found.append(f"{each} (owner uid {stat.st_uid}, mode {stat.st_mode & 0o7777:04o})")
+    return found
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -286,9 +300,15 @@ class SQLiteStore:
         self._writer_lock = descriptor
         stat = os.fstat(descriptor)
         self._identity = (stat.st_dev, stat.st_ino)
-        with contextlib.suppress(sqlite3.Error):
+        try:
             self.set_meta("writer_pid", str(os.getpid()))
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # seen through a hard link too
+        except sqlite3.Error as error:
+            if "readonly" not in str(error):
+                return  # a full disk at start is said by the saves, which keep retrying
+            os.close(descriptor)
+            self._writer_lock = None
+            raise StoreError(f"store.url: {self.write_failure(error)}") from None
 
     def _holder(self) -> str:
         try:
@@ -486,6 +506,11 @@ class SQLiteStore:
         reason = str(error) or type(error).__name__
         if "full" in reason:
             return f"cannot save to {self.path}: {reason}: free space on {_mount(self.path)}"
+        unwritable = _unwritable(self.path) if "readonly" in reason else []
+        if unwritable:
+            return (f"cannot save to {self.path}: {reason}: user {_user()} may not write "
+                    f"{', '.join(unwritable)}; give the collector's user write access to the "
+                    "store's folder and its -wal and -shm files")
         if "readonly" in reason or "I/O" in reason:
             return (f"cannot save to {self.path}: {reason}: check that {self.path.parent} is "
                     f"writable and {_mount(self.path)} is mounted read-write")
