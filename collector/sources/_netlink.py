@@ -1,4 +1,4 @@
-"""Link events from the kernel's rtnetlink socket, with the standard library only.
+"""Link events and counters from the kernel's rtnetlink sockets, with the standard library only.
 
 When an interface is deleted, the kernel announces it with an ``RTM_DELLINK`` message on the
 rtnetlink link group that carries the interface's last counters (``IFLA_STATS64``): the bytes
@@ -19,6 +19,9 @@ from dataclasses import dataclass
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
+RTM_GETLINK = 18
+NLMSG_ERROR = 2
+NLM_F_REQUEST = 1
 IFLA_IFNAME = 3
 IFLA_STATS64 = 23
 AF_UNSPEC = 0
@@ -28,6 +31,7 @@ interfaces' own."""
 NLMSGHDR = struct.Struct("=IHHII")
 IFINFOMSG = struct.Struct("=BxHiII")
 RTATTR = struct.Struct("=HH")
+NLMSGERR = struct.Struct("=i")
 STATS64_BYTES = struct.Struct("=16xQQ")
 """``struct rtnl_link_stats64`` starts with rx_packets, tx_packets, rx_bytes, tx_bytes."""
 
@@ -126,6 +130,75 @@ class LinkEvents:
                 overflowed = True
                 continue
             events.extend(parse(view[:size]))
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class LinkCounters:
+    """Counters of named interfaces, asked of the kernel in one datagram of ``RTM_GETLINK``
+    requests on a socket of its own: one system call each way, where sysfs takes four file
+    reads per interface, and each answer's ifindex and counters come from one moment."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                    socket.NETLINK_ROUTE)
+        self.socket.settimeout(2.0)
+        try:
+            self.socket.bind((0, 0))
+        except OSError:
+            self.socket.close()
+            raise
+        self._buffer = bytearray(MESSAGE_BUFFER)
+        self._sequence = 0
+        self._requests: dict[tuple[str, ...], bytes] = {}
+
+    def read(self, names: tuple[str, ...]) -> dict[str, LinkEvent]:
+        """Each interface of ``names`` that exists, by name; raises OSError when the kernel
+        does not answer."""
+        if not names:
+            return {}
+        self._sequence = (self._sequence + 1) & 0x7FFFFFFF
+        first = self._sequence * 256
+        self.socket.send(self._request(names, first))
+        found: dict[str, LinkEvent] = {}
+        waiting = set(range(first, first + len(names)))
+        view = memoryview(self._buffer)
+        while waiting:
+            size = self.socket.recv_into(self._buffer)
+            offset = 0
+            while offset + NLMSGHDR.size <= size:
+                length, kind, _, sequence, _ = NLMSGHDR.unpack_from(view, offset)
+                if length < NLMSGHDR.size or offset + length > size:
+                    break
+                if sequence in waiting and kind in (RTM_NEWLINK, NLMSG_ERROR):
+                    waiting.discard(sequence)
+                    if kind == RTM_NEWLINK:
+                        for link in parse(view[offset:offset + length]):
+                            found[link.name] = link
+                offset += _align(length)
+        return found
+
+    def _request(self, names: tuple[str, ...], first: int) -> bytes:
+        """The requests for ``names``, the sequence numbers counting from ``first``."""
+        template = self._requests.get(names)
+        if template is None:
+            parts = []
+            for name in names:
+                encoded = name.encode() + b"\0"
+                attribute = RTATTR.pack(RTATTR.size + len(encoded), IFLA_IFNAME) + encoded
+                attribute += b"\0" * (_align(len(attribute)) - len(attribute))
+                length = NLMSGHDR.size + IFINFOMSG.size + len(attribute)
+                parts.append(NLMSGHDR.pack(length, RTM_GETLINK, NLM_F_REQUEST, 0, 0)
+                             + IFINFOMSG.pack(AF_UNSPEC, 0, 0, 0, 0) + attribute)
+            template = self._requests[names] = b"".join(parts)
+        request = bytearray(template)
+        offset = 0
+        for index in range(len(names)):
+            length = NLMSGHDR.unpack_from(request, offset)[0]
+            struct.pack_into("=I", request, offset + 8, first + index)
+            offset += length
+        return bytes(request)
 
     def close(self) -> None:
         self.socket.close()

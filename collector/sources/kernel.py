@@ -1,4 +1,6 @@
-"""Kernel interface counters from ``/sys/class/net/<iface>/statistics``.
+"""Kernel interface counters, asked of the kernel over rtnetlink (``RTM_GETLINK``, one round
+trip for every watched interface) or, where that socket cannot be had, read from
+``/sys/class/net/<iface>/statistics``.
 
 A counter's life is the boot id and the interface's ifindex: a PPP reconnect creates ``ppp0``
 anew with a new ifindex and counters from zero, a reboot a new boot id.
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from collector.sources import Clock, SourceType
-from collector.sources._netlink import LinkEvent, LinkEvents
+from collector.sources._netlink import LinkCounters, LinkEvent, LinkEvents
 from traffic.config import SourceConfig, text_list
 from traffic.counters import Reading
 
@@ -85,6 +87,12 @@ class KernelSource:
             log.warning("cannot listen to the kernel's link events (%s): the bytes of an "
                         "interface's last moments before it is deleted will not be counted",
                         error.strerror or error)
+        self._counters: LinkCounters | None = None
+        try:
+            self._counters = LinkCounters()
+        except OSError as error:
+            log.info("reading interface counters from sysfs: no rtnetlink socket (%s)",
+                     error.strerror or error)
         self._listener = threading.Thread(target=self._listen, name="kernel link events",
                                           daemon=True)
         if self._events is not None:
@@ -110,8 +118,9 @@ class KernelSource:
             self._take_events(set(watched) | (self._watching or set()), set(watched) - resumed)
             readings, self._queued = self._queued, []
             self._watching = set(watched)
+            counters = self._read_counters(watched)
             for name in watched:
-                reading = self._read(name, name in resumed)
+                reading = self._reading(name, counters.get(name), name in resumed)
                 if reading is None:
                     if name not in self._missing:
                         log.warning("interface %s is not there; counting resumes when it is",
@@ -124,15 +133,35 @@ class KernelSource:
                 readings.append(reading)
             return readings
 
-    def _read(self, name: str, resumed: bool) -> Reading | None:
-        counters = interface_counters(name)
+    def _read_counters(self, names: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
+        """``(ifindex, rx, tx)`` of each of ``names`` that exists."""
+        if self._counters is not None:
+            try:
+                return {name: (link.ifindex, link.rx, link.tx)
+                        for name, link in self._counters.read(names).items()
+                        if link.rx is not None and link.tx is not None}
+            except OSError as error:
+                log.warning("cannot ask the kernel for interface counters any more (%s); "
+                            "reading them from sysfs", error.strerror or error)
+                self._counters.close()
+                self._counters = None
+        found = {}
+        for name in names:
+            counters = interface_counters(name)
+            if counters is not None:
+                found[name] = (int(counters[0]), counters[1], counters[2])
+        return found
+
+    def _reading(self, name: str, counters: tuple[int, int, int] | None,
+                 resumed: bool) -> Reading | None:
         if counters is None:
             return None
         ifindex, rx, tx = counters
-        self._lives[name] = f"{self.boot_id}/{ifindex}"
+        life = f"{self.boot_id}/{ifindex}"
+        self._lives[name] = life
         return Reading(key=f"{self.config.name}:{name}", at=self.clock(),
-                       counters={"rx": rx, "tx": tx}, life=f"{self.boot_id}/{ifindex}",
-                       bits=self.bits, resumed=resumed)
+                       counters={"rx": rx, "tx": tx}, life=life, bits=self.bits,
+                       resumed=resumed)
 
     def _listen(self) -> None:
         """Take the link events as they come, so that each reading has the event's time."""
@@ -205,6 +234,9 @@ class KernelSource:
             if self._events is not None:
                 self._events.close()
                 self._events = None
+        if self._counters is not None:
+            self._counters.close()
+            self._counters = None
         for descriptor in (self._wake_read, self._wake_write):
             os.close(descriptor)
         self._wake_read = self._wake_write = -1
