@@ -4,7 +4,10 @@
   "use strict";
 
   const body = document.body;
-  const UNIT_SYSTEM = body.dataset.unitSystem === "iec" ? "iec" : "si";
+  /* The units come from the page (traffic.units.SIZE_UNITS); formatSize writes a size as
+     traffic.units.format_size does, step for step (tests/e2e/test_formats.py checks both). */
+  const [SIZE_BASE, ...SIZE_NAMES] = (body.dataset.sizeUnits || "1000 B").split(" ");
+  const BASE = Number(SIZE_BASE);
   const TIME_ZONE = body.dataset.timezone || undefined;
   const INTERVAL_MS = Math.max(1000, Number(body.dataset.intervalS || 5) * 1000);
   const WINDOW_MS = 10 * 60 * 1000;
@@ -14,17 +17,21 @@
   const FIVE_MIN_MS = 5 * 60 * 1000;
 
   function formatSize(bytes, perSecond) {
-    const [base, names] = UNIT_SYSTEM === "iec"
-      ? [1024, ["B", "KiB", "MiB", "GiB", "TiB"]]
-      : [1000, ["B", "kB", "MB", "GB", "TB"]];
-    let value = Number(bytes) || 0;
+    const size = Number(bytes) || 0;
+    let value = Math.abs(size);
     let index = 0;
-    while (Math.abs(value) >= base && index < names.length - 1) {
-      value /= base;
+    let scale = 1;
+    let shown = Math.floor(value + 0.5);
+    while (shown >= BASE * scale && index < SIZE_NAMES.length - 1) {
+      value /= BASE;
       index += 1;
+      scale = 10;
+      shown = Math.floor(value * scale + 0.5);
     }
-    const text = index === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, "");
-    return text + " " + names[index] + (perSecond ? "/s" : "");
+    const text = scale === 1 ? String(shown)
+      : String(Math.floor(shown / 10)) + (shown % 10 ? "." + (shown % 10) : "");
+    return (size < 0 && shown ? "-" : "") + text + " " + SIZE_NAMES[index] +
+      (perSecond ? "/s" : "");
   }
 
   /* Dates and times: every one on the page (tables, sentences, chart axes and tooltips) is
@@ -148,12 +155,24 @@
   const AXIS_FORMATS = { millisecond: "second", second: "second", minute: "time", hour: "time",
                          day: "date", week: "date", month: "month", year: "year" };
 
-  /* A tick's label: by the axis's unit, and where an hourly axis reaches a new day, the day. */
-  function axisLabel() {
-    const info = this.axis.tickPositions && this.axis.tickPositions.info;
-    const unit = (info && info.unitName) || "second";
-    const newDay = this.boundary === "day" && AXIS_FORMATS[unit] === "time";
-    return when(this.value, newDay ? "date" : AXIS_FORMATS[unit] || "datetime");
+  const AXIS_UNITS = Object.keys(AXIS_FORMATS);
+  /* The finest tick of a chart of buckets: a chart of one month names the month, not 00:00. */
+  const BUCKET_UNITS = { "5min": "minute", hour: "hour", day: "day", month: "month" };
+  const BUCKET_MS = { "5min": FIVE_MIN_MS, hour: HOUR_MS, day: 24 * HOUR_MS,
+                      month: 28 * 24 * HOUR_MS };
+
+  /* Tick labels: by the axis's unit, never finer than `finest`; where an hourly axis reaches
+     a new day, the day. */
+  function axisLabel(finest) {
+    return function () {
+      const info = this.axis.tickPositions && this.axis.tickPositions.info;
+      let unit = (info && info.unitName) || "second";
+      if (finest && AXIS_UNITS.indexOf(unit) < AXIS_UNITS.indexOf(finest)) {
+        unit = finest;
+      }
+      const newDay = this.boundary === "day" && AXIS_FORMATS[unit] === "time";
+      return when(this.value, newDay ? "date" : AXIS_FORMATS[unit] || "datetime");
+    };
   }
 
   /* labelOf(x) names a point in the tooltip, as its row in the table. */
@@ -167,7 +186,7 @@
       legend: { enabled: true },
       plotOptions: { series: { animation: false } },
       time: { timezone: TIME_ZONE },
-      xAxis: { type: "datetime", labels: { formatter: axisLabel } },
+      xAxis: { type: "datetime", labels: { formatter: axisLabel() } },
       yAxis: {
         title: { text: undefined },
         labels: { formatter: function () { return formatSize(this.value, perSecond); } },
@@ -226,6 +245,8 @@
       return series.points.map(function (p) { return [p[0], p[0] <= now ? p[index] : null]; });
     };
     const options = baseOptions("column", function (x) { return labelOf.get(x) || ""; });
+    options.xAxis.labels.formatter = axisLabel(BUCKET_UNITS[resolution]);
+    options.xAxis.minTickInterval = BUCKET_MS[resolution];
     options.plotOptions.column = { stacking: "normal", groupPadding: 0.05, pointPadding: 0.05,
                                    borderWidth: 0 };
     options.series = [
@@ -254,20 +275,16 @@
       meter.value = Math.min(usage.total, usage.limit);
       meter.textContent = usage.percent + "%";
     }
-    setText("figure-rx", formatSize(usage.rx));
-    setText("figure-tx", formatSize(usage.tx));
-    setText("figure-estimate", formatSize(usage.estimate));
-    setText("figure-today", formatSize(usage.today) +
-      (usage.daily_limit ? " of " + formatSize(usage.daily_limit) : ""));
-    setText("sample-age", usage.sample_age_s === null
-      ? "No reading yet: is the collector running?"
-      : "Last reading " + age(usage.sample_age_s) + " ago.");
+    setText("figure-rx", usage.rx_text);
+    setText("figure-tx", usage.tx_text);
+    setText("figure-estimate", usage.estimate_text);
+    setText("figure-today", usage.today_text);
+    setText("sample-age", usage.sample_age_text);
     const compare = document.getElementById("compare");
-    if (compare && usage.beside) {
-      const ours = compare.dataset.billedLabel;
-      compare.replaceChildren(...usage.beside.map(function (item) {
+    if (compare) {
+      compare.replaceChildren(...usage.beside_text.map(function (text) {
         const li = document.createElement("li");
-        li.textContent = besideText(item, usage.total, ours);
+        li.textContent = text;
         return li;
       }));
     }
@@ -279,40 +296,9 @@
       : "The " + label;
   }
 
-  /* Sizes side by side in the unit of the largest, with two decimals, as
-     report.comparable_sizes writes them: "12.31 GB", "12.29 GB", "0.02 GB". */
-  function comparable(values) {
-    const [base, names] = UNIT_SYSTEM === "iec"
-      ? [1024, ["B", "KiB", "MiB", "GiB", "TiB"]]
-      : [1000, ["B", "kB", "MB", "GB", "TB"]];
-    let largest = Math.max(...values.map(Math.abs));
-    let index = 0;
-    while (Math.abs(Math.round(largest * 10) / 10) >= base && index < names.length - 1) {
-      largest /= base;
-      index += 1;
-    }
-    if (index === 0) {
-      return values.map(function (value) { return formatSize(value); });
-    }
-    return values.map(function (value) {
-      return (value / Math.pow(base, index)).toFixed(2) + " " + names[index];
-    });
-  }
-
-  /* Another count of the link, as pages.beside_sentence writes it. */
-  function besideText(item, billedTotal, ours) {
-    const [theirs, billed, gap] = comparable([item.total, billedTotal,
-                                              Math.abs(item.difference)]);
-    const apart = item.difference === 0 ? "the same"
-      : (gap.startsWith("0.00 ") ? formatSize(Math.abs(item.difference)) : gap) + " apart";
-    const head = item.what === "router month" ? subject(item.label) + "'s own month: " + theirs
-      : subject(item.label) + " counted " + theirs;
-    return head + ", " + ours + " " + billed + " (" + apart + ").";
-  }
-
-  function showPeriod(start, end) {
-    const startsAtMidnight = when(start, "time") === "00:00";
-    setTime("period-first", start, startsAtMidnight ? "date" : "datetime");
+  /* The server decides whether the period's first day needs its time (after a reset). */
+  function showPeriod(start, end, firstFormat) {
+    setTime("period-first", start, firstFormat);
     setTime("period-last", end - 1, "date");
     setTime("figure-estimate-by", end - 1, "date");
   }
@@ -327,7 +313,7 @@
                            periodEnd: usage.period_end });
     showUsage(usage);
     if (usage.period_start !== period) {
-      showPeriod(usage.period_start, usage.period_end);
+      showPeriod(usage.period_start, usage.period_end, usage.period_first_format);
     }
     return usage.period_start !== period || when(usage.now, "date") !== day;
   }
@@ -788,7 +774,7 @@
     poll();
   }
 
-  window.traffic = { formatSize: formatSize, when: when, bucketLabels: bucketLabels,
+  window.traffic = { formatSize: formatSize, age: age, when: when, bucketLabels: bucketLabels,
                      refreshSummary: refreshSummary, refreshSources: refreshSources };
   if (body.dataset.page === "history") {
     startHistory();

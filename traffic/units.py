@@ -3,6 +3,7 @@
 "GB" means 10**9 bytes, as on a mobile contract; "GiB" means 2**30 bytes.
 """
 
+import math
 import re
 
 SI_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
@@ -85,18 +86,37 @@ def unit_system(limit_text: str) -> str:
     return "iec" if re.search(r"ib\s*$", str(limit_text), re.IGNORECASE) else "si"
 
 
-def format_size(size: float, system: str = "si") -> str:
-    """A size for people: ``12.3 GB`` (or ``12.3 GiB`` with ``system="iec"``)."""
-    base, names = (1024, ["B", "KiB", "MiB", "GiB", "TiB"]) if system == "iec" else (
-        1000, ["B", "kB", "MB", "GB", "TB"])
-    value = float(size)
-    for name in names:
-        if abs(round(value, 1)) < base or name == names[-1]:
-            if name == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f}".removesuffix(".0") + f" {name}"
+SIZE_UNITS = {"si": (1000, ("B", "kB", "MB", "GB", "TB")),
+              "iec": (1024, ("B", "KiB", "MiB", "GiB", "TiB"))}
+"""The units sizes are shown in. The page hands them to js/traffic.js (``data-size-units``),
+whose formatSize follows format_size step for step: tests/e2e/test_formats.py runs one table
+of sizes through both."""
+
+
+def size_units(system: str) -> str:
+    """The units of ``system`` as the page passes them to the script: ``1000 B kB MB GB TB``."""
+    base, names = SIZE_UNITS[system]
+    return " ".join([str(base), *names])
+
+
+def format_size(size: float, system: str = "si", per_second: bool = False) -> str:
+    """A size for people: ``12.3 GB`` (or ``12.3 GiB`` with ``system="iec"``), ``250 kB/s``.
+
+    Bytes are whole, larger units have one decimal, rounded half up; the unit is the first in
+    which the rounded number is under 1000 (1024): 999,960,000 B is ``1 GB``, not ``1000 MB``.
+    """
+    base, names = SIZE_UNITS[system]
+    value = abs(float(size))
+    index, scale = 0, 1
+    shown = math.floor(value + 0.5)
+    while shown >= base * scale and index < len(names) - 1:
         value /= base
-    raise AssertionError("unreachable")
+        index, scale = index + 1, 10
+        shown = math.floor(value * scale + 0.5)
+    text = str(shown) if scale == 1 else str(shown // 10) + (f".{shown % 10}" if shown % 10
+                                                             else "")
+    sign = "-" if size < 0 and shown else ""
+    return f"{sign}{text} {names[index]}" + ("/s" if per_second else "")
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from traffic.config import Config, load_config, mask_text
 from traffic.periods import now_ms
 from traffic.store import NoStore, StoreError
+from traffic.units import size_units
 
 MACHINE_PATHS = ("/api/", "/metrics", "/js/", "/static/")
 """Paths whose errors are JSON; the pages' errors are pages."""
@@ -27,13 +28,14 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) 
     app.config["TRAFFIC"] = config or load_config()
     app.config["CLOCK"] = clock
 
-    from web import access, api, assets, db, metrics, openapi, pages
+    from web import access, api, assets, db, metrics, openapi, pages, texts
 
     db.init_app(app)
     access.init_app(app)
     for blueprint in (api.bp, openapi.bp, metrics.bp, pages.bp, assets.bp):
         app.register_blueprint(blueprint)
-    app.jinja_env.globals.update(js_url=assets.js_url, static_url=assets.static_url)
+    app.jinja_env.globals.update(js_url=assets.js_url, static_url=assets.static_url,
+                                 size_units=size_units, usage_texts=texts.usage_texts)
 
     @app.after_request
     def relative_redirect(response: Response) -> Response:

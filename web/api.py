@@ -18,6 +18,7 @@ from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
 from web import params
 from web.db import get_store, traffic_config
+from web.texts import usage_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -33,6 +34,7 @@ def usage_view():
     result = usage(get_store(), config, _now())
     document = usage_json(result, config.timezone)
     document["summary"] = usage_sentence(result, config.quota.unit_system)
+    document.update(usage_texts(result, config))
     return jsonify(document)
 
 

@@ -62,6 +62,13 @@ USAGE = _object({
     "sample_age_s": {"type": ["number", "null"]},
     "now": MS, "now_iso": ISO,
     "summary": {"type": "string", "description": "the period in one sentence, for people"},
+    **{f"{name}_text": {"type": "string", "description": f"{name} as the dashboard shows it"}
+       for name in ("rx", "tx", "estimate", "today", "sample_age")},
+    "beside_text": {"type": "array", "items": {"type": "string"},
+                    "description": "each of beside in one sentence, for people"},
+    "period_first_format": {"enum": ["date", "datetime"],
+                            "description": "datetime: the period does not start at the start "
+                                           "of a day (after traffic reset-month)"},
     "beside": {"type": "array", "description": "other counts of the link over the period, "
                                                "shown beside the billed one, never added",
                "items": _object({
