@@ -41,12 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="traffic", description="Watch and keep alive a metered mobile-broadband link.")
     parser.add_argument("--version", action="version", version=f"traffic {__version__}")
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: $TRAFFIC_CONFIG), read over "
-                             "/etc/traffic/traffic.toml")
-    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
-                        dest="overrides", help="override one setting; may be repeated")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _config_options(parser, after_command=False)
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND",
+                                               required=True))
 
     collect = commands.add_parser("collect", help="run the collector")
     collect.add_argument("--once", action="store_true", help="poll once, commit and exit")
@@ -70,9 +67,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_options(parser: argparse.ArgumentParser, after_command: bool) -> None:
+    """``--config`` and ``--set``, before the command or after it; those after it are kept
+    apart (and joined in ``_parse``) so that they add to those before it instead of hiding them."""
+    suffix, unset = ("_after", argparse.SUPPRESS) if after_command else ("", None)
+    parser.add_argument("--config", metavar="FILE", dest="config" + suffix, default=unset,
+                        help="config file (default: $TRAFFIC_CONFIG), read over "
+                             "/etc/traffic/traffic.toml")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append",
+                        default=unset if after_command else [], dest="overrides" + suffix,
+                        help="override one setting; may be repeated")
+
+
+class _Commands:
+    """The subcommands, each also taking ``--config`` and ``--set``."""
+
+    def __init__(self, action: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+        self._action = action
+
+    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
+        command = self._action.add_parser(name, **kwargs)
+        _config_options(command, after_command=True)
+        return command
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    args = _parser().parse_args(argv)
+    args.config = vars(args).pop("config_after", args.config)
+    args.overrides = [*args.overrides, *vars(args).pop("overrides_after", [])]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parse(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -322,3 +322,39 @@ def test_default_report_keeps_quiet_periods_after_counting_began(tmp_path: Path)
     store.close()
     hours = json.loads(run(tmp_path, "report", "--resolution", "hour", "--json").stdout)
     assert len(hours["points"]) >= 7 * 24 and sum(p["rx"] for p in hours["points"]) == GB
+
+
+def run_as_typed(*args: str) -> subprocess.CompletedProcess:
+    """The command with the arguments exactly as given (no ``--config`` put first)."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_config_and_set_after_the_command(seeded: dict, tmp_path: Path) -> None:
+    config = str(tmp_path / "traffic.toml")
+    after = run_as_typed("status", "--json", "--config", config, "--set", "quota.monthly=50 GB")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["limit"] == 50 * GB
+    before = run_as_typed("--config", config, "--set", "quota.monthly=50 GB", "status", "--json")
+    assert json.loads(before.stdout)["limit"] == 50 * GB
+    both = run_as_typed("--set", "quota.daily=3 GB", "--config", "/nonexistent.toml", "report",
+                        "--json", "--config", config, "--set", "quota.monthly=50 GB")
+    assert both.returncode == 0, both.stderr  # the --config after the command wins
+    shown = run_as_typed("--config", config, "--set", "quota.daily=3 GB", "check-config",
+                         "--set", "quota.monthly=50 GB", "--set", "quota.daily=4 GB")
+    assert shown.returncode == 0, shown.stderr
+    assert 'monthly = "50 GB"' in shown.stdout
+    assert 'daily = "4 GB"' in shown.stdout  # the later --set wins, as when both come first
+
+
+def test_every_command_takes_config_and_set_after_it(tmp_path: Path) -> None:
+    commands = ["collect", "web", "status", "report", "check-config", "reset-month", "connect",
+                "disconnect", "notify-test"]
+    for command in commands:
+        result = run_as_typed(command, "--config", str(tmp_path / "missing.toml"),
+                              "--set", "quota.monthly=1 GB")
+        assert (result.returncode, result.stderr) == (
+            2, f"traffic: {tmp_path}/missing.toml: config file not found\n"), command
+        result = run_as_typed(command, "--set", "quota.nope=1")
+        assert (result.returncode, result.stderr) == (
+            2, "traffic: --set: unknown key 'quota.nope'\n"), command
