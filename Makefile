@@ -9,7 +9,7 @@ JS_STAMP := js/node_modules/.installed-$(shell cat js/package.json js/package-lo
 run: export TRAFFIC_STORE_URL ?= sqlite://$(CURDIR)/var/traffic.db
 run: export SUPERVISOR_STATE_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test bench lint docs system-deps test-deps pin clean
+.PHONY: install run test bench lint docs system-deps test-deps pin clean install-systemd
 
 # Debian packages: $(1) is a list of "command:package" pairs; missing ones are installed as root.
 define apt_need
@@ -71,6 +71,42 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -q -W -b html doc doc/_build/html
+
+# The two systemd services (doc/install.rst, "Running under systemd"), as root: the "traffic"
+# user, the units with this checkout's path, enabled and started when systemd runs the box.
+# AS_ROOT=yes adds drop-ins that run both as root (keeper commands such as pon need it); without
+# it they are removed. DESTDIR=folder writes everything under that folder and starts nothing.
+SYSTEMD_UNITS := traffic-collector.service traffic-web.service
+UNIT_DIR = $(DESTDIR)/etc/systemd/system
+install-systemd:
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "install-systemd: run it as root: sudo make install-systemd"; exit 1; fi
+	install -D -m 644 util/systemd/traffic.sysusers $(DESTDIR)/etc/sysusers.d/traffic.conf
+	install -d $(UNIT_DIR)
+	systemd-sysusers $(if $(DESTDIR),--root=$(abspath $(DESTDIR))) \
+		$(DESTDIR)/etc/sysusers.d/traffic.conf
+	@for unit in $(SYSTEMD_UNITS); do \
+		name=$${unit%.service}; dropin=$(UNIT_DIR)/$$unit.d/as-root.conf; \
+		sed 's#/opt/traffic#$(CURDIR)#g' util/systemd/$$unit > $(UNIT_DIR)/$$unit || exit 1; \
+		chmod 644 $(UNIT_DIR)/$$unit; echo "installed $(UNIT_DIR)/$$unit"; \
+		if [ "$(AS_ROOT)" = yes ]; then \
+			install -D -m 644 util/systemd/as-root-$${name#traffic-}.conf $$dropin || exit 1; \
+			echo "installed $$dropin"; \
+		elif [ -e $$dropin ]; then rm $$dropin && echo "removed $$dropin"; fi; \
+	done
+	@if [ -n "$(DESTDIR)" ]; then exit 0; \
+	elif [ "$$(cat /proc/1/comm)" != systemd ]; then \
+		echo "systemd is not running this system (PID 1 is $$(cat /proc/1/comm)); once it does:"; \
+		echo "  systemctl daemon-reload && systemctl enable --now $(SYSTEMD_UNITS)"; \
+	elif [ -e /etc/supervisor/conf.d/traffic.conf ]; then \
+		systemctl daemon-reload; \
+		echo "supervisord still runs Traffic (/etc/supervisor/conf.d/traffic.conf): stop it first"; \
+		echo "(doc/install.rst, \"Switching from supervisor\"), then:"; \
+		echo "  systemctl enable --now $(SYSTEMD_UNITS)"; \
+	else \
+		systemctl daemon-reload && systemctl enable --now $(SYSTEMD_UNITS) && \
+		echo "started; after an update, apply changed units: systemctl restart $(SYSTEMD_UNITS)"; \
+	fi
 
 # Print the installed versions, to re-pin requirements*.txt after changing pyproject.toml.
 pin: $(STAMP)
