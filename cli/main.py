@@ -91,7 +91,79 @@ class _Commands:
         return command
 
 
+OptionSpec = tuple[str, tuple[str, ...] | None, object]
+FLAG = None
+ANY: tuple[str, ...] = ()
+COMMAND_OPTIONS: dict[str, dict[str, OptionSpec]] = {
+    "collect": {"--once": ("once", FLAG, False)},
+    "web": {},
+    "status": {"--json": ("json", FLAG, False)},
+    "report": {"--resolution": ("resolution", RESOLUTION_CHOICES, "day"),
+               "--start": ("start", ANY, None), "--end": ("end", ANY, None),
+               "--json": ("json", FLAG, False), "--csv": ("csv", FLAG, False)},
+    "check-config": {},
+    "reset-month": {},
+    "connect": {},
+    "disconnect": {},
+    "notify-test": {"--url": ("url", ANY, None)},
+}
+"""Each command's own options as ``_parser`` makes them: option -> (its name in the parsed
+arguments, FLAG or the values it may take, its default)."""
+CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None),
+                                         "--set": ("overrides", ANY, [])}
+
+
+def _plain_parse(argv: list[str]) -> argparse.Namespace | None:
+    """The arguments as ``_parser`` would parse them, for what people type when nothing is
+    wrong: options spelt out in full, no help, nothing to complain about. Anything else is
+    None, and left to ``argparse`` (which, with its help texts, costs several milliseconds
+    of every start-up)."""
+    parsed: dict[str, object] = {"config": None, "overrides": []}
+    command_options: dict[str, OptionSpec] = {}
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if "command" not in parsed and not token.startswith("-"):
+            if token not in COMMAND_OPTIONS:
+                return None
+            parsed["command"] = token
+            command_options = COMMAND_OPTIONS[token]
+            parsed.update({name: default for name, _, default in command_options.values()})
+            continue
+        option, equals, value = token.partition("=") if token.startswith("--") else (
+            token, "", "")
+        name, values, _ = {**CONFIG_OPTIONS, **command_options}.get(option, ("", ANY, None))
+        if not name:
+            return None
+        if values is FLAG:
+            if equals:
+                return None
+            parsed[name] = True
+            continue
+        if not equals:
+            if index == len(argv) or argv[index].startswith("-"):
+                return None
+            value = argv[index]
+            index += 1
+        if values and value not in values:
+            return None
+        if name == "overrides":
+            parsed[name] = [*parsed[name], value]  # type: ignore[misc]
+        else:
+            parsed[name] = value
+    if "command" not in parsed or (parsed.get("json") and parsed.get("csv")):
+        return None
+    return argparse.Namespace(**parsed)
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else argv
+    plain = _plain_parse(argv)
+    return plain if plain is not None else _full_parse(argv)
+
+
+def _full_parse(argv: list[str]) -> argparse.Namespace:
     args = _parser().parse_args(argv)
     args.config = vars(args).pop("config_after", args.config)
     args.overrides = [*args.overrides, *vars(args).pop("overrides_after", [])]

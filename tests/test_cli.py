@@ -358,3 +358,35 @@ def test_every_command_takes_config_and_set_after_it(tmp_path: Path) -> None:
         result = run_as_typed(command, "--set", "quota.nope=1")
         assert (result.returncode, result.stderr) == (
             2, "traffic: --set: unknown key 'quota.nope'\n"), command
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["status", "--json"], ["--config", "a.toml", "status", "--json"],
+    ["--set", "site=x", "--set=quota.daily=2 GB", "report", "--set", "a.b=c", "--config=f"],
+    ["report", "--resolution", "hour", "--start", "2026-11-01", "--end=2026-11-02", "--csv"],
+    ["report", "--resolution=month", "--json", "--config", "x", "--config", "y"],
+    ["--config", "status", "status"], ["collect", "--once"], ["web", "--config", "c"],
+    ["check-config"], ["reset-month"], ["connect"], ["disconnect"],
+    ["notify-test", "--url", "json://localhost"], ["--config", "", "status", "--set", ""],
+])
+def test_the_quick_parse_gives_what_argparse_gives(argv: list[str]) -> None:
+    """What people type is parsed without building the argparse parser (several ms of every
+    start-up); the outcome must be the parser's own."""
+    from cli.main import _full_parse, _plain_parse
+
+    plain = _plain_parse(argv)
+    assert plain is not None
+    assert vars(plain) == vars(_full_parse(argv))
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["-h"], ["--help"], ["status", "-h"], ["--version"], ["stat"], ["status", "extra"],
+    ["status", "status"], ["--json", "status"], ["report", "--res", "day"],
+    ["report", "--resolution", "week"], ["report", "--json", "--csv"], ["status", "--json=1"],
+    ["report", "--start", "-5"], ["status", "--config"], ["--conf", "x", "status"],
+    ["status", "--"], ["collect", "--once", "--url", "x"],
+])
+def test_anything_else_is_left_to_argparse(argv: list[str]) -> None:
+    from cli.main import _plain_parse
+
+    assert _plain_parse(argv) is None

@@ -8,14 +8,13 @@ Every error names the key and where its value came from, in one line.
 import contextlib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traffic import units
+from traffic.record import Record, field
 
 SYSTEM_CONFIG = Path("/etc/traffic/traffic.toml")
 ENV_PREFIX = "TRAFFIC_"
@@ -25,25 +24,35 @@ LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.
 """Loopback and the private ranges a home network uses: who may see the dashboard by default."""
 
 
+class _Pattern:
+    """A regular expression compiled at its first use: most commands use few of them."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._pattern, self._flags = pattern, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern, self._flags)
+        return getattr(self._compiled, name)
+
+
 class ConfigError(Exception):
     """A config problem, worded as one line that names the key and where it was set."""
 
 
-@dataclass(frozen=True)
-class StoreConfig:
+class StoreConfig(Record):
     url: str
 
 
-@dataclass(frozen=True)
-class CollectorConfig:
+class CollectorConfig(Record):
     interval: float
     save_interval: float
     max_rate: int
     runtime_dir: str
 
 
-@dataclass(frozen=True)
-class SourceConfig:
+class SourceConfig(Record):
     """One ``[[sources]]`` table: the keys every source has, and its type's own ``settings``.
 
     A type's own keys are validated by its plug-in's schema (``collector/sources/``), handed to
@@ -62,8 +71,7 @@ class SourceConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class QuotaConfig:
+class QuotaConfig(Record):
     monthly: int
     daily: int
     billing_day: int
@@ -71,22 +79,19 @@ class QuotaConfig:
     unit_system: str
 
 
-@dataclass(frozen=True)
-class WebConfig:
+class WebConfig(Record):
     bind: str
     allow: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class EscalationStep:
+class EscalationStep(Record):
     run: tuple[str, ...]
     after: int
     """Failed attempts of the step before this one that lead to this one."""
 
 
-@dataclass(frozen=True)
-class KeeperConfig:
+class KeeperConfig(Record):
     enabled: bool
     check_every: float
     targets: tuple[str, ...]
@@ -104,8 +109,7 @@ class KeeperConfig:
     escalation: tuple[EscalationStep, ...]
 
 
-@dataclass(frozen=True)
-class NotifyTarget:
+class NotifyTarget(Record):
     """One ``alerts.notify`` entry: an Apprise URL and the rules whose messages it gets."""
 
     url: str
@@ -113,8 +117,7 @@ class NotifyTarget:
     """Rule or group names; empty: every rule."""
 
 
-@dataclass(frozen=True)
-class AlertsConfig:
+class AlertsConfig(Record):
     notify: tuple[NotifyTarget, ...]
     hourly_burst: int
     """Bytes in one hour that make a burst alert; 0: off."""
@@ -125,8 +128,7 @@ class AlertsConfig:
     early_warning: bool
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Record):
     site: str
     timezone: ZoneInfo
     store: StoreConfig
@@ -260,8 +262,8 @@ def _networks(value: Any) -> tuple[str, ...]:
     return items
 
 
-SITE_NAME = re.compile(r"[\w.-]+")
-BARE_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+SITE_NAME = _Pattern(r"[\w.-]+")
+BARE_NUMBER = _Pattern(r"\s*\d+(?:\.\d+)?\s*")
 
 
 def _site(value: Any) -> str:
@@ -352,7 +354,7 @@ ALERT_GROUPS = {"quota": ("threshold", "daily_limit", "early_warning", "burst"),
                 "link": ("link_down", "link_up", "new_ip"),
                 "router": ("device",)}
 """Names an ``alerts.notify`` entry's ``rules`` may use: a rule, or a group of rules."""
-CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+CLOCK_TIME = _Pattern(r"([01]\d|2[0-3]):[0-5]\d")
 
 
 def _clock_time(value: Any) -> str:
@@ -484,14 +486,14 @@ SourceSchemas = Mapping[str, SourceSchema]
 """Source type -> its schema, from the plug-ins."""
 
 MASK = "********"
-SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
-URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
-INLINE_SECRET = re.compile(
+SECRET_KEY = _Pattern(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
+URL_PASSWORD = _Pattern(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
+INLINE_SECRET = _Pattern(
     r"((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"
     r"([^,;&\s'\"]+)", re.IGNORECASE)
 """``password=hunter2`` inside any text, e.g. ``--simple-connect=apn=internet,password=...``;
 ``SIM_PIN=1234`` and ``APN_PASS=...`` too (a ``_`` before the name is allowed)."""
-AT_PIN = re.compile(r"((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)", re.IGNORECASE)
+AT_PIN = _Pattern(r"((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)", re.IGNORECASE)
 """A modem's PIN command: ``AT+CPIN="1234"``, ``AT+CPIN="PUK","new PIN"``."""
 SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET, AT_PIN)
 
@@ -535,6 +537,8 @@ class _Loader:
         return self.origin.get(dotted) or self.origin.get(section) or "default"
 
     def merge_file(self, path: Path) -> None:
+        import tomllib
+
         try:
             with path.open("rb") as handle:
                 layer = tomllib.load(handle)
@@ -599,7 +603,15 @@ def _env_key(name: str) -> str:
 
 
 def _parse_scalar(text: str) -> Any:
-    """A value given on the command line or in the environment: TOML if it parses, else text."""
+    """A value given on the command line or in the environment: TOML if it parses, else text.
+
+    A TOML value that begins with a letter is true, false, inf or nan: any other such text is
+    known to be text without importing ``tomllib`` (a few ms of ``traffic --set ... status``).
+    """
+    if text[:1].isalpha() and not text.startswith(("true", "false", "inf", "nan")):
+        return text
+    import tomllib
+
     try:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
@@ -823,7 +835,7 @@ def secrets_in(text: str) -> list[str]:
     return [match.group(2) for pattern in SECRETS_IN_TEXT for match in pattern.finditer(text)]
 
 
-NOTIFY_URL = re.compile(r"([a-z][a-z0-9+.-]*://)(\S+)", re.IGNORECASE)
+NOTIFY_URL = _Pattern(r"([a-z][a-z0-9+.-]*://)(\S+)", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:

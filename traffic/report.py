@@ -1,6 +1,5 @@
 """Text, CSV and JSON renderings of usage and series for the CLI."""
 
-import csv
 import io
 import json
 from collections import Counter
@@ -386,6 +385,8 @@ def series_table(points: list[tuple[int, int, int]], resolution: str, tz: ZoneIn
 
 
 def series_csv(points: list[tuple[int, int, int]], tz: ZoneInfo) -> str:
+    import csv
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["start", "start_ms", "rx", "tx", "total"])

@@ -7,7 +7,6 @@ out of the database so that polling every few seconds writes nothing to the SD c
 import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,8 @@ def runtime_dir(config: Config) -> Path:
     for candidate in candidates:
         if _on_ram_disk(candidate.parent):
             return candidate
+    import tempfile
+
     return Path(tempfile.gettempdir()) / f"traffic-{uid}"
 
 

@@ -9,7 +9,6 @@ one starts.
 
 import contextlib
 import fcntl
-import getpass
 import json
 import logging
 import os
@@ -159,6 +158,8 @@ def _unwritable(path: Path) -> list[str]:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
