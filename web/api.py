@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from traffic import __version__
 from traffic.config import Config
-from traffic.history import MAX_POINTS, bucket_count_estimate, filled_series, measured_part
+from traffic.history import filled_series, measured_part
 from traffic.periods import DAY_MS, FIVE_MIN_MS, HOUR_MS, bucket_start, default_range, next_bucket
 from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
@@ -71,25 +71,22 @@ def series_view():
     tz = config.timezone
     resolution = params.resolution()
     now = _now()
-    default_start, default_end = default_range(resolution, now, tz, config.quota.billing_day)
-    start = params.instant("start", tz, default_start)
-    end = params.instant("end", tz, default_end)
-    if end <= start:
-        raise params.BadParameter("end", "must be later than start")
+    billing_day = config.quota.billing_day
+    start, end = params.time_range(
+        tz, default_range(resolution, now, tz, billing_day),
+        lambda end: default_range(resolution, end - 1, tz, billing_day)[0])
     store = get_store()
     iface = request.args.get("iface")
     keys = _iface_keys(store, iface)
-    try:
-        points = filled_series(store, resolution, start, end, tz, keys)
-    except ValueError as error:
-        raise params.BadParameter(", ".join(params.given("start", "end")) or "start",
-                                  str(error)) from None
+    asked_end, end = end, params.capped_end(resolution, start, end, tz)
+    points = filled_series(store, resolution, start, end, tz, keys) if end > start else []
     if not params.given("start", "end"):
         points = measured_part(points, now, store.first_bucket(resolution))
-    covered_start, covered_end = points[0][0], next_bucket(resolution, points[-1][0], tz)
+    covered_start = points[0][0] if points else bucket_start(resolution, start, tz)
+    covered_end = next_bucket(resolution, points[-1][0], tz) if points else covered_start
     return jsonify(resolution=resolution, start=covered_start, end=covered_end,
                    start_iso=iso(covered_start, tz), end_iso=iso(covered_end, tz), iface=iface,
-                   unit_system=config.quota.unit_system,
+                   unit_system=config.quota.unit_system, truncated=end < asked_end,
                    points=[list(point) for point in points])
 
 
@@ -109,22 +106,19 @@ def gauge_series_view():
     tz = config.timezone
     now = _now()
     default_end = now - now % FIVE_MIN_MS + FIVE_MIN_MS
-    start = params.instant("start", tz, default_end - GAUGE_HOURS * HOUR_MS)
-    end = params.instant("end", tz, default_end)
-    if end <= start:
-        raise params.BadParameter("end", "must be later than start")
-    if bucket_count_estimate("5min", start, end) > MAX_POINTS:
-        raise params.BadParameter(", ".join(params.given("start", "end")) or "start",
-                                  f"the range holds more than {MAX_POINTS} 5min buckets; "
-                                  "choose a shorter range")
+    span = GAUGE_HOURS * HOUR_MS
+    start, asked_end = params.time_range(tz, (default_end - span, default_end),
+                                         lambda end: end - span)
     store = get_store()
     name = request.args["gauge"]
     key = _gauge_key(store, config, name, request.args.get("source"))
     start -= start % FIVE_MIN_MS
-    points = store.gauge_series(key, name, start, end)
+    end = max(params.capped_end("5min", start, asked_end, tz), start)
+    points = store.gauge_series(key, name, start, end) if end > start else []
     return jsonify(resolution="5min", gauge=name, source=source_name(key), key=key,
                    unit=GAUGE_UNITS.get(name), start=start, end=end, start_iso=iso(start, tz),
-                   end_iso=iso(end, tz), points=[list(point) for point in points])
+                   end_iso=iso(end, tz), truncated=end < asked_end,
+                   points=[list(point) for point in points])
 
 
 def _gauge_key(store: Store, config: Config, name: str, source: str | None) -> str:
@@ -136,13 +130,13 @@ def _gauge_key(store: Store, config: Config, name: str, source: str | None) -> s
                   key=lambda key: (order.get(source_name(key), len(order)), key))
     if not keys:
         known = ", ".join(sorted({gauge for _, gauge in stored})) or "none yet"
-        raise params.BadParameter("gauge", f"no gauge {name!r} (known: {known})")
+        raise params.NothingNamed("gauge", f"no gauge {name!r} (known: {known})")
     if source is None:
         return keys[0]
     chosen = [key for key in keys if source_name(key) == source]
     if not chosen:
         having = ", ".join(dict.fromkeys(source_name(key) for key in keys))
-        raise params.BadParameter("source", f"no gauge {name!r} from {source!r} "
+        raise params.NothingNamed("source", f"no gauge {name!r} from {source!r} "
                                             f"(sources with it: {having})")
     return chosen[0]
 
@@ -155,7 +149,7 @@ def _iface_keys(store: Store, iface: str | None) -> list[str]:
     keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
     if not keys:
         known = ", ".join(key.split(":", 1)[-1] for key in stored_keys) or "none yet"
-        raise params.BadParameter("iface", f"no interface {iface!r} (known: {known})")
+        raise params.NothingNamed("iface", f"no interface {iface!r} (known: {known})")
     return keys
 
 

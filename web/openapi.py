@@ -126,6 +126,9 @@ STATUS = _object({
                 "description": "each [[sources]] table by its name"},
 })
 
+TRUNCATED = {"type": "boolean", "description": "the range asked for holds more than 20000 "
+                                              "buckets: the points are its first 20000, up to "
+                                              "end; ask again from there for more"}
 POINT = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 3,
          "maxItems": 3, "description": "[bucket start (epoch ms), download bytes, upload bytes]"}
 SERIES = _object({
@@ -136,6 +139,7 @@ SERIES = _object({
     "iface": {"type": ["string", "null"]},
     "unit_system": {"enum": ["si", "iec"],
                     "description": "si: sizes in GB (10^9), iec: in GiB (2^30), as the limit"},
+    "truncated": TRUNCATED,
     "points": {"type": "array", "items": POINT},
 })
 
@@ -148,6 +152,7 @@ GAUGE_SERIES = _object({
     "start": {**MS, "description": "the start of the range's first 5 minutes"},
     "end": {**MS, "description": "the range's end, exclusive"},
     "start_iso": ISO, "end_iso": ISO,
+    "truncated": TRUNCATED,
     "points": {"type": "array", "items": {
         "type": "array", "minItems": 2, "maxItems": 2,
         "items": {"type": ["number", "string", "null"]},
@@ -224,7 +229,7 @@ EVENTS = _object({
 
 
 def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None,
-         media_type: str = "application/json") -> dict[str, Any]:
+         media_type: str = "application/json", not_found: str = "") -> dict[str, Any]:
     return {"get": {
         "summary": summary,
         "parameters": parameters or [],
@@ -232,8 +237,12 @@ def _get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] 
             "200": {"description": "OK", "content": {media_type: {"schema": schema}}},
             "400": {"description": "a bad parameter, named in detail",
                     "content": {"application/json": {"schema": ERROR}}},
+            **({"404": {"description": not_found,
+                        "content": {"application/json": {"schema": ERROR}}}} if not_found else {}),
             "403": {"description": "the client is not in web.allow",
                     "content": {"application/json": {"schema": ERROR}}},
+            "414": {"description": "a request line longer than the server takes (gunicorn: "
+                            "4094 bytes), answered by the server before the app"},
             "503": {"description": "the store cannot be opened; detail says why",
                     "content": {"application/json": {"schema": ERROR}}},
         },
@@ -245,24 +254,40 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}
 
 
-SERIES_PARAMETERS = [
-    _query("resolution", {"enum": ["5min", "hour", "day", "month"], "default": "day"},
-           "bucket size; with gauge only 5min, its default"),
-    _query("start", BOUNDED_TIME_PARAM,
-           "epoch ms or ISO 8601 (local time without offset); default: 5min the last 24 h, "
-           "hour the last 7 days, day this billing period and the one before, month the last "
-           "24 months, each from its first bucket with traffic and up to now; with gauge, "
-           "the last 48 hours"),
-    _query("end", BOUNDED_TIME_PARAM, "exclusive; same forms as start"),
-    _query("iface", {"type": "string", "minLength": 1}, "one interface, such as ppp0; "
-           "default: the billed ones"),
-    _query("gauge", {"type": "string", "minLength": 1, "examples": ["rsrp", "sinr"]},
-           "a gauge's history per 5 minutes instead of use, such as rsrp or sinr (a 400 lists "
-           "those stored); not with iface"),
-    _query("source", {"type": "string", "minLength": 1, "examples": ["router"]},
-           "with gauge: the source whose gauge (a [[sources]] table's name); default: the "
-           "first table that has it"),
-]
+START_DESCRIPTION = ("epoch ms or ISO 8601 (local time without offset); default: 5min the last "
+                     "24 h, hour the last 7 days, day this billing period and the one before, "
+                     "month the last 24 months, each from its first bucket with traffic and up "
+                     "to now; with only end given, that span ending at end")
+END_DESCRIPTION = ("exclusive; same forms as start; at or before start: no points. A range of "
+                   "more than 20000 buckets is answered with its first ones (at most 20000) "
+                   "and truncated true")
+NAME = {"type": "string", "minLength": 1, "maxLength": params.MAX_TEXT}
+USE_QUERY = {"type": "object", "additionalProperties": False, "title": "use", "properties": {
+    "resolution": {"enum": ["5min", "hour", "day", "month"], "default": "day",
+                   "description": "bucket size"},
+    "start": {**BOUNDED_TIME_PARAM, "description": START_DESCRIPTION},
+    "end": {**BOUNDED_TIME_PARAM, "description": END_DESCRIPTION},
+    "iface": {**NAME, "description": "one interface, such as ppp0; default: the billed ones"},
+}}
+GAUGE_QUERY = {"type": "object", "additionalProperties": False, "title": "gauge",
+               "required": ["gauge"], "properties": {
+    "gauge": {**NAME, "examples": ["rsrp", "sinr"],
+              "description": "a gauge's history per 5 minutes instead of use, such as rsrp or "
+                             "sinr (a 404 lists those stored)"},
+    "source": {**NAME, "examples": ["router"],
+               "description": "the source whose gauge (a [[sources]] table's name); default: "
+                              "the first table that has it"},
+    "resolution": {"const": "5min", "default": "5min"},
+    "start": {**BOUNDED_TIME_PARAM, "description": "as for use; default: the last 48 hours, "
+                                                   "or the 48 hours before end"},
+    "end": {**BOUNDED_TIME_PARAM, "description": END_DESCRIPTION},
+}}
+SERIES_PARAMETERS = [{
+    "name": "series", "in": "query", "required": False, "style": "form", "explode": True,
+    "schema": {"oneOf": [USE_QUERY, GAUGE_QUERY]},
+    "description": "the query's parameters, one of two sets: use (resolution, start, end, "
+                   "iface) or a gauge's history (gauge, source, start, end, resolution only "
+                   "5min)"}]
 
 
 def spec() -> dict[str, Any]:
@@ -277,7 +302,9 @@ def spec() -> dict[str, Any]:
             "/api/v1/status": _get("The collector's state", STATUS),
             "/api/v1/series": _get(
                 "Use per bucket (empty buckets are zeros), or with gauge, a gauge's history",
-                {"oneOf": [SERIES, GAUGE_SERIES]}, SERIES_PARAMETERS),
+                {"oneOf": [SERIES, GAUGE_SERIES]}, SERIES_PARAMETERS,
+                not_found="no such interface, gauge, or source with the gauge; detail lists "
+                          "those stored"),
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
                                      REALTIME, [_query("since", TIME_PARAM,
                                                        "only points newer than this")]),

@@ -1,15 +1,24 @@
 """Query parameters: each bad one is a 400 that names it and says what would be right."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from flask import request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, NotFound
 
-from traffic.periods import RESOLUTIONS, parse_instant
+from traffic.history import MAX_POINTS, bucket_count_estimate
+from traffic.periods import DAY_MS, FIVE_MIN_MS, HOUR_MS, RESOLUTIONS, bucket_start, parse_instant
 
 
 class BadParameter(BadRequest):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+
+
+class NothingNamed(NotFound):
+    """A well-formed name of something not there (an interface, a gauge): the schema cannot
+    list what is stored, so this is a 404, not a 400."""
+
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"{name}: {problem}")
 
@@ -45,6 +54,26 @@ def instant(name: str, tz: ZoneInfo, default: int, bounded: bool = True) -> int:
         raise BadParameter(name, str(error)) from None
 
 
+def time_range(tz: ZoneInfo, default: tuple[int, int], start_before: Callable[[int], int]
+               ) -> tuple[int, int]:
+    """``start`` and ``end``; with only ``end`` given, ``start`` is ``start_before(end)`` (the
+    default span, ending there) so that any end the schema allows is a range."""
+    end = instant("end", tz, default[1])
+    if given("start", "end") == ["end"]:
+        return start_before(end), end
+    return instant("start", tz, default[0]), end
+
+
+SHORTEST_BUCKET_MS = {"5min": FIVE_MIN_MS, "hour": HOUR_MS, "day": DAY_MS, "month": 28 * DAY_MS}
+
+
+def capped_end(resolution: str, start: int, end: int, tz: ZoneInfo) -> int:
+    """``end``, or the end of the first MAX_POINTS buckets from ``start`` if it is before."""
+    if bucket_count_estimate(resolution, start, end) <= MAX_POINTS:
+        return end
+    return bucket_start(resolution, start + (MAX_POINTS - 1) * SHORTEST_BUCKET_MS[resolution], tz)
+
+
 def integer(name: str, default: int, low: int, high: int) -> int:
     value = request.args.get(name)
     if value is None:
@@ -59,11 +88,18 @@ def integer(name: str, default: int, low: int, high: int) -> int:
     return int(value)
 
 
+MAX_TEXT = 100
+"""Characters in a name (an interface, a gauge, a source): more is no name we keep, and two of
+them percent-encoded stay inside the request line gunicorn takes (4094 bytes)."""
+
+
 def text(name: str) -> str | None:
     """An optional text; given empty it is a mistake (``iface=`` is not "every interface")."""
     value = request.args.get(name)
     if value == "":
         raise BadParameter(name, "must not be empty (leave the parameter out instead)")
+    if value is not None and len(value) > MAX_TEXT:
+        raise BadParameter(name, f"expected at most {MAX_TEXT} characters, got {len(value)}")
     return value
 
 

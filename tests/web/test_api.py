@@ -149,8 +149,8 @@ def test_series_month_and_epoch_ms_parameters(client) -> None:
 def test_series_iface_filter(client) -> None:
     assert client.get("/api/v1/series?resolution=month&iface=ppp0").status_code == 200
     response = client.get("/api/v1/series?iface=wwan0")
-    assert response.status_code == 400
-    assert response.get_json() == {"error": "Bad Request",
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "Not Found",
                                    "detail": "iface: no interface 'wwan0' (known: ppp0)"}
 
 
@@ -158,20 +158,12 @@ def test_series_iface_filter(client) -> None:
     ("resolution=week", "resolution: expected one of 5min, hour, day, month, got 'week'"),
     ("start=yesterday", "start: 'yesterday' is neither epoch milliseconds nor an ISO 8601 date "
                         "such as 2026-11-08 or 2026-11-08T06:00"),
-    ("start=2026-11-02&end=2026-11-01", "end: must be later than start"),
-    ("resolution=5min&start=2020-01-01", "start: the range holds more than 20000 5min buckets; "
-                                         "choose a shorter range or a coarser resolution"),
     ("start=99999999999999999", "start: '99999999999999999' is outside the years 1990 to 2200"),
     ("colour=red", "colour: unknown parameter (this endpoint takes: resolution, start, end, "
                    "iface, gauge, source)"),
     ("resolution=day&resolution=hour", "resolution: given twice"),
     ("=x", "=x: a parameter needs a name (this endpoint takes: resolution, start, end, iface, "
            "gauge, source)"),
-    ("end=2200-01-01", "end: the range holds more than 20000 day buckets; choose a shorter "
-                       "range or a coarser resolution"),
-    ("start=1990-06-01&end=2200-01-01", "start, end: the range holds more than 20000 day "
-                                        "buckets; choose a shorter range or a coarser "
-                                        "resolution"),
     ("start=\u0661\u0662\u0663", "start: '\u0661\u0662\u0663' is neither epoch milliseconds "
                           "nor an ISO 8601 date such as 2026-11-08 or 2026-11-08T06:00 "
                           "(digits 0-9 only)"),
@@ -248,8 +240,10 @@ def test_openapi_describes_every_endpoint(client) -> None:
     assert spec["openapi"] == "3.1.0"
     assert set(spec["paths"]) == {f"/api/v1/{name}" for name in (
         "usage", "status", "series", "realtime", "events", "openapi.json")} | {"/metrics"}
-    names = [p["name"] for p in spec["paths"]["/api/v1/series"]["get"]["parameters"]]
-    assert names == ["resolution", "start", "end", "iface", "gauge", "source"]
+    [series] = spec["paths"]["/api/v1/series"]["get"]["parameters"]
+    assert (series["in"], series["style"], series["explode"]) == ("query", "form", True)
+    assert [set(group["properties"]) for group in series["schema"]["oneOf"]] == [
+        {"resolution", "start", "end", "iface"}, {"gauge", "source", "resolution", "start", "end"}]
 
 
 def test_usage_has_the_plain_sentence(client) -> None:
