@@ -206,6 +206,13 @@ def _store(config: Config, create: bool = False) -> Store:
     return open_store(config.store.url, config.timezone, config.retention, create)
 
 
+def _reader_store(config: Config) -> Store:
+    """The store as readers show it: with the bytes the collector has not saved yet."""
+    from traffic.unsaved import with_unsaved
+
+    return with_unsaved(_store(config), config, now_ms())  # type: ignore[return-value]
+
+
 def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     from collector import worker
 
@@ -251,7 +258,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from traffic.source_state import source_states
 
     tz = config.timezone
-    store = _store(config)
+    store = _reader_store(config)
     try:
         result = usage(store, config, now_ms())
         alerts = alert_summary(store, result.period_start, result.now,
@@ -298,7 +305,7 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"report: {error}") from None
     if end <= start:
         raise UsageError("report: --end must be later than --start")
-    store = _store(config)
+    store = _reader_store(config)
     try:
         keys = billed_keys(config, store.known_keys())
         points = filled_series(store, args.resolution, start, end, tz, keys)

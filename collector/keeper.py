@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 from collector.actions import ActionResult, ActionRunner, disconnect_command, run_action
 from collector.probe import LinkEvidence, Prober
 from traffic.config import Config, ConfigError, secret_values
+from traffic.counters import Delta
 from traffic.periods import day_bounds
 from traffic.quota import usage
 from traffic.runtime import keeper_path, runtime_dir, write_atomically
@@ -180,9 +181,13 @@ class Keeper:
 
     def __init__(self, config: Config, store: Store, store_lock: threading.Lock,
                  clock: Callable[[], int], prober: Prober | None = None,
-                 sources: Sequence[Any] = ()) -> None:
+                 sources: Sequence[Any] = (),
+                 unsaved: Callable[[], Iterable[Delta]] = tuple,
+                 before_action: Callable[[], object] = lambda: None) -> None:
         """``sources``: the collector's running sources, for a router's evidence and the
-        router built-in actions."""
+        router built-in actions; ``unsaved``: the collector's deltas not saved yet, which the
+        quota counts; ``before_action``: saves them before a command may take the link (or
+        the box) down."""
         self.config = config
         self.store = store
         self.store_lock = store_lock
@@ -192,6 +197,8 @@ class Keeper:
         self.commands = [config.keeper.connect, *(step.run for step in config.keeper.escalation)]
         self.secrets = secret_values(config.effective)
         self.runner = ActionRunner(sources, config, store)
+        self.unsaved = unsaved
+        self.before_action = before_action
         self._since_at: tuple[int, float] | None = None
         """``since`` of the state as this process set it, with the monotonic clock then; None
         until this run's first check."""
@@ -272,16 +279,19 @@ class Keeper:
                        duration_ms=duration)
 
     def _attempt(self, step: int, now: int) -> Event:
+        self.before_action()
         result = self.runner.run(self.commands[step], self.config.keeper.action_timeout,
                                  self.secrets)
         return attempt_event(now, step, result)
 
     def _disconnect(self, now: int) -> Event:
+        self.before_action()
         return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
     def _quota(self, now: int) -> tuple[bool, int, str]:
+        unsaved = list(self.unsaved())
         with self.store_lock:
-            return quota_spent(self.config, self.store, now)
+            return quota_spent(self.config, self.store, now, unsaved)
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         write_atomically(keeper_path(self.config), {
@@ -289,12 +299,13 @@ class Keeper:
             "evidence": evidence.reason})
 
 
-def quota_spent(config: Config, store: Store, now: int) -> tuple[bool, int, str]:
+def quota_spent(config: Config, store: Store, now: int,
+                unsaved: Iterable[Delta] = ()) -> tuple[bool, int, str]:
     """Whether a limit is spent and enforced, when it is renewed (the period's end for
     ``quota.monthly``, tomorrow's local midnight for ``quota.daily``) and which limit it is."""
     if not config.keeper.enforce_quota:
         return False, 0, ""
-    current = usage(store, config, now)
+    current = usage(store, config, now, unsaved)
     if current.limit and current.total >= current.limit:
         return True, current.period_end, "monthly"
     if current.daily_limit and current.today >= current.daily_limit:

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.published import publish_sources
 from traffic.counters import CounterState, Delta
-from traffic.runtime import write_atomically
 
 TZ = ZoneInfo("Europe/Stockholm")
 GB = 10**9
@@ -30,12 +30,12 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def publish(tmp_path: Path, now: int, **router: object) -> None:
-    write_atomically(tmp_path / "run" / "home.sources.json", {"updated": now, "sources": {
+    publish_sources(tmp_path / "run" / "home.realtime.json", now, {
         "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": now,
                    "failing_since": None, "error": "", "refused": False, "gauges": {}},
         "router": {"type": "hilink", "label": "router", "billed": False, "read_at": now,
                    "failing_since": None, "error": "", "refused": False,
-                   "gauges": dict(GAUGES), **router}}})
+                   "gauges": dict(GAUGES), **router}})
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_status_json_has_the_sources(now: int, tmp_path: Path) -> None:
 
 
 def test_status_before_the_collector_has_read_the_sources(now: int, tmp_path: Path) -> None:
-    (tmp_path / "run" / "home.sources.json").unlink()
+    (tmp_path / "run" / "home.realtime.json").unlink()
     text = run(tmp_path, "status").stdout
     assert "  router  " not in text and "compared    router 12.31 GB" in text
     status = json.loads(run(tmp_path, "status", "--json").stdout)

@@ -28,7 +28,7 @@ def load(path=None, overrides=None, environ=None, system_path=None):
 def test_defaults() -> None:
     config = load()
     assert config.site == "home"
-    assert config.collector.interval == 5 and config.collector.save_interval == 60
+    assert config.collector.interval == 5 and config.collector.save_interval == 600
     assert config.quota.monthly == 0 and config.quota.billing_day == 1
     assert config.quota.thresholds == (50, 80, 100)
     assert config.web.bind == "127.0.0.1:8000"

@@ -400,7 +400,7 @@ SCHEMA: dict[str, Any] = {
     "store": {"url": ("sqlite:///var/lib/traffic/traffic.db", _store_url)},
     "collector": {
         "interval": ("5s", _positive_duration),
-        "save_interval": ("60s", _positive_duration),
+        "save_interval": ("10m", _positive_duration),
         "max_rate": ("250 MB/s", _sized(units.parse_rate)),
         "runtime_dir": ("", _string),
     },

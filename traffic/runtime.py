@@ -1,7 +1,9 @@
-"""The collector's latest rates, shared with the web app through a small file in a RAM disk.
+"""What the running collector shares with its readers beside the store, through small files
+in a RAM disk: its latest rates, its sources' states and the bytes it counted but has not
+saved yet (the realtime file), its latest save (the save file) and the keeper's check.
 
-Written after every poll, atomically (write then rename), so a reader never sees half a file; kept
-out of the database so that polling every few seconds writes nothing to the SD card.
+Written atomically (write then rename), so a reader never sees half a file; kept out of the
+database so that polling every few seconds writes nothing to the SD card.
 """
 
 import json
@@ -13,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from traffic.config import Config, ConfigError
+from traffic.counters import Delta
 from traffic.periods import LATEST_MS
 
 REALTIME_FILE = "realtime.json"
 REALTIME_WINDOW_MS = 600_000
+UNSAVED_FRESH_MS = 120_000
+"""A realtime file older than this is not a running collector's."""
 
 
 RAM_FILESYSTEMS = ("tmpfs", "ramfs")
@@ -73,15 +78,25 @@ def realtime_path(config: Config) -> Path:
     return runtime_dir(config) / f"{config.site}.{REALTIME_FILE}"
 
 
-def write_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomically(path: Path, document: dict[str, Any], raw: dict[str, str] | None = None
+                     ) -> None:
+    """Write ``document`` as JSON, with each of ``raw``'s values (JSON text already) under its
+    key: the collector keeps its rates encoded, so a poll encodes only its own point."""
+    text = json.dumps(document, separators=(",", ":"))
+    if raw:
+        parts = "".join(f",{json.dumps(key)}:{value}" for key, value in raw.items())
+        text = (text[:-1] + parts + "}") if document else "{" + parts[1:] + "}"
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    temporary.write_text(json.dumps(document, separators=(",", ":")))
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(descriptor, text.encode())
+    finally:
+        os.close(descriptor)
     os.replace(temporary, path)
-
-
-def sources_path(config: Config) -> Path:
-    return runtime_dir(config) / f"{config.site}.sources.json"
 
 
 def save_path(config: Config) -> Path:
@@ -103,8 +118,8 @@ def _is_save_document(document: dict[str, Any]) -> bool:
 def read_sources(config: Config) -> dict[str, dict[str, Any]]:
     """Each configured source's latest state as the collector published it: ``read_at``,
     ``failing_since`` and ``error`` when it is not answering, and its latest ``gauges``."""
-    document = _read_checked(sources_path(config), _is_sources_document)
-    published = document["sources"] if document else {}
+    document = read_realtime(config)
+    published = document["sources"] if document and _is_sources(document) else {}
     return {source.name: published[source.name] for source in config.sources
             if source.name in published}
 
@@ -129,6 +144,24 @@ def last_reading(config: Config) -> int | None:
 def read_realtime(config: Config) -> dict[str, Any] | None:
     """The latest realtime document, or None when no collector has written one."""
     return _read_checked(realtime_path(config), _is_realtime_document)
+
+
+def read_unsaved(config: Config, now: int) -> list[Delta]:
+    """The deltas the running collector has counted but not saved yet; none when its file is
+    older than ``UNSAVED_FRESH_MS`` (no collector is running: a restarted one counts them
+    again from the kernel's counters, or they are gone with the interface)."""
+    document = read_realtime(config)
+    if not document or not isinstance(document.get("unsaved"), list):
+        return []
+    updated = document.get("updated")
+    if updated is None or not now - UNSAVED_FRESH_MS <= updated <= now + UNSAVED_FRESH_MS:
+        return []
+    found = []
+    for entry in document["unsaved"]:
+        if (isinstance(entry, list) and len(entry) == 5 and isinstance(entry[0], str)
+                and all(_instant(value) for value in entry[1:5]) and entry[1] <= entry[2]):
+            found.append(Delta(*entry))
+    return found
 
 
 def _read_checked(path: Path, valid: Callable[[Any], bool]) -> dict[str, Any] | None:
@@ -172,7 +205,7 @@ def _is_keeper_document(document: dict[str, Any]) -> bool:
                     ("since", "lock_until", "quota_override_until", "checked_at")))
 
 
-def _is_sources_document(document: dict[str, Any]) -> bool:
+def _is_sources(document: dict[str, Any]) -> bool:
     sources = document.get("sources")
     return isinstance(sources, dict) and all(
         isinstance(entry, dict) and _instant(entry.get("read_at"), optional=True)

@@ -1,9 +1,11 @@
-"""The store, opened per request from the app's config and closed when the request ends."""
+"""The store, opened per request from the app's config and closed when the request ends; read
+with the bytes the running collector has not saved yet (``traffic.unsaved``)."""
 
 from flask import Flask, current_app, g
 
 from traffic.config import Config
 from traffic.store import Store, open_store
+from traffic.unsaved import with_unsaved
 
 
 def traffic_config() -> Config:
@@ -13,7 +15,8 @@ def traffic_config() -> Config:
 def get_store() -> Store:
     if "store" not in g:
         config = traffic_config()
-        g.store = open_store(config.store.url, config.timezone, config.retention, create=False)
+        g.store = with_unsaved(open_store(config.store.url, config.timezone, config.retention,
+                                          create=False), config, current_app.config["CLOCK"]())
     return g.store
 
 

@@ -1,4 +1,4 @@
-"""Kernel interface counters, asked of the kernel over rtnetlink (``RTM_GETLINK``, one round
+"""Kernel interface counters, asked of the kernel over rtnetlink (``RTM_GETSTATS``, one round
 trip for every watched interface) or, where that socket cannot be had, read from
 ``/sys/class/net/<iface>/statistics``.
 
@@ -137,9 +137,7 @@ class KernelSource:
         """``(ifindex, rx, tx)`` of each of ``names`` that exists."""
         if self._counters is not None:
             try:
-                return {name: (link.ifindex, link.rx, link.tx)
-                        for name, link in self._counters.read(names).items()
-                        if link.rx is not None and link.tx is not None}
+                return self._counters.read(names)
             except OSError as error:
                 log.warning("cannot ask the kernel for interface counters any more (%s); "
                             "reading them from sysfs", error.strerror or error)

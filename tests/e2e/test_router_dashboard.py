@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.e2e.conftest import GB, MB, TZ, Site, open_page, screenshot
+from tests.published import publish_sources
 from tests.stack import WebStack
 from traffic.counters import CounterState, Delta
-from traffic.runtime import write_atomically
 from traffic.store import Event, GaugeSample, open_store
 
 FIVE_MIN = 300_000
@@ -46,12 +46,12 @@ SIGNAL = """() => {
 
 
 def publish(run_dir: Path, now: int, **router: object) -> None:
-    write_atomically(run_dir / "home.sources.json", {"updated": now, "sources": {
+    publish_sources(run_dir / "home.realtime.json", now, {
         "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": now,
                    "failing_since": None, "error": "", "refused": False, "gauges": {}},
         "router": {"type": "hilink", "label": "router", "billed": False, "read_at": now,
                    "failing_since": None, "error": "", "refused": False,
-                   "gauges": dict(GAUGES), **router}}})
+                   "gauges": dict(GAUGES), **router}})
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import STOCKHOLM, make_config
+from tests.published import publish_sources
 from traffic.config import Config, load_config
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
-from traffic.runtime import sources_path, write_atomically
+from traffic.runtime import realtime_path
 from traffic.store import Event, GaugeSample, open_store
 from web import create_app
 
@@ -177,12 +178,12 @@ def seed_router(config: Config) -> None:
 def publish(config: Config, **router: object) -> None:
     """The sources document the collector writes after each poll; ``router`` overrides the
     router's entry."""
-    write_atomically(sources_path(config), {"updated": NOW, "sources": {
+    publish_sources(realtime_path(config), NOW, {
         "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": NOW - 4000,
                    "failing_since": None, "error": "", "refused": False, "gauges": {}},
         "router": {"type": "hilink", "label": "router", "billed": False, "read_at": NOW - 2000,
                    "failing_since": None, "error": "", "refused": False,
-                   "gauges": dict(ROUTER_GAUGES), **router}}})
+                   "gauges": dict(ROUTER_GAUGES), **router}})
 
 
 @pytest.fixture

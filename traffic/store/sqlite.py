@@ -303,7 +303,7 @@ class SQLiteStore:
         self._identity = (stat.st_dev, stat.st_ino)
         try:
             self.set_meta("writer_pid", str(os.getpid()))
-            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # seen through a hard link too
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # seen through a hard link too
         except sqlite3.Error as error:
             if "readonly" not in str(error):
                 return  # a full disk at start is said by the saves, which keep retrying
