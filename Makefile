@@ -43,9 +43,10 @@ system-deps:
 		{ echo "Please install python3-venv"; exit 1; }
 	$(call apt_need,npm:npm ip:iproute2)
 
-# What the tests need besides: nginx in front of gunicorn, Chromium for the browser tests.
+# What the tests need besides: nginx in front of gunicorn, Chromium for the browser tests,
+# systemd-analyze to verify the units in util/systemd.
 test-deps:
-	$(call apt_need,nginx:nginx-light chromium:chromium)
+	$(call apt_need,nginx:nginx-light chromium:chromium systemd-analyze:systemd)
 
 install: $(STAMP) $(JS_STAMP)
 
