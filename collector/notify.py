@@ -68,8 +68,9 @@ from traffic.store import Delivery, Event, Store
 
 log = logging.getLogger(__name__)
 
-DELIVER_EVERY_S = 15
-"""How often the collector looks for deliveries that are due."""
+DELIVER_EVERY_S = 60
+"""How often the collector looks for deliveries that are due (retries, a link back up); an
+alert just raised is delivered at once."""
 SEND_TIMEOUT_S = 30.0
 """How long one send may take: a plugin's own socket timeouts (4 s by default) come first, and
 a send under way at a stop ends well within supervisor's stopwaitsecs (60 s)."""

@@ -395,7 +395,13 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     from collector.alerts import CHECK_EVERY_S, AlertChecker
 
     alerts = AlertChecker(config, store, collector.store_lock, collector.clock, collector.unsaved)
-    scheduler.add_job(_logged(alerts.check, "alerts"), "interval",  # at start, then often
+
+    def check_alerts() -> None:
+        """Check the rules; what they raise is delivered at once, not at the next round."""
+        if alerts.check():
+            scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+    check_alerts.__name__ = "alerts"
+    scheduler.add_job(_logged(check_alerts), "interval",  # at start, then often
                       seconds=min(CHECK_EVERY_S, config.collector.save_interval), id="alerts",
                       next_run_time=datetime.now(UTC))
     from collector.notify import DELIVER_EVERY_S, Deliverer

@@ -26,7 +26,7 @@ LIMIT = 4_000_000
 OVERHEAD = 1.06
 """Bytes on the wire per byte sent, about: TCP/IP headers and the ACKs coming back."""
 DELIVERY_WAIT_S = 25
-"""The collector looks for due deliveries every 15 s (collector/notify.py), alerts every second
+"""The collector delivers an alert as soon as it is raised, and checks the rules every second
 here (save_interval = 1s)."""
 
 
