@@ -2,23 +2,22 @@
 be opened (each a one-line message naming what to fix); 1 on any other failure.
 
 The collector's and the web app's modules are imported only when their command runs, so
-``traffic status`` starts fast; the source plug-ins' schemas are always read, so every command
-checks the whole config.
+``traffic status`` starts fast; the schemas of the source types the config names are always
+read, so every command checks the whole config.
 """
 
-import argparse
-import json
-import logging
+from __future__ import annotations
+
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from types import SimpleNamespace
 
-from collector.sources import source_schemas
-from traffic import __version__
+from traffic import __version__, log
 from traffic.config import (
     Config,
     ConfigError,
+    SourceSchemas,
     load_config,
     mask_secrets,
     mask_text,
@@ -27,10 +26,16 @@ from traffic.config import (
 from traffic.periods import now_ms
 from traffic.store import Store, StoreError, open_store
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer killed by SIGPIPE, as for ``git log | head -1``."""
 RESOLUTION_CHOICES = ("5min", "hour", "day", "month")
+QUIET_COMMANDS = frozenset({"status", "report", "reset-month"})
+"""Commands that normally log nothing: ``logging`` is imported (and set up) only if they do."""
 
 
 class UsageError(Exception):
@@ -38,6 +43,8 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="traffic", description="Watch and keep alive a metered mobile-broadband link.")
     parser.add_argument("--version", action="version", version=f"traffic {__version__}")
@@ -70,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 def _config_options(parser: argparse.ArgumentParser, after_command: bool) -> None:
     """``--config`` and ``--set``, before the command or after it; those after it are kept
     apart (and joined in ``_parse``) so that they add to those before it instead of hiding them."""
+    import argparse
+
     suffix, unset = ("_after", argparse.SUPPRESS) if after_command else ("", None)
     parser.add_argument("--config", metavar="FILE", dest="config" + suffix, default=unset,
                         help="config file (default: $TRAFFIC_CONFIG), read over "
@@ -82,7 +91,7 @@ def _config_options(parser: argparse.ArgumentParser, after_command: bool) -> Non
 class _Commands:
     """The subcommands, each also taking ``--config`` and ``--set``."""
 
-    def __init__(self, action: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def __init__(self, action: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         self._action = action
 
     def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
@@ -113,11 +122,11 @@ CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None),
                                          "--set": ("overrides", ANY, [])}
 
 
-def _plain_parse(argv: list[str]) -> argparse.Namespace | None:
+def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None:
     """The arguments as ``_parser`` would parse them, for what people type when nothing is
     wrong: options spelt out in full, no help, nothing to complain about. Anything else is
     None, and left to ``argparse`` (which, with its help texts, costs several milliseconds
-    of every start-up)."""
+    of every start-up, so is not even imported here)."""
     parsed: dict[str, object] = {"config": None, "overrides": []}
     command_options: dict[str, OptionSpec] = {}
     index = 0
@@ -154,10 +163,10 @@ def _plain_parse(argv: list[str]) -> argparse.Namespace | None:
             parsed[name] = value
     if "command" not in parsed or (parsed.get("json") and parsed.get("csv")):
         return None
-    return argparse.Namespace(**parsed)
+    return SimpleNamespace(**parsed)
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def _parse(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
     argv = sys.argv[1:] if argv is None else argv
     plain = _plain_parse(argv)
     return plain if plain is not None else _full_parse(argv)
@@ -172,11 +181,12 @@ def _full_parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if args.command in QUIET_COMMANDS:
+        log.before_first.append(_configure_logging)
+    else:
+        _configure_logging()
     try:
-        config = load_config(args.config, args.overrides, source_schemas=source_schemas())
+        config = load_config(args.config, args.overrides, source_schemas=_source_schemas())
         status = COMMANDS[args.command](config, args)
         sys.stdout.flush()
         return status
@@ -190,6 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _configure_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _source_schemas() -> SourceSchemas:
+    from collector.sources import source_schemas
+
+    return source_schemas()
 
 
 def _reader_went_away() -> int:
@@ -224,6 +248,8 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_web(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     conf = Path(__file__).resolve().parents[1] / "util" / "gunicorn.conf.py"
     if args.config:
         os.environ["TRAFFIC_CONFIG"] = str(Path(args.config).resolve())
@@ -240,6 +266,8 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    import json
+
     from traffic.config import mask_url
     from traffic.quota import usage
     from traffic.report import (
@@ -333,7 +361,7 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
         check_notify(config)  # as the collector will: Apprise reads each URL
     files = ", ".join(config.files) or "none, defaults only"
     print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
-    print(toml_text(shown_settings(config.effective, source_schemas()), _automatic(config)))
+    print(toml_text(shown_settings(config.effective, _source_schemas()), _automatic(config)))
     return 0
 
 
@@ -371,6 +399,8 @@ def _automatic(config: Config) -> dict[str, str]:
 
 
 def _automatic_disconnect(config: Config) -> str:
+    import json
+
     from collector.actions import disconnect_command
 
     try:

@@ -19,10 +19,8 @@ The rules, vnStat-style, in one pure function (``counter_delta``) and a small tr
   total holds what it counted before it was watched.
 """
 
-import logging
-from dataclasses import dataclass, field, replace
-
-log = logging.getLogger(__name__)
+from traffic import log
+from traffic.record import Record, field
 
 DIRECTIONS = ("rx", "tx")
 MIN_ELAPSED_S = 1.0
@@ -31,8 +29,7 @@ CLEAR_CONFIRMATIONS = 3
 """Readings in a row at most half the highest values that make a held counter's fall a reset."""
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(Record):
     """One raw sample of a source. ``at`` is epoch milliseconds (UTC)."""
 
     key: str
@@ -51,8 +48,7 @@ class Reading:
     """The source's own ``max_rate``; 0 is the tracker's."""
 
 
-@dataclass(frozen=True)
-class Delta:
+class Delta(Record):
     """Bytes that crossed ``key`` in ``[start, end)`` (epoch milliseconds)."""
 
     key: str
@@ -62,8 +58,7 @@ class Delta:
     tx: int
 
 
-@dataclass(frozen=True)
-class CounterState:
+class CounterState(Record):
     """What the tracker remembers of a key between readings (and across restarts)."""
 
     life: str
@@ -116,6 +111,8 @@ class Tracker:
                 rx < previous.rx or tx < previous.tx):
             if rx <= previous.rx // 2 and tx <= previous.tx // 2:
                 if previous.held + 1 < CLEAR_CONFIRMATIONS:
+                    from dataclasses import replace
+
                     self.state[reading.key] = replace(previous, held=previous.held + 1)
                     return None
                 same_life = False  # cleared: it counts from zero
@@ -133,8 +130,8 @@ class Tracker:
                  for direction, current in (("rx", rx), ("tx", tx))]
         if grown[0] is None or grown[1] is None:
             log.warning(
-                "%s: dropped an implausible jump (rx %d -> %d, tx %d -> %d in %.1f s, over the "
-                "max rate of %d B/s); counting resumes from the new value",
+                __name__, "%s: dropped an implausible jump (rx %d -> %d, tx %d -> %d in %.1f s, "
+                "over the max rate of %d B/s); counting resumes from the new value",
                 reading.key, previous.rx, rx, previous.tx, tx, elapsed_s, max_rate)
             return None
         return Delta(reading.key, previous.at, at, grown[0], grown[1])

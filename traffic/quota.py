@@ -2,13 +2,13 @@
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
 from traffic.periods import billing_period, bucket_start, day_bounds, from_ms
+from traffic.record import Record, field
 from traffic.roles import beside_sources, billed_keys, keys_of
 from traffic.runtime import last_reading, read_sources
 from traffic.store import Store
@@ -16,8 +16,7 @@ from traffic.store import Store
 PERIOD_RESET_META = "period_reset_at"
 
 
-@dataclass(frozen=True)
-class Beside:
+class Beside(Record):
     """Another count of the same link over the same period, shown beside the bill."""
 
     source: str
@@ -35,8 +34,7 @@ class Beside:
         return self.rx + self.tx
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(Record):
     period_start: int
     period_end: int
     rx: int
@@ -95,6 +93,8 @@ class Usage:
         return None if self.last_sample_at is None else (self.now - self.last_sample_at) / 1000
 
     def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
         fields = asdict(self)
         fields["beside"] = [{**asdict(item), "total": item.total} for item in self.beside]
         fields.update(total=self.total, today=self.today, percent=self.percent, left=self.left,

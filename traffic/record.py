@@ -1,9 +1,12 @@
-"""Frozen records for the config: what ``@dataclass(frozen=True)`` gives them, made without it.
+"""Frozen records: what ``@dataclass(frozen=True)`` gives a class, made without it.
 
 ``dataclass`` compiles source text for every method of every class, about 0.5 ms a class at
-import; the config's ten classes made that a tenth of ``traffic status``. A ``Record`` reads
-its fields from the class's annotations once, when the class is made, and shares one generic
-``__init__``, ``__repr__``, ``__eq__`` and ``__hash__``.
+import, and importing ``dataclasses`` (with ``inspect`` and ``ast``) costs half a
+``python -c pass``; the core's classes made that a quarter of ``traffic status``. A ``Record``
+reads its fields from the class's annotations once, when the class is made, and shares one
+generic ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__``. ``dataclasses.replace``,
+``asdict``, ``fields`` and ``is_dataclass`` work on records too: ``__dataclass_fields__`` is
+made (importing ``dataclasses``) the first time one of them asks for it.
 """
 
 from typing import Any, ClassVar, dataclass_transform
@@ -59,6 +62,9 @@ class Record:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
+        if not kwargs and len(args) == len(fields):
+            self.__dict__.update(zip(fields, args, strict=True))
+            return
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__}.__init__() takes {len(fields) + 1} "
                             f"positional arguments but {len(args) + 1} were given")
@@ -80,8 +86,7 @@ class Record:
                                 f"positional argument: {name!r}")
             values[name] = (spec.default_factory() if spec.default_factory is not _MISSING
                             else spec.default)
-        for name in fields:
-            object.__setattr__(self, name, values[name])
+        self.__dict__.update((name, values[name]) for name in fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -106,3 +111,28 @@ class Record:
 
 
 _SHOWN = Field(_MISSING, _MISSING, True, True)
+
+
+class _DataclassFields:
+    """A record class's ``__dataclass_fields__``, made at first use and then kept on the class."""
+
+    def __get__(self, instance: Any, owner: type[Record]) -> dict[str, Any]:
+        import dataclasses
+
+        made: dict[str, Any] = {}
+        for name in owner._fields:
+            spec = owner._defaults.get(name, _SHOWN)
+            options: dict[str, Any] = {"repr": spec.repr, "compare": spec.compare}
+            if spec.default_factory is not _MISSING:
+                options["default_factory"] = spec.default_factory
+            elif spec.default is not _MISSING:
+                options["default"] = spec.default
+            made[name] = dataclasses.field(**options)
+            made[name].name = name
+            made[name].type = owner.__dict__.get("__annotations__", {}).get(name)  # noqa: RUF063
+            made[name]._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+        type.__setattr__(owner, "__dataclass_fields__", made)
+        return made
+
+
+Record.__dataclass_fields__ = _DataclassFields()  # type: ignore[attr-defined]

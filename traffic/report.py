@@ -4,13 +4,13 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.periods import from_ms, starts_day
 from traffic.quota import Beside, Usage
+from traffic.record import Record
 from traffic.signal import number
 from traffic.source_state import DOWN, REFUSED, UP, SourceState, billed_label
 from traffic.store import ALERT_DELIVERY_KINDS, ALERT_OUTCOMES, Delivery, Event, Store
@@ -202,8 +202,7 @@ ALERTS_LISTED = 10
 ALERT_LINES = 3
 
 
-@dataclass(frozen=True)
-class AlertDelivery:
+class AlertDelivery(Record):
     """How the message of one alert to one ``alerts.notify`` entry went: ``sent``, ``failed``
     (tried again at ``retry_at``), ``waiting`` (not tried yet: just raised, or the link is
     down), ``sending``, ``given_up`` or ``unconfirmed`` (it may have gone; not sent again)."""
@@ -216,8 +215,7 @@ class AlertDelivery:
     retry_at: int | None = None
 
 
-@dataclass(frozen=True)
-class AlertRecord:
+class AlertRecord(Record):
     at: int
     rule: str
     text: str
@@ -227,8 +225,7 @@ class AlertRecord:
     """Quiet because its period ended more than a day before it was found."""
 
 
-@dataclass(frozen=True)
-class AlertSummary:
+class AlertSummary(Record):
     records: list[AlertRecord]
     """The latest alerts of the period, newest first, at most ``ALERTS_LISTED``."""
     raised: int
@@ -328,6 +325,8 @@ def alert_lines(summary: AlertSummary, now: int, tz: ZoneInfo, link_down: bool =
 
 
 def alerts_json(summary: AlertSummary, tz: ZoneInfo) -> dict[str, Any]:
+    from dataclasses import asdict
+
     return {"raised": summary.raised, "pending": summary.pending, "latest": [{
         "at": record.at, "at_iso": iso(record.at, tz), "rule": record.rule, "text": record.text,
         "quiet": record.quiet, "late": record.late, "deliveries": [{

@@ -4,12 +4,12 @@ signal's word, from what the collector published after its latest poll of it.
 The CLI, the JSON API, the metrics and the pages all read this, so they say the same.
 """
 
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import Config, SourceConfig, mask_text
 from traffic.periods import from_ms
+from traffic.record import Record, field
 from traffic.runtime import read_sources
 from traffic.signal import gauges_quality
 
@@ -22,8 +22,7 @@ LINK_GAUGES = ("operator", "network_type", "connection", "rsrp", "sinr", "rsrq",
 """A source that reports any of these sees the mobile link itself (a router, a modem)."""
 
 
-@dataclass(frozen=True)
-class SourceState:
+class SourceState(Record):
     name: str
     index: int
     """Its place among the ``[[sources]]`` tables, as settings name it: ``sources[1]``."""

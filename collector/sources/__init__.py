@@ -6,17 +6,19 @@ adding a module here (with its section in ``util/traffic.toml.example``, its sim
 ``tests/sim/`` and its test file), and nothing else changes.
 
 A module's top level imports only what validating its settings needs: its client library is
-imported when a source is made, so ``traffic status`` does not pay for it.
+imported when a source is made, so ``traffic status`` does not pay for it. A type's module is
+imported when the type is first asked for (``SOURCE_TYPES["kernel"]`` imports ``kernel`` only),
+so a command reading a config that names one type imports no other plug-in.
 """
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from traffic.config import Config, SourceConfig, SourceSchemas
 from traffic.counters import Reading
+from traffic.record import Record, field
 
 Clock = Callable[[], int]
 
@@ -43,8 +45,7 @@ class Source(Protocol):
         """Let go of what the source holds (a router's session is logged out)."""
 
 
-@dataclass(frozen=True)
-class SourceType:
+class SourceType(Record):
     name: str
     create: Callable[[SourceConfig, Clock], Source]
     schema: Mapping[str, tuple[Any, Callable[[Any], Any]]]
@@ -66,12 +67,46 @@ class SourceType:
 
 def _discover() -> dict[str, SourceType]:
     types: dict[str, SourceType] = {}
-    for module in sorted(Path(__file__).parent.glob("[!_]*.py")):
-        loaded = importlib.import_module(f"{__name__}.{module.stem}")
-        source_type = getattr(loaded, "SOURCE_TYPE", None)
-        if isinstance(source_type, SourceType):
-            types[source_type.name] = source_type
+    for module in sorted(os.listdir(os.path.dirname(__file__))):
+        if module.endswith(".py") and not module.startswith("_"):
+            source_type = _module_type(module.removesuffix(".py"))
+            if source_type is not None:
+                types[source_type.name] = source_type
     return types
+
+
+def _module_type(module: str) -> SourceType | None:
+    loaded = importlib.import_module(f"{__name__}.{module}")
+    source_type = getattr(loaded, "SOURCE_TYPE", None)
+    return source_type if isinstance(source_type, SourceType) else None
+
+
+class _SourceTypes(Mapping[str, SourceType]):
+    """Every plug-in's type by its name; a type named as its module is looked up by importing
+    that module alone, the others by importing every plug-in."""
+
+    def __init__(self) -> None:
+        self._all: dict[str, SourceType] | None = None
+
+    def _every(self) -> dict[str, SourceType]:
+        if self._all is None:
+            self._all = _discover()
+        return self._all
+
+    def __getitem__(self, name: str) -> SourceType:
+        if self._all is None and isinstance(name, str) and name.isidentifier() and (
+                not name.startswith("_")) and os.path.isfile(
+                    os.path.join(os.path.dirname(__file__), name + ".py")):
+            source_type = _module_type(name)
+            if source_type is not None and source_type.name == name:
+                return source_type
+        return self._every()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._every())
+
+    def __len__(self) -> int:
+        return len(self._every())
 
 
 def password_given_once(required: bool) -> Callable[[Mapping[str, Any]], None]:
@@ -98,6 +133,7 @@ def settings_fingerprint(config: SourceConfig, salt: str) -> str:
     import hashlib
     import hmac
     import json
+    from pathlib import Path
 
     parts = [json.dumps(dict(config.settings), sort_keys=True, default=str)]
     for key, value in sorted(config.settings.items()):
@@ -146,5 +182,5 @@ def label(source: SourceConfig) -> str:
     return source_type.label if source_type else source.type
 
 
-SOURCE_TYPES: dict[str, SourceType] = _discover()
-"""Found last: the plug-ins import this module's names."""
+SOURCE_TYPES: Mapping[str, SourceType] = _SourceTypes()
+"""Looked up at first use: the plug-ins import this module's names."""

@@ -11,7 +11,8 @@ by a thread of the source and returned at the next poll as the final reading of 
 before the poll's own readings. A new interface's ``RTM_NEWLINK`` message is its first reading.
 """
 
-import logging
+from __future__ import annotations
+
 import os
 import select
 import threading
@@ -19,11 +20,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from collector.sources import Clock, SourceType
-from collector.sources._netlink import LinkCounters, LinkEvent, LinkEvents
 from traffic.config import SourceConfig, text_list
 from traffic.counters import Reading
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+
+    from collector.sources._netlink import LinkCounters, LinkEvent, LinkEvents
+
+
+def _log() -> logging.Logger:
+    """The logger, with ``logging`` and the netlink module imported only when a source is made:
+    reading the type's schema (every command does) needs neither."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 SYS_NET = Path("/sys/class/net")
 PROC_ROUTE = Path("/proc/net/route")
@@ -81,17 +93,19 @@ class KernelSource:
         self._warned: set[str] = set()
         self._events: LinkEvents | None = None
         self._wake_read, self._wake_write = os.pipe()
+        from collector.sources._netlink import LinkCounters, LinkEvents
+
         try:
             self._events = LinkEvents()
         except OSError as error:
-            log.warning("cannot listen to the kernel's link events (%s): the bytes of an "
+            _log().warning("cannot listen to the kernel's link events (%s): the bytes of an "
                         "interface's last moments before it is deleted will not be counted",
                         error.strerror or error)
         self._counters: LinkCounters | None = None
         try:
             self._counters = LinkCounters()
         except OSError as error:
-            log.info("reading interface counters from sysfs: no rtnetlink socket (%s)",
+            _log().info("reading interface counters from sysfs: no rtnetlink socket (%s)",
                      error.strerror or error)
         self._listener = threading.Thread(target=self._listen, name="kernel link events",
                                           daemon=True)
@@ -123,12 +137,12 @@ class KernelSource:
                 reading = self._reading(name, counters.get(name), name in resumed)
                 if reading is None:
                     if name not in self._missing:
-                        log.warning("interface %s is not there; counting resumes when it is",
+                        _log().warning("interface %s is not there; counting resumes when it is",
                                     name)
                         self._missing.add(name)
                     continue
                 if name in self._missing:
-                    log.info("interface %s is back", name)
+                    _log().info("interface %s is back", name)
                     self._missing.discard(name)
                 readings.append(reading)
             return readings
@@ -139,7 +153,7 @@ class KernelSource:
             try:
                 return self._counters.read(names)
             except OSError as error:
-                log.warning("cannot ask the kernel for interface counters any more (%s); "
+                _log().warning("cannot ask the kernel for interface counters any more (%s); "
                             "reading them from sysfs", error.strerror or error)
                 self._counters.close()
                 self._counters = None
@@ -186,7 +200,7 @@ class KernelSource:
         try:
             events, overflowed = self._events.read()
         except OSError as error:
-            log.warning("cannot read the kernel's link events any more (%s); counting goes on "
+            _log().warning("cannot read the kernel's link events any more (%s); counting goes on "
                         "from the interfaces' counters", error.strerror or error)
             self._events.close()
             self._events = None
@@ -218,7 +232,7 @@ class KernelSource:
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
-            log.warning(message)
+            _log().warning(message)
             self._warned.add(what)
 
     def close(self) -> None:

@@ -1,15 +1,14 @@
 """The store: one protocol, backends chosen by URL."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
+from traffic.record import Record, field
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Record):
     """Something that happened: the link went down or up, an attempt, a lock, an alert sent."""
 
     at: int
@@ -18,8 +17,7 @@ class Event:
     duration_ms: int | None = None
 
 
-@dataclass(frozen=True)
-class GaugeSample:
+class GaugeSample(Record):
     """A value read at ``at``: a signal level, a status word. Kept per 5 minutes (the mean of
     a number, the latest text)."""
 
@@ -29,8 +27,7 @@ class GaugeSample:
     value: float | str
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Record):
     """One alert message still to be delivered to one ``alerts.notify`` entry: ``target`` is
     the entry's position when the alert was raised, ``fingerprint`` names its URL (see
     ``Store.set_notify_targets``), so that a message goes to that URL wherever it moved."""
@@ -58,8 +55,7 @@ ALERT_DELIVERY_KINDS = tuple(ALERT_OUTCOMES)
 ALERT_EVENT_KINDS = ("alert", *ALERT_DELIVERY_KINDS)
 
 
-@dataclass(frozen=True)
-class AlertCounts:
+class AlertCounts(Record):
     """The alerts' record in the store, counted at once."""
 
     events: dict[tuple[str, str], int]

@@ -10,13 +10,13 @@ one starts.
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from traffic import log
 from traffic.counters import CounterState, Delta
 from traffic.store import (
     ALERT_EVENT_KINDS,
@@ -35,8 +35,6 @@ from traffic.store.rollup import (
     gauge_value,
     raw_share,
 )
-
-log = logging.getLogger(__name__)
 
 PAGE_SIZE = 512
 """Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
@@ -496,8 +494,8 @@ class SQLiteStore:
             size = shm.stat().st_size
             if size < self._shm_size:
                 os.truncate(shm, self._shm_size)
-                log.warning("%s was cut from %d to %d bytes while in use; grown back (SQLite "
-                            "rebuilds it from the -wal file)", shm, self._shm_size, size)
+                log.warning(__name__, "%s was cut from %d to %d bytes while in use; grown back "
+                            "(SQLite rebuilds it from the -wal file)", shm, self._shm_size, size)
             self._shm_size = max(size, self._shm_size)
         except OSError:
             pass
