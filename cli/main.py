@@ -266,8 +266,6 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    import json
-
     from traffic.config import mask_url
     from traffic.quota import usage
     from traffic.report import (
@@ -297,6 +295,8 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     save = read_save(config)
     states = source_states(config, result.now)
     if args.json:
+        import json
+
         print(json.dumps({**usage_json(result, tz), "keeper": keeper, "save": save,
                           "sources": sources_json(states, tz),
                           "alerts": alerts_json(alerts, tz)}, indent=2))

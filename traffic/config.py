@@ -10,10 +10,10 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traffic import units
+from traffic.hints import Any, Protocol
 from traffic.record import Record, field
 
 SYSTEM_CONFIG = Path("/etc/traffic/traffic.toml")

@@ -2,11 +2,11 @@
 
 import math
 from collections.abc import Iterable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
+from traffic.hints import Any
 from traffic.periods import billing_period, bucket_start, day_bounds, from_ms
 from traffic.record import Record, field
 from traffic.roles import beside_sources, billed_keys, keys_of

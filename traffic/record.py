@@ -9,7 +9,13 @@ generic ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__``. ``dataclasses.r
 made (importing ``dataclasses``) the first time one of them asks for it.
 """
 
-from typing import Any, ClassVar, dataclass_transform
+from __future__ import annotations
+
+from traffic.hints import Any, dataclass_transform
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 _MISSING: Any = object()
 

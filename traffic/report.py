@@ -1,13 +1,12 @@
 """Text, CSV and JSON renderings of usage and series for the CLI."""
 
 import io
-import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from traffic.hints import Any
 from traffic.periods import from_ms, starts_day
 from traffic.quota import Beside, Usage
 from traffic.record import Record
@@ -395,6 +394,8 @@ def series_csv(points: list[tuple[int, int, int]], tz: ZoneInfo) -> str:
 
 
 def series_json(points: list[tuple[int, int, int]], resolution: str, tz: ZoneInfo) -> str:
+    import json
+
     return json.dumps({
         "resolution": resolution,
         "points": [{"start": bucket, "start_iso": iso(bucket, tz), "rx": rx, "tx": tx,
@@ -406,6 +407,8 @@ def toml_text(settings: dict[str, Any], notes: Mapping[str, str] | None = None) 
     """The settings as TOML: scalars first, then tables, then arrays of tables. ``notes`` maps
     a dotted key (``"collector.runtime_dir"``, ``"sources[0].interfaces"``) to a comment for
     the end of its line."""
+    import json
+
     notes = notes or {}
     def value(item: Any) -> str:
         if isinstance(item, bool):

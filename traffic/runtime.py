@@ -6,16 +6,14 @@ Written atomically (write then rename), so a reader never sees half a file; kept
 database so that polling every few seconds writes nothing to the SD card.
 """
 
-import json
 import math
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from traffic.config import Config, ConfigError
 from traffic.counters import Delta
+from traffic.hints import Any
 from traffic.periods import LATEST_MS
 
 REALTIME_FILE = "realtime.json"
@@ -82,6 +80,9 @@ def write_atomically(path: Path, document: dict[str, Any], raw: dict[str, str] |
                      ) -> None:
     """Write ``document`` as JSON, with each of ``raw``'s values (JSON text already) under its
     key: the collector keeps its rates encoded, so a poll encodes only its own point."""
+    import json
+    import threading
+
     text = json.dumps(document, separators=(",", ":"))
     if raw:
         parts = "".join(f",{json.dumps(key)}:{value}" for key, value in raw.items())
@@ -170,6 +171,8 @@ def _read_checked(path: Path, valid: Callable[[Any], bool]) -> dict[str, Any] | 
     Anything can be in a file (another version, another program, a hand edit), and the web
     app must answer from what it can trust rather than fail.
     """
+    import json
+
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -4,10 +4,10 @@ signal's word, from what the collector published after its latest poll of it.
 The CLI, the JSON API, the metrics and the pages all read this, so they say the same.
 """
 
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import Config, SourceConfig, mask_text
+from traffic.hints import Any
 from traffic.periods import from_ms
 from traffic.record import Record, field
 from traffic.runtime import read_sources

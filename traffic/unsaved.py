@@ -8,11 +8,11 @@ never lags the link by a save interval.
 """
 
 from collections.abc import Iterable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
+from traffic.hints import Any
 from traffic.periods import bucket_start, next_bucket
 from traffic.quota import added
 from traffic.runtime import read_unsaved

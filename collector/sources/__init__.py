@@ -14,10 +14,10 @@ so a command reading a config that names one type imports no other plug-in.
 import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
 
 from traffic.config import Config, SourceConfig, SourceSchemas
 from traffic.counters import Reading
+from traffic.hints import Any, Protocol
 from traffic.record import Record, field
 
 Clock = Callable[[], int]

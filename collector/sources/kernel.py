@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import select
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 
 
 def _log() -> logging.Logger:
-    """The logger, with ``logging`` and the netlink module imported only when a source is made:
-    reading the type's schema (every command does) needs neither."""
+    """The logger, with ``logging``, ``threading`` and the netlink module imported only when a
+    source is made: reading the type's schema (every command does) needs none of them."""
     import logging
 
     return logging.getLogger(__name__)
@@ -77,6 +76,10 @@ def default_route_interface() -> str | None:
 
 class KernelSource:
     def __init__(self, config: SourceConfig, clock: Callable[[], int]) -> None:
+        import threading
+
+        from collector.sources._netlink import LinkCounters, LinkEvents
+
         self.config = config
         self.interfaces: tuple[str, ...] = tuple(config.settings.get("interfaces", ()))
         self.bits = config.settings.get("counter_bits", 0) or kernel_counter_bits()
@@ -93,8 +96,6 @@ class KernelSource:
         self._warned: set[str] = set()
         self._events: LinkEvents | None = None
         self._wake_read, self._wake_write = os.pipe()
-        from collector.sources._netlink import LinkCounters, LinkEvents
-
         try:
             self._events = LinkEvents()
         except OSError as error:

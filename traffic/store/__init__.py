@@ -1,10 +1,10 @@
 """The store: one protocol, backends chosen by URL."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
+from traffic.hints import Any, Protocol
 from traffic.record import Record, field
 
 

@@ -9,7 +9,6 @@ one starts.
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -374,6 +373,8 @@ class SQLiteStore:
         return min((first for first in firsts if first is not None), default=None)
 
     def add_events(self, events: Iterable[Event]) -> None:
+        import json
+
         self.db.executemany(
             "INSERT INTO events (at, kind, duration_ms, detail) VALUES (?, ?, ?, ?)",
             [(e.at, e.kind, e.duration_ms, json.dumps(e.detail, separators=(",", ":")))
@@ -388,6 +389,8 @@ class SQLiteStore:
         rows = self.db.execute(
             f"SELECT at, kind, duration_ms, detail FROM events WHERE {where}at >= ? AND at < ? "
             "ORDER BY at DESC, id DESC LIMIT ?", (*chosen, since, until or 2**62, limit))
+        import json
+
         return [Event(at, kind, json.loads(detail), duration_ms)
                 for at, kind, duration_ms, detail in rows]
 
@@ -430,6 +433,8 @@ class SQLiteStore:
         return [Delivery(*row) for row in rows]
 
     def set_notify_targets(self, fingerprints: Sequence[str]) -> None:
+        import json
+
         listed = json.dumps(list(fingerprints))
         with self._transaction():
             self.set_meta(NOTIFY_TARGETS_META, listed)
