@@ -20,12 +20,11 @@ from traffic.source_state import (
     REFUSED,
     UP,
     SourceState,
-    billed_label,
     source_states,
     subject,
 )
 from traffic.store import ALERT_EVENT_KINDS, Store
-from traffic.units import format_duration, format_size
+from traffic.units import format_duration
 from web.db import get_store, traffic_config
 
 bp = Blueprint("pages", __name__)
@@ -71,20 +70,15 @@ def history() -> str:
     current = usage(store, config, current_app.config["CLOCK"]())
     first, last = period_days(current.period_start, current.period_end, tz)
     states = source_states(config, current.now)
-    ours = billed_label(states)
     routers = [router_panel(state) for state in states if state.state == UP and state.sees_link]
     notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]
     return render_template(
         "history.html", usage=current, config=config,
         sentence=usage_sentence(current, system),
-        format_size=lambda value: format_size(value, system),
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
-        sample_age_label=sample_age_label(current.sample_age_s),
         save_problem=save_problem(read_save(config), tz),
-        keeper=link_state(read_keeper(config), tz), billed_label=ours,
-        beside=[beside_sentence(item, current.total, ours, system)
-                for item in current.beside],
+        keeper=link_state(read_keeper(config), tz),
         routers=routers, notices=notices, signal=signal_chart(store, states),
         watch_sources=len(config.sources) > 1 or any(state.gauges for state in states),
         show_events=(config.keeper.enabled or bool(notices)
