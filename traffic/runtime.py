@@ -171,11 +171,15 @@ def _read_checked(path: Path, valid: Callable[[Any], bool]) -> dict[str, Any] | 
     Anything can be in a file (another version, another program, a hand edit), and the web
     app must answer from what it can trust rather than fail.
     """
+    try:
+        text = path.read_text()
+    except (OSError, ValueError):
+        return None
     import json
 
     try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError):
+        document = json.loads(text)
+    except ValueError:
         return None
     return document if isinstance(document, dict) and valid(document) else None
 

@@ -388,7 +388,10 @@ class SQLiteStore:
             where = f"kind IN ({', '.join('?' * len(chosen))}) AND "
         rows = self.db.execute(
             f"SELECT at, kind, duration_ms, detail FROM events WHERE {where}at >= ? AND at < ? "
-            "ORDER BY at DESC, id DESC LIMIT ?", (*chosen, since, until or 2**62, limit))
+            "ORDER BY at DESC, id DESC LIMIT ?", (*chosen, since, until or 2**62, limit)
+        ).fetchall()
+        if not rows:
+            return []
         import json
 
         return [Event(at, kind, json.loads(detail), duration_ms)
