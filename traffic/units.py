@@ -10,8 +10,9 @@ SI_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 IEC_UNITS = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$"
+_DURATION = r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$"
+"""Compiled (and cached by ``re``) at their first use, not at every start-up."""
 
 
 class MissingUnit(ValueError):
@@ -33,7 +34,7 @@ def parse_size(text: str | int | float) -> int:
         raise ValueError(f"expected a size such as '40 GB', got {text!r}")
     if isinstance(text, int | float) and text < 0:
         raise ValueError(f"a size cannot be negative: {text}")
-    match = _SIZE.match(str(text))
+    match = re.match(_SIZE, str(text))
     unit = match.group(2).upper() if match else ""
     factor = SI_UNITS.get(unit) or IEC_UNITS.get(unit)
     if not match or factor is None:
@@ -64,7 +65,7 @@ def parse_duration(text: str | int | float) -> float:
         if text < 0:
             raise ValueError(f"a duration cannot be negative: {text}")
         return float(text)
-    match = _DURATION.match(str(text))
+    match = re.match(_DURATION, str(text))
     unit = match.group(2) if match else ""
     if not match or (unit and unit not in DURATION_UNITS):
         raise ValueError(f"bad duration {text!r} (write e.g. '5s', '10m', '2h' or '7d')")

@@ -11,7 +11,6 @@ imported when the type is first asked for (``SOURCE_TYPES["kernel"]`` imports ``
 so a command reading a config that names one type imports no other plug-in.
 """
 
-import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 
@@ -76,7 +75,7 @@ def _discover() -> dict[str, SourceType]:
 
 
 def _module_type(module: str) -> SourceType | None:
-    loaded = importlib.import_module(f"{__name__}.{module}")
+    loaded = __import__(f"{__name__}.{module}", fromlist=["SOURCE_TYPE"])  # not importlib
     source_type = getattr(loaded, "SOURCE_TYPE", None)
     return source_type if isinstance(source_type, SourceType) else None
 

@@ -14,7 +14,6 @@ before the poll's own readings. A new interface's ``RTM_NEWLINK`` message is its
 from __future__ import annotations
 
 import os
-import select
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,6 +177,8 @@ class KernelSource:
 
     def _listen(self) -> None:
         """Take the link events as they come, so that each reading has the event's time."""
+        import select
+
         while True:
             with self._lock:
                 if self._events is None:

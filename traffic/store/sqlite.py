@@ -8,7 +8,6 @@ one starts.
 """
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -288,6 +287,8 @@ class SQLiteStore:
         touch), so a symlink, a hard link or a deleted file beside it cannot let a second
         collector in; the holder's pid is recorded in the store, so any name for the file
         finds it."""
+        import fcntl
+
         descriptor = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
