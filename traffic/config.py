@@ -9,14 +9,13 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traffic import units
 from traffic.hints import Any, Protocol
 from traffic.record import Record, field
 
-SYSTEM_CONFIG = Path("/etc/traffic/traffic.toml")
+SYSTEM_CONFIG = "/etc/traffic/traffic.toml"
 ENV_PREFIX = "TRAFFIC_"
 ENV_CONFIG_FILE = "TRAFFIC_CONFIG"
 LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -510,8 +509,8 @@ def defaults() -> dict[str, Any]:
 def system_timezone() -> str:
     """The system's zone name: ``$TZ``, ``/etc/timezone`` or the ``/etc/localtime`` link."""
     candidates = [os.environ.get("TZ", "").lstrip(":")]
-    with contextlib.suppress(OSError):
-        candidates.append(Path("/etc/timezone").read_text().strip())
+    with contextlib.suppress(OSError), open("/etc/timezone") as handle:
+        candidates.append(handle.read().strip())
     with contextlib.suppress(OSError):
         candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
     for name in candidates:
@@ -536,11 +535,11 @@ class _Loader:
         section = re.split(r"[.\[]", dotted)[0]
         return self.origin.get(dotted) or self.origin.get(section) or "default"
 
-    def merge_file(self, path: Path) -> None:
+    def merge_file(self, path: str | os.PathLike[str]) -> None:
         import tomllib
 
         try:
-            with path.open("rb") as handle:
+            with open(path, "rb") as handle:
                 layer = tomllib.load(handle)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
@@ -622,7 +621,7 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
-    system_path: Path | None = SYSTEM_CONFIG,
+    system_path: str | os.PathLike[str] | None = SYSTEM_CONFIG,
     source_schemas: SourceSchemas | None = None,
 ) -> Config:
     """Build the effective config. Raises ConfigError with a one-line message.
@@ -632,10 +631,12 @@ def load_config(
     """
     environ = os.environ if environ is None else environ
     loader = _Loader(source_schemas)
-    if system_path is not None and system_path.exists():
+    if system_path is not None and path_exists(system_path):
         loader.merge_file(system_path)
     path = path or environ.get(ENV_CONFIG_FILE) or None
     if path:
+        from pathlib import Path
+
         loader.merge_file(Path(path))
     loader.merge_environment(environ)
     for item in overrides or []:
@@ -644,6 +645,20 @@ def load_config(
             raise ConfigError(f"--set {mask_text(item)}: expected section.key=value")
         loader.set_dotted(dotted.strip(), text.strip(), "--set")
     return _build(loader)
+
+
+def path_exists(path: str | os.PathLike[str]) -> bool:
+    """``Path.exists`` without importing ``pathlib``: a file that cannot be looked at (no
+    permission) is an error, not a missing file."""
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
+    return True
 
 
 def _validate(loader: _Loader, schema: dict[str, Any], raw: dict[str, Any], prefix: str) -> dict:
@@ -906,6 +921,8 @@ def secret(value: Any) -> str:
 def read_secret_file(path: str, key: str) -> str:
     """The secret kept in a file such as ``/etc/traffic/router-password`` (its first line),
     or a ConfigError naming ``key`` and what is wrong; the secret itself is never shown."""
+    from pathlib import Path
+
     try:
         return Path(path).read_text().splitlines()[0].strip() if Path(path).stat().st_size \
             else ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from collector.sources import Clock, SourceType
 from traffic.config import SourceConfig, text_list
@@ -24,6 +23,7 @@ from traffic.counters import Reading
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from pathlib import Path
 
     from collector.sources._netlink import LinkCounters, LinkEvent, LinkEvents
 
@@ -35,10 +35,24 @@ def _log() -> logging.Logger:
 
     return logging.getLogger(__name__)
 
-SYS_NET = Path("/sys/class/net")
-PROC_ROUTE = Path("/proc/net/route")
-PROC_IPV6_ROUTE = Path("/proc/net/ipv6_route")
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_FILES = {"SYS_NET": "/sys/class/net", "PROC_ROUTE": "/proc/net/route",
+          "PROC_IPV6_ROUTE": "/proc/net/ipv6_route", "BOOT_ID": "/proc/sys/kernel/random/boot_id"}
+"""Where the kernel tells what this source reads; as ``Path`` objects, ``SYS_NET`` etc. are
+made at first use (importing ``pathlib`` costs every command's start-up a third of a
+``python -c pass``, and reading the type's schema needs none of them)."""
+
+
+def __getattr__(name: str) -> Path:
+    if name not in _FILES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from pathlib import Path
+
+    return Path(_FILES[name])
+
+
+def _read(file: str) -> str:
+    with open(file) as handle:
+        return handle.read()
 MAX_QUEUED = 1000
 """Readings from link events kept between two polls, at most (two per life of an interface)."""
 WIDE_MACHINES = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64",
@@ -54,14 +68,14 @@ def default_route_interface() -> str | None:
     """The interface of the IPv4 default route with the lowest metric, else the IPv6 one."""
     best: tuple[int, str] | None = None
     try:
-        for line in PROC_ROUTE.read_text().splitlines()[1:]:
+        for line in _read(_FILES["PROC_ROUTE"]).splitlines()[1:]:
             fields = line.split()
             if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
                 flags, metric = int(fields[3], 16), int(fields[6])
                 if flags & 1 and (best is None or metric < best[0]):
                     best = (metric, fields[0])
         if best is None:
-            for line in PROC_IPV6_ROUTE.read_text().splitlines():
+            for line in _read(_FILES["PROC_IPV6_ROUTE"]).splitlines():
                 fields = line.split()
                 if (len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00"
                         and fields[9] != "lo"):
@@ -83,7 +97,8 @@ class KernelSource:
         self.interfaces: tuple[str, ...] = tuple(config.settings.get("interfaces", ()))
         self.bits = config.settings.get("counter_bits", 0) or kernel_counter_bits()
         self.clock = clock
-        self.boot_id = BOOT_ID.read_text().strip() if BOOT_ID.exists() else "unknown"
+        boot_id = _FILES["BOOT_ID"]
+        self.boot_id = _read(boot_id).strip() if os.path.exists(boot_id) else "unknown"
         self._missing: set[str] = set()
         self._watching: set[str] | None = None
         """The interfaces of the previous poll; None before the first poll of this run."""
@@ -262,12 +277,12 @@ def interface_counters(name: str) -> tuple[str, int, int] | None:
     The ifindex is read before and after the counters: if the interface was re-created in
     between, the counters may belong to either life, so the reading is dropped.
     """
-    base = SYS_NET / name
+    base = f"{_FILES['SYS_NET']}/{name}"
     try:
-        ifindex = (base / "ifindex").read_text().strip()
-        rx = int((base / "statistics" / "rx_bytes").read_text())
-        tx = int((base / "statistics" / "tx_bytes").read_text())
-        again = (base / "ifindex").read_text().strip()
+        ifindex = _read(f"{base}/ifindex").strip()
+        rx = int(_read(f"{base}/statistics/rx_bytes"))
+        tx = int(_read(f"{base}/statistics/tx_bytes"))
+        again = _read(f"{base}/ifindex").strip()
     except (OSError, ValueError):
         return None
     return (ifindex, rx, tx) if again == ifindex else None

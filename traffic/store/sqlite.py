@@ -7,11 +7,12 @@ instead of one page per resolution in ``rollups``; a bucket moves to ``rollups``
 one starts.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from traffic import log
@@ -33,6 +34,10 @@ from traffic.store.rollup import (
     gauge_value,
     raw_share,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PAGE_SIZE = 512
 """Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
@@ -165,11 +170,13 @@ def _user() -> str:
 class SQLiteStore:
     def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float],
                  create: bool = True) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
+        self._file = path or "."
+        """The file as given; ``path`` is it as a ``Path``, made when something needs one
+        (importing ``pathlib`` costs a third of a ``python -c pass``, and reading needs none)."""
+        if os.path.isdir(self._file):
             raise StoreError(f"store.url: {self.path} is a folder; name the file in it, such as "
                              f"sqlite://{self.path / 'traffic.db'}")
-        if not create and not self.path.is_file():
+        if not create and not os.path.isfile(self._file):
             raise NoStore(f"store.url: no store at {self.path} yet (the collector creates it "
                              "when it first runs: traffic collect)")
         self.tz = tz
@@ -181,8 +188,8 @@ class SQLiteStore:
         self._keys: list[str] | None = None
         """known_keys(), until add() or prune() may change it."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10,
+            os.makedirs(os.path.dirname(self._file) or ".", exist_ok=True)
+            self.db = sqlite3.connect(self._file, isolation_level=None, timeout=10,
                                       check_same_thread=False)
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate(create)
@@ -203,6 +210,12 @@ class SQLiteStore:
         except StoreError:
             self._close_quietly()
             raise
+
+    @property
+    def path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._file)
 
     def _close_quietly(self) -> None:
         if hasattr(self, "db"):
