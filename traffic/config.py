@@ -21,6 +21,10 @@ ENV_CONFIG_FILE = "TRAFFIC_CONFIG"
 LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                   "fc00::/7", "fe80::/10")
 """Loopback and the private ranges a home network uses: who may see the dashboard by default."""
+LOOPBACK_NETWORKS = ("127.0.0.1/32", "::1/128")
+KNOWN_NETWORKS = frozenset(LOCAL_NETWORKS + LOOPBACK_NETWORKS)
+"""The defaults' networks, valid as written: checking them would import ``ipaddress`` (a tenth
+of a ``python -c pass``) at every start-up."""
 
 
 class _Pattern:
@@ -250,10 +254,12 @@ def _bind(value: Any) -> str:
 
 
 def _networks(value: Any) -> tuple[str, ...]:
-    import ipaddress
-
     items = _string_list(value)
     for item in items:
+        if item in KNOWN_NETWORKS:
+            continue
+        import ipaddress
+
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
@@ -412,7 +418,7 @@ SCHEMA: dict[str, Any] = {
     "web": {
         "bind": ("127.0.0.1:8000", _bind),
         "allow": (list(LOCAL_NETWORKS), _networks),
-        "trusted_proxies": (["127.0.0.1/32", "::1/128"], _networks),
+        "trusted_proxies": (list(LOOPBACK_NETWORKS), _networks),
     },
     "keeper": {
         "enabled": (False, _boolean),
