@@ -538,7 +538,7 @@ class _Loader:
         self.files: list[str] = []
 
     def where(self, dotted: str) -> str:
-        section = re.split(r"[.\[]", dotted)[0]
+        section = dotted.split(".", 1)[0].split("[", 1)[0]
         return self.origin.get(dotted) or self.origin.get(section) or "default"
 
     def merge_file(self, path: str | os.PathLike[str]) -> None:

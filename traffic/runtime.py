@@ -52,8 +52,9 @@ def _runtime_dir_name(config: Config) -> str:
     if os.environ.get("XDG_RUNTIME_DIR"):
         candidates.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "traffic"))
     candidates.append(f"/dev/shm/traffic-{uid}")
+    mounts = _mounts()
     for candidate in candidates:
-        if _on_ram_disk(os.path.dirname(candidate)):
+        if _on_ram_disk(os.path.dirname(candidate), mounts):
             return candidate
     import tempfile
 
@@ -64,11 +65,18 @@ def _runtime_file(config: Config, name: str) -> str:
     return os.path.join(_runtime_dir_name(config), f"{config.site}.{name}")
 
 
-def _on_ram_disk(path: str) -> bool:
+def _mounts() -> list[list[str]] | None:
+    """Each mount point and its file system type; None when they cannot be read."""
     try:
         with open("/proc/self/mounts") as handle:
-            mounts = [line.split()[1:3] for line in handle.read().splitlines()]
+            return [line.split()[1:3] for line in handle.read().splitlines()]
     except OSError:
+        return None
+
+
+def _on_ram_disk(path: str | os.PathLike[str], mounts: list[list[str]] | None = None) -> bool:
+    mounts = _mounts() if mounts is None else mounts
+    if mounts is None:
         return False
     target = os.path.realpath(path) if path_exists(path) else ""
     best = max((point for point, _ in mounts
