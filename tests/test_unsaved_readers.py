@@ -135,3 +135,27 @@ def test_after_a_save_status_shows_the_store_and_counts_nothing_twice(
 
     collector.realtime.write_text(published_before_the_save)  # a read racing the final save
     assert status(collector) == counted
+
+
+def test_a_new_life_is_saved_at_once_and_a_kill_after_it_loses_nothing(
+        link: Link, spawn_collector: Callable[..., CollectorProcess]) -> None:
+    """At a reconnect the old life's last bytes exist nowhere but in the collector: the kernel
+    forgot them with the interface. So a new life is saved at once, whatever the save interval,
+    and a ``kill -9`` right after it loses none of them.
+
+    Sent bytes are compared: a veth's final ``RTM_DELLINK`` counters lack what it received
+    (see tests/test_dellink_netns.py), so only the upload is byte-exact across a deletion."""
+    collector, before = counting_unsaved(link, spawn_collector)
+    first_life = grown(link.counters(), before)
+    assert in_store_file(collector)[1] < first_life[1] - 2 * MB, "not saved before the reconnect"
+    link.reconnect()
+    assert link.transfer(MB) == MB
+    collector.wait_polls(4)
+    assert in_store_file(collector)[1] >= first_life[1], "the new life was saved at once"
+    second_life = link.counters()
+    assert collector.process is not None
+    collector.process.kill()
+    collector.process.wait(timeout=30)
+    collector.start()
+    collector.stop()
+    assert collector.stored()[1] == first_life[1] + second_life[1]
