@@ -29,30 +29,35 @@ if TYPE_CHECKING:
 
 
 def _log() -> logging.Logger:
-    """The logger, with ``logging``, ``threading`` and the netlink module imported only when a
-    source is made: reading the type's schema (every command does) needs none of them."""
+    """The logger, with ``logging`` imported only when a source logs: reading the type's schema
+    (every command does) needs none of it."""
     import logging
 
     return logging.getLogger(__name__)
 
-_FILES = {"SYS_NET": "/sys/class/net", "PROC_ROUTE": "/proc/net/route",
-          "PROC_IPV6_ROUTE": "/proc/net/ipv6_route", "BOOT_ID": "/proc/sys/kernel/random/boot_id"}
-"""Where the kernel tells what this source reads; as ``Path`` objects, ``SYS_NET`` etc. are
-made at first use (importing ``pathlib`` costs every command's start-up a third of a
-``python -c pass``, and reading the type's schema needs none of them)."""
+
+SYS_NET_DIR = "/sys/class/net"
+PROC_ROUTE = "/proc/net/route"
+PROC_IPV6_ROUTE = "/proc/net/ipv6_route"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+"""Plain strings: importing ``pathlib`` costs every command's start-up a third of a
+``python -c pass``, and reading the type's schema needs none of them."""
 
 
 def __getattr__(name: str) -> Path:
-    if name not in _FILES:
+    """``SYS_NET`` as a ``Path``, made when another module (``collector.probe``) asks for it."""
+    if name != "SYS_NET":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from pathlib import Path
 
-    return Path(_FILES[name])
+    return Path(SYS_NET_DIR)
 
 
 def _read(file: str) -> str:
     with open(file) as handle:
         return handle.read()
+
+
 MAX_QUEUED = 1000
 """Readings from link events kept between two polls, at most (two per life of an interface)."""
 WIDE_MACHINES = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64",
@@ -68,14 +73,14 @@ def default_route_interface() -> str | None:
     """The interface of the IPv4 default route with the lowest metric, else the IPv6 one."""
     best: tuple[int, str] | None = None
     try:
-        for line in _read(_FILES["PROC_ROUTE"]).splitlines()[1:]:
+        for line in _read(PROC_ROUTE).splitlines()[1:]:
             fields = line.split()
             if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
                 flags, metric = int(fields[3], 16), int(fields[6])
                 if flags & 1 and (best is None or metric < best[0]):
                     best = (metric, fields[0])
         if best is None:
-            for line in _read(_FILES["PROC_IPV6_ROUTE"]).splitlines():
+            for line in _read(PROC_IPV6_ROUTE).splitlines():
                 fields = line.split()
                 if (len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00"
                         and fields[9] != "lo"):
@@ -97,8 +102,7 @@ class KernelSource:
         self.interfaces: tuple[str, ...] = tuple(config.settings.get("interfaces", ()))
         self.bits = config.settings.get("counter_bits", 0) or kernel_counter_bits()
         self.clock = clock
-        boot_id = _FILES["BOOT_ID"]
-        self.boot_id = _read(boot_id).strip() if os.path.exists(boot_id) else "unknown"
+        self.boot_id = _read(BOOT_ID).strip() if os.path.exists(BOOT_ID) else "unknown"
         self._missing: set[str] = set()
         self._watching: set[str] | None = None
         """The interfaces of the previous poll; None before the first poll of this run."""
@@ -114,14 +118,14 @@ class KernelSource:
             self._events = LinkEvents()
         except OSError as error:
             _log().warning("cannot listen to the kernel's link events (%s): the bytes of an "
-                        "interface's last moments before it is deleted will not be counted",
-                        error.strerror or error)
+                           "interface's last moments before it is deleted will not be counted",
+                           error.strerror or error)
         self._counters: LinkCounters | None = None
         try:
             self._counters = LinkCounters()
         except OSError as error:
             _log().info("reading interface counters from sysfs: no rtnetlink socket (%s)",
-                     error.strerror or error)
+                        error.strerror or error)
         self._listener = threading.Thread(target=self._listen, name="kernel link events",
                                           daemon=True)
         if self._events is not None:
@@ -153,7 +157,7 @@ class KernelSource:
                 if reading is None:
                     if name not in self._missing:
                         _log().warning("interface %s is not there; counting resumes when it is",
-                                    name)
+                                       name)
                         self._missing.add(name)
                     continue
                 if name in self._missing:
@@ -169,7 +173,7 @@ class KernelSource:
                 return self._counters.read(names)
             except OSError as error:
                 _log().warning("cannot ask the kernel for interface counters any more (%s); "
-                            "reading them from sysfs", error.strerror or error)
+                               "reading them from sysfs", error.strerror or error)
                 self._counters.close()
                 self._counters = None
         found = {}
@@ -217,8 +221,8 @@ class KernelSource:
         try:
             events, overflowed = self._events.read()
         except OSError as error:
-            _log().warning("cannot read the kernel's link events any more (%s); counting goes on "
-                        "from the interfaces' counters", error.strerror or error)
+            _log().warning("cannot read the kernel's link events any more (%s); counting goes "
+                           "on from the interfaces' counters", error.strerror or error)
             self._events.close()
             self._events = None
             return
@@ -277,7 +281,7 @@ def interface_counters(name: str) -> tuple[str, int, int] | None:
     The ifindex is read before and after the counters: if the interface was re-created in
     between, the counters may belong to either life, so the reading is dropped.
     """
-    base = f"{_FILES['SYS_NET']}/{name}"
+    base = f"{SYS_NET_DIR}/{name}"
     try:
         ifindex = _read(f"{base}/ifindex").strip()
         rx = int(_read(f"{base}/statistics/rx_bytes"))
