@@ -28,14 +28,14 @@ def create_app(config: Config | None = None, clock: Callable[[], int] = now_ms) 
     app.config["TRAFFIC"] = config or load_config()
     app.config["CLOCK"] = clock
 
-    from web import access, api, assets, db, metrics, openapi, pages, texts
+    from web import access, api, assets, db, metrics, openapi, pages
 
     db.init_app(app)
     access.init_app(app)
     for blueprint in (api.bp, openapi.bp, metrics.bp, pages.bp, assets.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(js_url=assets.js_url, static_url=assets.static_url,
-                                 size_units=size_units, usage_texts=texts.usage_texts)
+                                 size_units=size_units)
 
     @app.after_request
     def relative_redirect(response: Response) -> Response:

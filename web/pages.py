@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
-from traffic.quota import Beside, usage
-from traffic.report import comparison, iso, save_problem, signal_levels, usage_sentence
+from traffic.quota import usage
+from traffic.report import iso, save_problem, signal_levels, usage_sentence
 from traffic.roles import source_name
 from traffic.runtime import read_keeper, read_save
 from traffic.source_state import (
@@ -21,11 +21,10 @@ from traffic.source_state import (
     UP,
     SourceState,
     source_states,
-    subject,
 )
 from traffic.store import ALERT_EVENT_KINDS, Store
-from traffic.units import format_duration
 from web.db import get_store, traffic_config
+from web.texts import usage_texts
 
 bp = Blueprint("pages", __name__)
 HOURS_SHOWN = 48
@@ -55,12 +54,6 @@ def period_days(start: int, end: int, tz: ZoneInfo) -> tuple[When, When]:
     return first, when(bucket_start("day", end - 1, tz), tz, "date")
 
 
-def sample_age_label(age: float | None) -> str:
-    if age is None:
-        return "No reading yet: is the collector running?"
-    return f"Last reading {format_duration(max(age, 0))} ago."
-
-
 @bp.get("/")
 def history() -> str:
     config = traffic_config()
@@ -74,7 +67,7 @@ def history() -> str:
     notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]
     return render_template(
         "history.html", usage=current, config=config,
-        sentence=usage_sentence(current, system),
+        sentence=usage_sentence(current, system), texts=usage_texts(current, config, states),
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
         save_problem=save_problem(read_save(config), tz),
@@ -84,15 +77,6 @@ def history() -> str:
         show_events=(config.keeper.enabled or bool(notices)
                      or any(state.gauges for state in states)
                      or bool(store.events(limit=1, kinds=ALERT_EVENT_KINDS))))
-
-
-def beside_sentence(item: Beside, billed_total: int, ours: str, system: str) -> str:
-    """Another count of the link, for the family: ``The router counted 12.31 GB, this box
-    12.29 GB (0.02 GB apart).``; js/traffic.js writes the same from ``/api/v1/usage``."""
-    theirs, billed, apart = comparison(item, billed_total, system)
-    head = (f"{subject(item.label)}'s own month: {theirs}" if item.what == "router month"
-            else f"{subject(item.label)} counted {theirs}")
-    return f"{head}, {ours} {billed} ({apart})."
 
 
 @dataclass(frozen=True)

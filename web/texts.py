@@ -7,23 +7,25 @@ sends each minute instead of formatting the numbers again.
 from typing import Any
 
 from traffic.config import Config
-from traffic.quota import Usage
-from traffic.source_state import billed_label, source_states
-from traffic.units import format_size
-from web.pages import beside_sentence, period_days, sample_age_label
+from traffic.periods import starts_day
+from traffic.quota import Beside, Usage
+from traffic.report import comparison
+from traffic.source_state import SourceState, billed_label, source_states, subject
+from traffic.units import format_duration, format_size
 
 
-def usage_texts(usage: Usage, config: Config) -> dict[str, Any]:
+def usage_texts(usage: Usage, config: Config,
+                states: list[SourceState] | None = None) -> dict[str, Any]:
     """``rx_text`` ``"12.3 GB"``, ..., ``beside_text`` (one sentence per other count) and
     ``period_first_format``: ``date``, or ``datetime`` when the period does not start at the
-    start of a day (after ``traffic reset-month``)."""
+    start of a day (after ``traffic reset-month``). ``states``: the sources' states when the
+    caller has read them already (the page), so the runtime file is read once per request."""
     system = config.quota.unit_system
 
     def size(value: int) -> str:
         return format_size(value, system)
 
-    ours = billed_label(source_states(config, usage.now))
-    first, _ = period_days(usage.period_start, usage.period_end, config.timezone)
+    ours = billed_label(source_states(config, usage.now) if states is None else states)
     return {
         "rx_text": size(usage.rx), "tx_text": size(usage.tx),
         "estimate_text": size(usage.estimate),
@@ -32,5 +34,21 @@ def usage_texts(usage: Usage, config: Config) -> dict[str, Any]:
         "sample_age_text": sample_age_label(usage.sample_age_s),
         "beside_text": [beside_sentence(item, usage.total, ours, system)
                         for item in usage.beside],
-        "period_first_format": first.format,
+        "period_first_format": ("date" if starts_day(usage.period_start, config.timezone)
+                                else "datetime"),
     }
+
+
+def sample_age_label(age: float | None) -> str:
+    if age is None:
+        return "No reading yet: is the collector running?"
+    return f"Last reading {format_duration(max(age, 0))} ago."
+
+
+def beside_sentence(item: Beside, billed_total: int, ours: str, system: str) -> str:
+    """Another count of the link, for the family: ``The router counted 12.31 GB, this box
+    12.29 GB (0.02 GB apart).``"""
+    theirs, billed, apart = comparison(item, billed_total, system)
+    head = (f"{subject(item.label)}'s own month: {theirs}" if item.what == "router month"
+            else f"{subject(item.label)} counted {theirs}")
+    return f"{head}, {ours} {billed} ({apart})."
