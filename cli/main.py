@@ -49,28 +49,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="traffic", description="Watch and keep alive a metered mobile-broadband link.")
     parser.add_argument("--version", action="version", version=f"traffic {__version__}")
     _config_options(parser, after_command=False)
-    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND",
-                                               required=True))
-
-    collect = commands.add_parser("collect", help="run the collector")
-    collect.add_argument("--once", action="store_true", help="poll once, commit and exit")
-    commands.add_parser("web", help="run the web app (gunicorn)")
-    status = commands.add_parser("status", help="use in the current billing period")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    report = commands.add_parser("report", help="use per 5 minutes, hour, day or month")
-    report.add_argument("--resolution", choices=RESOLUTION_CHOICES, default="day")
-    report.add_argument("--start", help="ISO 8601 date or time (local) or epoch ms")
-    report.add_argument("--end", help="ISO 8601 date or time (local) or epoch ms, exclusive")
-    output = report.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON")
-    output.add_argument("--csv", action="store_true", help="print CSV (bytes)")
-    commands.add_parser("check-config", help="check the config and print it, secrets masked")
-    commands.add_parser("reset-month", help="start the current billing period now")
-    commands.add_parser("connect", help="clear the keeper's lock and connect now")
-    commands.add_parser("disconnect", help="disconnect; the keeper leaves the link down")
-    notify_test = commands.add_parser("notify-test",
-                                      help="send a test message to each alerts.notify URL")
-    notify_test.add_argument("--url", help="send only to this Apprise URL")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, options) in COMMAND_OPTIONS.items():
+        command = commands.add_parser(name, help=help_text)
+        _config_options(command, after_command=True)
+        exclusive = command.add_mutually_exclusive_group() if name in EXCLUSIVE_OPTIONS else None
+        for option, (dest, values, default, option_help) in options.items():
+            target = exclusive if exclusive and option in EXCLUSIVE_OPTIONS[name] else command
+            if values is FLAG:
+                target.add_argument(option, action="store_true", dest=dest, help=option_help)
+            else:
+                target.add_argument(option, choices=values or None, default=default, dest=dest,
+                                    help=option_help)
     return parser
 
 
@@ -88,38 +78,35 @@ def _config_options(parser: argparse.ArgumentParser, after_command: bool) -> Non
                         help="override one setting; may be repeated")
 
 
-class _Commands:
-    """The subcommands, each also taking ``--config`` and ``--set``."""
-
-    def __init__(self, action: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        self._action = action
-
-    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
-        command = self._action.add_parser(name, **kwargs)
-        _config_options(command, after_command=True)
-        return command
-
-
-OptionSpec = tuple[str, tuple[str, ...] | None, object]
+OptionSpec = tuple[str, tuple[str, ...] | None, object, str | None]
 FLAG = None
 ANY: tuple[str, ...] = ()
-COMMAND_OPTIONS: dict[str, dict[str, OptionSpec]] = {
-    "collect": {"--once": ("once", FLAG, False)},
-    "web": {},
-    "status": {"--json": ("json", FLAG, False)},
-    "report": {"--resolution": ("resolution", RESOLUTION_CHOICES, "day"),
-               "--start": ("start", ANY, None), "--end": ("end", ANY, None),
-               "--json": ("json", FLAG, False), "--csv": ("csv", FLAG, False)},
-    "check-config": {},
-    "reset-month": {},
-    "connect": {},
-    "disconnect": {},
-    "notify-test": {"--url": ("url", ANY, None)},
+COMMAND_OPTIONS: dict[str, tuple[str, dict[str, OptionSpec]]] = {
+    "collect": ("run the collector",
+                {"--once": ("once", FLAG, False, "poll once, commit and exit")}),
+    "web": ("run the web app (gunicorn)", {}),
+    "status": ("use in the current billing period",
+               {"--json": ("json", FLAG, False, "print JSON")}),
+    "report": ("use per 5 minutes, hour, day or month", {
+        "--resolution": ("resolution", RESOLUTION_CHOICES, "day", None),
+        "--start": ("start", ANY, None, "ISO 8601 date or time (local) or epoch ms"),
+        "--end": ("end", ANY, None, "ISO 8601 date or time (local) or epoch ms, exclusive"),
+        "--json": ("json", FLAG, False, "print JSON"),
+        "--csv": ("csv", FLAG, False, "print CSV (bytes)")}),
+    "check-config": ("check the config and print it, secrets masked", {}),
+    "reset-month": ("start the current billing period now", {}),
+    "connect": ("clear the keeper's lock and connect now", {}),
+    "disconnect": ("disconnect; the keeper leaves the link down", {}),
+    "notify-test": ("send a test message to each alerts.notify URL",
+                    {"--url": ("url", ANY, None, "send only to this Apprise URL")}),
 }
-"""Each command's own options as ``_parser`` makes them: option -> (its name in the parsed
-arguments, FLAG or the values it may take, its default)."""
-CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None),
-                                         "--set": ("overrides", ANY, [])}
+"""Each command's help and its own options, read by ``_parser`` and by ``_plain_parse``:
+option -> (its name in the parsed arguments, FLAG or the values it may take, its default, its
+help)."""
+EXCLUSIVE_OPTIONS = {"report": ("--json", "--csv")}
+"""Options of a command that may not be given together."""
+CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None, None),
+                                         "--set": ("overrides", ANY, [], None)}
 
 
 def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None:
@@ -137,12 +124,13 @@ def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None
             if token not in COMMAND_OPTIONS:
                 return None
             parsed["command"] = token
-            command_options = COMMAND_OPTIONS[token]
-            parsed.update({name: default for name, _, default in command_options.values()})
+            command_options = COMMAND_OPTIONS[token][1]
+            parsed.update({name: default for name, _, default, _ in command_options.values()})
             continue
         option, equals, value = token.partition("=") if token.startswith("--") else (
             token, "", "")
-        name, values, _ = {**CONFIG_OPTIONS, **command_options}.get(option, ("", ANY, None))
+        name, values, _, _ = {**CONFIG_OPTIONS, **command_options}.get(option,
+                                                                      ("", ANY, None, None))
         if not name:
             return None
         if values is FLAG:
@@ -161,7 +149,8 @@ def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None
             parsed[name] = [*parsed[name], value]  # type: ignore[misc]
         else:
             parsed[name] = value
-    if "command" not in parsed or (parsed.get("json") and parsed.get("csv")):
+    command = parsed.get("command")
+    if command is None or len(set(argv) & set(EXCLUSIVE_OPTIONS.get(str(command), ()))) > 1:
         return None
     return SimpleNamespace(**parsed)
 
