@@ -100,8 +100,8 @@ def size_units(system: str) -> str:
     return " ".join([str(base), *names])
 
 
-def format_size(size: float, system: str = "si", per_second: bool = False) -> str:
-    """A size for people: ``12.3 GB`` (or ``12.3 GiB`` with ``system="iec"``), ``250 kB/s``.
+def format_size(size: float, system: str = "si") -> str:
+    """A size for people: ``12.3 GB`` (or ``12.3 GiB`` with ``system="iec"``).
 
     Bytes are whole, larger units have one decimal, rounded half up; the unit is the first in
     which the rounded number is under 1000 (1024): 999,960,000 B is ``1 GB``, not ``1000 MB``.
@@ -117,7 +117,7 @@ def format_size(size: float, system: str = "si", per_second: bool = False) -> st
     text = str(shown) if scale == 1 else str(shown // 10) + (f".{shown % 10}" if shown % 10
                                                              else "")
     sign = "-" if size < 0 and shown else ""
-    return f"{sign}{text} {names[index]}" + ("/s" if per_second else "")
+    return f"{sign}{text} {names[index]}"
 
 
 def format_duration(seconds: float) -> str:
