@@ -38,7 +38,14 @@ import threading
 import time
 from pathlib import Path
 
-from bench.collector_cpu import ETHERTYPE, INTERFACES, make_namespace
+from bench.collector_cpu import (
+    FRAME,
+    FRAME_PAYLOAD,
+    INTERFACES,
+    counter_descriptors,
+    make_namespace,
+    sender,
+)
 from bench.common import (
     CACHE,
     ROOT,
@@ -65,7 +72,6 @@ QUICK_WARMUP_S = 10.0
 SAMPLE_S = 1.0
 TRICKLE_BYTES = 1000
 SEND_EVERY_S = 1.0
-FRAME_PAYLOAD = 200
 NAMES = ("collector-cpu", "collect-rss", "collect-writes")
 ROUTER_NAMES = ("collect-rss-router",)
 ROUTER_PASSWORD = "bench-router-password"
@@ -428,23 +434,16 @@ class CollectRun:
 
 def _sender() -> None:
     """In the namespace: a broadcast frame on each interface every second, until killed."""
-    socks = []
-    for name in INTERFACES:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        sock.bind((name, 0))
-        socks.append(sock)
-    frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + ETHERTYPE.to_bytes(2, "big")
-    frame += b"\x00" * FRAME_PAYLOAD
+    socks = [sender(name) for name in INTERFACES]
     while True:
         for sock in socks:
-            sock.send(frame)
+            sock.send(FRAME)
         time.sleep(SEND_EVERY_S)
 
 
 def _floor() -> None:
     """In the namespace: the cheapest read of the 4 interfaces' byte counters every 5 s."""
-    descriptors = [os.open(f"/sys/class/net/{name}/statistics/{way}_bytes", os.O_RDONLY)
-                   for name in INTERFACES for way in ("rx", "tx")]
+    descriptors = counter_descriptors()
     due = time.monotonic()
     while True:
         counters = [int(os.pread(descriptor, 32, 0)) for descriptor in descriptors]

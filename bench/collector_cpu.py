@@ -33,6 +33,9 @@ POLL_MS = 5000
 SAVE_EVERY = 120
 WARMUP = 50
 ETHERTYPE = 0x88B5  # IEEE local experimental: nothing in the namespace answers it
+FRAME_PAYLOAD = 200
+FRAME = (b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + ETHERTYPE.to_bytes(2, "big")
+         + b"\x00" * FRAME_PAYLOAD)
 
 
 def run(quick: bool) -> list[Result]:
@@ -105,18 +108,15 @@ def _child(cycles: int) -> None:
         store = open_store(config.store.url, config.timezone, config.retention)
         now = [time.time_ns() // 1_000_000]
         collector = Collector(config, store, clock=lambda: now[0])
-        senders = [_sender(name) for name in INTERFACES]
-        frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + ETHERTYPE.to_bytes(2, "big")
-        frame += b"\x00" * 200
-        descriptors = [os.open(f"/sys/class/net/{name}/statistics/{way}_bytes", os.O_RDONLY)
-                       for name in INTERFACES for way in ("rx", "tx")]
+        senders = [sender(name) for name in INTERFACES]
+        descriptors = counter_descriptors()
         floor_times: list[float] = []
         poll_times: list[float] = []
         save_times: list[float] = []
         walls: list[float] = []
         for cycle in range(WARMUP + cycles):
-            for sender in senders:
-                sender.send(frame)
+            for sock in senders:
+                sock.send(FRAME)
             now[0] += POLL_MS
             wall = time.perf_counter()
             began = time.process_time()
@@ -139,8 +139,8 @@ def _child(cycles: int) -> None:
                 collector.save()
                 if cycle >= WARMUP:
                     save_times.append(time.process_time() - began)
-        for sender in senders:
-            sender.close()
+        for sock in senders:
+            sock.close()
         for descriptor in descriptors:
             os.close(descriptor)
         store.close()
@@ -155,10 +155,17 @@ def _child(cycles: int) -> None:
     }))
 
 
-def _sender(name: str) -> socket.socket:
+def sender(name: str) -> socket.socket:
+    """A raw socket that puts frames (``FRAME``) on interface ``name``."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     sock.bind((name, 0))
     return sock
+
+
+def counter_descriptors() -> list[int]:
+    """The floor's reads: the 4 interfaces' rx and tx byte counters, open for ``os.pread``."""
+    return [os.open(f"/sys/class/net/{name}/statistics/{way}_bytes", os.O_RDONLY)
+            for name in INTERFACES for way in ("rx", "tx")]
 
 
 if __name__ == "__main__":
