@@ -31,8 +31,8 @@ from collector.keeper import (
 )
 from traffic.config import Config, secret_values
 from traffic.periods import now_ms
-from traffic.runtime import read_unsaved
 from traffic.store import Event, Store
+from traffic.unsaved import with_unsaved
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
 
@@ -132,7 +132,7 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
         if not locked:
             return 1
         now, before = now_ms(), _state(store)
-        spent, renewed, _ = quota_spent(config, store, now, read_unsaved(config, now))
+        spent, renewed, _ = quota_spent(config, with_unsaved(store, config, now), now)
         result = runner.run(config.keeper.connect, config.keeper.action_timeout,
                             secret_values(config.effective))
         events = [Event(now, "unlock", {"reason": "traffic connect",

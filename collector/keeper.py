@@ -289,9 +289,8 @@ class Keeper:
         return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
     def _quota(self, now: int) -> tuple[bool, int, str]:
-        unsaved = list(self.unsaved())
-        with self.store_lock:
-            return quota_spent(self.config, self.store, now, unsaved)
+        with self.store_lock:  # a save cannot move the unsaved bytes into the store meanwhile
+            return quota_spent(self.config, self.store, now, self.unsaved())
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         write_atomically(keeper_path(self.config), {

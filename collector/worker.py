@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -124,10 +124,8 @@ class Collector:
                 log.error("source %s (%s): its login was refused with these settings; it is "
                           "not polled until they change", watch.config.name, label(watch.config))
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
-        self.pending: list[Delta] = []
+        self.pending = BucketMerger()
         """Deltas not saved yet, adjacent ones of a key inside one 5-minute bucket merged."""
-        self._open_pending: dict[str, int] = {}
-        """Each key's last entry in ``pending``, which the key's next delta may extend."""
         self.pending_gauges: list[GaugeSample] = []
         self.rates: deque[tuple[int, str]] = deque()
         """The realtime points of the last minutes: each one's time and its JSON text."""
@@ -166,7 +164,7 @@ class Collector:
                       and (delta := self.tracker.update(
                           replace(reading, max_rate=max_rate) if max_rate else reading))]
             for delta in deltas:
-                self._add_pending(delta)
+                self.pending.add(delta)
             watch.gauges = {}  # what this poll did not read is not known any more
             for reading in readings:
                 watch.gauges.update(reading.gauges)
@@ -184,21 +182,6 @@ class Collector:
             self.publish()
         return deltas
 
-    def _add_pending(self, delta: Delta) -> None:
-        """Append ``delta``, or extend the key's last pending delta when it ends where this
-        one starts inside the same 5-minute bucket: what is published after every poll and
-        saved stays a few entries per key, whatever the save interval."""
-        index = self._open_pending.get(delta.key)
-        if index is not None:
-            last = self.pending[index]
-            if (last.end == delta.start
-                    and last.start // FIVE_MIN_MS == (delta.end - 1) // FIVE_MIN_MS):
-                self.pending[index] = Delta(delta.key, last.start, delta.end,
-                                            last.rx + delta.rx, last.tx + delta.tx)
-                return
-        self._open_pending[delta.key] = len(self.pending)
-        self.pending.append(delta)
-
     def _record(self, event: Event | None) -> None:
         if event is not None:
             with self.store_lock:
@@ -208,7 +191,7 @@ class Collector:
         """The deltas not saved yet and each source's latest state, taken at once: the alert
         rules add these bytes to the store's, as readers see them."""
         with self._tracker_lock:
-            return list(self.pending), {watch.config.name: watch.document()
+            return list(self.pending.deltas), {watch.config.name: watch.document()
                                         for watch in self.watches}
 
     def close(self) -> None:
@@ -234,22 +217,19 @@ class Collector:
         """
         with self.store_lock:
             with self._tracker_lock:
-                pending, self.pending = self.pending, []
-                self._open_pending = {}
+                pending, self.pending = self.pending.deltas, BucketMerger()
                 gauges, self.pending_gauges = self.pending_gauges, []
                 state = dict(self.tracker.state)
             counters = self._counters_of(state)
             if not pending and not gauges and counters == self._saved:
                 return 0
-            merged = merge_within_buckets(pending)
             try:
-                added = self._commit(merged, state, gauges)
+                added = self._commit(pending, state, gauges)
             except StoreError as error:
                 with self._tracker_lock:
-                    self.pending[:0] = merged
-                    self._open_pending = {}
+                    self.pending = BucketMerger([*pending, *self.pending.deltas])
                     self.pending_gauges[:0] = gauges
-                self._save_failed(str(error), sum(d.rx + d.tx for d in merged))
+                self._save_failed(str(error), sum(d.rx + d.tx for d in pending))
                 return 0
             self._saved = counters
             self._save_succeeded()
@@ -295,7 +275,7 @@ class Collector:
 
     def unsaved_bytes(self) -> int:
         with self._tracker_lock:
-            return sum(d.rx + d.tx for d in self.pending)
+            return sum(d.rx + d.tx for d in self.pending.deltas)
 
     def _publish_save(self) -> None:
         with self._publish_lock:
@@ -330,7 +310,7 @@ class Collector:
         reading of their key, so a save between two publications counts nothing twice)."""
         with self._tracker_lock:
             sources = {watch.config.name: watch.document() for watch in self.watches}
-            unsaved = [[d.key, d.start, d.end, d.rx, d.tx] for d in self.pending]
+            unsaved = [[d.key, d.start, d.end, d.rx, d.tx] for d in self.pending.deltas]
         with self._publish_lock:
             points = ",".join(text for _, text in self.rates)
             write_atomically(self.realtime_path, {
@@ -339,25 +319,34 @@ class Collector:
                 "unsaved": unsaved}, raw={"points": f"[{points}]"})
 
 
-def merge_within_buckets(deltas: list[Delta]) -> list[Delta]:
-    """Adjacent deltas of a key inside one 5-minute bucket, as one.
+class BucketMerger:
+    """Deltas in order, each one that continues its key's last inside the same 5-minute
+    bucket merged into it.
 
-    A save then adds one or two rows per key instead of one per poll: fewer pages written, and
-    every bucket still gets exactly its own bytes.
+    A save then adds one or two rows per key instead of one per poll (fewer pages written, and
+    every bucket still gets exactly its own bytes), and what the collector publishes after
+    every poll stays a few entries per key whatever the save interval.
     """
-    merged: list[Delta] = []
-    last: dict[str, int] = {}
-    for delta in deltas:
-        index = last.get(delta.key)
-        previous = merged[index] if index is not None else None
-        if (previous is not None and previous.end == delta.start
-                and previous.start // FIVE_MIN_MS == (delta.end - 1) // FIVE_MIN_MS):
-            merged[index] = Delta(delta.key, previous.start, delta.end, previous.rx + delta.rx,
-                                  previous.tx + delta.tx)
-        else:
-            last[delta.key] = len(merged)
-            merged.append(delta)
-    return merged
+
+    def __init__(self, deltas: Iterable[Delta] = ()) -> None:
+        self.deltas: list[Delta] = []
+        self._last: dict[str, int] = {}
+        """Each key's last entry in ``deltas``, which the key's next delta may extend."""
+        for delta in deltas:
+            self.add(delta)
+
+    def add(self, delta: Delta) -> None:
+        index = self._last.get(delta.key)
+        if index is not None:
+            previous = self.deltas[index]
+            if (previous.end == delta.start
+                    and previous.start // FIVE_MIN_MS == (delta.end - 1) // FIVE_MIN_MS):
+                self.deltas[index] = Delta(delta.key, previous.start, delta.end,
+                                           previous.rx + delta.rx, previous.tx + delta.tx)
+                return
+        self._last[delta.key] = len(self.deltas)
+        self.deltas.append(delta)
+
 
 
 def run(config: Config, store: Store, once: bool = False) -> int:
