@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import clean_env
+from tests.stack import ROOT, VENV_BIN, clean_env
 
-ROOT = Path(__file__).resolve().parents[1]
+TRAFFIC = VENV_BIN / "traffic"
 UNITS = ROOT / "util" / "systemd"
 COLLECTOR = "traffic-collector.service"
 WEB = "traffic-web.service"
@@ -88,7 +88,7 @@ def test_both_units_run_as_traffic_restart_on_failure_and_share_the_runtime_dir(
 def test_the_units_environment_sets_collector_runtime_dir() -> None:
     """The variable's name is the setting's: check-config reports what the unit sets."""
     env = clean_env() | environment(parse_unit(UNITS / COLLECTOR))
-    shown = subprocess.run([ROOT / ".venv" / "bin" / "traffic", "check-config"], env=env,
+    shown = subprocess.run([TRAFFIC, "check-config"], env=env,
                            check=True, capture_output=True, text=True).stdout
     assert 'runtime_dir = "/run/traffic"' in shown
 
@@ -102,7 +102,7 @@ def test_install_fills_in_the_checkout_and_creates_the_user(installed: Path) -> 
         assert "/opt/traffic" not in text
         executable = Path(one(parse_unit(installed / "etc/systemd/system" / name),
                               "Service.ExecStart").split()[0])
-        assert executable == ROOT / ".venv" / "bin" / "traffic"
+        assert executable == TRAFFIC
         assert os.access(executable, os.X_OK)
 
 
@@ -196,7 +196,7 @@ def test_collector_counts_with_the_units_rights_on_a_read_only_system(reachable_
     assert probe.returncode != 0 and "Read-only file system" in probe.stderr
 
     env = clean_env() | environment(parse_unit(UNITS / COLLECTOR))
-    command = [str(ROOT / ".venv" / "bin" / "traffic"), "collect", "--config", str(config),
+    command = [str(TRAFFIC), "collect", "--config", str(config),
                "--set", f"collector.runtime_dir={run}", "--once"]
     result = subprocess.run(hardened(command, [state, run]), env=env, capture_output=True,
                             text=True, timeout=60)

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.e2e.conftest import TZ, open_page
+from tests.e2e.test_freshness import CHARTS_DRAWN
 from tests.stack import ROOT, WebStack
 from traffic.counters import CounterState, Delta
 from traffic.periods import bucket_start, to_ms
@@ -25,7 +26,6 @@ SIZES = [0, 0.4, 0.5, 1, 999, 999.4, 999.5, 1000, 1023, 1023.5, 1024, 1049, 1050
          1_048_576, 2**30 - 1, 12_345_678_901, 40 * 10**9, 40 * 2**30, 10**15, 10**17, -1,
          -1500, -0.3, 125_000.25, 2_500_000.75]
 SECONDS = [0, 0.9, 1, 59, 59.9, 60, 61, 3599, 3600, 3661, 86_399, 86_400, 90_061, 10**7]
-CHARTS_DRAWN = "() => window.Highcharts && Highcharts.charts.filter(Boolean).length === 3"
 
 
 def write_config(tmp_path: Path, limit: str) -> Path:
@@ -72,7 +72,7 @@ def test_the_script_writes_sizes_and_ages_as_the_server(browser: Browser, tmp_pa
         in_browser = page.evaluate("""sizes => sizes.map(size =>
             [traffic.formatSize(size), traffic.formatSize(size, true)])""", SIZES)
         ages = page.evaluate("seconds => seconds.map(traffic.age)", SECONDS)
-    assert in_browser == [[format_size(size, system), format_size(size, system, True)]
+    assert in_browser == [[format_size(size, system), format_size(size, system) + "/s"]
                           for size in SIZES]
     assert ages == [format_duration(seconds) for seconds in SECONDS]
     if system == "si":
