@@ -48,7 +48,10 @@ system-deps:
 test-deps:
 	$(call apt_need,nginx:nginx-light chromium:chromium systemd-analyze:systemd)
 
+# Bytecode for every module, kept up to date: a service running as a user who may not write
+# here would otherwise compile each module again at every start.
 install: $(STAMP) $(JS_STAMP)
+	@$(BIN)/python -m compileall -q -j 0 traffic collector web cli >/dev/null
 
 run: install
 	@mkdir -p "$$SUPERVISOR_STATE_DIR/log"

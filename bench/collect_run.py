@@ -470,12 +470,16 @@ def steady_commit_cost(commits: int = 20) -> str:
     """Bytes dirtied by one save on a store that already holds a year, as a note.
 
     A copy of the cached year store takes ``commits`` saves of one save interval's five-second
-    deltas (120 at the default 10 minutes). Before each, the store's files are flushed with
+    deltas (120 at the default 10 minutes) for as many keys as the live run has interfaces (its
+    key and new ones beside it), merged as the collector merges them before a save
+    (``BucketMerger``: one row per key and 5-minute bucket). Before each, the store's files are
+    flushed with
     ``fdatasync``, as the kernel would have written them back between saves
     (``vm.dirty_expire_centisecs`` is 30 s by default), so each save dirties its pages anew, as it
     does in production.
     """
     from bench.cli_latency import KEY, STEP_MS, cli_config, copy_of_year_store
+    from collector.worker import BucketMerger
     from traffic.config import load_config
     from traffic.counters import CounterState, Delta
     from traffic.store.sqlite import SQLiteStore
@@ -485,22 +489,24 @@ def steady_commit_cost(commits: int = 20) -> str:
     store = SQLiteStore(str(path), cli_config().timezone, retention)
     frame = 24 + store.db.execute("PRAGMA page_size").fetchone()[0]
     per_save = round(SAVE_INTERVAL_S / POLL_S)
+    keys = [KEY, *(f"{KEY}-{n}" for n in range(1, len(INTERFACES)))]
     try:
         state = store.tracker_state()[KEY]
         at, rx, tx = state.at, state.rx, state.tx
         costs = []
         frames = []
         for _ in range(commits):
-            deltas = [Delta(KEY, at + i * STEP_MS, at + (i + 1) * STEP_MS, 90_000 + i, 9_000 + i)
-                      for i in range(per_save)]
+            deltas = [Delta(key, at + i * STEP_MS, at + (i + 1) * STEP_MS, 90_000 + i, 9_000 + i)
+                      for key in keys for i in range(per_save)]
             at += per_save * STEP_MS
-            rx += sum(d.rx for d in deltas)
-            tx += sum(d.tx for d in deltas)
+            rx += sum(d.rx for d in deltas if d.key == KEY)
+            tx += sum(d.tx for d in deltas if d.key == KEY)
             _flush(path)
             wal = Path(f"{path}-wal")
             wal_before = wal.stat().st_size if wal.exists() else 0
             before = _io(os.getpid())["write_bytes"]
-            store.add(deltas, {KEY: CounterState(state.life, at, rx, tx)})
+            store.add(BucketMerger(deltas).deltas,
+                      {key: CounterState(state.life, at, rx, tx) for key in keys})
             costs.append(_io(os.getpid())["write_bytes"] - before)
             frames.append((wal.stat().st_size - wal_before) // frame)
         _flush(path)

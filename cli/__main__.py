@@ -1,3 +1,3 @@
-from cli.main import main
+from cli.main import run_and_exit
 
-raise SystemExit(main())
+run_and_exit()

@@ -6,12 +6,9 @@ The collector's and the web app's modules are imported only when their command r
 read, so every command checks the whole config.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from collections.abc import Callable
-from types import SimpleNamespace
 
 from traffic import __version__, log
 from traffic.config import (
@@ -29,6 +26,7 @@ from traffic.store import Store, StoreError, open_store
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 128 + 13
@@ -36,13 +34,25 @@ EXIT_BROKEN_PIPE = 128 + 13
 RESOLUTION_CHOICES = ("5min", "hour", "day", "month")
 QUIET_COMMANDS = frozenset({"status", "report", "reset-month"})
 """Commands that normally log nothing: ``logging`` is imported (and set up) only if they do."""
+READER_COMMANDS = frozenset({"status", "report"})
+"""Commands that, their output flushed and their store closed, hold nothing that needs the
+interpreter's clean-up: ``exit`` ends them at once (freeing every module and object one by one
+would be a tenth of a ``traffic status``)."""
 
 
 class UsageError(Exception):
     """Bad usage of a command, worded as one line."""
 
 
-def _parser() -> argparse.ArgumentParser:
+class Arguments:
+    """Parsed arguments, as ``argparse.Namespace`` holds them (``types.Arguments`` would
+    import ``types`` at every start-up)."""
+
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+
+def _parser() -> "argparse.ArgumentParser":
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -64,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_options(parser: argparse.ArgumentParser, after_command: bool) -> None:
+def _config_options(parser: "argparse.ArgumentParser", after_command: bool) -> None:
     """``--config`` and ``--set``, before the command or after it; those after it are kept
     apart (and joined in ``_parse``) so that they add to those before it instead of hiding them."""
     import argparse
@@ -109,7 +119,7 @@ CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None, None)
                                          "--set": ("overrides", ANY, [], None)}
 
 
-def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None:
+def _plain_parse(argv: list[str]) -> "argparse.Namespace | Arguments | None":
     """The arguments as ``_parser`` would parse them, for what people type when nothing is
     wrong: options spelt out in full, no help, nothing to complain about. Anything else is
     None, and left to ``argparse`` (which, with its help texts, costs several milliseconds
@@ -152,20 +162,40 @@ def _plain_parse(argv: list[str]) -> argparse.Namespace | SimpleNamespace | None
     command = parsed.get("command")
     if command is None or len(set(argv) & set(EXCLUSIVE_OPTIONS.get(str(command), ()))) > 1:
         return None
-    return SimpleNamespace(**parsed)
+    return Arguments(**parsed)
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
+def _parse(argv: list[str] | None) -> "argparse.Namespace | Arguments":
     argv = sys.argv[1:] if argv is None else argv
     plain = _plain_parse(argv)
     return plain if plain is not None else _full_parse(argv)
 
 
-def _full_parse(argv: list[str]) -> argparse.Namespace:
+def _full_parse(argv: list[str]) -> "argparse.Namespace":
     args = _parser().parse_args(argv)
     args.config = vars(args).pop("config_after", args.config)
     args.overrides = [*args.overrides, *vars(args).pop("overrides_after", [])]
     return args
+
+
+def run_and_exit(argv: list[str] | None = None) -> "NoReturn":
+    """Run the command and end the process with its exit status: what ``traffic`` and
+    ``python -m cli`` do."""
+    argv = sys.argv[1:] if argv is None else argv
+    status = main(argv)
+    if _command_of(argv) in READER_COMMANDS:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            status = _reader_went_away()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _command_of(argv: list[str]) -> str | None:
+    plain = _plain_parse(argv)
+    return plain.command if plain is not None else None  # type: ignore[union-attr]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +256,7 @@ def _reader_store(config: Config) -> Store:
     return with_unsaved(_store(config), config, now_ms())  # type: ignore[return-value]
 
 
-def cmd_collect(config: Config, args: argparse.Namespace) -> int:
+def cmd_collect(config: Config, args: "argparse.Namespace") -> int:
     from collector import worker
 
     store = _store(config, create=True)
@@ -236,7 +266,7 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
         store.close()
 
 
-def cmd_web(config: Config, args: argparse.Namespace) -> int:
+def cmd_web(config: Config, args: "argparse.Namespace") -> int:
     from pathlib import Path
 
     conf = Path(__file__).resolve().parents[1] / "util" / "gunicorn.conf.py"
@@ -254,7 +284,7 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
     return 1  # not reached
 
 
-def cmd_status(config: Config, args: argparse.Namespace) -> int:
+def cmd_status(config: Config, args: "argparse.Namespace") -> int:
     from traffic.config import mask_url
     from traffic.quota import usage
     from traffic.report import (
@@ -306,7 +336,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(config: Config, args: argparse.Namespace) -> int:
+def cmd_report(config: Config, args: "argparse.Namespace") -> int:
     from traffic.history import filled_series, measured_part
     from traffic.periods import default_range, parse_instant
     from traffic.report import series_csv, series_json, series_table
@@ -341,7 +371,7 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
+def cmd_check_config(config: Config, args: "argparse.Namespace") -> int:
     from traffic.report import toml_text
 
     if config.alerts.notify:
@@ -399,7 +429,7 @@ def _automatic_disconnect(config: Config) -> str:
     return f"the counterpart of connect, now {json.dumps(mask_secrets(list(command)))}"
 
 
-def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
+def cmd_reset_month(config: Config, args: "argparse.Namespace") -> int:
     from traffic.quota import PERIOD_RESET_META, current_period
     from traffic.report import iso
 
@@ -415,8 +445,8 @@ def cmd_reset_month(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
-    def command(config: Config, args: argparse.Namespace) -> int:
+def _keeper_command(name: str) -> "Callable[[Config, argparse.Namespace], int]":
+    def command(config: Config, args: "argparse.Namespace") -> int:
         from collector import commands
 
         store = _store(config, create=True)
@@ -427,7 +457,7 @@ def _keeper_command(name: str) -> Callable[[Config, argparse.Namespace], int]:
     return command
 
 
-def cmd_notify_test(config: Config, args: argparse.Namespace) -> int:
+def cmd_notify_test(config: Config, args: "argparse.Namespace") -> int:
     """Each URL on one line, its secrets masked, with how the send ended; the outbox is not
     used (nothing is kept or retried)."""
     from collector.notify import send_test
@@ -450,7 +480,7 @@ def cmd_notify_test(config: Config, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+COMMANDS: "dict[str, Callable[[Config, argparse.Namespace], int]]" = {
     "connect": _keeper_command("connect"),
     "disconnect": _keeper_command("disconnect"),
     "collect": cmd_collect,

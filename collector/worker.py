@@ -127,8 +127,8 @@ class Collector:
         self.pending = BucketMerger()
         """Deltas not saved yet, adjacent ones of a key inside one 5-minute bucket merged."""
         self.pending_gauges: list[GaugeSample] = []
-        self.rates: deque[tuple[int, str]] = deque()
-        """The realtime points of the last minutes: each one's time and its JSON text."""
+        self.rates: deque[tuple[int, float, float]] = deque()
+        """The realtime points of the last minutes: time, download and upload bytes/s."""
         self.read_at: int | None = None
         """When a poll last read a billed counter: polls that find none do not count."""
         self._saved = self._counters_of(self.tracker.state)
@@ -213,7 +213,7 @@ class Collector:
         as the new one (only its time is older, which makes the next rate check more lenient).
 
         A save that fails keeps everything in memory for the next one, logs the reason once
-        and publishes it (``save.json``) for ``status`` and the pages.
+        and publishes it (the save file) for ``status`` and the pages.
         """
         with self.store_lock:
             with self._tracker_lock:
@@ -299,7 +299,7 @@ class Collector:
             at = self.clock()
             if read:
                 self.read_at = at
-            self.rates.append((at, f"[{at},{round(rx, 1)},{round(tx, 1)}]"))
+            self.rates.append((at, round(rx, 1), round(tx, 1)))
             while self.rates[0][0] < at - REALTIME_WINDOW_MS:
                 self.rates.popleft()
 
@@ -312,11 +312,10 @@ class Collector:
             sources = {watch.config.name: watch.document() for watch in self.watches}
             unsaved = [[d.key, d.start, d.end, d.rx, d.tx] for d in self.pending.deltas]
         with self._publish_lock:
-            points = ",".join(text for _, text in self.rates)
             write_atomically(self.realtime_path, {
                 "site": self.config.site, "interval_s": self.config.collector.interval,
                 "updated": self.clock(), "read_at": self.read_at, "sources": sources,
-                "unsaved": unsaved}, raw={"points": f"[{points}]"})
+                "unsaved": unsaved, "points": list(self.rates)})
 
 
 class BucketMerger:

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.sim.link import Link
 from tests.stack import clean_env
 from traffic.config import load_config
+from traffic.runtime import read_document
 from traffic.store import open_store
 
 POLL_S = 0.2
@@ -46,7 +47,7 @@ class CollectorProcess(_Process):
             f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "{save_interval}"\n'
             f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
             f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n{extra}')
-        self.realtime = tmp_path / "run" / "home.realtime.json"
+        self.realtime = tmp_path / "run" / "home.realtime"
         self.log = (tmp_path / "collector.log").open("ab")
         self.process: subprocess.Popen | None = None
 
@@ -77,7 +78,7 @@ class CollectorProcess(_Process):
 
     def _updated(self) -> int | None:
         try:
-            return json.loads(self.realtime.read_text())["updated"]
+            return read_document(self.realtime)["updated"]
         except (OSError, ValueError):
             return None
 

@@ -21,6 +21,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The parsed-config cache of this run's commands (and their children) in a folder of
+    its own, not the user's ``~/.cache/traffic``."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
     """A config whose store and runtime files live in ``tmp_path``, plus ``text`` (TOML)."""
     path = tmp_path / "traffic.toml"

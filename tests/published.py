@@ -1,16 +1,15 @@
 """What a running collector publishes beside the store, written by tests as it would be."""
 
-import json
 from pathlib import Path
 from typing import Any
 
-from traffic.runtime import write_atomically
+from traffic.runtime import read_document, write_atomically
 
 
 def publish_sources(realtime_file: Path, now: int, sources: dict[str, Any]) -> None:
     """Each source's state in the collector's realtime file, keeping what else it holds."""
     try:
-        document = json.loads(realtime_file.read_text())
+        document = read_document(realtime_file)
     except (OSError, ValueError):
         document = {"site": realtime_file.name.split(".")[0], "interval_s": 5, "read_at": None,
                     "points": []}

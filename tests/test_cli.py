@@ -15,6 +15,7 @@ import pytest
 
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
+from traffic.runtime import read_document
 from traffic.store import open_store
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -264,10 +265,10 @@ def test_last_sample_is_the_last_counter_read_not_the_last_poll(
     collector = subprocess.Popen(
         [sys.executable, "-m", "cli", "--config", str(tmp_path / "traffic.toml"), "collect"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
-    realtime = tmp_path / "run" / "home.realtime.json"
+    realtime = tmp_path / "run" / "home.realtime"
     try:
         deadline = time.monotonic() + 30
-        while not realtime.exists() or len(json.loads(realtime.read_text())["points"]) < 3:
+        while not realtime.exists() or len(read_document(realtime)["points"]) < 3:
             assert time.monotonic() < deadline and collector.poll() is None
             time.sleep(0.05)
         status = json.loads(run(tmp_path, "status", "--json").stdout)

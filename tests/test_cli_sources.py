@@ -30,7 +30,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def publish(tmp_path: Path, now: int, **router: object) -> None:
-    publish_sources(tmp_path / "run" / "home.realtime.json", now, {
+    publish_sources(tmp_path / "run" / "home.realtime", now, {
         "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": now,
                    "failing_since": None, "error": "", "refused": False, "gauges": {}},
         "router": {"type": "hilink", "label": "router", "billed": False, "read_at": now,
@@ -108,7 +108,7 @@ def test_status_json_has_the_sources(now: int, tmp_path: Path) -> None:
 
 
 def test_status_before_the_collector_has_read_the_sources(now: int, tmp_path: Path) -> None:
-    (tmp_path / "run" / "home.realtime.json").unlink()
+    (tmp_path / "run" / "home.realtime").unlink()
     text = run(tmp_path, "status").stdout
     assert "  router  " not in text and "compared    router 12.31 GB" in text
     status = json.loads(run(tmp_path, "status", "--json").stdout)

@@ -308,7 +308,7 @@ def test_a_site_with_dots_dashes_and_letters_names_the_realtime_file(tmp_path: P
 
     config = load(write(tmp_path, f'site = "Stuga-2.åre_x"\n[collector]\n'
                                   f'runtime_dir = "{tmp_path}"\n'))
-    assert realtime_path(config) == tmp_path / "Stuga-2.åre_x.realtime.json"
+    assert realtime_path(config) == tmp_path / "Stuga-2.åre_x.realtime"
 
 
 def test_check_config_masks_passwords_inside_commands(tmp_path: Path) -> None:

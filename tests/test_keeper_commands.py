@@ -13,6 +13,7 @@ import pytest
 
 from tests.stack import clean_env
 from traffic.config import load_config
+from traffic.runtime import write_atomically
 from traffic.store import open_store
 
 
@@ -79,10 +80,10 @@ def test_status_shows_the_link(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir(exist_ok=True)
     now = int(time.time() * 1000)
-    (run / "home.keeper.json").write_text(json.dumps({
+    write_atomically(run / "home.keeper", {
         "link": "down", "since": now - 60_000, "step": 0, "step_fails": 2, "lock_until": 0,
         "held": "", "quota_override_until": 0, "checked_at": now - 5000, "interface": "ppp0",
-        "evidence": "ppp0 is not there"}))
+        "evidence": "ppp0 is not there"})
     text = traffic(config, "status").stdout
     assert "  link        down since " in text and "(checked 5s ago: ppp0 is not there)" in text
     assert json.loads(traffic(config, "status", "--json").stdout)["keeper"]["step_fails"] == 2

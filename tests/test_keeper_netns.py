@@ -15,6 +15,7 @@ from tests.collector_process import POLL_S, CollectorProcess
 from tests.sim.link import Link
 from traffic.config import load_config
 from traffic.periods import to_ms
+from traffic.runtime import read_document
 from traffic.store import Event, open_store
 
 pytestmark = pytest.mark.netns
@@ -53,7 +54,7 @@ def wait_for(collector: CollectorProcess, predicate, timeout: float = 20) -> lis
 
 def keeper_status(collector: CollectorProcess) -> dict:
     try:
-        return json.loads((collector.tmp_path / "run" / "home.keeper.json").read_text())
+        return read_document(collector.tmp_path / "run" / "home.keeper")
     except (OSError, ValueError):  # not written yet
         return {}
 
@@ -107,7 +108,7 @@ def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path,
             assert "killed after 2s" in attempt.detail["output"]
         assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).returncode == 1
 
-        points = json.loads((tmp_path / "run" / "home.realtime.json").read_text())["points"]
+        points = read_document(tmp_path / "run" / "home.realtime")["points"]
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(points)]
         assert max(gaps) < 2.5 * POLL_S * 1000, "polling kept its rhythm while connect hung"
 

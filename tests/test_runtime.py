@@ -1,6 +1,6 @@
 """Where the collector publishes its latest rates."""
 
-import json
+import marshal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +47,9 @@ GOOD_KEEPER = {"link": "up", "since": 1_795_000_000_000, "step": 0, "step_fails"
     ("keeper", {**GOOD_KEEPER, "link": 3}),
     ("keeper", {**GOOD_KEEPER, "lock_until": 1e300}),
     ("keeper", "up"),
+    ("realtime", b"{not what a collector writes}"),
+    ("keeper", marshal.dumps(GOOD_KEEPER)[:-3]),
+    ("keeper", b""),
 ])
 def test_a_runtime_file_not_written_by_a_collector_is_ignored(
         tmp_path: Path, name: str, document: object) -> None:
@@ -54,7 +57,7 @@ def test_a_runtime_file_not_written_by_a_collector_is_ignored(
     open_store(config.store.url, config.timezone).close()
     path = realtime_path(config) if name == "realtime" else keeper_path(config)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(document))
+    path.write_bytes(document if isinstance(document, bytes) else marshal.dumps(document))
     assert (read_realtime(config), read_keeper(config)) == (None, None)
 
     client = create_app(config).test_client()

@@ -246,7 +246,7 @@ def test_a_hard_link_to_a_running_collectors_store_is_refused(
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert lines[0] == (f"traffic: store.url: another collector (pid {collector.process.pid}) is "
                         f"already writing to {tmp_path}/linked.db"), lines[0]
-    assert not (tmp_path / "run2" / "home.realtime.json").exists()
+    assert not (tmp_path / "run2" / "home.realtime").exists()
     assert link.transfer(MB) == MB
     collector.wait_polls(8)
     collector.stop()

@@ -436,7 +436,7 @@ def test_a_second_collector_through_a_symlink_is_refused(tmp_path: Path) -> None
     first = HostCollector(tmp_path, '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
     first.start()
     try:
-        wait_until(lambda: (tmp_path / "run" / "home.realtime.json").exists(),
+        wait_until(lambda: (tmp_path / "run" / "home.realtime").exists(),
                    "the first collector")
         (tmp_path / "alias.db").symlink_to(tmp_path / "traffic.db")
         config = tmp_path / "second.toml"

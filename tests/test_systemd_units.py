@@ -206,7 +206,7 @@ def test_collector_counts_with_the_units_rights_on_a_read_only_system(reachable_
     with sqlite3.connect(state / "traffic.db") as db:
         keys = [row[0] for row in db.execute("SELECT key FROM tracker")]
     assert keys == ["kernel:lo"]
-    assert (run / "home.save.json").stat().st_uid == UNPRIVILEGED_UID
+    assert (run / "home.save").stat().st_uid == UNPRIVILEGED_UID
 
 
 def test_keeper_commands_get_the_capabilities_to_set_links_up_and_down() -> None:

@@ -14,6 +14,7 @@ from tests.sim.link import Link
 from tests.stack import WebStack
 from traffic.config import load_config
 from traffic.periods import LATEST_MS
+from traffic.runtime import read_document
 from traffic.store import open_store
 
 pytestmark = pytest.mark.netns
@@ -42,7 +43,7 @@ def status(collector: CollectorProcess) -> tuple[int, int]:
 
 
 def unsaved_published(collector: CollectorProcess) -> list[list]:
-    return json.loads(collector.realtime.read_text())["unsaved"]
+    return read_document(collector.realtime)["unsaved"]
 
 
 def counting_unsaved(link: Link, spawn_collector: Callable[..., CollectorProcess]
@@ -124,7 +125,7 @@ def test_kill_9_with_ten_minutes_of_pending_bytes_loses_none(
 def test_after_a_save_status_shows_the_store_and_counts_nothing_twice(
         link: Link, spawn_collector: Callable[..., CollectorProcess]) -> None:
     collector, before = counting_unsaved(link, spawn_collector)
-    published_before_the_save = collector.realtime.read_text()
+    published_before_the_save = collector.realtime.read_bytes()
     assert unsaved_published(collector)
     collector.stop()
 
@@ -133,7 +134,7 @@ def test_after_a_save_status_shows_the_store_and_counts_nothing_twice(
     assert in_store_file(collector) == counted
     assert status(collector) == counted
 
-    collector.realtime.write_text(published_before_the_save)  # a read racing the final save
+    collector.realtime.write_bytes(published_before_the_save)  # a read racing the final save
     assert status(collector) == counted
 
 

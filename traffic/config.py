@@ -5,15 +5,14 @@ Precedence, lowest first: defaults < ``/etc/traffic/traffic.toml`` < ``--config 
 Every error names the key and where its value came from, in one line.
 """
 
-import contextlib
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traffic import units
 from traffic.hints import Any, Protocol
 from traffic.record import Record, field
+from traffic.toml_files import read_toml
 
 SYSTEM_CONFIG = "/etc/traffic/traffic.toml"
 ENV_PREFIX = "TRAFFIC_"
@@ -28,15 +27,18 @@ of a ``python -c pass``) at every start-up."""
 
 
 class _Pattern:
-    """A regular expression compiled at its first use: most commands use few of them."""
+    """A regular expression compiled at its first use: most commands use none of them, and
+    ``traffic status`` does not even import ``re``."""
 
-    def __init__(self, pattern: str, flags: int = 0) -> None:
-        self._pattern, self._flags = pattern, flags
-        self._compiled: re.Pattern[str] | None = None
+    def __init__(self, pattern: str) -> None:
+        self._pattern = pattern
+        self._compiled: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._compiled is None:
-            self._compiled = re.compile(self._pattern, self._flags)
+            import re
+
+            self._compiled = re.compile(self._pattern)
         return getattr(self._compiled, name)
 
 
@@ -267,7 +269,12 @@ def _networks(value: Any) -> tuple[str, ...]:
     return items
 
 
-SITE_NAME = _Pattern(r"[\w.-]+")
+
+def _is_name(text: str) -> bool:
+    """Letters, digits, ``_``, ``.`` and ``-`` only (``[\\w.-]+``, without compiling it)."""
+    return bool(text) and all(char.isalnum() or char in "_.-" for char in text)
+
+
 BARE_NUMBER = _Pattern(r"\s*\d+(?:\.\d+)?\s*")
 
 
@@ -276,7 +283,7 @@ def _site(value: Any) -> str:
     text = _string(value)
     if not text:
         raise ValueError("must not be empty (write e.g. 'home')")
-    if not SITE_NAME.fullmatch(text) or text.startswith("."):
+    if not _is_name(text) or text.startswith("."):
         raise ValueError(f"expected letters, digits, '.', '_' or '-', not starting with '.' "
                          f"(it names files), got {text!r}")
     return text
@@ -491,14 +498,14 @@ SourceSchemas = Mapping[str, SourceSchema]
 """Source type -> its schema, from the plug-ins."""
 
 MASK = "********"
-SECRET_KEY = _Pattern(r"(password|secret|token|api_key|apikey)", re.IGNORECASE)
+SECRET_KEY = _Pattern(r"(?i)(password|secret|token|api_key|apikey)")
 URL_PASSWORD = _Pattern(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
 INLINE_SECRET = _Pattern(
-    r"((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"
-    r"([^,;&\s'\"]+)", re.IGNORECASE)
+    r"(?i)((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"
+    r"([^,;&\s'\"]+)")
 """``password=hunter2`` inside any text, e.g. ``--simple-connect=apn=internet,password=...``;
 ``SIM_PIN=1234`` and ``APN_PASS=...`` too (a ``_`` before the name is allowed)."""
-AT_PIN = _Pattern(r"((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)", re.IGNORECASE)
+AT_PIN = _Pattern(r"(?i)((?<![a-z0-9])AT\+CPIN2?=)([^\s;]+)")
 """A modem's PIN command: ``AT+CPIN="1234"``, ``AT+CPIN="PUK","new PIN"``."""
 SECRETS_IN_TEXT = (URL_PASSWORD, INLINE_SECRET, AT_PIN)
 
@@ -515,10 +522,15 @@ def defaults() -> dict[str, Any]:
 def system_timezone() -> str:
     """The system's zone name: ``$TZ``, ``/etc/timezone`` or the ``/etc/localtime`` link."""
     candidates = [os.environ.get("TZ", "").lstrip(":")]
-    with contextlib.suppress(OSError), open("/etc/timezone") as handle:
-        candidates.append(handle.read().strip())
-    with contextlib.suppress(OSError):
+    try:
+        with open("/etc/timezone") as handle:
+            candidates.append(handle.read().strip())
+    except OSError:
+        candidates.append("")
+    try:
         candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
+    except OSError:
+        candidates.append("")
     for name in candidates:
         try:
             if name:
@@ -542,11 +554,8 @@ class _Loader:
         return self.origin.get(dotted) or self.origin.get(section) or "default"
 
     def merge_file(self, path: str | os.PathLike[str]) -> None:
-        import tomllib
-
         try:
-            with open(path, "rb") as handle:
-                layer = tomllib.load(handle)
+            layer = read_toml(path)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
         except PermissionError:
@@ -556,10 +565,10 @@ class _Loader:
         except UnicodeDecodeError as error:
             raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"
                               ) from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML: {error}") from None
         except OSError as error:
             raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+        except ValueError as error:  # tomllib.TOMLDecodeError
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
         self.files.append(str(path))
         self.merge(layer, str(path))
 
@@ -641,9 +650,7 @@ def load_config(
         loader.merge_file(system_path)
     path = path or environ.get(ENV_CONFIG_FILE) or None
     if path:
-        from pathlib import Path
-
-        loader.merge_file(Path(path))
+        loader.merge_file(path)
     loader.merge_environment(environ)
     for item in overrides or []:
         dotted, sep, text = item.partition("=")
@@ -727,7 +734,7 @@ def _sources(loader: _Loader, raw: Any) -> tuple[SourceConfig, ...]:
                 raise ConfigError(f"{where}: sources[{index}].{mask_text(str(error))}"
                                   ) from None
         name = parsed.get("name") or kind
-        if not SITE_NAME.fullmatch(name) or ":" in name:
+        if not _is_name(name) or ":" in name:
             raise ConfigError(f"{where}: sources[{index}].name: expected letters, digits, '.', "
                               f"'_' or '-', got {mask_text(repr(name))}")
         for other, earlier in enumerate(sources):
@@ -856,7 +863,7 @@ def secrets_in(text: str) -> list[str]:
     return [match.group(2) for pattern in SECRETS_IN_TEXT for match in pattern.finditer(text)]
 
 
-NOTIFY_URL = _Pattern(r"([a-z][a-z0-9+.-]*://)(\S+)", re.IGNORECASE)
+NOTIFY_URL = _Pattern(r"(?i)([a-z][a-z0-9+.-]*://)(\S+)")
 
 
 def mask_url(url: str) -> str:
@@ -895,12 +902,16 @@ def mask_known(text: str, secrets: Iterable[str]) -> str:
     """``text`` with the config's secret values masked where they stand as whole tokens
     (``1234`` in ``pin 1234``, not in ``abcd1234``), longest first, and the secrets written in
     the text itself masked too (``mask_text``)."""
+    import re
+
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
     return mask_text(text)
 
 
 def mask_text(text: str) -> str:
+    if "=" not in text and "://" not in text:
+        return text  # every pattern needs one: nothing to compile for the usual text
     for pattern in SECRETS_IN_TEXT:
         text = pattern.sub(rf"\1{MASK}", text)
     return text

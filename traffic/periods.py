@@ -8,7 +8,6 @@ two distinct hour buckets.
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 FIVE_MIN_MS = 300_000
@@ -36,11 +35,22 @@ def _local_midnight(year: int, month: int, day: int, tz: ZoneInfo) -> int:
     return to_ms(datetime(year, month, day, tzinfo=tz))
 
 
-@lru_cache(maxsize=4096)
 def _hour_start(hour_ms: int, tz: ZoneInfo) -> int:
     """Local start of the hour holding the quarter-hour-aligned instant ``hour_ms``."""
-    local = from_ms(hour_ms, tz)
-    return to_ms(local.replace(minute=0, second=0, microsecond=0))
+    found = _hour_starts.get((hour_ms, tz))
+    if found is None:
+        if len(_hour_starts) >= HOUR_STARTS_KEPT:
+            _hour_starts.clear()
+        local = from_ms(hour_ms, tz)
+        found = _hour_starts[hour_ms, tz] = to_ms(local.replace(minute=0, second=0,
+                                                                microsecond=0))
+    return found
+
+
+HOUR_STARTS_KEPT = 4096
+_hour_starts: dict[tuple[int, ZoneInfo], int] = {}
+"""Hour starts already worked out (``functools.lru_cache`` would import ``functools``, a
+twentieth of ``traffic status``)."""
 
 
 def bucket_start(resolution: str, ms: int, tz: ZoneInfo) -> int:

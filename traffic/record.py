@@ -9,8 +9,6 @@ generic ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__``. ``dataclasses.r
 made (importing ``dataclasses``) the first time one of them asks for it.
 """
 
-from __future__ import annotations
-
 from traffic.hints import Any, dataclass_transform
 
 TYPE_CHECKING = False
@@ -39,10 +37,10 @@ def field(*, default: Any = _MISSING, default_factory: Any = _MISSING,
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 class Record:
     __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-    _defaults: ClassVar[dict[str, Field]] = {}
-    _shown: ClassVar[tuple[str, ...]] = ()
-    _compared: ClassVar[tuple[str, ...]] = ()
+    _fields: "ClassVar[tuple[str, ...]]" = ()
+    _defaults: "ClassVar[dict[str, Field]]" = {}  # noqa: RUF012
+    _shown: "ClassVar[tuple[str, ...]]" = ()
+    _compared: "ClassVar[tuple[str, ...]]" = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

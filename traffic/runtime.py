@@ -3,17 +3,20 @@ in a RAM disk: its latest rates, its sources' states and the bytes it counted bu
 saved yet (the realtime file), its latest save (the save file) and the keeper's check.
 
 Written atomically (write then rename), so a reader never sees half a file; kept out of the
-database so that polling every few seconds writes nothing to the SD card.
+database so that polling every few seconds writes nothing to the SD card. They hold Python's
+``marshal`` format, not JSON: only this program's readers open them, and importing ``json``
+(with the regular expressions it compiles) would be a fifth of every ``traffic status``.
+``traffic status --json`` shows what they say.
 """
 
-from __future__ import annotations
-
+import marshal
 import math
 import os
 from collections.abc import Callable
 
 from traffic.config import Config, ConfigError, path_exists
 from traffic.counters import Delta
+from traffic.files import replace_file
 from traffic.hints import Any
 from traffic.periods import LATEST_MS
 
@@ -21,7 +24,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-REALTIME_FILE = "realtime.json"
+REALTIME_FILE = "realtime"
+SAVE_FILE = "save"
+KEEPER_FILE = "keeper"
 REALTIME_WINDOW_MS = 600_000
 UNSAVED_FRESH_MS = 120_000
 """A realtime file older than this is not a running collector's."""
@@ -30,7 +35,7 @@ UNSAVED_FRESH_MS = 120_000
 RAM_FILESYSTEMS = ("tmpfs", "ramfs")
 
 
-def runtime_dir(config: Config) -> Path:
+def runtime_dir(config: Config) -> "Path":
     """``collector.runtime_dir``, else the first of these that is on a RAM disk: ``/run/traffic``
     (root) or ``$XDG_RUNTIME_DIR/traffic``, then ``/dev/shm/traffic-UID``; else a temp dir.
 
@@ -47,10 +52,22 @@ def _runtime_dir_name(config: Config) -> str:
     (a third of a ``python -c pass`` at every ``traffic status``)."""
     if config.collector.runtime_dir:
         return config.collector.runtime_dir
-    uid = os.geteuid()
+    uid, xdg = os.geteuid(), os.environ.get("XDG_RUNTIME_DIR", "")
+    chosen = _chosen_dirs.get((uid, xdg))
+    if chosen is None:
+        chosen = _chosen_dirs[uid, xdg] = _first_on_ram_disk(uid, xdg)
+    return chosen
+
+
+_chosen_dirs: dict[tuple[int, str], str] = {}
+"""The automatic runtime dir, by user and ``XDG_RUNTIME_DIR``: found once per process, not
+once for every file a reader opens."""
+
+
+def _first_on_ram_disk(uid: int, xdg: str) -> str:
     candidates = ["/run/traffic"] if uid == 0 else []
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        candidates.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "traffic"))
+    if xdg:
+        candidates.append(os.path.join(xdg, "traffic"))
     candidates.append(f"/dev/shm/traffic-{uid}")
     mounts = _mounts()
     for candidate in candidates:
@@ -98,42 +115,33 @@ def check_runtime_dir(config: Config) -> None:
                           f"({error.strerror})") from None
 
 
-def realtime_path(config: Config) -> Path:
+def realtime_path(config: Config) -> "Path":
     return runtime_dir(config) / f"{config.site}.{REALTIME_FILE}"
 
 
-def write_atomically(path: Path, document: dict[str, Any], raw: dict[str, str] | None = None
-                     ) -> None:
-    """Write ``document`` as JSON, with each of ``raw``'s values (JSON text already) under its
-    key: the collector keeps its rates encoded, so a poll encodes only its own point."""
-    import json
-    import threading
+def write_atomically(path: "Path", document: dict[str, Any]) -> None:
+    """Write ``document`` (dicts, lists, tuples, text and numbers) for the readers."""
+    replace_file(path, marshal.dumps(document))
 
-    text = json.dumps(document, separators=(",", ":"))
-    if raw:
-        parts = "".join(f",{json.dumps(key)}:{value}" for key, value in raw.items())
-        text = (text[:-1] + parts + "}") if document else "{" + parts[1:] + "}"
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+
+def read_document(path: str | os.PathLike[str]) -> Any:
+    """What ``write_atomically`` wrote at ``path``; raises OSError or ValueError."""
+    with open(path, "rb") as handle:
+        data = handle.read()
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(descriptor, text.encode())
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, path)
+        return marshal.loads(data)
+    except (EOFError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not a runtime file ({error})") from None
 
 
-def save_path(config: Config) -> Path:
-    return runtime_dir(config) / f"{config.site}.save.json"
+def save_path(config: Config) -> "Path":
+    return runtime_dir(config) / f"{config.site}.{SAVE_FILE}"
 
 
 def read_save(config: Config) -> dict[str, Any] | None:
     """The collector's latest save: ``saved_at``, and ``failing_since`` and ``error`` while it
     cannot save; None when no collector has published one."""
-    return _read_checked(_runtime_file(config, "save.json"), _is_save_document)
+    return _read_checked(_runtime_file(config, SAVE_FILE), _is_save_document)
 
 
 def _is_save_document(document: dict[str, Any]) -> bool:
@@ -151,15 +159,15 @@ def read_sources(config: Config) -> dict[str, dict[str, Any]]:
             if source.name in published}
 
 
-def keeper_path(config: Config) -> Path:
-    return runtime_dir(config) / f"{config.site}.keeper.json"
+def keeper_path(config: Config) -> "Path":
+    return runtime_dir(config) / f"{config.site}.{KEEPER_FILE}"
 
 
 def read_keeper(config: Config) -> dict[str, Any] | None:
     """The keeper's latest check, or None when the keeper is off or has not checked yet."""
     if not config.keeper.enabled:
         return None
-    return _read_checked(_runtime_file(config, "keeper.json"), _is_keeper_document)
+    return _read_checked(_runtime_file(config, KEEPER_FILE), _is_keeper_document)
 
 
 def last_reading(config: Config) -> int | None:
@@ -185,7 +193,7 @@ def read_unsaved(config: Config, now: int) -> list[Delta]:
         return []
     found = []
     for entry in document["unsaved"]:
-        if (isinstance(entry, list) and len(entry) == 5 and isinstance(entry[0], str)
+        if (isinstance(entry, list | tuple) and len(entry) == 5 and isinstance(entry[0], str)
                 and all(_instant(value) for value in entry[1:5]) and entry[1] <= entry[2]):
             found.append(Delta(*entry))
     return found
@@ -198,15 +206,8 @@ def _read_checked(path: str, valid: Callable[[Any], bool]) -> dict[str, Any] | N
     app must answer from what it can trust rather than fail.
     """
     try:
-        with open(path) as handle:
-            text = handle.read()
+        document = read_document(path)
     except (OSError, ValueError):
-        return None
-    import json
-
-    try:
-        document = json.loads(text)
-    except ValueError:
         return None
     return document if isinstance(document, dict) and valid(document) else None
 
@@ -227,8 +228,8 @@ def _is_realtime_document(document: dict[str, Any]) -> bool:
     return (_instant(document.get("updated"), optional=True)
             and _instant(document.get("read_at"), optional=True)
             and _number(document.get("interval_s")) and document["interval_s"] > 0
-            and isinstance(points, list)
-            and all(isinstance(point, list) and len(point) == 3 and _instant(point[0])
+            and isinstance(points, list | tuple)
+            and all(isinstance(point, list | tuple) and len(point) == 3 and _instant(point[0])
                     and _number(point[1]) and _number(point[2]) for point in points))
 
 

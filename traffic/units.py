@@ -4,15 +4,26 @@
 """
 
 import math
-import re
 
 SI_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 IEC_UNITS = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
-_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$"
-_DURATION = r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$"
-"""Compiled (and cached by ``re``) at their first use, not at every start-up."""
+
+
+def _number_and_unit(text: str) -> tuple[str, str] | None:
+    """``("1.5", "GiB")`` from ``" 1.5 GiB "``: digits with at most one inner point, then
+    letters, blanks around either; None for anything else. Parsed by hand: compiling a
+    regular expression costs more than the rest of reading a config file."""
+    text = text.strip()
+    split = len(text) - len(text.lstrip("0123456789."))
+    number, unit = text[:split], text[split:].lstrip()
+    whole, point, fraction = number.partition(".")
+    if (not whole.isdigit() or not whole.isascii()
+            or (point and not (fraction.isdigit() and fraction.isascii()))
+            or not ((unit.isalpha() and unit.isascii()) or not unit)):
+        return None
+    return number, unit
 
 
 class MissingUnit(ValueError):
@@ -34,14 +45,14 @@ def parse_size(text: str | int | float) -> int:
         raise ValueError(f"expected a size such as '40 GB', got {text!r}")
     if isinstance(text, int | float) and text < 0:
         raise ValueError(f"a size cannot be negative: {text}")
-    match = re.match(_SIZE, str(text))
-    unit = match.group(2).upper() if match else ""
+    parts = _number_and_unit(str(text))
+    unit = parts[1].upper() if parts else ""
     factor = SI_UNITS.get(unit) or IEC_UNITS.get(unit)
-    if not match or factor is None:
+    if not parts or factor is None:
         raise ValueError(f"bad size {text!r} (write e.g. '40 GB' or '40 GiB')")
-    if not unit and float(match.group(1)) != 0:
-        raise MissingUnit(match.group(1))
-    return round(float(match.group(1)) * factor)
+    if not unit and float(parts[0]) != 0:
+        raise MissingUnit(parts[0])
+    return round(float(parts[0]) * factor)
 
 
 def parse_rate(text: str | int | float) -> int:
@@ -65,11 +76,11 @@ def parse_duration(text: str | int | float) -> float:
         if text < 0:
             raise ValueError(f"a duration cannot be negative: {text}")
         return float(text)
-    match = re.match(_DURATION, str(text))
-    unit = match.group(2) if match else ""
-    if not match or (unit and unit not in DURATION_UNITS):
+    parts = _number_and_unit(str(text))
+    unit = parts[1] if parts else ""
+    if not parts or (unit and unit not in DURATION_UNITS):
         raise ValueError(f"bad duration {text!r} (write e.g. '5s', '10m', '2h' or '7d')")
-    return float(match.group(1)) * DURATION_UNITS.get(unit, 1)
+    return float(parts[0]) * DURATION_UNITS.get(unit, 1)
 
 
 def duration_text(seconds: float) -> str:
@@ -84,7 +95,7 @@ def duration_text(seconds: float) -> str:
 
 def unit_system(limit_text: str) -> str:
     """``"iec"`` when the user wrote the limit in GiB-style units, else ``"si"``."""
-    return "iec" if re.search(r"ib\s*$", str(limit_text), re.IGNORECASE) else "si"
+    return "iec" if str(limit_text).rstrip().lower().endswith("ib") else "si"
 
 
 SIZE_UNITS = {"si": (1000, ("B", "kB", "MB", "GB", "TB")),

@@ -11,8 +11,6 @@ by a thread of the source and returned at the next poll as the final reading of 
 before the poll's own readings. A new interface's ``RTM_NEWLINK`` message is its first reading.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
 
@@ -25,10 +23,10 @@ if TYPE_CHECKING:
     import logging
     from pathlib import Path
 
-    from collector.sources._netlink import LinkCounters, LinkEvent, LinkEvents
+    from collector.sources._netlink import LinkEvent
 
 
-def _log() -> logging.Logger:
+def _log() -> "logging.Logger":
     """The logger, with ``logging`` imported only when a source logs: reading the type's schema
     (every command does) needs none of it."""
     import logging
@@ -44,7 +42,7 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 ``python -c pass``, and reading the type's schema needs none of them."""
 
 
-def __getattr__(name: str) -> Path:
+def __getattr__(name: str) -> "Path":
     """``SYS_NET`` as a ``Path``, made when another module (``collector.probe``) asks for it."""
     if name != "SYS_NET":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -240,7 +238,7 @@ class KernelSource:
                 return
             self._queued.append(reading)
 
-    def _event_reading(self, event: LinkEvent, ending: set[str],
+    def _event_reading(self, event: "LinkEvent", ending: set[str],
                        starting: set[str]) -> Reading | None:
         life = f"{self.boot_id}/{event.ifindex}"
         wanted = ending if event.deleted else starting

@@ -46,7 +46,7 @@ SIGNAL = """() => {
 
 
 def publish(run_dir: Path, now: int, **router: object) -> None:
-    publish_sources(run_dir / "home.realtime.json", now, {
+    publish_sources(run_dir / "home.realtime", now, {
         "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": now,
                    "failing_since": None, "error": "", "refused": False, "gauges": {}},
         "router": {"type": "hilink", "label": "router", "billed": False, "read_at": now,

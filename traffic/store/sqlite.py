@@ -7,12 +7,9 @@ instead of one page per resolution in ``rollups``; a bucket moves to ``rollups``
 one starts.
 """
 
-from __future__ import annotations
-
-import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic import log
@@ -129,7 +126,7 @@ ADD_RECENT = """
 
 
 
-def _mount(path: Path) -> str:
+def _mount(path: "Path") -> str:
     """The mount point of the filesystem holding ``path``."""
     point = path.parent.resolve()
     while not os.path.ismount(point) and point != point.parent:
@@ -137,14 +134,14 @@ def _mount(path: Path) -> str:
     return str(point)
 
 
-def _read_only(path: Path) -> bool:
+def _read_only(path: "Path") -> bool:
     try:
         return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
     except OSError:
         return False
 
 
-def _unwritable(path: Path) -> list[str]:
+def _unwritable(path: "Path") -> list[str]:
     """The store's folder and files this process may not write, with owner and mode."""
     found = []
     for each in (path.parent, path, path.with_name(path.name + "-wal"),
@@ -212,7 +209,7 @@ class SQLiteStore:
             raise
 
     @property
-    def path(self) -> Path:
+    def path(self) -> "Path":
         from pathlib import Path
 
         return Path(self._file)
@@ -463,16 +460,11 @@ class SQLiteStore:
             self.db.execute("UPDATE outbox SET sending_since = ? WHERE id = ?",
                             (now, delivery_id))
 
-    @contextlib.contextmanager
-    def _durable(self) -> Iterator[None]:
+    def _durable(self) -> "_Durable":
         """Commits that must survive a power cut, not only a crash: what says an alert was
         raised or is being sent (with ``synchronous = NORMAL`` the last commits before a power
         cut may be lost, and the message would then go out twice). They are few."""
-        self.db.execute("PRAGMA synchronous = FULL")
-        try:
-            yield
-        finally:
-            self.db.execute("PRAGMA synchronous = NORMAL")
+        return _Durable(self.db)
 
     def delivery_ended(self, delivery_id: int, event: Event, retry_at: int | None = None,
                        hold_until: int | None = None) -> None:
@@ -489,22 +481,11 @@ class SQLiteStore:
                                 "sending_since = NULL WHERE id = ?", (retry_at, delivery_id))
             self.add_events([event])
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            self._roll_back()
-            raise
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self.db)
 
     def _roll_back(self) -> None:
-        """Undo the open transaction, if any: SQLite itself rolls back on some failures (a
-        full disk, an I/O error), and a second error here must not hide the first one."""
-        if self.db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
+        _roll_back(self.db)
 
     def _mend_shm(self) -> None:
         """Grow the ``-shm`` file back when something cut it short under the open connection
@@ -558,14 +539,15 @@ class SQLiteStore:
         files are not taken for the new file's."""
         self._lost = f"{self.path} could not be opened again"
         if self._writer_lock is not None:
-            with contextlib.suppress(sqlite3.Error):
+            try:
                 self.db.close()
+            except sqlite3.Error as error:
+                log.warning(__name__, "closing %s: %s", self.path, error)
             os.close(self._writer_lock)
             self._writer_lock = None
         if not self.path.exists():
             for leftover in ("-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    self.path.with_name(self.path.name + leftover).unlink()
+                self.path.with_name(self.path.name + leftover).unlink(missing_ok=True)
         self._keys = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -632,3 +614,47 @@ class SQLiteStore:
             os.close(self._writer_lock)
             self._writer_lock = None
 
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` to ``COMMIT``, rolled back on any exception, the commit's own
+    included. A class rather than ``contextlib.contextmanager``: ``contextlib`` and the
+    ``functools`` it imports are a tenth of ``traffic status``, which only reads."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is not None:
+            _roll_back(self.db)
+            return
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            _roll_back(self.db)
+            raise
+
+
+class _Durable:
+    """``synchronous = FULL`` inside, back to ``NORMAL`` after, whatever happens."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("PRAGMA synchronous = FULL")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self.db.execute("PRAGMA synchronous = NORMAL")
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if any: SQLite itself rolls back on some failures (a full
+    disk, an I/O error), and a second error here must not hide the first one."""
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return
