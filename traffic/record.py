@@ -39,6 +39,7 @@ class Record:
     __slots__ = ()
     _fields: "ClassVar[tuple[str, ...]]" = ()
     _defaults: "ClassVar[dict[str, Field]]" = {}  # noqa: RUF012
+    _field_set: "ClassVar[frozenset[str]]" = frozenset()
     _shown: "ClassVar[tuple[str, ...]]" = ()
     _compared: "ClassVar[tuple[str, ...]]" = ()
 
@@ -60,28 +61,32 @@ class Record:
                     delattr(cls, name)
                 else:
                     setattr(cls, name, value.default)
-        cls._fields, cls._defaults = names, specs
+        cls._fields, cls._defaults, cls._field_set = names, specs, frozenset(names)
         cls._shown = tuple(name for name in names if specs.get(name, _SHOWN).repr)
         cls._compared = tuple(name for name in names if specs.get(name, _SHOWN).compare)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
-        if not kwargs and len(args) == len(fields):
-            self.__dict__.update(zip(fields, args, strict=True))
-            return
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__}.__init__() takes {len(fields) + 1} "
                             f"positional arguments but {len(args) + 1} were given")
         values = dict(zip(fields, args, strict=False))
-        for name, value in kwargs.items():
-            if name not in fields:
-                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword "
-                                f"argument {name!r}")
-            if name in values:
+        if kwargs:
+            for name in kwargs.keys() & values.keys():
                 raise TypeError(f"{type(self).__name__}.__init__() got multiple values for "
                                 f"argument {name!r}")
-            values[name] = value
-        for name in fields:
+            values.update(kwargs)
+        if len(values) != len(fields) or not kwargs.keys() <= self._field_set:
+            self._complete(values)
+        self.__dict__.update(values)
+
+    def _complete(self, values: dict[str, Any]) -> None:
+        """Name an unknown argument, or fill in the defaults of those not given."""
+        for name in values:
+            if name not in self._fields:
+                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword "
+                                f"argument {name!r}")
+        for name in self._fields:
             if name in values:
                 continue
             spec = self._defaults.get(name)
@@ -90,7 +95,6 @@ class Record:
                                 f"positional argument: {name!r}")
             values[name] = (spec.default_factory() if spec.default_factory is not _MISSING
                             else spec.default)
-        self.__dict__.update((name, values[name]) for name in fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")

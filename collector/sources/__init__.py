@@ -86,6 +86,8 @@ class _SourceTypes(Mapping[str, SourceType]):
 
     def __init__(self) -> None:
         self._all: dict[str, SourceType] | None = None
+        self._found: dict[str, SourceType] = {}
+        """Types already looked up: the collector asks at every poll (for a source's label)."""
 
     def _every(self) -> dict[str, SourceType]:
         if self._all is None:
@@ -93,6 +95,12 @@ class _SourceTypes(Mapping[str, SourceType]):
         return self._all
 
     def __getitem__(self, name: str) -> SourceType:
+        found = self._found.get(name) if isinstance(name, str) else None
+        if found is None:
+            found = self._found[name] = self._look_up(name)
+        return found
+
+    def _look_up(self, name: str) -> SourceType:
         if self._all is None and isinstance(name, str) and name.isidentifier() and (
                 not name.startswith("_")) and os.path.isfile(
                     os.path.join(os.path.dirname(__file__), name + ".py")):
