@@ -94,7 +94,7 @@ def _child(cycles: int) -> None:
     """Inside the namespace: time ``poll()`` of a real collector over ``cycles`` cycles."""
     from collector.worker import Collector
     from traffic.config import load_config
-    from traffic.store import open_store
+    from traffic.store import open_site_store
 
     with tempfile.TemporaryDirectory(prefix="traffic-bench-") as work, \
             tempfile.TemporaryDirectory(prefix="traffic-bench-run-", dir=tmpfs_dir()) as run_dir:
@@ -105,7 +105,7 @@ def _child(cycles: int) -> None:
             f'[collector]\nruntime_dir = "{run_dir}"\n'
             f'[[sources]]\ntype = "kernel"\ninterfaces = [{names}]\n')
         config = load_config(config_file, environ={}, system_path=None)
-        store = open_store(config.store.url, config.timezone, config.retention)
+        store = open_site_store(config, create=True)
         now = [time.time_ns() // 1_000_000]
         collector = Collector(config, store, clock=lambda: now[0])
         senders = [sender(name) for name in INTERFACES]

@@ -66,7 +66,7 @@ def _measure(url: str, rounds: int, cycles: int) -> tuple[list[float], list[floa
     from collector.sources import source_schemas
     from collector.worker import Collector
     from traffic.config import load_config
-    from traffic.store import open_store
+    from traffic.store import open_site_store
 
     with tempfile.TemporaryDirectory(prefix="traffic-bench-") as work, \
             tempfile.TemporaryDirectory(prefix="traffic-bench-run-", dir=tmpfs_dir()) as run_dir:
@@ -77,7 +77,7 @@ def _measure(url: str, rounds: int, cycles: int) -> tuple[list[float], list[floa
             f'[[sources]]\ntype = "hilink"\nurl = "{url}"\npassword = "{PASSWORD}"\n')
         config = load_config(config_file, environ={}, system_path=None,
                              source_schemas=source_schemas())
-        store = open_store(config.store.url, config.timezone, config.retention)
+        store = open_site_store(config, create=True)
         now = [time.time_ns() // 1_000_000]
         collector = Collector(config, store, clock=lambda: now[0])
         session = requests.Session()

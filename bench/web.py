@@ -88,11 +88,11 @@ class Site:
         and the next request's open makes it again.
         """
         from traffic.config import load_config
-        from traffic.store import open_store
+        from traffic.store import open_site_store
 
         if self.holder is None:
             config = load_config(self.config, [], environ=clean_env())
-            self.holder = open_store(config.store.url, config.timezone, config.retention)
+            self.holder = open_site_store(config, create=True)
 
     def release(self) -> None:
         if self.holder is not None:

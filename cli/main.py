@@ -21,7 +21,7 @@ from traffic.config import (
     shown_settings,
 )
 from traffic.periods import now_ms
-from traffic.store import Store, StoreError, open_store
+from traffic.store import Store, StoreError, open_site_store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def _reader_went_away() -> int:
 
 def _store(config: Config, create: bool = False) -> Store:
     """The store; only the collector and the keeper commands may create it."""
-    return open_store(config.store.url, config.timezone, config.retention, create)
+    return open_site_store(config, create)
 
 
 def _reader_store(config: Config) -> Store:
@@ -286,6 +286,7 @@ def cmd_web(config: Config, args: "argparse.Namespace") -> int:
 
 def cmd_status(config: Config, args: "argparse.Namespace") -> int:
     from traffic.config import mask_url
+    from traffic.published import read_keeper, read_save
     from traffic.quota import usage
     from traffic.report import (
         alert_lines,
@@ -299,7 +300,6 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
         usage_json,
         usage_text,
     )
-    from traffic.runtime import read_keeper, read_save
     from traffic.source_state import source_states
 
     tz = config.timezone
@@ -308,11 +308,11 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
         result = usage(store, config, now_ms())
         alerts = alert_summary(store, result.period_start, result.now,
                                [mask_url(target.url) for target in config.alerts.notify])
+        keeper = read_keeper(store, config)
+        save = read_save(store)
+        states = source_states(config, store, result.now)
     finally:
         store.close()
-    keeper = read_keeper(config)
-    save = read_save(config)
-    states = source_states(config, result.now)
     if args.json:
         import json
 
@@ -354,7 +354,7 @@ def cmd_report(config: Config, args: "argparse.Namespace") -> int:
         raise UsageError("report: --end must be later than --start")
     store = _reader_store(config)
     try:
-        keys = billed_keys(config, store.known_keys())
+        keys = billed_keys(store, config)
         points = filled_series(store, args.resolution, start, end, tz, keys)
         if not args.start and not args.end:
             points = measured_part(points, now, store.first_bucket(args.resolution))

@@ -87,7 +87,6 @@ import json
 import logging
 import socket
 import struct
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -97,10 +96,10 @@ from collector.sources.kernel import default_route_interface
 from traffic.config import ALERT_GROUPS, Config, NotifyTarget, mask_known, secret_values
 from traffic.counters import Delta
 from traffic.periods import DAY_MS, bucket_start, from_ms, next_bucket
+from traffic.published import read_keeper
 from traffic.quota import Usage, added, current_period, usage
 from traffic.report import usage_sentence
 from traffic.roles import billed_keys
-from traffic.runtime import read_keeper
 from traffic.source_state import subject
 from traffic.store import Event, Store
 from traffic.units import format_size, unit_system
@@ -519,13 +518,13 @@ Snapshot = Callable[[], tuple[list[Delta], Mapping[str, Mapping[str, Any]]]]
 
 class AlertChecker:
     """One check: the facts, the rules, and each new alert raised in the store with its
-    deliveries. The store lock is held for store calls only."""
+    deliveries. The store is held (``consistent``) only while reading what must be read as
+    one moment, never while a message is sent."""
 
-    def __init__(self, config: Config, store: Store, store_lock: threading.Lock,
+    def __init__(self, config: Config, store: Store,
                  clock: Callable[[], int], snapshot: Snapshot) -> None:
         self.config = config
         self.store = store
-        self.store_lock = store_lock
         self.clock = clock
         self.snapshot = snapshot
         self.secrets = secret_values(config.effective)
@@ -534,15 +533,15 @@ class AlertChecker:
     def check(self) -> list[Alert]:
         """Raise what is due; returns the alerts raised by this check."""
         facts = self.facts(self.clock())
-        with self.store_lock:
+        with self.store.consistent():
             due = new_alerts(rules(facts, self.config), self.store.has_alert_mark)
         raised = [alert for alert in due if self._raise(alert, facts.now)]
-        with self.store_lock:
+        with self.store.consistent():
             self._remember(facts)
         return raised
 
     def facts(self, now: int) -> Facts:
-        with self.store_lock:
+        with self.store.consistent():
             # a save cannot move the unsaved deltas into the store between reading them and
             # reading the store's totals
             pending, sources = self.snapshot()
@@ -563,8 +562,7 @@ class AlertChecker:
         deliveries = [] if alert.quiet else [
             (index, alert.title, alert.text)
             for index in targets_for(alert.rule, self.config.alerts.notify)]
-        with self.store_lock:
-            raised = self.store.raise_alert(alert.mark, Event(now, "alert", detail), deliveries)
+        raised = self.store.raise_alert(alert.mark, Event(now, "alert", detail), deliveries)
         if raised:
             log.info("alert %s%s: %s (to %d of %d notify targets)", alert.rule,
                      (" (quiet: more than a day after its period ended)" if alert.late else
@@ -577,7 +575,7 @@ class AlertChecker:
               sources: Mapping[str, Mapping[str, Any]]) -> Facts:
         config, store, tz = self.config, self.store, self.config.timezone
         current = usage(store, config, now, pending)
-        billed = billed_keys(config, {*store.known_keys(), *(d.key for d in pending)})
+        billed = billed_keys(store, config, [d.key for d in pending])
         unsaved = [delta for delta in pending if delta.key in billed]
 
         def total(start: int, end: int) -> int:
@@ -614,7 +612,7 @@ class AlertChecker:
         """The keeper's latest check in this run (one before it may be hours old), and the
         outage it is part of: remembered in the store as its start, or ``held`` while the
         keeper holds the link down on purpose (an outage then starts when the hold ends)."""
-        keeper = read_keeper(self.config)
+        keeper = read_keeper(self.store, self.config)
         if (keeper is None or keeper["checked_at"] < self.started
                 or keeper["link"] not in ("up", "down")):
             return None

@@ -34,8 +34,9 @@ from collector.probe import LinkEvidence, Prober
 from traffic.config import Config, ConfigError, secret_values
 from traffic.counters import Delta
 from traffic.periods import day_bounds
+from traffic.published import KEEPER
 from traffic.quota import usage
-from traffic.runtime import keeper_path, runtime_dir, write_atomically
+from traffic.runtime import runtime_dir
 from traffic.store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def policy_for(config: Config) -> Policy:
 class Keeper:
     """Checks the link every ``keeper.check_every`` and acts on the policy's decisions."""
 
-    def __init__(self, config: Config, store: Store, store_lock: threading.Lock,
+    def __init__(self, config: Config, store: Store,
                  clock: Callable[[], int], prober: Prober | None = None,
                  sources: Sequence[Any] = (),
                  unsaved: Callable[[], Iterable[Delta]] = tuple,
@@ -190,7 +191,6 @@ class Keeper:
         the box) down."""
         self.config = config
         self.store = store
-        self.store_lock = store_lock
         self.clock = clock
         self.policy = policy_for(config)
         self.prober = prober or Prober(config.keeper, config.sources, sources)
@@ -237,13 +237,11 @@ class Keeper:
                 return
             event = Event(self.clock(), "stop", {})
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
-            with self.store_lock:
-                self.store.add_events([event])
+            self.store.add_events([event])
 
     def _check(self) -> Decision:
         now, ticks = self.clock(), time.monotonic()
-        with self.store_lock:
-            saved = KeeperState.from_json(self.store.get_meta(STATE_META))
+        saved = KeeperState.from_json(self.store.get_meta(STATE_META))
         state = saved if self._since_at else replace(saved, link="unknown")
         evidence = self.prober.check(now, probe_anyway=state.link != "up")
         over_quota, period_end, limit = self._quota(now)
@@ -259,7 +257,7 @@ class Keeper:
             events.append(self._disconnect(now))
         for event in events:
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
-        with self.store_lock:
+        with self.store.consistent():
             self.store.add_events(events)
             if decision.state != saved:
                 self.store.set_meta(STATE_META, decision.state.to_json())
@@ -289,11 +287,12 @@ class Keeper:
         return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
     def _quota(self, now: int) -> tuple[bool, int, str]:
-        with self.store_lock:  # a save cannot move the unsaved bytes into the store meanwhile
+        # a save cannot move the unsaved bytes into the store meanwhile
+        with self.store.consistent():
             return quota_spent(self.config, self.store, now, self.unsaved())
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
-        write_atomically(keeper_path(self.config), {
+        self.store.publish(KEEPER, {
             **asdict(state), "checked_at": now, "interface": evidence.interface,
             "evidence": evidence.reason})
 

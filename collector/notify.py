@@ -260,20 +260,19 @@ class Deliverer:
     Made at the collector's start: it refuses ``alerts.notify`` URLs that could send a message
     twice (``ConfigError``), and gives the store the URLs' fingerprints."""
 
-    def __init__(self, config: Config, store: Store, store_lock: threading.Lock,
+    def __init__(self, config: Config, store: Store,
                  clock: Callable[[], int] = now_ms, send_timeout_s: float = SEND_TIMEOUT_S
                  ) -> None:
         from collector.sources import store_salt
 
         self.config = config
         self.store = store
-        self.store_lock = store_lock
         self.clock = clock
         secrets = secret_values(config.effective)
         self.entries: Sequence[NotifyTarget] = config.alerts.notify
         self.targets = [Target(entry.url, secrets, send_timeout_s) for entry in self.entries]
         check_targets(self.targets)
-        with store_lock:
+        with store.consistent():
             salt = store_salt(store)
             fingerprints = [url_fingerprint(entry.url, salt) for entry in self.entries]
             store.set_notify_targets(fingerprints)
@@ -284,9 +283,8 @@ class Deliverer:
     def recover(self) -> int:
         """At start: drop the deliveries whose send was cut short (see the module's docstring).
         Returns how many."""
-        with self.store_lock:
-            interrupted = [delivery for delivery in self.store.pending_deliveries()
-                           if delivery.sending_since is not None]
+        interrupted = [delivery for delivery in self.store.pending_deliveries()
+                       if delivery.sending_since is not None]
         for delivery in interrupted:
             self._unconfirmed(delivery, "the collector stopped while it was being sent")
         return len(interrupted)
@@ -303,7 +301,7 @@ class Deliverer:
         if self._link_down():
             return 0
         now = self.clock()
-        with self.store_lock:
+        with self.store.consistent():
             if not self.store.due_deliveries(now, limit=1):
                 return 0
             pending = self.store.pending_deliveries()
@@ -333,8 +331,7 @@ class Deliverer:
                                            f"{delivery.rule} messages any more")
         target = self.targets[index]
         started = self.clock()
-        with self.store_lock:
-            self.store.delivery_started(delivery.id, started)
+        self.store.delivery_started(delivery.id, started)
         body = raised_at(delivery.created, started, self.config.timezone) + delivery.body
         outcome = target.send(delivery.title, body)
         attempt = delivery.attempts + 1
@@ -385,17 +382,15 @@ class Deliverer:
         event = Event(self.clock(), kind, {
             "rule": delivery.rule, "mark": delivery.mark, "target": delivery.target,
             "url": "" if index is None else self.targets[index].masked_url, **detail})
-        with self.store_lock:
-            self.store.delivery_ended(delivery.id, event, retry_at=retry_at,
-                                      hold_until=hold_until)
+        self.store.delivery_ended(delivery.id, event, retry_at=retry_at,
+                                  hold_until=hold_until)
 
     def _link_down(self) -> bool:
         if not self.config.keeper.enabled:
             return False
         from collector.keeper import STATE_META, KeeperState
 
-        with self.store_lock:
-            state = KeeperState.from_json(self.store.get_meta(STATE_META))
+        state = KeeperState.from_json(self.store.get_meta(STATE_META))
         down = state.link == "down"
         if down != self._waiting:
             self._waiting = down

@@ -36,14 +36,10 @@ from collector.sources import (
 from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
-from traffic.runtime import (
-    REALTIME_WINDOW_MS,
-    check_runtime_dir,
-    realtime_path,
-    save_path,
-    write_atomically,
-)
-from traffic.store import Event, GaugeSample, Store, StoreError
+from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE
+from traffic.roles import key_of
+from traffic.runtime import check_runtime_dir
+from traffic.store import Event, GaugeSample, Key, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +120,13 @@ class Collector:
                 log.error("source %s (%s): its login was refused with these settings; it is "
                           "not polled until they change", watch.config.name, label(watch.config))
         self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
+        self._typed = {key.key: key for key in store.key_types()}
+        """Each key's type as the store has it."""
+        counted = set(store.known_keys())
+        self._retyped = [key_of(key, config, key in counted)
+                         for key in counted | {key for key, _ in store.gauge_names()}]
+        """The store's keys typed by this config (a source left it, or became billed), to
+        be written with the next save."""
         self.pending = BucketMerger()
         """Deltas not saved yet, adjacent ones of a key inside one 5-minute bucket merged."""
         self.pending_gauges: list[GaugeSample] = []
@@ -132,11 +135,8 @@ class Collector:
         self.read_at: int | None = None
         """When a poll last read a billed counter: polls that find none do not count."""
         self._saved = self._counters_of(self.tracker.state)
-        self.realtime_path = realtime_path(config)
         self._tracker_lock = threading.Lock()
         self._publish_lock = threading.Lock()
-        self.store_lock = threading.Lock()
-        self.save_path = save_path(config)
         self.save_state: dict = {"saved_at": None, "failing_since": None, "error": ""}
 
     def poll(self) -> list[Delta]:
@@ -152,7 +152,7 @@ class Collector:
         except Exception as error:  # a source's failure must not stop the others
             self._record(watch.failed(self.clock(), error))
             if watch.refused:
-                with self.store_lock:
+                with self.store.consistent():  # the salt is made once
                     self.store.set_meta(REFUSED_META + watch.config.name, settings_fingerprint(
                         watch.config, store_salt(self.store)))
             self.publish()
@@ -184,8 +184,7 @@ class Collector:
 
     def _record(self, event: Event | None) -> None:
         if event is not None:
-            with self.store_lock:
-                self.store.add_events([event])
+            self.store.add_events([event])
 
     def unsaved(self) -> tuple[list[Delta], dict[str, dict]]:
         """The deltas not saved yet and each source's latest state, taken at once: the alert
@@ -215,16 +214,17 @@ class Collector:
         A save that fails keeps everything in memory for the next one, logs the reason once
         and publishes it (the save file) for ``status`` and the pages.
         """
-        with self.store_lock:
+        with self.store.consistent():
             with self._tracker_lock:
                 pending, self.pending = self.pending.deltas, BucketMerger()
                 gauges, self.pending_gauges = self.pending_gauges, []
                 state = dict(self.tracker.state)
             counters = self._counters_of(state)
-            if not pending and not gauges and counters == self._saved:
+            types = self._types_to_save(state, gauges)
+            if not pending and not gauges and counters == self._saved and not types:
                 return 0
             try:
-                added = self._commit(pending, state, gauges)
+                added = self._commit(pending, state, gauges, types)
             except StoreError as error:
                 with self._tracker_lock:
                     self.pending = BucketMerger([*pending, *self.pending.deltas])
@@ -232,17 +232,28 @@ class Collector:
                 self._save_failed(str(error), sum(d.rx + d.tx for d in pending))
                 return 0
             self._saved = counters
+            self._typed.update((key.key, key) for key in types)
+            self._retyped = []
             self._save_succeeded()
         self.publish()
         return added
 
+    def _types_to_save(self, state: dict[str, CounterState],
+                       gauges: list[GaugeSample]) -> list[Key]:
+        """The types of the keys this save writes, and of those the config retyped, where the
+        store does not have them yet (most saves write none)."""
+        keys = [*self._retyped, *(key_of(key, self.config) for key in state),
+                *(key_of(sample.key, self.config, sample.key in state) for sample in gauges)]
+        due = {key.key: key for key in keys if self._typed.get(key.key) != key}
+        return list(due.values())
+
     def _commit(self, deltas: list[Delta], state: dict[str, CounterState],
-                gauges: list[GaugeSample]) -> int:
+                gauges: list[GaugeSample], types: list[Key]) -> int:
         """Add to the store; when its file is no longer the one opened (deleted, renamed over),
         add the same to the file now at its path, a new store if there is none."""
         added = 0
         try:
-            added = self.store.add(deltas, state, gauges)
+            added = self.store.add(deltas, state, gauges, types)
         except StoreError:
             if not self.store.replaced():
                 raise
@@ -254,7 +265,7 @@ class Collector:
                   "there) with the %d bytes not saved yet and the counters' latest readings "
                   "as its start; what the old file held is not in it", what, size)
         self.store.reopen()
-        return self.store.add(deltas, state, gauges)
+        return self.store.add(deltas, state, gauges, list(self._typed.values()) + types)
 
     def _save_failed(self, reason: str, size: int) -> None:
         at = self.clock()
@@ -279,15 +290,14 @@ class Collector:
 
     def _publish_save(self) -> None:
         with self._publish_lock:
-            write_atomically(self.save_path, dict(self.save_state))
+            self.store.publish(SAVE, dict(self.save_state))
 
     @staticmethod
     def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int, int]]:
         return {key: (s.life, s.rx, s.tx, s.held) for key, s in state.items()}
 
     def prune(self) -> None:
-        with self.store_lock:
-            removed = self.store.prune(self.clock())
+        removed = self.store.prune(self.clock())
         if removed:
             log.info("retention removed %d old rows", removed)
 
@@ -312,7 +322,7 @@ class Collector:
             sources = {watch.config.name: watch.document() for watch in self.watches}
             unsaved = [[d.key, d.start, d.end, d.rx, d.tx] for d in self.pending.deltas]
         with self._publish_lock:
-            write_atomically(self.realtime_path, {
+            self.store.publish(REALTIME, {
                 "site": self.config.site, "interval_s": self.config.collector.interval,
                 "updated": self.clock(), "read_at": self.read_at, "sources": sources,
                 "unsaved": unsaved, "points": list(self.rates)})
@@ -375,14 +385,14 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     if config.keeper.enabled:
         from collector.keeper import Keeper
 
-        keeper = Keeper(config, store, collector.store_lock, collector.clock,
+        keeper = Keeper(config, store, collector.clock,
                         sources=collector.sources, unsaved=lambda: collector.unsaved()[0],
                         before_action=collector.save)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
     from collector.alerts import CHECK_EVERY_S, AlertChecker
 
-    alerts = AlertChecker(config, store, collector.store_lock, collector.clock, collector.unsaved)
+    alerts = AlertChecker(config, store, collector.clock, collector.unsaved)
 
     def check_alerts() -> None:
         """Check the rules; what they raise is delivered at once, not at the next round."""
@@ -394,7 +404,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                       next_run_time=datetime.now(UTC))
     from collector.notify import DELIVER_EVERY_S, Deliverer
 
-    deliverer = Deliverer(config, store, collector.store_lock, collector.clock)
+    deliverer = Deliverer(config, store, collector.clock)
     deliverer.recover()
     scheduler.add_job(_logged(deliverer.run_due, "deliver alerts"), "interval",
                       seconds=DELIVER_EVERY_S, id="deliver", next_run_time=datetime.now(UTC),

@@ -12,7 +12,7 @@ from tests.sim.link import Link
 from tests.stack import clean_env
 from traffic.config import load_config
 from traffic.runtime import read_document
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 POLL_S = 0.2
 
@@ -112,7 +112,7 @@ class HostCollector(_Process):
 
     def totals(self, keys: list[str], start: int, end: int) -> tuple[int, int]:
         config = load_config(self.config, environ={}, system_path=None)
-        store = open_store(config.store.url, config.timezone, create=False)
+        store = open_site_store(config, create=False)
         try:
             return store.totals(start, end, keys)
         finally:

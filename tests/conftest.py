@@ -92,8 +92,8 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 def store(config: Config) -> Iterator:
-    from traffic.store import open_store
+    from traffic.store import open_site_store
 
-    opened = open_store(config.store.url, config.timezone, config.retention)
+    opened = open_site_store(config, create=True)
     yield opened
     opened.close()

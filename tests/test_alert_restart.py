@@ -11,7 +11,7 @@ import pytest
 from tests.collector_process import CollectorProcess
 from tests.sim.link import Link
 from traffic.config import load_config
-from traffic.store import Event, open_store
+from traffic.store import Event, open_site_store
 
 pytestmark = pytest.mark.netns
 
@@ -21,7 +21,7 @@ SETTINGS = '[quota]\nmonthly = "2 MB"\n[alerts]\nnotify = []\n'
 
 def alerts(collector: CollectorProcess) -> list[Event]:
     config = load_config(collector.config, environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, create=False)
+    store = open_site_store(config, create=False)
     try:
         return [event for event in reversed(store.events(limit=1000)) if event.kind == "alert"]
     finally:

@@ -5,7 +5,6 @@ back from the store's events and outbox."""
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -22,7 +21,7 @@ from tests.sim.link import Link, sh
 from traffic.config import Config
 from traffic.counters import Delta
 from traffic.periods import from_ms, to_ms
-from traffic.store import Event, open_store
+from traffic.store import Event, open_site_store, open_store
 
 KEY = "kernel:ppp0"
 MIN = 60_000
@@ -54,7 +53,6 @@ class Household:
         self.config: Config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n' + settings)
         self.store = open_store(self.config.store.url, self.config.timezone,
                                 self.config.retention)
-        self.lock = threading.Lock()
         self.now = start
         self.pending: list[Delta] = []
         self.sources: dict[str, dict[str, Any]] = {}
@@ -65,7 +63,7 @@ class Household:
 
     def restart(self) -> AlertChecker:
         """A new collector run: a new checker, on the same store."""
-        self.checker = AlertChecker(self.config, self.store, self.lock, lambda: self.now,
+        self.checker = AlertChecker(self.config, self.store, lambda: self.now,
                                     lambda: (list(self.pending), self.sources))
         return self.checker
 
@@ -421,7 +419,7 @@ def test_the_link_down_for_longer_than_the_setting_and_back_with_how_long(
     house = household(NOTIFY + 'link_down_after = "10m"\n[keeper]\nenabled = true\n'
                       'connect = ["true"]\ntargets = ["127.0.0.1:9"]\n', start)
     evidence = Evidence()
-    keeper = Keeper(house.config, house.store, house.lock, lambda: house.now, evidence)
+    keeper = Keeper(house.config, house.store, lambda: house.now, evidence)
 
     def minutes(count: int, up: bool) -> None:
         evidence.up = up
@@ -434,7 +432,7 @@ def test_the_link_down_for_longer_than_the_setting_and_back_with_how_long(
     minutes(4, up=False)  # a short outage: nothing said
     minutes(5, up=True)
     minutes(12, up=False)
-    keeper = Keeper(house.config, house.store, house.lock, lambda: house.now, evidence)
+    keeper = Keeper(house.config, house.store, lambda: house.now, evidence)
     house.restart()  # the collector restarts during the outage: the same outage goes on
     minutes(20, up=False)
     minutes(3, up=True)
@@ -496,8 +494,8 @@ def test_addresses_that_are_not_public_raise_nothing_and_are_not_remembered(
 
 def test_the_box_s_own_loopback_is_no_public_address(tmp_path: Path) -> None:
     config = make_config(tmp_path, '[keeper]\ninterface = "lo"\n')
-    store = open_store(config.store.url, config.timezone, config.retention)
-    checker = AlertChecker(config, store, threading.Lock(), lambda: local(2026, 11, 10),
+    store = open_site_store(config, create=True)
+    checker = AlertChecker(config, store, lambda: local(2026, 11, 10),
                            lambda: ([], {}))
     assert interface_address("lo") == "127.0.0.1"
     facts = checker.facts(local(2026, 11, 10))

@@ -19,7 +19,7 @@ from tests.sim import receivers
 from tests.sim.link import Link
 from tests.stack import clean_env
 from traffic.config import load_config
-from traffic.store import Event, open_store
+from traffic.store import Event, open_site_store
 
 pytestmark = pytest.mark.netns
 LIMIT = 4_000_000
@@ -71,7 +71,7 @@ def receiver(link: Link) -> Iterator[NearReceiver]:
 
 def events(collector: CollectorProcess) -> list[Event]:
     config = load_config(collector.config, environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, create=False)
+    store = open_site_store(config, create=False)
     try:
         return list(reversed(store.events(limit=1000)))
     finally:
@@ -80,7 +80,7 @@ def events(collector: CollectorProcess) -> list[Event]:
 
 def pending(collector: CollectorProcess) -> int:
     config = load_config(collector.config, environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, create=False)
+    store = open_site_store(config, create=False)
     try:
         return len(store.pending_deliveries())
     finally:

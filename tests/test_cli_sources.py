@@ -115,3 +115,40 @@ def test_status_before_the_collector_has_read_the_sources(now: int, tmp_path: Pa
     assert {name: entry["state"] for name, entry in status["sources"].items()} == {
         "kernel": "unknown", "router": "unknown"}
     assert [item["what"] for item in status["beside"]] == ["counter"]  # no month figures yet
+
+
+def test_readers_take_each_keys_role_from_the_store(now: int, tmp_path: Path) -> None:
+    """A reader whose config does not name the router (as on another host) still shows the
+    router's counts beside the bill, as the collector typed them, and never in it."""
+    from traffic.store import BILLED, UNBILLED, Key, open_store
+
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    store.set_keys([Key("kernel:ppp0", "kernel", "ppp0", BILLED),
+                    Key("router:wan", "router", "wan", UNBILLED)])
+    store.close()
+    text = (tmp_path / "traffic.toml").read_text()
+    (tmp_path / "reader.toml").write_text(text[:text.index('[[sources]]\ntype = "hilink"')])
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "--config", str(tmp_path / "reader.toml"), "status"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "  total       12.3 GB of 40 GB (30.7%)" in result.stdout.splitlines()
+    assert "  compared    router 12.31 GB, this box 12.29 GB (0.02 GB apart)" in result.stdout
+
+
+def test_a_source_that_left_the_config_is_retired_by_its_collector(now: int,
+                                                                   tmp_path: Path) -> None:
+    from traffic.store import BILLED, RETIRED, open_store
+
+    text = (tmp_path / "traffic.toml").read_text()
+    (tmp_path / "traffic.toml").write_text(text[:text.index('[[sources]]\ntype = "hilink"')])
+    assert run(tmp_path, "collect", "--once").returncode == 0
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    try:
+        roles = {key.key: key.role for key in store.key_types()}
+    finally:
+        store.close()
+    assert roles == {"kernel:ppp0": BILLED, "router:wan": RETIRED}
+    lines = run(tmp_path, "status").stdout.splitlines()
+    assert "  total       12.3 GB of 40 GB (30.7%)" in lines
+    assert not [line for line in lines if "router 12.31 GB" in line]

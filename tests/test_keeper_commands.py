@@ -14,7 +14,7 @@ import pytest
 from tests.stack import clean_env
 from traffic.config import load_config
 from traffic.runtime import write_atomically
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 
 def setup(tmp_path: Path, connect: str, disconnect: str, extra: str = "") -> Path:
@@ -33,7 +33,7 @@ def traffic(config: Path, *args: str) -> subprocess.CompletedProcess:
 
 def stored(config: Path) -> tuple[list, dict]:
     loaded = load_config(config, environ={}, system_path=None)
-    store = open_store(loaded.store.url, loaded.timezone)
+    store = open_site_store(loaded, create=True)
     try:
         events = [(e.kind, e.detail) for e in reversed(store.events())]
         return events, json.loads(store.get_meta("keeper.state") or "{}")
@@ -91,7 +91,7 @@ def test_status_shows_the_link(tmp_path: Path) -> None:
 
 def write_state(config: Path, **fields: object) -> None:
     loaded = load_config(config, environ={}, system_path=None)
-    store = open_store(loaded.store.url, loaded.timezone, create=True)
+    store = open_site_store(loaded, create=True)
     try:
         store.set_meta("keeper.state", json.dumps(fields))
     finally:
@@ -99,9 +99,9 @@ def write_state(config: Path, **fields: object) -> None:
 
 
 STORE = ("import json, sys; from traffic.config import load_config; "
-         "from traffic.store import open_store; "
+         "from traffic.store import open_site_store; "
          "c = load_config(sys.argv[1], environ={}, system_path=None); "
-         "store = open_store(c.store.url, c.timezone); ")
+         "store = open_site_store(c, create=True); ")
 READ_HELD = STORE + "print('held=' + json.loads(store.get_meta('keeper.state'))['held'])"
 WRITE_UP = STORE + "store.set_meta('keeper.state', json.dumps({'link': 'up', 'since': 42}))"
 
@@ -268,7 +268,7 @@ def test_connect_over_the_quota_is_exempt_after_a_hand_disconnect(tmp_path: Path
                    'enforce_quota = true\n[quota]\nmonthly = "1 MB"\n')
     loaded = load_config(config, environ={}, system_path=None)
     now = int(time.time() * 1000)
-    store = open_store(loaded.store.url, loaded.timezone, create=True)
+    store = open_site_store(loaded, create=True)
     store.add([Delta("kernel:ppp0", now - 65_000, now - 60_000, 2_000_000, 0)], {})
     store.close()
     write_state(config, link="down", since=1, held="quota", lock_until=now + 86_400_000,

@@ -16,7 +16,7 @@ from tests.sim.link import Link
 from traffic.config import load_config
 from traffic.periods import to_ms
 from traffic.runtime import read_document
-from traffic.store import Event, open_store
+from traffic.store import Event, open_site_store
 
 pytestmark = pytest.mark.netns
 PROBE_PORT = 5300
@@ -35,7 +35,7 @@ def keeper_config(link: Link, connect: list[str], **extra: str) -> str:
 
 def events(collector: CollectorProcess) -> list[Event]:
     config = load_config(collector.config, environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     try:
         return list(reversed(store.events(limit=1000)))
     finally:
@@ -198,16 +198,16 @@ import json, subprocess, sys, threading, time
 from pathlib import Path
 from collector.keeper import Keeper
 from traffic.config import load_config
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 far, port, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
 config = load_config(overrides=[
     f'keeper.targets=["{far}:{port}"]', "keeper.interface=wan0", 'keeper.timeout="1s"',
     "keeper.enabled=true", 'keeper.connect=["true"]', f"store.url=sqlite://{tmp}/traffic.db",
     f'collector.runtime_dir="{tmp}/run"'], environ={}, system_path=None)
-store = open_store(config.store.url, config.timezone, create=True)
+store = open_site_store(config, create=True)
 wall = [1_800_000_000_000]
-keeper = Keeper(config, store, threading.Lock(), lambda: wall[0])
+keeper = Keeper(config, store, lambda: wall[0])
 
 def operstate(wanted):
     while Path("/sys/class/net/wan0/operstate").read_text().strip() != wanted:

@@ -1,6 +1,5 @@
 """Uptime per day counts only what the keeper observed; the rest is unknown (None)."""
 
-import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +10,7 @@ from collector.keeper import Keeper
 from collector.probe import LinkEvidence
 from tests.conftest import make_config
 from traffic.periods import to_ms
-from traffic.store import Event, open_store
+from traffic.store import Event, open_site_store
 from traffic.uptime import observed, uptime_by_day
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -101,11 +100,11 @@ def test_each_run_of_the_keeper_starts_afresh_and_a_clean_stop_is_recorded(
         tmp_path: Path) -> None:
     config = make_config(tmp_path, '[keeper]\nenabled = true\nconnect = ["true"]\n'
                                    'targets = ["127.0.0.1:9"]\n')
-    store = open_store(config.store.url, config.timezone, create=True)
+    store = open_site_store(config, create=True)
     wall, prober = [DAY], Evidence()
 
     def run(stop: bool) -> None:
-        keeper = Keeper(config, store, threading.Lock(), lambda: wall[0], prober)
+        keeper = Keeper(config, store, lambda: wall[0], prober)
         keeper.check()
         wall[0] += 30_000
         keeper.check()
@@ -130,8 +129,8 @@ def test_a_check_during_a_long_action_is_skipped_and_said_once(
     once, with one INFO line per action instead of a warning at every check."""
     config = make_config(tmp_path, '[keeper]\nenabled = true\nconnect = ["true"]\n'
                                    'targets = ["127.0.0.1:9"]\n')
-    store = open_store(config.store.url, config.timezone, create=True)
-    keeper = Keeper(config, store, threading.Lock(), lambda: DAY, Evidence())
+    store = open_site_store(config, create=True)
+    keeper = Keeper(config, store, lambda: DAY, Evidence())
     caplog.set_level("INFO", "collector.keeper")
     with keeper._checking:  # a check running its action
         assert keeper.check() is None and keeper.check() is None

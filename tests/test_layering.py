@@ -48,3 +48,22 @@ def test_the_core_loads_without_the_layers_above() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+FILE_KEEPERS = {"config.py", "toml_files.py", "files.py", "runtime.py", "log.py"}
+"""The core modules that touch files: the config file and its cache, the store's runtime
+folder, and the log. The rest reach what the collector publishes only through the store."""
+FILE_CALLS = {"open", "read_document", "write_atomically", "replace_file", "listdir",
+              "unlink", "stat", "scandir"}
+
+
+@pytest.mark.parametrize("path", sorted(
+    path for path in (ROOT / "traffic").glob("*.py") if path.name not in FILE_KEEPERS),
+    ids=lambda path: path.name)
+def test_the_core_reads_what_the_collector_publishes_only_through_the_store(path: Path) -> None:
+    tree = ast.parse(path.read_text(), str(path))
+    calls = {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+             for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name | ast.Attribute)}
+    assert calls & FILE_CALLS == set()
+    assert "traffic.runtime" not in imported_names(path)

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -23,7 +22,7 @@ from tests.conftest import make_config
 from tests.sim.receivers import JsonReceiver, SmtpReceiver, XApiStandIn
 from tests.stack import clean_env
 from traffic.config import Config, ConfigError
-from traffic.store import Event, Store, open_store
+from traffic.store import Event, Store, open_site_store
 
 START = 1_796_000_000_000
 HOOK_SECRET = "hook-secret-7Qx"
@@ -63,7 +62,7 @@ def alerts_config(tmp_path: Path, *entries: str | tuple[str, list[str]],
 
 
 def opened(config: Config) -> Store:
-    return open_store(config.store.url, config.timezone, config.retention)
+    return open_site_store(config, create=True)
 
 
 def raise_alert(store: Store, targets: int | list[int], body: str,
@@ -103,7 +102,7 @@ def test_an_email_reaches_a_local_smtp_server(tmp_path: Path) -> None:
         config = alerts_config(tmp_path, smtp.url("traffic@example.org", "family@example.org"))
         store = opened(config)
         raise_alert(store, 1, "80 % of the 40 GB used, 12 GB left for 9 days.")
-        assert Deliverer(config, store, threading.Lock(), Clock()).run_due() == 1
+        assert Deliverer(config, store, Clock()).run_due() == 1
     [mail] = smtp.messages
     assert (mail["Subject"], mail["From"], mail["To"]) == (
         "Traffic at home", "traffic@example.org", "family@example.org")
@@ -126,7 +125,7 @@ def test_json_posts_carry_the_title_and_body_at_most_280_characters(
     raise_alert(store, 2, "Burst: 25 MB in the last hour.", mark="burst:1")
     long = "At this pace: 46 GB by 7 Dec, over the 40 GB limit. " * 8
     raise_alert(store, 1, long, mark="early_warning:1")
-    assert Deliverer(config, store, threading.Lock(), Clock()).run_due() == 3
+    assert Deliverer(config, store, Clock()).run_due() == 3
     assert [(path, post["title"], post["message"]) for path, post in receiver.posts[:2]] == [
         ("/family", "Traffic at home", "Burst: 25 MB in the last hour."),
         ("/admin", "Traffic at home", "Burst: 25 MB in the last hour.")]
@@ -161,7 +160,7 @@ def test_a_tweet_is_a_signed_oauth_post_with_the_text_and_no_link(
     body = ("At this pace: 46 GB by 7 Dec, over the 40 GB limit. 1.1 GB a day keeps you "
             "inside. Details: https://traffic.example.org/usage")
     raise_alert(store, 2, body)
-    Deliverer(config, store, threading.Lock(), Clock()).run_due()
+    Deliverer(config, store, Clock()).run_due()
     assert x_api.tweets == ["At this pace: 46 GB by 7 Dec, over the 40 GB limit. 1.1 GB a day "
                             "keeps you inside. Details:"]
     assert "http" not in x_api.tweets[0] and "example.org" not in x_api.tweets[0]
@@ -184,7 +183,7 @@ def test_a_delivery_that_fails_twice_arrives_once_with_the_failures_in_the_event
     config = alerts_config(tmp_path, receiver.url(auth=f"traffic:{HOOK_SECRET}"))
     store = opened(config)
     clock = Clock()
-    deliverer = Deliverer(config, store, threading.Lock(), clock)
+    deliverer = Deliverer(config, store, clock)
     raise_alert(store, 1, "80 % of the 40 GB used.")
     receiver.fail(2)
     deliverer.run_due()
@@ -219,7 +218,7 @@ def test_retries_back_off_to_hourly_and_give_up_after_three_days(
     config = alerts_config(tmp_path, receiver.url())
     store = opened(config)
     clock = Clock()
-    deliverer = Deliverer(config, store, threading.Lock(), clock)
+    deliverer = Deliverer(config, store, clock)
     raise_alert(store, 1, "100 % of the 40 GB used.")
     receiver.fail(1_000)
     attempts = []
@@ -252,7 +251,7 @@ def test_a_send_cut_short_is_not_sent_again(tmp_path: Path, receiver: JsonReceiv
 
     store = opened(config)
     clock = Clock(START + 60_000)
-    deliverer = Deliverer(config, store, threading.Lock(), clock)
+    deliverer = Deliverer(config, store, clock)
     assert deliverer.recover() == 1
     clock.advance(3600)
     assert deliverer.run_due() == 0
@@ -277,7 +276,7 @@ def test_a_send_apprise_stopped_waiting_for_is_not_repeated(tmp_path: Path) -> N
         config = alerts_config(tmp_path, slow.url() + "?rto=10")
         store = opened(config)
         clock = Clock()
-        deliverer = Deliverer(config, store, threading.Lock(), clock, send_timeout_s=0.5)
+        deliverer = Deliverer(config, store, clock, send_timeout_s=0.5)
         raise_alert(store, 1, "Traffic at home: the link is back after 2 hours.")
         deliverer.run_due()
         assert store.events()[0].kind == "alert_unconfirmed"
@@ -296,7 +295,7 @@ def test_deliveries_wait_while_the_link_is_down_and_say_when_they_were_raised(
     config = alerts_config(tmp_path, receiver.url(), extra=KEEPER_ON)
     store = opened(config)
     clock = Clock()
-    deliverer = Deliverer(config, store, threading.Lock(), clock)
+    deliverer = Deliverer(config, store, clock)
     raise_alert(store, 1, "80% of the monthly limit is used.")
     link_state(store, "down", START)
     for _ in range(3):
@@ -337,7 +336,7 @@ def test_queued_messages_follow_their_url_when_alerts_notify_is_reordered(
                                                                    "/phone", "/old"))
     before = alerts_config(tmp_path, family, (admin, ["router"]), phone, old, extra=KEEPER_ON)
     store = opened(before)
-    Deliverer(before, store, threading.Lock(), Clock())  # the collector's start
+    Deliverer(before, store, Clock())  # the collector's start
     link_state(store, "down", START)
     raise_alert(store, [0, 2, 3], "80% of the monthly limit is used.")
     raise_alert(store, [0, 1, 2, 3], "The router's SIM card asks for its PIN.",
@@ -345,7 +344,7 @@ def test_queued_messages_follow_their_url_when_alerts_notify_is_reordered(
 
     after = alerts_config(tmp_path, (admin, ["router"]), (phone, ["router"]), family,
                           extra=KEEPER_ON)
-    deliverer = Deliverer(after, store, threading.Lock(), Clock(START + 60_000))
+    deliverer = Deliverer(after, store, Clock(START + 60_000))
     link_state(store, "up", START + 60_000)
     assert deliverer.run_due() == 7
     assert messages(receiver, "/family") == ["80% of the monthly limit is used.",
@@ -384,7 +383,7 @@ def test_after_an_outage_each_url_gets_its_messages_in_order_and_a_failing_one_w
         config = alerts_config(tmp_path, good.url(), bad.url(), extra=KEEPER_ON)
         store = opened(config)
         clock = Clock()
-        deliverer = Deliverer(config, store, threading.Lock(), clock)
+        deliverer = Deliverer(config, store, clock)
         link_state(store, "down", START)
         for number in range(3):  # raised at 01:53, 02:03, 02:13
             raise_alert(store, 2, f"message {number + 1}", at=START + number * 600_000,
@@ -429,7 +428,7 @@ def test_a_dead_urls_backlog_is_tried_once_per_run_and_holds_up_no_other(
         config = alerts_config(tmp_path, dead.url(), good.url())
         store = opened(config)
         clock = Clock()
-        deliverer = Deliverer(config, store, threading.Lock(), clock)
+        deliverer = Deliverer(config, store, clock)
         dead.fail(1_000)
         for number in range(25):
             raise_alert(store, [0], f"backlog {number}", mark=f"b{number}")
@@ -487,7 +486,7 @@ def test_a_delivery_pending_when_the_collector_is_killed_arrives_after_the_resta
     try:
         collector.start()
         wait_until(lambda: receiver.refused == 1, "the first attempt")
-        store = open_store(config.store.url, config.timezone, create=False)
+        store = open_site_store(config, create=False)
         wait_until(lambda: "alert_failed" in kinds(store), "the failure to be recorded")
         collector.kill()  # kill -9 while the delivery waits for its retry
         [pending] = store.pending_deliveries()
@@ -613,4 +612,4 @@ def test_the_collector_refuses_a_url_with_several_recipients_at_its_start(
     assert "collecting every" not in done.stderr  # it stopped before counting began
     with pytest.raises(ConfigError, match=r"^alerts\.notify\[0\]: mailto://\*{8} sends to 2 "):
         Deliverer(make_config(tmp_path, collector.config.read_text()),
-                  opened(make_config(tmp_path)), threading.Lock())
+                  opened(make_config(tmp_path)))

@@ -8,7 +8,7 @@ import pytest
 from traffic.config import load_config
 from traffic.counters import Delta
 from traffic.quota import PERIOD_RESET_META, usage
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -20,7 +20,7 @@ def test_a_reset_period_keeps_its_total_after_the_raw_intervals_are_pruned(
     config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
                                 "timezone=Europe/Stockholm", "quota.billing_day=1"],
                          environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     first_of_month = 1_793_487_600_000  # 2026-11-01T00:00+01:00
     start = first_of_month + 10 * DAY_MS + 12 * 60 * MINUTE_MS  # 11 November, 12:00
     store.add([Delta(KEY, at, at + 5_000, 1_000_000, 100_000)
@@ -41,7 +41,7 @@ def test_a_new_install_estimates_from_when_counting_began(tmp_path: Path) -> Non
     config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
                                 "timezone=Europe/Stockholm", "quota.billing_day=1",
                                 "quota.monthly=40 GB"], environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     first_of_month = 1_793_487_600_000  # 2026-11-01T00:00+01:00, a 30-day period
     installed = first_of_month + 20 * DAY_MS + 15 * 60 * MINUTE_MS  # 21 November, 15:00
     store.add([Delta(KEY, at, at + 5_000, 50_000, 5_000)
@@ -58,7 +58,7 @@ def test_a_new_install_estimates_from_when_counting_began(tmp_path: Path) -> Non
 def test_minutes_after_a_start_are_not_taken_for_a_months_pace(tmp_path: Path) -> None:
     config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
                                 "timezone=Europe/Stockholm"], environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     installed = 1_793_487_600_000 + 20 * DAY_MS  # 21 November, midnight
     store.add([Delta(KEY, at, at + 5_000, 50_000, 5_000)
                for at in range(installed, installed + 10 * MINUTE_MS, 5_000)], {})
@@ -72,7 +72,7 @@ def test_deltas_not_saved_yet_count_where_they_are_billed(tmp_path: Path) -> Non
     config = load_config(None, [f"store.url=sqlite://{tmp_path}/traffic.db",
                                 "timezone=Europe/Stockholm", "quota.billing_day=1"],
                          environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     first_of_month = 1_793_487_600_000  # 2026-11-01T00:00+01:00
     installed = first_of_month + 20 * DAY_MS + 23 * 60 * MINUTE_MS + 50 * MINUTE_MS
     unsaved = [Delta(KEY, installed, installed + 20 * MINUTE_MS, 2_000_000, 200_000),

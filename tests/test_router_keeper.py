@@ -19,7 +19,7 @@ from tests.conftest import make_config
 from tests.sim.hilink import HilinkSim
 from tests.stack import clean_env
 from traffic.config import Config
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 PASSWORD = "keeper-router-pw"
 T0 = 1_800_000_000_000
@@ -79,8 +79,8 @@ def test_the_routers_word_decides_without_a_probe(router: HilinkSim, listener: L
     config = keeper_config(tmp_path, router, listener)
     wall = [T0]
     source = make_source(config.sources[0], lambda: wall[0])
-    store = open_store(config.store.url, config.timezone, config.retention)
-    keeper = Keeper(config, store, threading.Lock(), lambda: wall[0], sources=[source])
+    store = open_site_store(config, create=True)
+    keeper = Keeper(config, store, lambda: wall[0], sources=[source])
     try:
         source.poll()
         first = keeper.check()
@@ -119,8 +119,8 @@ def test_an_escalation_step_reboots_the_router_and_never_powers_it_off(
     router.connection, router.reconnects = 902, False
     wall = [T0]
     source = make_source(config.sources[0], lambda: wall[0])
-    store = open_store(config.store.url, config.timezone, config.retention)
-    keeper = Keeper(config, store, threading.Lock(), lambda: wall[0], sources=[source])
+    store = open_site_store(config, create=True)
+    keeper = Keeper(config, store, lambda: wall[0], sources=[source])
     try:
         source.poll()
         keeper.check()
@@ -211,7 +211,7 @@ def test_a_failed_switch_off_still_switches_mobile_data_on_again(router: HilinkS
 def refused_by_the_collector(config: Config, router: HilinkSim) -> None:
     """One collector poll with these settings: the router refuses the login, and the store
     keeps the mark."""
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     try:
         collector = Collector(config, store)
         collector.poll()
@@ -251,10 +251,10 @@ def test_the_keepers_action_makes_no_login_the_store_marks_refused(
     refused_by_the_collector(config, router)
     asked = dict(router.calls)
     wall = [T0]
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     try:
         collector = Collector(config, store, lambda: wall[0])  # a new run reads the mark
-        keeper = Keeper(config, store, collector.store_lock, lambda: wall[0],
+        keeper = Keeper(config, store, lambda: wall[0],
                         sources=collector.sources)
         collector.poll()
         decision = keeper.check()

@@ -9,16 +9,9 @@ import pytest
 
 from tests.conftest import make_config
 from traffic.config import load_config
-from traffic.runtime import (
-    _on_ram_disk,
-    keeper_path,
-    read_keeper,
-    read_realtime,
-    realtime_path,
-    runtime_dir,
-    write_atomically,
-)
-from traffic.store import open_store
+from traffic.published import KEEPER, REALTIME, read_keeper, read_realtime
+from traffic.runtime import _on_ram_disk, keeper_path, realtime_path, runtime_dir
+from traffic.store import open_site_store
 from web import create_app
 
 
@@ -54,11 +47,12 @@ GOOD_KEEPER = {"link": "up", "since": 1_795_000_000_000, "step": 0, "step_fails"
 def test_a_runtime_file_not_written_by_a_collector_is_ignored(
         tmp_path: Path, name: str, document: object) -> None:
     config = make_config(tmp_path, "[keeper]\nenabled = true\nconnect = [\"true\"]\n")
-    open_store(config.store.url, config.timezone).close()
+    store = open_site_store(config, create=True)
     path = realtime_path(config) if name == "realtime" else keeper_path(config)
     path.parent.mkdir(parents=True)
     path.write_bytes(document if isinstance(document, bytes) else marshal.dumps(document))
-    assert (read_realtime(config), read_keeper(config)) == (None, None)
+    assert (read_realtime(store), read_keeper(store, config)) == (None, None)
+    store.close()
 
     client = create_app(config).test_client()
     for url in ("/", "/rt", "/api/v1/usage", "/api/v1/status", "/api/v1/realtime", "/metrics"):
@@ -71,8 +65,11 @@ def test_a_runtime_file_not_written_by_a_collector_is_ignored(
     assert status.returncode == 0 and not status.stderr, status.stderr
 
 
-def test_the_collectors_own_runtime_files_are_read(tmp_path: Path) -> None:
+def test_what_the_collector_publishes_is_read_through_the_store(tmp_path: Path) -> None:
     config = make_config(tmp_path, "[keeper]\nenabled = true\nconnect = [\"true\"]\n")
-    write_atomically(realtime_path(config), GOOD_REALTIME)
-    write_atomically(keeper_path(config), GOOD_KEEPER)
-    assert (read_realtime(config), read_keeper(config)) == (GOOD_REALTIME, GOOD_KEEPER)
+    store = open_site_store(config, create=True)
+    store.publish(REALTIME, GOOD_REALTIME)
+    store.publish(KEEPER, GOOD_KEEPER)
+    assert (read_realtime(store), read_keeper(store, config)) == (GOOD_REALTIME, GOOD_KEEPER)
+    assert realtime_path(config).exists() and keeper_path(config).exists()  # on the RAM disk
+    store.close()

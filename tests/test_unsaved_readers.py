@@ -15,7 +15,7 @@ from tests.stack import WebStack
 from traffic.config import load_config
 from traffic.periods import LATEST_MS
 from traffic.runtime import read_document
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 pytestmark = pytest.mark.netns
 
@@ -30,7 +30,7 @@ def grown(after: tuple[int, int], before: tuple[int, int]) -> tuple[int, int]:
 def in_store_file(collector: CollectorProcess) -> tuple[int, int]:
     """What the store file itself holds, without the collector's published unsaved bytes."""
     config = load_config(collector.config, environ={}, system_path=None)
-    store = open_store(config.store.url, config.timezone, create=False)
+    store = open_site_store(config, create=False)
     try:
         return store.totals(0, LATEST_MS)
     finally:

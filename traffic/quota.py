@@ -8,9 +8,9 @@ from traffic.config import Config
 from traffic.counters import Delta
 from traffic.hints import Any
 from traffic.periods import billing_period, bucket_start, day_bounds, from_ms
+from traffic.published import last_reading, read_realtime, read_sources
 from traffic.record import Record, field
-from traffic.roles import beside_sources, billed_keys, keys_of
-from traffic.runtime import last_reading, read_sources
+from traffic.roles import beside_keys, billed_keys
 from traffic.store import Store
 
 PERIOD_RESET_META = "period_reset_at"
@@ -119,7 +119,8 @@ def current_period(store: Store, config: Config, now: int) -> tuple[int, int]:
 
 def last_sample_at(store: Store, config: Config) -> int | None:
     """The latest reading known: the running collector's, or the last one saved."""
-    return max((t for t in (store.last_sample_at(), last_reading(config)) if t is not None),
+    return max((t for t in (store.last_sample_at(), last_reading(read_realtime(store)))
+                if t is not None),
                default=None)
 
 
@@ -127,10 +128,9 @@ def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -
     """Use in the current billing period; ``extra``: deltas counted but not saved yet (the
     running collector's), added where they are billed."""
     start, end = current_period(store, config, now)
-    known = store.known_keys()
-    billed = billed_keys(config, known)
     extra = list(extra)
-    unsaved = [delta for delta in extra if billed_keys(config, [delta.key])]
+    billed = billed_keys(store, config, [delta.key for delta in extra])
+    unsaved = [delta for delta in extra if delta.key in billed]
     rx, tx = added(store.totals(start, end, billed), unsaved, start, end)
     day_start, day_end = day_bounds(now, config.timezone)
     today_rx, today_tx = added(store.totals(day_start, day_end, billed), unsaved, day_start,
@@ -144,7 +144,7 @@ def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -
         estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
         last_sample_at=last_sample_at(store, config), counted_since=counted_since,
-        beside=beside(store, config, known, start, end, rx + tx, now),
+        beside=beside(store, config, start, end, rx + tx, now),
         calendar_days=calendar_days(now, end, config.timezone))
 
 
@@ -170,29 +170,28 @@ def added(totals: tuple[int, int], deltas: Iterable[Delta], start: int,
     return rx, tx
 
 
-def beside(store: Store, config: Config, known: list[str], start: int, end: int,
-           billed_total: int, now: int) -> tuple[Beside, ...]:
+def beside(store: Store, config: Config, start: int, end: int, billed_total: int,
+           now: int) -> tuple[Beside, ...]:
     """The other counts of the link in ``[start, end)``: each unbilled source's counters, and
     each router's own month figures (``month_rx``/``month_tx`` gauges, while they are
     current), with the difference."""
     from traffic.source_state import is_stale
 
-    published = read_sources(config)
+    published = read_sources(config, read_realtime(store))
+    unbilled = beside_keys(store, config)
+    names = [source.name for source in config.sources]
     found = []
-    for source in config.sources:
-        shown = published.get(source.name, {})
-        label = shown.get("label") or source.name
-        keys = keys_of(source, known)
-        if source in beside_sources(config) and keys:
-            rx, tx = store.totals(start, end, keys)
-            found.append(Beside(source.name, label, "counter", rx, tx,
-                                rx + tx - billed_total))
+    for name in [*names, *(name for name in unbilled if name not in names)]:
+        shown = published.get(name, {})
+        label = shown.get("label") or name
+        if unbilled.get(name):
+            rx, tx = store.totals(start, end, unbilled[name])
+            found.append(Beside(name, label, "counter", rx, tx, rx + tx - billed_total))
         gauges = {} if not shown or is_stale(shown, now) else shown.get("gauges", {})
         month = gauges.get("month_rx"), gauges.get("month_tx")
         if all(isinstance(value, int | float) for value in month):
             rx, tx = int(month[0]), int(month[1])  # type: ignore[arg-type]
-            found.append(Beside(source.name, label, "router month", rx, tx,
-                                rx + tx - billed_total))
+            found.append(Beside(name, label, "router month", rx, tx, rx + tx - billed_total))
     return tuple(found)
 
 

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from traffic.config import Config, SourceConfig, mask_text
 from traffic.hints import Any
 from traffic.periods import from_ms
+from traffic.published import read_realtime, read_sources
 from traffic.record import Record, field
-from traffic.runtime import read_sources
 from traffic.signal import gauges_quality
+from traffic.store import Store
 
 UP, DOWN, REFUSED, UNKNOWN = "up", "down", "refused", "unknown"
 STATES = (UP, DOWN, REFUSED, UNKNOWN)
@@ -75,11 +76,11 @@ STALE_POLLS = 3
 STALE_GRACE_MS = 60_000
 
 
-def source_states(config: Config, now: int) -> list[SourceState]:
+def source_states(config: Config, store: Store, now: int) -> list[SourceState]:
     """Every configured source, in the order of its table. A source whose latest reading is
     older than three of its polls and a minute (the collector has stopped, or hangs) is
     ``unknown``: its last values are not shown as if they were current."""
-    published = read_sources(config)
+    published = read_sources(config, read_realtime(store))
     return [_state(index, source, published.get(source.name), now)
             for index, source in enumerate(config.sources)]
 

@@ -14,14 +14,34 @@ from traffic.config import Config
 from traffic.counters import Delta
 from traffic.hints import Any
 from traffic.periods import bucket_start, next_bucket
+from traffic.published import read_realtime, unsaved_deltas
 from traffic.quota import added
-from traffic.runtime import read_unsaved
 from traffic.store import Store
 
 
 def with_unsaved(store: Store, config: Config, now: int) -> "WithUnsaved":
     """``store`` as readers see it: with the running collector's unsaved deltas added."""
-    return WithUnsaved(store, read_unsaved(config, now), config.timezone)
+    published = Published(store)
+    return WithUnsaved(published, unsaved_deltas(read_realtime(published), now),
+                       config.timezone)
+
+
+class Published:
+    """A store whose status documents are read once: a command or a request reads the
+    realtime document for its unsaved deltas, its sources and its latest reading, and each
+    must see the same one."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._documents: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def published(self, name: str) -> Any:
+        if name not in self._documents:
+            self._documents[name] = self.store.published(name)
+        return self._documents[name]
 
 
 class WithUnsaved:

@@ -8,10 +8,10 @@ from traffic import __version__
 from traffic.config import Config
 from traffic.history import filled_series, measured_part
 from traffic.periods import DAY_MS, FIVE_MIN_MS, HOUR_MS, bucket_start, default_range, next_bucket
+from traffic.published import REALTIME_WINDOW_MS, read_keeper, read_realtime
 from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
 from traffic.roles import billed_keys, source_name
-from traffic.runtime import REALTIME_WINDOW_MS, read_keeper, read_realtime
 from traffic.signal import GAUGE_UNITS
 from traffic.source_state import source_states
 from traffic.store import Event, Store
@@ -31,10 +31,11 @@ def _now() -> int:
 def usage_view():
     params.refuse_unknown()
     config = traffic_config()
-    result = usage(get_store(), config, _now())
+    store = get_store()
+    result = usage(store, config, _now())
     document = usage_json(result, config.timezone)
     document["summary"] = usage_sentence(result, config.quota.unit_system)
-    document.update(usage_texts(result, config))
+    document.update(usage_texts(result, config, source_states(config, store, result.now)))
     return jsonify(document)
 
 
@@ -52,9 +53,9 @@ def status_view():
         last_saved_at=saved, last_saved_at_iso=iso(saved, config.timezone),
         last_sample_at=latest, last_sample_at_iso=iso(latest, config.timezone),
         sample_age_s=None if latest is None else (now - latest) / 1000,
-        keeper=read_keeper(config),
+        keeper=read_keeper(store, config),
         sources={state.name: state.as_dict(config.timezone)
-                 for state in source_states(config, now)},
+                 for state in source_states(config, store, now)},
     )
 
 
@@ -144,7 +145,7 @@ def _gauge_key(store: Store, config: Config, name: str, source: str | None) -> s
 def _iface_keys(store: Store, iface: str | None) -> list[str]:
     """The store keys of one interface; without ``iface``, the billed ones."""
     if not iface:
-        return billed_keys(traffic_config(), store.known_keys())
+        return billed_keys(store, traffic_config())
     stored_keys = store.known_keys()
     keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
     if not keys:
@@ -158,7 +159,7 @@ def realtime_view():
     params.refuse_unknown("since")
     config = traffic_config()
     since = params.instant("since", config.timezone, 0, bounded=False)
-    document = read_realtime(config) or {}
+    document = read_realtime(get_store()) or {}
     now = _now()
     oldest = max(since, now - REALTIME_WINDOW_MS)  # a stopped collector's points age out
     return jsonify(
@@ -191,7 +192,7 @@ def uptime_json(store: Store, config: Config, now: int) -> list[dict]:
     window = bucket_start("day", now, tz)
     for _ in range(UPTIME_DAYS - 1):
         window = bucket_start("day", window - 1, tz)
-    keeper = read_keeper(config)
+    keeper = read_keeper(store, config)
     current = (keeper["link"], keeper["since"]) if keeper else None
     changes = store.events(window - 31 * DAY_MS, now + 1, 10_000)
     seen_until = keeper["checked_at"] + round(config.keeper.check_every * 1000) if keeper else None

@@ -4,7 +4,7 @@ with the bytes the running collector has not saved yet (``traffic.unsaved``)."""
 from flask import Flask, current_app, g
 
 from traffic.config import Config
-from traffic.store import Store, open_store
+from traffic.store import Store, open_site_store
 from traffic.unsaved import with_unsaved
 
 
@@ -15,8 +15,7 @@ def traffic_config() -> Config:
 def get_store() -> Store:
     if "store" not in g:
         config = traffic_config()
-        g.store = with_unsaved(open_store(config.store.url, config.timezone, config.retention,
-                                          create=False), config, current_app.config["CLOCK"]())
+        g.store = with_unsaved(open_site_store(config), config, current_app.config["CLOCK"]())
     return g.store
 
 

@@ -31,7 +31,7 @@ def metrics_view() -> Response:
              "by the source that counted them; sum billed=\"true\" for the bill.",
              "# TYPE traffic_bytes_total counter"]
     known = store.known_keys()
-    billed = set(billed_keys(config, known))
+    billed = set(billed_keys(store, config))
     for key in known:
         rx, tx = store.totals(0, now + 1, [key])
         iface = key.split(":", 1)[-1]
@@ -54,7 +54,7 @@ def metrics_view() -> Response:
     for name, help_text, value in gauges:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
                   f"{name}{_labels(site=site)} {value}"]
-    lines += source_metrics(source_states(config, now), site)
+    lines += source_metrics(source_states(config, store, now), site)
     lines += alert_metrics(store.alert_counts(), site)
     return Response("\n".join(lines) + "\n",
                     content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
+from traffic.published import read_keeper, read_save
 from traffic.quota import usage
 from traffic.report import iso, save_problem, signal_levels, usage_sentence
 from traffic.roles import source_name
-from traffic.runtime import read_keeper, read_save
 from traffic.source_state import (
     DOWN,
     REFUSED,
@@ -62,7 +62,7 @@ def history() -> str:
     store = get_store()
     current = usage(store, config, current_app.config["CLOCK"]())
     first, last = period_days(current.period_start, current.period_end, tz)
-    states = source_states(config, current.now)
+    states = source_states(config, store, current.now)
     routers = [router_panel(state) for state in states if state.state == UP and state.sees_link]
     notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]
     return render_template(
@@ -70,8 +70,8 @@ def history() -> str:
         sentence=usage_sentence(current, system), texts=usage_texts(current, config, states),
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
-        save_problem=save_problem(read_save(config), tz),
-        keeper=link_state(read_keeper(config), tz),
+        save_problem=save_problem(read_save(store), tz),
+        keeper=link_state(read_keeper(store, config), tz),
         routers=routers, notices=notices, signal=signal_chart(store, states),
         watch_sources=len(config.sources) > 1 or any(state.gauges for state in states),
         show_events=(config.keeper.enabled or bool(notices)

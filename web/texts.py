@@ -10,22 +10,21 @@ from traffic.config import Config
 from traffic.periods import starts_day
 from traffic.quota import Beside, Usage
 from traffic.report import comparison
-from traffic.source_state import SourceState, billed_label, source_states, subject
+from traffic.source_state import SourceState, billed_label, subject
 from traffic.units import format_duration, format_size
 
 
-def usage_texts(usage: Usage, config: Config,
-                states: list[SourceState] | None = None) -> dict[str, Any]:
+def usage_texts(usage: Usage, config: Config, states: list[SourceState]) -> dict[str, Any]:
     """``rx_text`` ``"12.3 GB"``, ..., ``beside_text`` (one sentence per other count) and
     ``period_first_format``: ``date``, or ``datetime`` when the period does not start at the
-    start of a day (after ``traffic reset-month``). ``states``: the sources' states when the
-    caller has read them already (the page), so the runtime file is read once per request."""
+    start of a day (after ``traffic reset-month``). ``states``: the sources' states, which
+    name the bill's counters."""
     system = config.quota.unit_system
 
     def size(value: int) -> str:
         return format_size(value, system)
 
-    ours = billed_label(source_states(config, usage.now) if states is None else states)
+    ours = billed_label(states)
     return {
         "rx_text": size(usage.rx), "tx_text": size(usage.tx),
         "estimate_text": size(usage.estimate),

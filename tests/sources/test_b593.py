@@ -17,8 +17,8 @@ from tests.conftest import make_config
 from tests.sim.b593 import B593
 from traffic.config import Config, ConfigError, secret_values
 from traffic.counters import Tracker
-from traffic.runtime import read_sources
-from traffic.store import open_store
+from traffic.published import read_realtime, read_sources
+from traffic.store import open_site_store
 
 PASSWORD = "Tr0ub4dor&3"
 T = 1_795_000_000_000
@@ -165,12 +165,12 @@ def test_a_wrong_public_key_is_a_refused_login(tmp_path: Path, router: B593) -> 
 def test_the_collector_stops_at_a_refused_login_and_masks_the_password(
         tmp_path: Path, router: B593) -> None:
     config = b593_config(tmp_path, router, password="hunter2")
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     try:
         collector = Collector(config, store, Clock())
         for _ in range(3):
             assert collector.poll() == []
-        published = read_sources(config)["b593"]
+        published = read_sources(config, read_realtime(store))["b593"]
         assert published["refused"] and "refused the login" in published["error"]
         assert "hunter2" not in json.dumps(published)
         assert len(router.logins()) == 1

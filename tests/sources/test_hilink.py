@@ -15,7 +15,7 @@ from tests.conftest import make_config
 from tests.sim.hilink import HilinkSim
 from traffic.config import Config, ConfigError
 from traffic.counters import Tracker
-from traffic.store import open_store
+from traffic.store import open_site_store
 
 PASSWORD = "Pa55-router-secret"
 T0 = 1_800_000_000_000
@@ -169,7 +169,7 @@ def test_a_garbled_serial_after_an_expiry_does_not_count_the_total_again(
     """The serial known in the run stays the counters' life when ``device/information``
     answers a broken page after a new login; the call is asked again, not dropped."""
     config = router_config(tmp_path, router.url)
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     grown = [0, 0]
 
     def grow(rx: int, tx: int) -> None:
@@ -282,7 +282,7 @@ def test_a_wrong_password_is_tried_once_and_never_again(
 def test_a_refused_login_stays_refused_across_a_collector_restart(
         router: HilinkSim, tmp_path: Path, clock: Clock) -> None:
     config = router_config(tmp_path, router.url, password="not-the-password")
-    store = open_store(config.store.url, config.timezone, config.retention)
+    store = open_site_store(config, create=True)
     try:
         collector = Collector(config, store, clock)
         collector.poll()
@@ -301,7 +301,7 @@ def test_a_refused_login_stays_refused_across_a_collector_restart(
                                       "(108006: user name or password wrong)")]
     fixed = make_config(tmp_path, f'[[sources]]\ntype = "hilink"\nname = "router"\n'
                                   f'url = "{router.url}"\npassword = "{PASSWORD}"\n')
-    store = open_store(fixed.store.url, fixed.timezone, fixed.retention)
+    store = open_site_store(fixed, create=True)
     try:
         changed = Collector(fixed, store, clock)
         assert not changed.watches[0].refused

@@ -12,7 +12,7 @@ from traffic.config import Config, load_config
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
 from traffic.runtime import realtime_path
-from traffic.store import Event, GaugeSample, open_store
+from traffic.store import Event, GaugeSample, open_site_store
 from web import create_app
 
 NOW = to_ms(datetime(2026, 11, 3, 12, 0, tzinfo=STOCKHOLM))
@@ -21,7 +21,7 @@ NOW = to_ms(datetime(2026, 11, 3, 12, 0, tzinfo=STOCKHOLM))
 
 def seed(app: Flask) -> None:
     config = app.config["TRAFFIC"]
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     before = to_ms(datetime(2026, 10, 7, 23, 0, tzinfo=STOCKHOLM))        # previous period
     dst_night = to_ms(datetime(2026, 10, 25, 2, 30, tzinfo=STOCKHOLM))    # CEST 02:30
     today = to_ms(datetime(2026, 11, 3, 9, 0, tzinfo=STOCKHOLM))
@@ -46,7 +46,7 @@ def seed_alerts(config: Config) -> dict[str, int]:
     down, its message cut short by a crash (unconfirmed); at 11:55 the 50% and 80% thresholds
     at one check (50% quiet), 80% sent by e-mail and failing three times to a JSON hook (tried
     again at 12:07:33); at 11:59:55 heavy use, not sent yet. Returns the instants."""
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     at = {"summary": NOW - 240 * MINUTE, "link_down": NOW - 30 * MINUTE,
           "thresholds": NOW - 5 * MINUTE, "burst": NOW - 5000}
     summary = f"daily_summary:{NOW - 720 * MINUTE}"
@@ -158,7 +158,7 @@ def seed_router(config: Config) -> None:
     """The router counted 100 MB more than ppp0 this period and reported its signal every five
     minutes of the last 48 hours but one hour; a source no longer configured ("old") left an
     RSRP too. Then the collector's latest word on each source."""
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     in_period = to_ms(datetime(2026, 10, 20, 12, 0, tzinfo=STOCKHOLM))
     samples = []
     for bucket in range(NOW - 48 * HOUR + FIVE_MIN, NOW + 1, FIVE_MIN):

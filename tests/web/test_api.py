@@ -189,12 +189,12 @@ def test_realtime_reads_the_collector_file_since(app, client) -> None:
 
 def test_events_and_uptime(tmp_path) -> None:
     from tests.conftest import make_config
-    from traffic.store import Event, open_store
+    from traffic.store import Event, open_site_store
     from web import create_app
 
     config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
     day = to_ms(datetime(2026, 11, 3, tzinfo=STOCKHOLM))
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     store.add_events([
         Event(day + 3_600_000, "down", {"reason": "ppp0 is not there"}, 3_600_000),
         Event(day + 3_600_000, "attempt", {"step": 0, "ok": True}, 900),
@@ -384,12 +384,12 @@ def test_the_redirect_to_the_dashboard_stays_on_this_site(client) -> None:
 def test_uptime_stops_where_the_keeper_stopped_watching(tmp_path) -> None:
     from tests.conftest import make_config
     from traffic.runtime import keeper_path, write_atomically
-    from traffic.store import open_store
+    from traffic.store import open_site_store
     from web import create_app
 
     config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n'
                                    'check_every = "30s"\n')
-    open_store(config.store.url, config.timezone).close()
+    open_site_store(config, create=True).close()
     stopped = NOW - 2 * 86_400_000  # the collector, and its keeper, stopped two days ago
     write_atomically(keeper_path(config), {
         "link": "up", "since": stopped - 86_400_000, "step": 0, "step_fails": 0,
@@ -404,13 +404,13 @@ def test_uptime_stops_where_the_keeper_stopped_watching(tmp_path) -> None:
 def test_uptime_is_null_while_the_collector_was_stopped(tmp_path) -> None:
     from tests.conftest import make_config
     from traffic.runtime import keeper_path, write_atomically
-    from traffic.store import Event, open_store
+    from traffic.store import Event, open_site_store
     from web import create_app
 
     config = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[keeper]\nenabled = true\n')
     day = 86_400_000
     restarted = NOW - 3_600_000
-    store = open_store(config.store.url, config.timezone)
+    store = open_site_store(config, create=True)
     store.add_events([Event(NOW - 6 * day, "up", {"first_check": True}),
                       Event(NOW - 5 * day, "stop", {}),
                       Event(restarted, "down", {"first_check": True})])

@@ -7,6 +7,25 @@ from traffic.counters import CounterState, Delta
 from traffic.hints import Any, Protocol
 from traffic.record import Record, field
 
+BILLED, UNBILLED, DEVICE, GAUGE, RETIRED = "billed", "unbilled", "device", "gauge", "retired"
+ROLES = (BILLED, UNBILLED, DEVICE, GAUGE, RETIRED)
+"""What a key's counts are: the link the contract bills (period totals, the quota and the alerts
+add these up), another view of the same link (shown beside the bill with the difference, never
+added), one device's share of the link, a gauge (signal, status: values, not bytes), or a
+counter no longer read (its source left the config: kept as history, part of no total)."""
+
+
+class Key(Record):
+    """A stored key and what it is: readers take its role from here, not from the string."""
+
+    key: str
+    """How the counts name it: ``SOURCE:NAME`` (``kernel:ppp0``, ``router:wan``)."""
+    source: str
+    """The ``[[sources]]`` table that reads it."""
+    name: str
+    """What it is within the source: an interface, the router's WAN, a device."""
+    role: str
+
 
 class Event(Record):
     """Something that happened: the link went down or up, an attempt, a lock, an alert sent."""
@@ -74,12 +93,18 @@ class NoStore(StoreError):
 
 class Store(Protocol):
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
-            gauges: Iterable[GaugeSample] = ()) -> int:
-        """Store deltas, tracker state and gauge samples in one transaction; returns bytes
-        newly counted.
+            gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:
+        """Store deltas, tracker state, gauge samples and the types of new or changed keys in
+        one transaction; returns bytes newly counted.
 
         Idempotent per key and interval start: a replayed delta adds nothing.
         """
+
+    def key_types(self) -> list[Key]:
+        """The site's typed keys, by key."""
+
+    def set_keys(self, keys: Iterable[Key]) -> None:
+        """Type (or type again) these keys of the site."""
 
     def claim_writer(self) -> None:
         """Become the store's only collector, or raise StoreError naming the one that is.
@@ -90,8 +115,19 @@ class Store(Protocol):
     def replaced(self) -> str:
         """What happened to the store the writer claimed (deleted, replaced), or ""."""
 
+    def consistent(self) -> Any:
+        """A context manager (re-entrant) in which several calls see the store as one moment:
+        no other thread's call on this store runs in between. Each call alone is safe from
+        any thread without it: the store owns its thread-safety."""
+
     def reopen(self) -> None:
         """Open (or create) the store now at the same place and claim it again."""
+
+    site: str
+    """The site every read and write of this store is about."""
+
+    def sites(self) -> list[str]:
+        """Every site with counts or events in the store, this one or not, sorted."""
 
     def tracker_state(self) -> dict[str, CounterState]: ...
 
@@ -154,6 +190,14 @@ class Store(Protocol):
 
     def last_sample_at(self) -> int | None: ...
 
+    def publish(self, name: str, document: dict[str, Any]) -> None:
+        """Replace the site's status document ``name``: what the running collector tells its
+        readers beside the counts (``traffic.published``). Kept apart from the counts: it
+        never waits for a save, and a failing save can still be told."""
+
+    def published(self, name: str) -> Any:
+        """The site's latest status document ``name`` as published, or None."""
+
     def get_meta(self, name: str) -> str | None: ...
 
     def set_meta(self, name: str, value: str) -> None: ...
@@ -165,11 +209,22 @@ class Store(Protocol):
 
 
 def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = None,
-               create: bool = True) -> Store:
-    """Open the store at ``url``; with ``create=False`` a store that is not there is an error
-    (a mistyped ``store.url`` must not look like a new, empty store)."""
+               create: bool = True, site: str = "home", status_dir: str | None = None) -> Store:
+    """Open the store at ``url`` for ``site``; with ``create=False`` a store that is not there
+    is an error (a mistyped ``store.url`` must not look like a new, empty store).
+    ``status_dir`` is where a SQLite store keeps its status documents (by default the
+    automatic runtime folder, see ``traffic.runtime``)."""
     if url.startswith("sqlite://"):
         from traffic.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {}, create)
+        return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {}, create, site,
+                           status_dir)
     raise StoreError(f"store.url: unsupported store {url.split(':', 1)[0]!r} (use sqlite://)")
+
+
+def open_site_store(config: Any, create: bool = False) -> Store:
+    """The store of ``config``'s site, as its collector and its readers open it."""
+    from traffic.runtime import runtime_dir_name
+
+    return open_store(config.store.url, config.timezone, config.retention, create,
+                      config.site, runtime_dir_name(config))

@@ -9,17 +9,21 @@ one starts.
 
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from _thread import RLock
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic import log
 from traffic.counters import CounterState, Delta
+from traffic.hints import Any
+from traffic.runtime import automatic_runtime_dir, read_document, write_atomically
 from traffic.store import (
     ALERT_EVENT_KINDS,
     AlertCounts,
     Delivery,
     Event,
     GaugeSample,
+    Key,
     NoStore,
     StoreError,
 )
@@ -100,28 +104,94 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN fingerprint TEXT;
     """,
+    # 8: every row belongs to a site; what was there belongs to the site that opens it first
+    """
+    CREATE TABLE intervals_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (site, key, start)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollups_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, resolution INTEGER NOT NULL,
+        bucket INTEGER NOT NULL, rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (site, key, resolution, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE recent_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, resolution INTEGER NOT NULL,
+        bucket INTEGER NOT NULL, rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (site, key, resolution)
+    ) WITHOUT ROWID;
+    CREATE TABLE tracker_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, life TEXT NOT NULL, at INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL, held INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (site, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE gauges_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, bucket INTEGER NOT NULL,
+        sum REAL NOT NULL, count INTEGER NOT NULL, text TEXT,
+        PRIMARY KEY (site, key, name, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_marks_ (
+        site TEXT NOT NULL, mark TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (site, mark)
+    ) WITHOUT ROWID;
+    CREATE TABLE meta_ (
+        site TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (site, name)
+    ) WITHOUT ROWID;
+    INSERT INTO intervals_ SELECT {site}, * FROM intervals;
+    INSERT INTO rollups_ SELECT {site}, * FROM rollups;
+    INSERT INTO recent_ SELECT {site}, * FROM recent;
+    INSERT INTO tracker_ SELECT {site}, key, life, at, rx, tx, held FROM tracker;
+    INSERT INTO gauges_ SELECT {site}, * FROM gauges;
+    INSERT INTO alert_marks_ SELECT {site}, * FROM alert_marks;
+    INSERT INTO meta_ SELECT {site}, * FROM meta;
+    DROP TABLE intervals; ALTER TABLE intervals_ RENAME TO intervals;
+    DROP TABLE rollups; ALTER TABLE rollups_ RENAME TO rollups;
+    DROP TABLE recent; ALTER TABLE recent_ RENAME TO recent;
+    DROP TABLE tracker; ALTER TABLE tracker_ RENAME TO tracker;
+    DROP TABLE gauges; ALTER TABLE gauges_ RENAME TO gauges;
+    DROP TABLE alert_marks; ALTER TABLE alert_marks_ RENAME TO alert_marks;
+    DROP TABLE meta; ALTER TABLE meta_ RENAME TO meta;
+    ALTER TABLE events ADD COLUMN site TEXT NOT NULL DEFAULT {site};
+    DROP INDEX events_at; DROP INDEX events_kind;
+    CREATE INDEX events_at ON events (site, at);
+    CREATE INDEX events_kind ON events (site, kind, at);
+    ALTER TABLE outbox ADD COLUMN site TEXT NOT NULL DEFAULT {site};
+    CREATE INDEX outbox_site ON outbox (site, next_at);
+    """,
+    # 9: what each key is (its source, its name there, its role), written by the collector
+    """
+    CREATE TABLE keys (
+        site TEXT NOT NULL, key TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
+        role TEXT NOT NULL, PRIMARY KEY (site, key)
+    ) WITHOUT ROWID;
+    """,
 ]
+STORE_WIDE = ""
+"""The site of the meta entries that belong to the store file, not to one site (its writer)."""
+WRITER_META = "writer_pid"
 NOTIFY_TARGETS_META = "alerts.notify_targets"
 """The fingerprints of the ``alerts.notify`` entries, in order (``set_notify_targets``)."""
 DELIVERY_COLUMNS = ("id, created, rule, mark, target, title, body, attempts, next_at, "
                     "sending_since, fingerprint")
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
 ADD_ROLLUP = """
-    INSERT INTO rollups VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+    INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (site, key, resolution, bucket) DO UPDATE
+    SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 CLOSE_RECENT = """
-    INSERT INTO rollups SELECT * FROM recent WHERE key = ? AND resolution = ?
-    ON CONFLICT (key, resolution, bucket) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+    INSERT INTO rollups SELECT * FROM recent WHERE site = ? AND key = ? AND resolution = ?
+    ON CONFLICT (site, key, resolution, bucket) DO UPDATE
+    SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 ADD_GAUGE = """
-    INSERT INTO gauges VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (key, name, bucket) DO UPDATE SET sum = sum + excluded.sum,
+    INSERT INTO gauges VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (site, key, name, bucket) DO UPDATE SET sum = sum + excluded.sum,
         count = count + excluded.count, text = COALESCE(excluded.text, text)
 """
 ADD_RECENT = """
-    INSERT INTO recent VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (key, resolution) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
+    INSERT INTO recent VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (site, key, resolution) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 
 
@@ -164,9 +234,33 @@ def _user() -> str:
         return f"uid {os.getuid()}"
 
 
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal (for the migration that writes the site into rows)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """One call at a time on the store's connection, whichever thread makes it."""
+    def serialized(self: "SQLiteStore", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    serialized.__name__, serialized.__doc__ = method.__name__, method.__doc__
+    return serialized
+
+
 class SQLiteStore:
+    """The store in one SQLite file. It owns its thread-safety: the collector's threads share
+    one store, and each call runs alone; ``consistent()`` holds several calls together."""
+
     def __init__(self, path: str, tz: ZoneInfo, retention: Mapping[str, float],
-                 create: bool = True) -> None:
+                 create: bool = True, site: str = "home", status_dir: str | None = None
+                 ) -> None:
+        self._lock = RLock()
+        self.site = site
+        self._status_dir = status_dir
+        """Where the status documents are kept (``publish``); the automatic runtime folder
+        when None, found at the first use."""
         self._file = path or "."
         """The file as given; ``path`` is it as a ``Path``, made when something needs one
         (importing ``pathlib`` costs a third of a ``python -c pass``, and reading needs none)."""
@@ -208,6 +302,11 @@ class SQLiteStore:
             self._close_quietly()
             raise
 
+    def consistent(self) -> "RLock":
+        """Hold this while several calls must see the store as one moment: no other thread's
+        call (a save) runs in between. Re-entrant."""
+        return self._lock
+
     @property
     def path(self) -> "Path":
         from pathlib import Path
@@ -231,15 +330,18 @@ class SQLiteStore:
             self.db.execute("PRAGMA journal_mode = WAL")
         for number in range(version, len(MIGRATIONS)):
             try:
-                self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
+                script = MIGRATIONS[number].replace("{site}", _quoted(self.site))
+                self.db.executescript(f"BEGIN IMMEDIATE; {script}; "
                                       f"PRAGMA user_version = {number + 1}; COMMIT;")
             except sqlite3.Error:
                 self._roll_back()
                 raise
 
+    @_serialized
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
-            gauges: Iterable[GaugeSample] = ()) -> int:
-        rows = [(d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
+            gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:
+        site = self.site
+        rows = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
         self._keys = None
         self._mend_shm()
         db = self.db
@@ -247,12 +349,13 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
             new = self._insert_intervals(rows)
             increments = RollupIncrements(self.tz)
-            increments.add(Delta(*row) for row in new)
+            increments.add(Delta(*row[1:]) for row in new)
             self._add_to_buckets(increments.rows())
-            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?)",
-                           [(key, s.life, s.at, s.rx, s.tx, s.held)
+            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [(site, key, s.life, s.at, s.rx, s.tx, s.held)
                             for key, s in tracker_state.items()])
-            db.executemany(ADD_GAUGE, gauge_rows(gauges))
+            db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
+            self._set_keys(keys)
             db.execute("COMMIT")
         except sqlite3.Error as error:
             self._roll_back()
@@ -260,38 +363,42 @@ class SQLiteStore:
         except BaseException:
             self._roll_back()
             raise
-        return sum(row[3] + row[4] for row in new)
+        return sum(row[4] + row[5] for row in new)
 
     def _insert_intervals(self, rows: list[tuple]) -> list[tuple]:
         """The rows that were not stored before (a replay inserts nothing)."""
         self.db.execute("SAVEPOINT fast")
         try:
-            self.db.executemany("INSERT INTO intervals VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT INTO intervals VALUES (?, ?, ?, ?, ?, ?)", rows)
             self.db.execute("RELEASE fast")
             return rows
         except sqlite3.IntegrityError:
             self.db.execute("ROLLBACK TO fast")
             self.db.execute("RELEASE fast")
-        insert = "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?)"
+        insert = "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?)"
         return [row for row in rows if self.db.execute(insert, row).rowcount == 1]
 
     def _add_to_buckets(self, rows: list[tuple[str, int, int, int, int]]) -> None:
         """Add to the newest bucket in ``recent``; a newer one closes it into ``rollups``."""
-        open_buckets = {(key, code): bucket for key, code, bucket in
-                        self.db.execute("SELECT key, resolution, bucket FROM recent")}
+        site = self.site
+        open_buckets = {(key, code): bucket for key, code, bucket in self.db.execute(
+            "SELECT key, resolution, bucket FROM recent WHERE site = ?", (site,))}
         newest: dict[tuple[str, int], int] = {}
         for key, code, bucket, _, _ in rows:
             newest[(key, code)] = max(bucket, newest.get((key, code), bucket))
         closing = [pair for pair, bucket in newest.items()
                    if pair in open_buckets and bucket > open_buckets[pair]]
-        self.db.executemany(CLOSE_RECENT, closing)
-        self.db.executemany("DELETE FROM recent WHERE key = ? AND resolution = ?", closing)
+        closing_rows = [(site, *pair) for pair in closing]
+        self.db.executemany(CLOSE_RECENT, closing_rows)
+        self.db.executemany("DELETE FROM recent WHERE site = ? AND key = ? AND resolution = ?",
+                            closing_rows)
         current = [row for row in rows if row[2] == newest[row[:2]]
                    and row[2] >= open_buckets.get(row[:2], row[2])]
-        self.db.executemany(ADD_RECENT, current)
-        self.db.executemany(ADD_ROLLUP, [row for row in rows if row[2] < max(
+        self.db.executemany(ADD_RECENT, [(site, *row) for row in current])
+        self.db.executemany(ADD_ROLLUP, [(site, *row) for row in rows if row[2] < max(
             newest[row[:2]], open_buckets.get(row[:2], newest[row[:2]]))])
 
+    @_serialized
     def claim_writer(self) -> None:
         """Lock the store file itself (``flock``, which SQLite's own ``fcntl`` locks do not
         touch), so a symlink, a hard link or a deleted file beside it cannot let a second
@@ -310,7 +417,8 @@ class SQLiteStore:
         stat = os.fstat(descriptor)
         self._identity = (stat.st_dev, stat.st_ino)
         try:
-            self.set_meta("writer_pid", str(os.getpid()))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
+                            (STORE_WIDE, WRITER_META, str(os.getpid())))
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # seen through a hard link too
         except sqlite3.Error as error:
             if "readonly" not in str(error):
@@ -321,24 +429,54 @@ class SQLiteStore:
 
     def _holder(self) -> str:
         try:
-            return self.get_meta("writer_pid") or "unknown"
+            row = self.db.execute("SELECT value FROM meta WHERE site = ? AND name = ?",
+                                  (STORE_WIDE, WRITER_META)).fetchone()
+            return row[0] if row else "unknown"
         except sqlite3.Error:
             return "unknown"
 
+    @_serialized
+    def key_types(self) -> list[Key]:
+        return [Key(*row) for row in self.db.execute(
+            "SELECT key, source, name, role FROM keys WHERE site = ? ORDER BY key", (self.site,))]
+
+    @_serialized
+    def set_keys(self, keys: Iterable[Key]) -> None:
+        try:
+            self._set_keys(keys)
+        except sqlite3.Error as error:
+            raise StoreError(self.write_failure(error)) from None
+
+    def _set_keys(self, keys: Iterable[Key]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?, ?)",
+                            [(self.site, k.key, k.source, k.name, k.role) for k in keys])
+
+    @_serialized
+    def sites(self) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT site FROM tracker UNION SELECT site FROM recent UNION "
+            "SELECT DISTINCT site FROM events ORDER BY 1")]
+
+    @_serialized
     def tracker_state(self) -> dict[str, CounterState]:
         return {key: CounterState(life, at, rx, tx, held) for key, life, at, rx, tx, held in
-                self.db.execute("SELECT key, life, at, rx, tx, held FROM tracker")}
+                self.db.execute("SELECT key, life, at, rx, tx, held FROM tracker "
+                                "WHERE site = ?", (self.site,))}
 
+    @_serialized
     def known_keys(self) -> list[str]:
         if self._keys is None:
             self._keys = [row[0] for row in self.db.execute(
-                "SELECT key FROM tracker UNION SELECT key FROM recent ORDER BY 1")]
+                "SELECT key FROM tracker WHERE site = ?1 UNION SELECT key FROM recent "
+                "WHERE site = ?1 ORDER BY 1", (self.site,))]
         return list(self._keys)
 
     def _key_filter(self, keys: Iterable[str] | None) -> tuple[str, list[str]]:
+        """``site = ? AND key IN (...)`` and its values, for the given keys or all the site's."""
         chosen = list(self.known_keys() if keys is None else keys)
-        return f"key IN ({', '.join('?' * len(chosen))})", chosen
+        return f"site = ? AND key IN ({', '.join('?' * len(chosen))})", [self.site, *chosen]
 
+    @_serialized
     def series(self, resolution: str, start: int, end: int,
                keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
         where, chosen = self._key_filter(keys)
@@ -347,6 +485,7 @@ class SQLiteStore:
             "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
             [*chosen, RESOLUTION_CODES[resolution], start, end]).fetchall()
 
+    @_serialized
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         where, chosen = self._key_filter(keys)
         rx = tx = 0
@@ -365,32 +504,37 @@ class SQLiteStore:
             tx += part[1]
         return rx, tx
 
+    @_serialized
     def gauge_series(self, key: str, name: str, start: int, end: int
                      ) -> list[tuple[int, float | str]]:
         rows = self.db.execute(
-            "SELECT bucket, sum, count, text FROM gauges WHERE key = ? AND name = ? "
-            "AND bucket >= ? AND bucket < ? ORDER BY bucket", (key, name, start, end))
+            "SELECT bucket, sum, count, text FROM gauges WHERE site = ? AND key = ? AND name = ? "
+            "AND bucket >= ? AND bucket < ? ORDER BY bucket", (self.site, key, name, start, end))
         return [(bucket, gauge_value(total, count, text)) for bucket, total, count, text in rows]
 
+    @_serialized
     def gauge_names(self) -> list[tuple[str, str]]:
-        return self.db.execute(
-            "SELECT DISTINCT key, name FROM gauges ORDER BY key, name").fetchall()
+        return self.db.execute("SELECT DISTINCT key, name FROM gauges WHERE site = ? "
+                               "ORDER BY key, name", (self.site,)).fetchall()
 
+    @_serialized
     def first_bucket(self, resolution: str) -> int | None:
         code = RESOLUTION_CODES[resolution]
-        firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE key = ? "
-                                  "AND resolution = ?", (key, code)).fetchone()[0]
+        firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE site = ? AND key = ? "
+                                  "AND resolution = ?", (self.site, key, code)).fetchone()[0]
                   for key in self.known_keys() for table in ("rollups", "recent")]
         return min((first for first in firsts if first is not None), default=None)
 
+    @_serialized
     def add_events(self, events: Iterable[Event]) -> None:
         import json
 
         self.db.executemany(
-            "INSERT INTO events (at, kind, duration_ms, detail) VALUES (?, ?, ?, ?)",
-            [(e.at, e.kind, e.duration_ms, json.dumps(e.detail, separators=(",", ":")))
-             for e in events])
+            "INSERT INTO events (at, kind, duration_ms, detail, site) VALUES (?, ?, ?, ?, ?)",
+            [(e.at, e.kind, e.duration_ms, json.dumps(e.detail, separators=(",", ":")),
+              self.site) for e in events])
 
+    @_serialized
     def events(self, since: int = 0, until: int | None = None, limit: int = 100,
                kinds: Iterable[str] | None = None) -> list[Event]:
         where, chosen = "", []
@@ -398,8 +542,9 @@ class SQLiteStore:
             chosen = list(kinds)
             where = f"kind IN ({', '.join('?' * len(chosen))}) AND "
         rows = self.db.execute(
-            f"SELECT at, kind, duration_ms, detail FROM events WHERE {where}at >= ? AND at < ? "
-            "ORDER BY at DESC, id DESC LIMIT ?", (*chosen, since, until or 2**62, limit)
+            f"SELECT at, kind, duration_ms, detail FROM events WHERE site = ? AND {where}"
+            "at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?",
+            (self.site, *chosen, since, until or 2**62, limit)
         ).fetchall()
         if not rows:
             return []
@@ -408,44 +553,53 @@ class SQLiteStore:
         return [Event(at, kind, json.loads(detail), duration_ms)
                 for at, kind, duration_ms, detail in rows]
 
+    @_serialized
     def alert_counts(self) -> AlertCounts:
         kinds = ", ".join("?" * len(ALERT_EVENT_KINDS))
         rows = self.db.execute(
             "SELECT kind, COALESCE(json_extract(detail, '$.rule'), ''), COUNT(*) FROM events "
-            f"WHERE kind IN ({kinds}) GROUP BY 1, 2 "
-            "UNION ALL SELECT '', '', COUNT(*) FROM outbox", ALERT_EVENT_KINDS).fetchall()
+            f"WHERE site = ? AND kind IN ({kinds}) GROUP BY 1, 2 "
+            "UNION ALL SELECT '', '', COUNT(*) FROM outbox WHERE site = ?",
+            (self.site, *ALERT_EVENT_KINDS, self.site)).fetchall()
         return AlertCounts({(kind, str(rule)): count for kind, rule, count in rows if kind},
                            sum(count for kind, _, count in rows if not kind))
 
+    @_serialized
     def raise_alert(self, mark: str, event: Event,
                     deliveries: Iterable[tuple[int, str, str]]) -> bool:
         with self._durable(), self._transaction():
-            if self.db.execute("INSERT OR IGNORE INTO alert_marks VALUES (?, ?)",
-                               (mark, event.at)).rowcount == 0:
+            if self.db.execute("INSERT OR IGNORE INTO alert_marks VALUES (?, ?, ?)",
+                               (self.site, mark, event.at)).rowcount == 0:
                 return False
             self.add_events([event])
             self.db.executemany(
                 "INSERT INTO outbox (created, rule, mark, target, title, body, next_at, "
-                "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT json_extract(value, "
-                "'$[' || ? || ']') FROM meta WHERE name = ?))",
+                "fingerprint, site) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT json_extract(value, "
+                "'$[' || ? || ']') FROM meta WHERE site = ? AND name = ?), ?)",
                 [(event.at, event.detail.get("rule", event.kind), mark, target, title, body,
-                  event.at, target, NOTIFY_TARGETS_META) for target, title, body in deliveries])
+                  event.at, target, self.site, NOTIFY_TARGETS_META, self.site)
+                 for target, title, body in deliveries])
             return True
 
+    @_serialized
     def has_alert_mark(self, mark: str) -> bool:
-        return self.db.execute("SELECT 1 FROM alert_marks WHERE mark = ?",
-                               (mark,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM alert_marks WHERE site = ? AND mark = ?",
+                               (self.site, mark)).fetchone() is not None
 
+    @_serialized
     def due_deliveries(self, now: int, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
-            f"SELECT {DELIVERY_COLUMNS} FROM outbox WHERE next_at <= ? ORDER BY next_at, id "
-            "LIMIT ?", (now, limit))
+            f"SELECT {DELIVERY_COLUMNS} FROM outbox WHERE site = ? AND next_at <= ? "
+            "ORDER BY next_at, id LIMIT ?", (self.site, now, limit))
         return [Delivery(*row) for row in rows]
 
+    @_serialized
     def pending_deliveries(self) -> list[Delivery]:
-        rows = self.db.execute(f"SELECT {DELIVERY_COLUMNS} FROM outbox ORDER BY next_at, id")
+        rows = self.db.execute(f"SELECT {DELIVERY_COLUMNS} FROM outbox WHERE site = ? "
+                               "ORDER BY next_at, id", (self.site,))
         return [Delivery(*row) for row in rows]
 
+    @_serialized
     def set_notify_targets(self, fingerprints: Sequence[str]) -> None:
         import json
 
@@ -453,8 +607,9 @@ class SQLiteStore:
         with self._transaction():
             self.set_meta(NOTIFY_TARGETS_META, listed)
             self.db.execute("UPDATE outbox SET fingerprint = json_extract(?, '$[' || target "
-                            "|| ']') WHERE fingerprint IS NULL", (listed,))
+                            "|| ']') WHERE site = ? AND fingerprint IS NULL", (listed, self.site))
 
+    @_serialized
     def delivery_started(self, delivery_id: int, now: int) -> None:
         with self._durable():
             self.db.execute("UPDATE outbox SET sending_since = ? WHERE id = ?",
@@ -466,14 +621,15 @@ class SQLiteStore:
         cut may be lost, and the message would then go out twice). They are few."""
         return _Durable(self.db)
 
+    @_serialized
     def delivery_ended(self, delivery_id: int, event: Event, retry_at: int | None = None,
                        hold_until: int | None = None) -> None:
         with self._transaction():
             if hold_until is not None:
                 self.db.execute(
-                    "UPDATE outbox SET next_at = MAX(next_at, ?) WHERE fingerprint = "
-                    "(SELECT fingerprint FROM outbox WHERE id = ?) AND id != ? "
-                    "AND sending_since IS NULL", (hold_until, delivery_id, delivery_id))
+                    "UPDATE outbox SET next_at = MAX(next_at, ?) WHERE site = ? AND "
+                    "fingerprint = (SELECT fingerprint FROM outbox WHERE id = ?) AND id != ? "
+                    "AND sending_since IS NULL", (hold_until, self.site, delivery_id, delivery_id))
             if retry_at is None:
                 self.db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
             else:
@@ -518,6 +674,7 @@ class SQLiteStore:
                     f"writable and {_mount(self.path)} is mounted read-write")
         return f"cannot save to {self.path}: {reason}"
 
+    @_serialized
     def replaced(self) -> str:
         """What happened to the store file this store opened, or "" when it is still the one
         at its path (compared by device and inode with the writer lock's descriptor)."""
@@ -533,6 +690,7 @@ class SQLiteStore:
             return f"{self.path} was replaced by another file"
         return ""
 
+    @_serialized
     def reopen(self) -> None:
         """Open the file now at the path, creating a new store if there is none, and claim
         it; the old file's connection and lock are let go first, so its ``-wal`` and ``-shm``
@@ -562,16 +720,38 @@ class SQLiteStore:
         self.claim_writer()
         self._lost = ""
 
-    def last_sample_at(self) -> int | None:
-        return self.db.execute("SELECT MAX(at) FROM tracker").fetchone()[0]
+    def publish(self, name: str, document: dict[str, Any]) -> None:
+        """A file on the RAM disk per document, replaced whole: not under the store's lock,
+        and nothing written to the SD card."""
+        write_atomically(self._status_file(name), document)
 
+    def published(self, name: str) -> Any:
+        try:
+            return read_document(self._status_file(name))
+        except (OSError, ValueError):
+            return None
+
+    def _status_file(self, name: str) -> str:
+        if self._status_dir is None:
+            self._status_dir = automatic_runtime_dir()
+        return os.path.join(self._status_dir, f"{self.site}.{name}")
+
+    @_serialized
+    def last_sample_at(self) -> int | None:
+        return self.db.execute("SELECT MAX(at) FROM tracker WHERE site = ?",
+                               (self.site,)).fetchone()[0]
+
+    @_serialized
     def get_meta(self, name: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE site = ? AND name = ?",
+                              (self.site, name)).fetchone()
         return row[0] if row else None
 
+    @_serialized
     def set_meta(self, name: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)", (self.site, name, value))
 
+    @_serialized
     def prune(self, now: int) -> int:
         removed = 0
         self._keys = None
@@ -581,24 +761,27 @@ class SQLiteStore:
             keep_raw = self.retention.get("raw", 0)
             if keep_raw:
                 removed += self.db.executemany(
-                    "DELETE FROM intervals WHERE key = ? AND start < ?",
-                    [(key, now - int(keep_raw * 1000)) for key in keys]).rowcount
+                    "DELETE FROM intervals WHERE site = ? AND key = ? AND start < ?",
+                    [(self.site, key, now - int(keep_raw * 1000)) for key in keys]).rowcount
             keep_gauges = self.retention.get("gauges", 0)
             if keep_gauges:
-                removed += self.db.execute("DELETE FROM gauges WHERE bucket < ?",
-                                           (now - int(keep_gauges * 1000),)).rowcount
+                removed += self.db.execute(
+                    "DELETE FROM gauges WHERE site = ? AND bucket < ?",
+                    (self.site, now - int(keep_gauges * 1000))).rowcount
             keep_events = self.retention.get("events", 0)
             if keep_events:
-                removed += self.db.execute("DELETE FROM events WHERE at < ?",
-                                           (now - int(keep_events * 1000),)).rowcount
+                removed += self.db.execute(
+                    "DELETE FROM events WHERE site = ? AND at < ?",
+                    (self.site, now - int(keep_events * 1000))).rowcount
             for resolution, code in RESOLUTION_CODES.items():
                 keep = self.retention.get(resolution, 0)
                 if keep:
                     for table in ("rollups", "recent"):
                         removed += self.db.executemany(
-                            f"DELETE FROM {table} WHERE key = ? AND resolution = ? "
+                            f"DELETE FROM {table} WHERE site = ? AND key = ? AND resolution = ? "
                             "AND bucket < ?",
-                            [(key, code, now - int(keep * 1000)) for key in keys]).rowcount
+                            [(self.site, key, code, now - int(keep * 1000))
+                             for key in keys]).rowcount
             self.db.execute("COMMIT")
         except sqlite3.Error as error:
             self._roll_back()
@@ -608,6 +791,7 @@ class SQLiteStore:
             raise
         return removed
 
+    @_serialized
     def close(self) -> None:
         self.db.close()
         if self._writer_lock is not None:

@@ -1,0 +1,150 @@
+"""What every store backend promises, run against each (``store`` is parametrized by backend)."""
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import STOCKHOLM
+from traffic.counters import CounterState, Delta
+from traffic.store import Store, open_store
+
+T0 = 1_795_000_000_000
+STEP = 5_000
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM)
+    yield opened
+    opened.close()
+
+
+def deltas(key: str, count: int, first: int = 0) -> list[Delta]:
+    return [Delta(key, T0 + (first + i) * STEP, T0 + (first + i + 1) * STEP, 1000 + i, 10 + i)
+            for i in range(count)]
+
+
+def test_threads_share_one_store_without_a_lock_of_their_own(store: Store) -> None:
+    """The collector's poll, save, keeper, alerts and delivery threads call one store."""
+    errors: list[BaseException] = []
+    per_thread, batches = 20, 10
+
+    def writer(number: int) -> None:
+        key = f"kernel:eth{number}"
+        try:
+            for batch in range(batches):
+                added = deltas(key, per_thread, batch * per_thread)
+                store.add(added, {key: CounterState("1", added[-1].end, 0, 0)})
+                store.totals(T0, T0 + 10**9)
+                store.known_keys()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    one_key = batches * sum(d.rx for d in deltas("k", per_thread))
+    assert store.totals(T0, T0 + 10**9)[0] == 6 * one_key
+    assert len(store.tracker_state()) == 6
+
+
+def test_consistent_holds_other_threads_calls_until_it_ends(store: Store) -> None:
+    saved = threading.Event()
+
+    def save() -> None:
+        store.add(deltas("kernel:wan0", 3), {"kernel:wan0": CounterState("1", T0, 0, 0)})
+        saved.set()
+
+    with store.consistent():
+        before = store.totals(T0, T0 + 10**9)
+        thread = threading.Thread(target=save)
+        thread.start()
+        time.sleep(0.2)
+        assert not saved.is_set()
+        with store.consistent():  # re-entrant
+            assert store.totals(T0, T0 + 10**9) == before == (0, 0)
+    thread.join(5)
+    assert saved.is_set() and store.totals(T0, T0 + 10**9) == (3003, 33)
+
+
+def test_every_read_and_write_is_scoped_to_the_store_site(store: Store, tmp_path: Path) -> None:
+    from traffic.store import Event
+
+    other = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM, site="cabin")
+    try:
+        store.add(deltas("kernel:wan0", 4), {"kernel:wan0": CounterState("1", T0, 1, 1)})
+        other.add(deltas("kernel:wan0", 2, 100), {"kernel:wan0": CounterState("2", T0, 2, 2)})
+        other.add(deltas("router:wan", 1), {"router:wan": CounterState("3", T0, 3, 3)})
+        store.add_events([Event(T0, "up")])
+        other.set_meta("keeper.state", "cabin's")
+        assert other.raise_alert("quota-80", Event(T0, "alert", {"rule": "quota"}),
+                                 [(0, "title", "body")])
+
+        assert store.sites() == other.sites() == ["cabin", "home"]
+        assert store.known_keys() == ["kernel:wan0"]
+        assert other.known_keys() == ["kernel:wan0", "router:wan"]
+        assert store.totals(T0, T0 + 10**9) == (4006, 46)
+        assert other.totals(T0, T0 + 10**9, ["kernel:wan0"]) == (2001, 21)
+        assert store.tracker_state()["kernel:wan0"].life == "1"
+        assert other.tracker_state()["kernel:wan0"].life == "2"
+        assert [event.kind for event in store.events()] == ["up"]
+        assert [event.kind for event in other.events()] == ["alert"]
+        assert store.get_meta("keeper.state") is None
+        assert not store.has_alert_mark("quota-80") and other.has_alert_mark("quota-80")
+        assert store.pending_deliveries() == [] and len(other.pending_deliveries()) == 1
+        assert store.series("day", T0 - 86_400_000, T0 + 86_400_000)[0][1:] == (4006, 46)
+        store.prune(T0 + 400 * 86_400_000)
+        assert other.totals(T0, T0 + 10**9, ["router:wan"]) == (1000, 10)
+    finally:
+        other.close()
+
+
+def test_a_store_from_before_sites_belongs_to_the_site_that_opens_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from traffic.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for number, script in enumerate(MIGRATIONS[:7]):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number + 1}; COMMIT;")
+    db.execute("INSERT INTO intervals VALUES ('kernel:ppp0', ?, ?, 500, 50)", (T0, T0 + STEP))
+    db.execute("INSERT INTO recent VALUES ('kernel:ppp0', 0, ?, 500, 50)", (T0,))
+    db.execute("INSERT INTO tracker VALUES ('kernel:ppp0', 'boot', ?, 9, 9, 0)", (T0 + STEP,))
+    db.execute("INSERT INTO meta VALUES ('keeper.state', '{}')")
+    db.execute("INSERT INTO events (at, kind, detail) VALUES (?, 'up', '{}')", (T0,))
+    db.close()
+
+    store = open_store(f"sqlite://{path}", STOCKHOLM, site="o'hara")
+    try:
+        assert store.sites() == ["o'hara"]
+        assert store.known_keys() == ["kernel:ppp0"]
+        assert store.totals(T0, T0 + STEP) == (500, 50)
+        assert store.get_meta("keeper.state") == "{}" and len(store.events()) == 1
+    finally:
+        store.close()
+    assert open_store(f"sqlite://{path}", STOCKHOLM, site="home").known_keys() == []
+
+
+def test_keys_are_typed_per_site_in_the_save_that_first_writes_them(store: Store,
+                                                                    tmp_path: Path) -> None:
+    from traffic.store import BILLED, RETIRED, UNBILLED, Key
+
+    wan = Key("kernel:wan0", "kernel", "wan0", BILLED)
+    router = Key("router:wan", "router", "wan", UNBILLED)
+    store.add(deltas("kernel:wan0", 1), {"kernel:wan0": CounterState("1", T0, 0, 0)},
+              keys=[wan, router])
+    store.set_keys([Key("router:wan", "router", "wan", RETIRED)])
+    other = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM, site="cabin")
+    try:
+        assert other.key_types() == []
+    finally:
+        other.close()
+    assert store.key_types() == [wan, Key("router:wan", "router", "wan", RETIRED)]

@@ -1,0 +1,123 @@
+"""What the running collector publishes for its readers beside the counts, read through the
+store: its latest rates and the bytes it counted but has not saved yet (``realtime``), each
+source's state, its latest save (``save``) and the keeper's latest check (``keeper``).
+
+The store keeps them as small status documents (the SQLite backend on the RAM disk, to spare
+the SD card), so a reader anywhere sees what a local one sees. Anything can be in a document
+(another version, a hand edit), and the web app must answer from what it can trust rather than
+fail: what is not what a collector writes is taken as missing.
+"""
+
+import math
+from collections.abc import Callable
+
+from traffic.config import Config
+from traffic.counters import Delta
+from traffic.hints import Any
+from traffic.periods import LATEST_MS
+from traffic.store import Store
+
+REALTIME = "realtime"
+SAVE = "save"
+KEEPER = "keeper"
+REALTIME_WINDOW_MS = 600_000
+UNSAVED_FRESH_MS = 120_000
+"""A realtime document older than this is not a running collector's."""
+
+
+def read_realtime(store: Store) -> dict[str, Any] | None:
+    """The latest realtime document, or None when no collector has published one."""
+    return _checked(store, REALTIME, _is_realtime_document)
+
+
+def read_save(store: Store) -> dict[str, Any] | None:
+    """The collector's latest save: ``saved_at``, and ``failing_since`` and ``error`` while it
+    cannot save; None when no collector has published one."""
+    return _checked(store, SAVE, _is_save_document)
+
+
+def read_keeper(store: Store, config: Config) -> dict[str, Any] | None:
+    """The keeper's latest check, or None when the keeper is off or has not checked yet."""
+    if not config.keeper.enabled:
+        return None
+    return _checked(store, KEEPER, _is_keeper_document)
+
+
+def read_sources(config: Config, realtime: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each configured source's latest state in ``realtime``: ``read_at``, ``failing_since``
+    and ``error`` when it is not answering, and its latest ``gauges``."""
+    published = realtime["sources"] if realtime and _is_sources(realtime) else {}
+    return {source.name: published[source.name] for source in config.sources
+            if source.name in published}
+
+
+def last_reading(realtime: dict[str, Any] | None) -> int | None:
+    """When the running collector last read a counter."""
+    return realtime.get("read_at") if realtime else None
+
+
+def unsaved_deltas(realtime: dict[str, Any] | None, now: int) -> list[Delta]:
+    """The deltas the running collector has counted but not saved yet; none when its document
+    is older than ``UNSAVED_FRESH_MS`` (no collector is running: a restarted one counts them
+    again from the kernel's counters, or they are gone with the interface)."""
+    if not realtime or not isinstance(realtime.get("unsaved"), list | tuple):
+        return []
+    updated = realtime.get("updated")
+    if updated is None or not now - UNSAVED_FRESH_MS <= updated <= now + UNSAVED_FRESH_MS:
+        return []
+    found = []
+    for entry in realtime["unsaved"]:
+        if (isinstance(entry, list | tuple) and len(entry) == 5 and isinstance(entry[0], str)
+                and all(_instant(value) for value in entry[1:5]) and entry[1] <= entry[2]):
+            found.append(Delta(*entry))
+    return found
+
+
+def _checked(store: Store, name: str, valid: Callable[[Any], bool]) -> dict[str, Any] | None:
+    document = store.published(name)
+    return document if isinstance(document, dict) and valid(document) else None
+
+
+def _is_save_document(document: dict[str, Any]) -> bool:
+    return (_instant(document.get("saved_at"), optional=True)
+            and _instant(document.get("failing_since"), optional=True)
+            and isinstance(document.get("error", ""), str))
+
+
+def _instant(value: Any, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < LATEST_MS
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _is_realtime_document(document: dict[str, Any]) -> bool:
+    points = document.get("points")
+    return (_instant(document.get("updated"), optional=True)
+            and _instant(document.get("read_at"), optional=True)
+            and _number(document.get("interval_s")) and document["interval_s"] > 0
+            and isinstance(points, list | tuple)
+            and all(isinstance(point, list | tuple) and len(point) == 3 and _instant(point[0])
+                    and _number(point[1]) and _number(point[2]) for point in points))
+
+
+def _is_keeper_document(document: dict[str, Any]) -> bool:
+    return (document.get("link") in ("up", "down", "unknown")
+            and document.get("held") in ("", "disconnected", "quota")
+            and all(_instant(document.get(name)) for name in
+                    ("since", "lock_until", "quota_override_until", "checked_at")))
+
+
+def _is_sources(document: dict[str, Any]) -> bool:
+    sources = document.get("sources")
+    return isinstance(sources, dict) and all(
+        isinstance(entry, dict) and _instant(entry.get("read_at"), optional=True)
+        and _instant(entry.get("failing_since"), optional=True)
+        and isinstance(entry.get("error", ""), str) and isinstance(entry.get("gauges", {}), dict)
+        and all(isinstance(value, str) or _number(value)
+                for value in entry.get("gauges", {}).values())
+        for entry in sources.values())
