@@ -97,3 +97,11 @@ def store(config: Config) -> Iterator:
     opened = open_site_store(config, create=True)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def mongodb_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB-wire server for this test run (see ``tests.mongo_server``)."""
+    from tests.mongo_server import running_server
+
+    yield from running_server(tmp_path_factory.mktemp("mongodb"))

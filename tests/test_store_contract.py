@@ -2,7 +2,7 @@
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,44 @@ T0 = 1_795_000_000_000
 STEP = 5_000
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+BACKENDS = ["sqlite", "mongodb"]
+"""Each case runs on both; ``whole_store`` cases (the alerts' record, retention) on SQLite only
+until the MongoDB backend holds them too."""
+
+
+@pytest.fixture(params=BACKENDS)
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Store]]:
+    """Opens the store of a site, all sites in one store (one file, one database)."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/traffic.db"
+    else:
+        from tests.mongo_server import database_url
+
+        url = database_url(request.getfixturevalue("mongodb_base"))
+    opened: list[Store] = []
+
+    def open_site(site: str) -> Store:
+        if url.startswith("sqlite://"):
+            store = open_store(url, STOCKHOLM, site=site, status_dir=str(tmp_path / "run"))
+        else:
+            from traffic.store.mongo import MongoStore
+
+            store = MongoStore(url, STOCKHOLM, {}, site=site)
+        opened.append(store)
+        return store
+
+    yield open_site
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(opener: Callable[[str], Store]) -> Store:
+    return opener("home")
+
+
+@pytest.fixture
+def whole_store(tmp_path: Path) -> Iterator[Store]:
     opened = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM)
     yield opened
     opened.close()
@@ -73,33 +109,58 @@ def test_consistent_holds_other_threads_calls_until_it_ends(store: Store) -> Non
     assert saved.is_set() and store.totals(T0, T0 + 10**9) == (3003, 33)
 
 
-def test_every_read_and_write_is_scoped_to_the_store_site(store: Store, tmp_path: Path) -> None:
+def test_every_read_and_write_is_scoped_to_the_store_site(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    from traffic.store import Event
+
+    other = opener("cabin")
+    store.add(deltas("kernel:wan0", 4), {"kernel:wan0": CounterState("1", T0, 1, 1)})
+    other.add(deltas("kernel:wan0", 2, 100), {"kernel:wan0": CounterState("2", T0, 2, 2)})
+    other.add(deltas("router:wan", 1), {"router:wan": CounterState("3", T0, 3, 3)})
+    store.add_events([Event(T0, "up")])
+    other.add_events([Event(T0 + 1, "down", {"reason": "no answer"})])
+    other.set_meta("keeper.state", "cabin's")
+    other.publish("realtime", {"updated": T0, "points": [(T0, 1.5, 2.5)]})
+
+    assert store.sites() == other.sites() == ["cabin", "home"]
+    assert store.known_keys() == ["kernel:wan0"]
+    assert other.known_keys() == ["kernel:wan0", "router:wan"]
+    assert store.totals(T0, T0 + 10**9) == (4006, 46)
+    assert other.totals(T0, T0 + 10**9, ["kernel:wan0"]) == (2001, 21)
+    assert store.tracker_state()["kernel:wan0"].life == "1"
+    assert other.tracker_state()["kernel:wan0"].life == "2"
+    assert [event.kind for event in store.events()] == ["up"]
+    assert [(e.kind, e.detail) for e in other.events()] == [("down", {"reason": "no answer"})]
+    assert store.get_meta("keeper.state") is None and other.get_meta("keeper.state") == "cabin's"
+    assert store.published("realtime") is None
+    assert list(other.published("realtime")["points"][0]) == [T0, 1.5, 2.5]
+    assert store.series("day", T0 - 86_400_000, T0 + 86_400_000)[0][1:] == (4006, 46)
+    assert store.last_sample_at() == other.last_sample_at() == T0
+
+
+def test_a_replayed_save_adds_nothing(store: Store) -> None:
+    saved = deltas("kernel:wan0", 5)
+    state = {"kernel:wan0": CounterState("1", T0 + 5 * STEP, 0, 0)}
+    assert store.add(saved, state) == sum(d.rx + d.tx for d in saved)
+    assert store.add([*saved, *deltas("kernel:wan0", 1, 5)], state) == 1000 + 10
+    assert store.totals(T0, T0 + 6 * STEP) == (5010 + 1000, 60 + 10)
+    bucket = T0 - T0 % 300_000  # the 30 s of deltas lie inside one 5-minute bucket
+    assert store.series("5min", T0 - 300_000, T0 + 300_000) == [(bucket, 6010, 70)]
+    assert store.first_bucket("5min") == bucket
+
+
+def test_alerts_and_messages_are_scoped_to_the_site(whole_store: Store,
+                                                     tmp_path: Path) -> None:
     from traffic.store import Event
 
     other = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM, site="cabin")
     try:
-        store.add(deltas("kernel:wan0", 4), {"kernel:wan0": CounterState("1", T0, 1, 1)})
-        other.add(deltas("kernel:wan0", 2, 100), {"kernel:wan0": CounterState("2", T0, 2, 2)})
-        other.add(deltas("router:wan", 1), {"router:wan": CounterState("3", T0, 3, 3)})
-        store.add_events([Event(T0, "up")])
-        other.set_meta("keeper.state", "cabin's")
         assert other.raise_alert("quota-80", Event(T0, "alert", {"rule": "quota"}),
                                  [(0, "title", "body")])
-
-        assert store.sites() == other.sites() == ["cabin", "home"]
-        assert store.known_keys() == ["kernel:wan0"]
-        assert other.known_keys() == ["kernel:wan0", "router:wan"]
-        assert store.totals(T0, T0 + 10**9) == (4006, 46)
-        assert other.totals(T0, T0 + 10**9, ["kernel:wan0"]) == (2001, 21)
-        assert store.tracker_state()["kernel:wan0"].life == "1"
-        assert other.tracker_state()["kernel:wan0"].life == "2"
-        assert [event.kind for event in store.events()] == ["up"]
-        assert [event.kind for event in other.events()] == ["alert"]
-        assert store.get_meta("keeper.state") is None
-        assert not store.has_alert_mark("quota-80") and other.has_alert_mark("quota-80")
-        assert store.pending_deliveries() == [] and len(other.pending_deliveries()) == 1
-        assert store.series("day", T0 - 86_400_000, T0 + 86_400_000)[0][1:] == (4006, 46)
-        store.prune(T0 + 400 * 86_400_000)
+        assert not whole_store.has_alert_mark("quota-80") and other.has_alert_mark("quota-80")
+        assert whole_store.pending_deliveries() == [] and len(other.pending_deliveries()) == 1
+        other.add(deltas("router:wan", 1), {"router:wan": CounterState("3", T0, 3, 3)})
+        whole_store.prune(T0 + 400 * 86_400_000)
         assert other.totals(T0, T0 + 10**9, ["router:wan"]) == (1000, 10)
     finally:
         other.close()
@@ -133,8 +194,8 @@ def test_a_store_from_before_sites_belongs_to_the_site_that_opens_it(tmp_path: P
     assert open_store(f"sqlite://{path}", STOCKHOLM, site="home").known_keys() == []
 
 
-def test_keys_are_typed_per_site_in_the_save_that_first_writes_them(store: Store,
-                                                                    tmp_path: Path) -> None:
+def test_keys_are_typed_per_site_in_the_save_that_first_writes_them(
+        store: Store, opener: Callable[[str], Store]) -> None:
     from traffic.store import BILLED, RETIRED, UNBILLED, Key
 
     wan = Key("kernel:wan0", "kernel", "wan0", BILLED)
@@ -142,9 +203,5 @@ def test_keys_are_typed_per_site_in_the_save_that_first_writes_them(store: Store
     store.add(deltas("kernel:wan0", 1), {"kernel:wan0": CounterState("1", T0, 0, 0)},
               keys=[wan, router])
     store.set_keys([Key("router:wan", "router", "wan", RETIRED)])
-    other = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM, site="cabin")
-    try:
-        assert other.key_types() == []
-    finally:
-        other.close()
+    assert opener("cabin").key_types() == []
     assert store.key_types() == [wan, Key("router:wan", "router", "wan", RETIRED)]

@@ -1,0 +1,65 @@
+"""A MongoDB-wire server for the tests: SecantusDB (PyPI ``secantusdb``, a MongoDB-compatible
+server on the WiredTiger engine), started on a free loopback port as a single-node replica set,
+or the real MongoDB named by ``TRAFFIC_TEST_MONGODB_URI``. Each test gets its own database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.stack import free_port
+
+SERVER = Path(sys.executable).with_name("secantusd-py")
+
+
+def running_server(workdir: Path, standalone: bool = False) -> Iterator[str]:
+    """The base URI of a server that runs while the generator is open; ``standalone``: one
+    that is not a replica set (always SecantusDB)."""
+    if os.environ.get("TRAFFIC_TEST_MONGODB_URI") and not standalone:
+        yield os.environ["TRAFFIC_TEST_MONGODB_URI"].rstrip("/")
+        return
+    port = free_port()
+    log = (workdir / "secantusd.log").open("w")
+    server = subprocess.Popen(
+        [str(SERVER), "--host", "127.0.0.1", "--port", str(port), "--storage-path",
+         str(workdir / "data"), *(["--standalone"] if standalone else [])],
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+    try:
+        wait_for(port, server, workdir)
+        yield f"mongodb://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def wait_for(port: int, server: subprocess.Popen, workdir: Path) -> None:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    deadline = time.monotonic() + 30
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"secantusd-py exited: {(workdir / 'secantusd.log').read_text()}")
+        try:
+            with MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true",
+                             serverSelectionTimeoutMS=300) as client:
+                client.admin.command("ping")
+                return
+        except PyMongoError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def database_url(base: str) -> str:
+    """A fresh database on the server, as a ``store.url``."""
+    return f"{base}/traffic_{uuid.uuid4().hex[:12]}?directConnection=true"
