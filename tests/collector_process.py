@@ -38,12 +38,15 @@ class CollectorProcess(_Process):
     """``traffic collect`` in the link's near namespace, polling every 0.2 s."""
 
     def __init__(self, link: Link, tmp_path: Path, extra: str = "",
-                 save_interval: str = "1s") -> None:
+                 save_interval: str = "1s", store_url: str = "") -> None:
         self.link = link
         self.tmp_path = tmp_path
         self.config = tmp_path / "traffic.toml"
+        self.in_namespace = bool(store_url)
+        """A store reached only from the namespace (a server on its loopback): every command
+        runs there too."""
         self.config.write_text(
-            f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+            f'[store]\nurl = "{store_url or f"sqlite://{tmp_path}/traffic.db"}"\n'
             f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "{save_interval}"\n'
             f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
             f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n{extra}')
@@ -52,7 +55,8 @@ class CollectorProcess(_Process):
         self.process: subprocess.Popen | None = None
 
     def cli_command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cli", "--config", str(self.config), *args]
+        command = [sys.executable, "-m", "cli", "--config", str(self.config), *args]
+        return self.link.in_near(*command) if self.in_namespace else command
 
     def cli(self, *args: str) -> str:
         return subprocess.run(self.cli_command(*args), check=True, capture_output=True,
@@ -77,10 +81,21 @@ class CollectorProcess(_Process):
         raise AssertionError("the collector did not poll")
 
     def _updated(self) -> int | None:
+        if self.in_namespace:
+            return self._published_updated()
         try:
             return read_document(self.realtime)["updated"]
         except (OSError, ValueError):
             return None
+
+    def _published_updated(self) -> int | None:
+        script = ("import sys; from traffic.config import load_config; "
+                  "from traffic.store import open_site_store; "
+                  "s = open_site_store(load_config(sys.argv[1], environ={}, system_path=None)); "
+                  "print((s.published('realtime') or {}).get('updated'))")
+        out = subprocess.run(self.link.in_near(sys.executable, "-c", script, str(self.config)),
+                             capture_output=True, text=True, env=clean_env()).stdout.strip()
+        return int(out) if out.isdigit() else None
 
     def stored(self) -> tuple[int, int]:
         status = json.loads(self.cli("status", "--json"))

@@ -60,8 +60,9 @@ def spawn_collector(link: Link, tmp_path: Path) -> Iterator:
 
     made: list[CollectorProcess] = []
 
-    def make(extra: str = "", save_interval: str = "1s") -> CollectorProcess:
-        made.append(CollectorProcess(link, tmp_path, extra, save_interval))
+    def make(extra: str = "", save_interval: str = "1s",
+             store_url: str = "") -> CollectorProcess:
+        made.append(CollectorProcess(link, tmp_path, extra, save_interval, store_url))
         return made[-1]
     yield make
     for collector in made:

@@ -16,20 +16,23 @@ from tests.stack import free_port
 SERVER = Path(sys.executable).with_name("secantusd-py")
 
 
-def running_server(workdir: Path, standalone: bool = False) -> Iterator[str]:
+def running_server(workdir: Path, standalone: bool = False,
+                   prefix: tuple[str, ...] = ()) -> Iterator[str]:
     """The base URI of a server that runs while the generator is open; ``standalone``: one
-    that is not a replica set (always SecantusDB)."""
-    if os.environ.get("TRAFFIC_TEST_MONGODB_URI") and not standalone:
+    that is not a replica set (always SecantusDB); ``prefix``: a command to run it through,
+    such as ``ip netns exec NAME`` (always SecantusDB, and not waited for here)."""
+    if os.environ.get("TRAFFIC_TEST_MONGODB_URI") and not standalone and not prefix:
         yield os.environ["TRAFFIC_TEST_MONGODB_URI"].rstrip("/")
         return
     port = free_port()
     log = (workdir / "secantusd.log").open("w")
     server = subprocess.Popen(
-        [str(SERVER), "--host", "127.0.0.1", "--port", str(port), "--storage-path",
+        [*prefix, str(SERVER), "--host", "127.0.0.1", "--port", str(port), "--storage-path",
          str(workdir / "data"), *(["--standalone"] if standalone else [])],
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
     try:
-        wait_for(port, server, workdir)
+        if not prefix:
+            wait_for(port, server, workdir)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -117,7 +117,8 @@ def test_environment_lists_and_top_level_keys() -> None:
     ('[web]\nallow = ["192.168.8.0/33"]\n',
      "{file}: web.allow: bad network '192.168.8.0/33' (write e.g. '192.168.8.0/24')"),
     ('[store]\nurl = "postgres://x"\n',
-     "{file}: store.url: expected 'sqlite:///path/to/traffic.db', got 'postgres://x'"),
+     "{file}: store.url: expected 'sqlite:///path/to/traffic.db' or "
+     "'mongodb://host:27017/traffic', got 'postgres://x'"),
     ('[[sources]]\ntype = "router"\n',
      "{file}: sources[0].type: expected one of {types}, got 'router'"),
     ('[[sources]]\ntype = "kernel"\ninterface = "ppp0"\n',
@@ -286,11 +287,20 @@ def test_unreadable_config_files(tmp_path: Path, content: bytes | None, message:
 
 
 def test_a_bad_store_url_does_not_show_its_password(tmp_path: Path) -> None:
-    path = write(tmp_path, '[store]\nurl = "mongodb://traffic:s3cret@db/traffic"\n')
+    path = write(tmp_path, '[store]\nurl = "postgres://traffic:s3cret@db/traffic"\n')
     with pytest.raises(ConfigError) as raised:
         load(path)
     assert "s3cret" not in str(raised.value)
-    assert "mongodb://traffic:********@db/traffic" in str(raised.value)
+    assert "postgres://traffic:********@db/traffic" in str(raised.value)
+
+
+def test_a_mongodb_url_is_taken_and_check_config_masks_its_password(tmp_path: Path) -> None:
+    url = "mongodb://traffic:s3cret@db:27017/traffic?replicaSet=rs0"
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+    assert load(path).store.url == url
+    shown = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    assert shown.returncode == 0 and "s3cret" not in shown.stdout + shown.stderr
+    assert 'url = "mongodb://traffic:********@db:27017/traffic?replicaSet=rs0"' in shown.stdout
 
 
 @pytest.mark.parametrize("site", ["a/b", "", "..", "home 2"])

@@ -16,8 +16,7 @@ STEP = 5_000
 
 
 BACKENDS = ["sqlite", "mongodb"]
-"""Each case runs on both; ``whole_store`` cases (the alerts' record, retention) on SQLite only
-until the MongoDB backend holds them too."""
+"""Each case runs on both."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -49,13 +48,6 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
 @pytest.fixture
 def store(opener: Callable[[str], Store]) -> Store:
     return opener("home")
-
-
-@pytest.fixture
-def whole_store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM)
-    yield opened
-    opened.close()
 
 
 def deltas(key: str, count: int, first: int = 0) -> list[Delta]:
@@ -149,21 +141,57 @@ def test_a_replayed_save_adds_nothing(store: Store) -> None:
     assert store.first_bucket("5min") == bucket
 
 
-def test_alerts_and_messages_are_scoped_to_the_site(whole_store: Store,
-                                                     tmp_path: Path) -> None:
+def test_alerts_and_messages_are_scoped_to_the_site(store: Store,
+                                                     opener: Callable[[str], Store]) -> None:
     from traffic.store import Event
 
-    other = open_store(f"sqlite://{tmp_path}/traffic.db", STOCKHOLM, site="cabin")
-    try:
-        assert other.raise_alert("quota-80", Event(T0, "alert", {"rule": "quota"}),
-                                 [(0, "title", "body")])
-        assert not whole_store.has_alert_mark("quota-80") and other.has_alert_mark("quota-80")
-        assert whole_store.pending_deliveries() == [] and len(other.pending_deliveries()) == 1
-        other.add(deltas("router:wan", 1), {"router:wan": CounterState("3", T0, 3, 3)})
-        whole_store.prune(T0 + 400 * 86_400_000)
-        assert other.totals(T0, T0 + 10**9, ["router:wan"]) == (1000, 10)
-    finally:
-        other.close()
+    other = opener("cabin")
+    other.set_notify_targets(["fp-a", "fp-b"])
+    assert other.raise_alert("quota-80", Event(T0, "alert", {"rule": "quota"}),
+                             [(0, "title", "body"), (1, "title", "body")])
+    assert not other.raise_alert("quota-80", Event(T0 + 1, "alert", {"rule": "quota"}),
+                                 [(0, "again", "again")])
+    assert not store.has_alert_mark("quota-80") and other.has_alert_mark("quota-80")
+    assert store.pending_deliveries() == []
+    first, second = other.pending_deliveries()
+    assert (first.fingerprint, second.fingerprint, first.next_at) == ("fp-a", "fp-b", T0)
+    assert other.alert_counts().events == {("alert", "quota"): 1}
+    assert other.alert_counts().pending == 2 and store.alert_counts().pending == 0
+
+    other.delivery_started(first.id, T0 + 5)
+    other.delivery_ended(first.id, Event(T0 + 6, "alert_failed", {"rule": "quota"}),
+                         retry_at=T0 + 60_000)
+    other.delivery_ended(second.id, Event(T0 + 7, "alert_sent", {"rule": "quota"}))
+    [retried] = other.pending_deliveries()
+    assert (retried.id, retried.attempts, retried.next_at, retried.sending_since) == (
+        first.id, 1, T0 + 60_000, None)
+    assert other.due_deliveries(T0 + 59_999) == [] and other.due_deliveries(T0 + 60_000)
+    assert store.alert_counts().events == {}
+
+
+def test_gauges_and_retention_per_site(store: Store, opener: Callable[[str], Store]) -> None:
+    from traffic.store import GaugeSample
+
+    other = opener("cabin")
+    day = 86_400_000
+    for at, value in ((T0, -90), (T0 + 60_000, -94)):
+        other.add([], {}, [GaugeSample("router:wan", "rsrp", at, value),
+                           GaugeSample("router:wan", "operator", at, "Telia")])
+    store.add(deltas("kernel:wan0", 2), {"kernel:wan0": CounterState("1", T0, 0, 0)})
+    other.add(deltas("router:wan", 2), {"router:wan": CounterState("1", T0, 0, 0)})
+    assert other.gauge_names() == [("router:wan", "operator"), ("router:wan", "rsrp")]
+    assert store.gauge_names() == []
+    bucket = T0 - T0 % 300_000
+    assert other.gauge_series("router:wan", "rsrp", T0 - day, T0 + day) == [(bucket, -92.0)]
+    assert other.gauge_series("router:wan", "operator", T0 - day, T0 + day) == [
+        (bucket, "Telia")]
+
+    store.retention.update({"raw": 86400, "5min": 86400, "gauges": 86400})
+    assert store.prune(T0 + 2 * day) > 0
+    assert store.totals(T0, T0 + 10 * STEP) == (0, 0)  # raw and 5-minute buckets gone
+    assert store.series("day", T0 - day, T0 + day) != []  # the day's bucket is kept
+    assert other.totals(T0, T0 + 10 * STEP) == (2001, 21)  # the other site keeps its own
+    assert other.gauge_names() != []
 
 
 def test_a_store_from_before_sites_belongs_to_the_site_that_opens_it(tmp_path: Path) -> None:

@@ -300,11 +300,18 @@ def _timezone(value: Any) -> str:
     return text
 
 
+STORE_SCHEMES = ("sqlite://", "mongodb://", "mongodb+srv://")
+
+
 def _store_url(value: Any) -> str:
     text = _string(value)
-    if not text.startswith("sqlite://") or len(text) <= len("sqlite://"):
-        shown = mask_secrets(text)
-        raise ValueError(f"expected 'sqlite:///path/to/traffic.db', got {shown!r}")
+    scheme = next((each for each in STORE_SCHEMES if text.startswith(each)), "")
+    if not scheme or len(text) <= len(scheme):
+        shown = mask_text(text)
+        raise ValueError(f"expected 'sqlite:///path/to/traffic.db' or "
+                         f"'mongodb://host:27017/traffic', got {shown!r}")
+    if scheme != "sqlite://":
+        return text
     userinfo, file = _sqlite_userinfo(text.removeprefix("sqlite://"))
     if userinfo:
         user, colon, _ = userinfo.partition(":")

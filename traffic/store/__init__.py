@@ -219,7 +219,12 @@ def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = N
 
         return SQLiteStore(url.removeprefix("sqlite://"), tz, retention or {}, create, site,
                            status_dir)
-    raise StoreError(f"store.url: unsupported store {url.split(':', 1)[0]!r} (use sqlite://)")
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        from traffic.store.mongo import MongoStore
+
+        return MongoStore(url, tz, retention or {}, create, site)
+    raise StoreError(f"store.url: unsupported store {url.split(':', 1)[0]!r} (use sqlite:// "
+                      "or mongodb://)")
 
 
 def open_site_store(config: Any, create: bool = False) -> Store:

@@ -7,18 +7,33 @@ types of new keys: MongoDB must be a replica set (a single node is enough) for t
 The arithmetic (spreading a delta over buckets, covering a range) is ``traffic.store.rollup``'s,
 shared with SQLite, so both backends agree on every byte.
 
-This first part holds the counting core: counts, tracker state, key types, sites, meta,
-events and status documents. The alerts' marks and outbox, gauges, retention and the writer's
-claim follow; until then ``open_store`` does not offer it.
+Events, alert marks and the outbox of messages are collections of their own; retention is
+the collector's daily prune. One collector writes each site: it claims the site in ``writers``
+and keeps the claim fresh with every save.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
 from traffic.hints import Any
-from traffic.store import Event, GaugeSample, Key, StoreError
-from traffic.store.rollup import RESOLUTION_CODES, RollupIncrements, cover, raw_share
+from traffic.store import (
+    ALERT_EVENT_KINDS,
+    AlertCounts,
+    Delivery,
+    Event,
+    GaugeSample,
+    Key,
+    StoreError,
+)
+from traffic.store.rollup import (
+    RESOLUTION_CODES,
+    RollupIncrements,
+    cover,
+    gauge_rows,
+    gauge_value,
+    raw_share,
+)
 
 INDEXES = {
     "intervals": [("site", 1), ("key", 1), ("start", 1)],
@@ -27,9 +42,16 @@ INDEXES = {
     "keys": [("site", 1), ("key", 1)],
     "meta": [("site", 1), ("name", 1)],
     "status": [("site", 1), ("name", 1)],
+    "gauges": [("site", 1), ("key", 1), ("name", 1), ("bucket", 1)],
+    "alert_marks": [("site", 1), ("mark", 1)],
 }
 """The unique index of each collection, made at start."""
 MASK = "********"
+NOTIFY_TARGETS_META = "alerts.notify_targets"
+WRITER_FRESH_MS = 15 * 60_000
+"""A writer's claim older than this (no save for a quarter of an hour) may be taken over."""
+DELIVERY_FIELDS = ("_id", "created", "rule", "mark", "target", "title", "body", "attempts",
+                   "next_at", "sending_since", "fingerprint")
 
 
 class MongoStore:
@@ -45,7 +67,10 @@ class MongoStore:
         self.tz = tz
         self.retention = dict(retention)
         self.site = site
+        self.url = url
         self._lock = threading.RLock()
+        self._writer: str | None = None
+        """This process's claim on the site (``claim_writer``), once made."""
         self.client: Any = MongoClient(url, serverSelectionTimeoutMS=2000, tz_aware=False)
         try:
             self.db = self.client.get_default_database("traffic")
@@ -59,6 +84,8 @@ class MongoStore:
             for name, fields in INDEXES.items():
                 self.db[name].create_index(fields, unique=True)
             self.db.events.create_index([("site", 1), ("at", -1)])
+            self.db.events.create_index([("site", 1), ("kind", 1), ("at", -1)])
+            self.db.outbox.create_index([("site", 1), ("next_at", 1)])
         except PyMongoError as error:
             self.client.close()
             raise StoreError(f"store.url: cannot use {masked_url(url)}: "
@@ -73,13 +100,23 @@ class MongoStore:
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
             gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:
         rows = [d for d in deltas if d.rx or d.tx]
-        keys = list(keys)
-        with self._lock, self.client.start_session() as session:
-            return session.with_transaction(
-                lambda s: self._add(s, rows, tracker_state, keys))
+        keys, gauges = list(keys), list(gauges)
+        with self._lock:
+            return self._in_transaction(
+                lambda session: self._add(session, rows, tracker_state, keys, gauges))
+
+    def _in_transaction(self, work: Any) -> Any:
+        from pymongo.errors import PyMongoError
+
+        try:
+            with self.client.start_session() as session:
+                return session.with_transaction(work)
+        except PyMongoError as error:
+            raise StoreError(f"cannot save to {masked_url(self.url)}: "
+                             f"{str(error).splitlines()[0]}") from None
 
     def _add(self, session: Any, rows: list[Delta], tracker_state: Mapping[str, CounterState],
-             keys: list[Key]) -> int:
+             keys: list[Key], gauges: list[GaugeSample]) -> int:
         from pymongo import ReplaceOne, UpdateOne
 
         site = self.site
@@ -101,6 +138,17 @@ class MongoStore:
                              "tx": s.tx, "held": s.held}, upsert=True)
                  for key, s in tracker_state.items()], session=session)
         self._set_keys(keys, session)
+        if gauges:
+            self.db.gauges.bulk_write(
+                [UpdateOne({"site": site, "key": key, "name": name, "bucket": bucket},
+                           {"$inc": {"sum": total, "count": count},
+                            **({"$set": {"text": text}} if text is not None else {})},
+                           upsert=True)
+                 for key, name, bucket, total, count, text in gauge_rows(gauges)],
+                session=session)
+        if self._writer is not None:
+            self.db.writers.update_one({"_id": site}, {"$set": {"seen": _now()}},
+                                       session=session)
         return sum(d.rx + d.tx for d in new)
 
     def _not_stored(self, session: Any, rows: list[Delta]) -> list[Delta]:
@@ -204,8 +252,7 @@ class MongoStore:
             return found["at"] if found else None
 
     def add_events(self, events: Iterable[Event]) -> None:
-        documents = [{"site": self.site, "at": e.at, "kind": e.kind, "detail": e.detail,
-                      "duration_ms": e.duration_ms} for e in events]
+        documents = [self._event(event) for event in events]
         with self._lock:
             if documents:
                 self.db.events.insert_many(documents)
@@ -232,17 +279,261 @@ class MongoStore:
                                      upsert=True)
 
     def publish(self, name: str, document: dict[str, Any]) -> None:
-        """A document per site and name in ``status``; not under the store's lock."""
-        self.db.status.replace_one({"site": self.site, "name": name},
-                                   {"site": self.site, "name": name, "document": document},
-                                   upsert=True)
+        """A document per site and name in ``status``; not under the store's lock. While the
+        server cannot be reached nothing is published (the next poll publishes again)."""
+        from pymongo.errors import PyMongoError
+
+        try:
+            self.db.status.replace_one({"site": self.site, "name": name},
+                                       {"site": self.site, "name": name, "document": document},
+                                       upsert=True)
+        except PyMongoError:
+            return
 
     def published(self, name: str) -> Any:
         found = self.db.status.find_one({"site": self.site, "name": name})
         return found["document"] if found else None
 
+    def gauge_series(self, key: str, name: str, start: int, end: int
+                     ) -> list[tuple[int, float | str]]:
+        with self._lock:
+            return [(doc["bucket"], gauge_value(doc["sum"], doc["count"], doc.get("text")))
+                    for doc in self.db.gauges.find(
+                        {"site": self.site, "key": key, "name": name,
+                         "bucket": {"$gte": start, "$lt": end}}).sort("bucket", 1)]
+
+    def gauge_names(self) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self.db.gauges.aggregate([
+                {"$match": {"site": self.site}},
+                {"$group": {"_id": {"key": "$key", "name": "$name"}}}])
+            return sorted((row["_id"]["key"], row["_id"]["name"]) for row in rows)
+
+    def alert_counts(self) -> AlertCounts:
+        with self._lock:
+            rows = self.db.events.aggregate([
+                {"$match": {"site": self.site, "kind": {"$in": list(ALERT_EVENT_KINDS)}}},
+                {"$group": {"_id": {"kind": "$kind", "rule": "$detail.rule"},
+                            "count": {"$sum": 1}}}])
+            counts = {(row["_id"]["kind"], str(row["_id"].get("rule") or "")): row["count"]
+                      for row in rows}
+            return AlertCounts(counts, self.db.outbox.count_documents({"site": self.site}))
+
+    def raise_alert(self, mark: str, event: Event,
+                    deliveries: Iterable[tuple[int, str, str]]) -> bool:
+        deliveries = list(deliveries)
+
+        def raise_once(session: Any) -> bool:
+            marks = self.db.alert_marks
+            if marks.find_one({"site": self.site, "mark": mark}, session=session):
+                return False
+            marks.insert_one({"site": self.site, "mark": mark, "at": event.at},
+                             session=session)
+            self.db.events.insert_one(self._event(event), session=session)
+            fingerprints = self._fingerprints(session)
+            for target, title, body in deliveries:
+                self.db.outbox.insert_one({
+                    "_id": self._next_id(session), "site": self.site, "created": event.at,
+                    "rule": event.detail.get("rule", event.kind), "mark": mark,
+                    "target": target, "title": title, "body": body, "attempts": 0,
+                    "next_at": event.at, "sending_since": None,
+                    "fingerprint": fingerprints[target] if target < len(fingerprints)
+                    else None}, session=session)
+            return True
+
+        with self._lock:
+            return self._in_transaction(raise_once)
+
+    def _fingerprints(self, session: Any = None) -> list[str]:
+        import json
+
+        found = self.db.meta.find_one({"site": self.site, "name": NOTIFY_TARGETS_META},
+                                      session=session)
+        return json.loads(found["value"]) if found else []
+
+    def _next_id(self, session: Any) -> int:
+        """A delivery's number: one counter for the database, so numbers never repeat."""
+        from pymongo import ReturnDocument
+
+        counter = self.db.counters.find_one_and_update(
+            {"_id": "outbox"}, {"$inc": {"next": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER, session=session)
+        return int(counter["next"])
+
+    def has_alert_mark(self, mark: str) -> bool:
+        with self._lock:
+            return self.db.alert_marks.find_one({"site": self.site, "mark": mark}) is not None
+
+    def due_deliveries(self, now: int, limit: int = 20) -> list[Delivery]:
+        with self._lock:
+            return [_delivery(doc) for doc in self.db.outbox.find(
+                {"site": self.site, "next_at": {"$lte": now}}).sort(
+                    [("next_at", 1), ("_id", 1)]).limit(limit)]
+
+    def pending_deliveries(self) -> list[Delivery]:
+        with self._lock:
+            return [_delivery(doc) for doc in self.db.outbox.find({"site": self.site}).sort(
+                [("next_at", 1), ("_id", 1)])]
+
+    def set_notify_targets(self, fingerprints: Sequence[str]) -> None:
+        import json
+
+        listed = list(fingerprints)
+
+        def keep(session: Any) -> None:
+            self.db.meta.replace_one(
+                {"site": self.site, "name": NOTIFY_TARGETS_META},
+                {"site": self.site, "name": NOTIFY_TARGETS_META, "value": json.dumps(listed)},
+                upsert=True, session=session)
+            for doc in self.db.outbox.find({"site": self.site, "fingerprint": None},
+                                           session=session):
+                if doc["target"] < len(listed):
+                    self.db.outbox.update_one({"_id": doc["_id"]}, {"$set": {
+                        "fingerprint": listed[doc["target"]]}}, session=session)
+
+        with self._lock:
+            self._in_transaction(keep)
+
+    def delivery_started(self, delivery_id: int, now: int) -> None:
+        with self._lock:
+            self.db.outbox.update_one({"_id": delivery_id}, {"$set": {"sending_since": now}})
+
+    def delivery_ended(self, delivery_id: int, event: Event, retry_at: int | None = None,
+                       hold_until: int | None = None) -> None:
+        def end(session: Any) -> None:
+            outbox = self.db.outbox
+            if hold_until is not None:
+                ended = outbox.find_one({"_id": delivery_id}, session=session)
+                if ended is not None:
+                    outbox.update_many(
+                        {"site": self.site, "fingerprint": ended.get("fingerprint"),
+                         "_id": {"$ne": delivery_id}, "sending_since": None,
+                         "next_at": {"$lt": hold_until}},
+                        {"$set": {"next_at": hold_until}}, session=session)
+            if retry_at is None:
+                outbox.delete_one({"_id": delivery_id}, session=session)
+            else:
+                outbox.update_one({"_id": delivery_id}, {
+                    "$inc": {"attempts": 1},
+                    "$set": {"next_at": retry_at, "sending_since": None}}, session=session)
+            self.db.events.insert_one(self._event(event), session=session)
+
+        with self._lock:
+            self._in_transaction(end)
+
+    def _event(self, event: Event) -> dict[str, Any]:
+        return {"site": self.site, "at": event.at, "kind": event.kind, "detail": event.detail,
+                "duration_ms": event.duration_ms}
+
+    def prune(self, now: int) -> int:
+        """Drop what the retention settings no longer keep, of this site."""
+        removed = 0
+        site = self.site
+        with self._lock:
+            for collection, field, setting, extra in (
+                    ("intervals", "start", "raw", {}), ("gauges", "bucket", "gauges", {}),
+                    ("events", "at", "events", {}),
+                    *(("rollups", "bucket", resolution, {"resolution": code})
+                      for resolution, code in RESOLUTION_CODES.items())):
+                keep = self.retention.get(setting, 0)
+                if keep:
+                    removed += self.db[collection].delete_many(
+                        {"site": site, **extra,
+                         field: {"$lt": now - int(keep * 1000)}}).deleted_count
+        return removed
+
+    def claim_writer(self) -> None:
+        """Become the site's only collector: a claim in ``writers``, kept fresh by every save
+        and given up on close. A claim is taken over when its collector is gone: a process of
+        this host that is not running any more, or a claim not renewed for
+        ``WRITER_FRESH_MS``."""
+        import os
+        import socket
+
+        host = socket.gethostname()
+        me = f"{host} pid {os.getpid()}"
+        now = _now()
+        with self._lock:
+            found = self.db.writers.find_one({"_id": self.site})
+            if (found and found["writer"] != me and now - found["seen"] < WRITER_FRESH_MS
+                    and _running(found["writer"], host)):
+                raise StoreError(f"store.url: another collector ({found['writer']}) is "
+                                 f"already writing site {self.site!r} to "
+                                 f"{masked_url(self.url)}")
+            self.db.writers.replace_one({"_id": self.site}, {"writer": me, "seen": now},
+                                        upsert=True)
+            self._writer = me
+
+    def replaced(self) -> str:
+        """A database is not a file that can be deleted under the collector: never."""
+        return ""
+
+    def reopen(self) -> None:
+        """Nothing to do: see ``replaced``."""
+
     def close(self) -> None:
+        import contextlib
+
+        from pymongo.errors import PyMongoError
+
+        if self._writer is not None:
+            # if the server is away, the claim goes stale, or this host's next collector
+            # takes it over
+            with contextlib.suppress(PyMongoError):
+                self.db.writers.delete_one({"_id": self.site, "writer": self._writer})
+            self._writer = None
         self.client.close()
+
+
+def _unavailable_as_store_error(method: Any) -> Any:
+    """A call that fails on the server raises ``StoreError`` in one line (the web app answers
+    503, the collector keeps what it counted), the URL's password masked."""
+    def call(self: MongoStore, *args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import PyMongoError
+
+        try:
+            return method(self, *args, **kwargs)
+        except PyMongoError as error:
+            raise StoreError(f"store.url: {masked_url(self.url)}: "
+                             f"{str(error).splitlines()[0]}") from None
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
+for _name in ("key_types", "set_keys", "sites", "tracker_state", "known_keys", "series",
+              "totals", "first_bucket", "last_sample_at", "add_events", "events", "get_meta",
+              "set_meta", "published", "gauge_series", "gauge_names", "alert_counts",
+              "has_alert_mark", "due_deliveries", "pending_deliveries", "delivery_started",
+              "prune", "claim_writer"):
+    setattr(MongoStore, _name, _unavailable_as_store_error(getattr(MongoStore, _name)))
+
+
+def _running(writer: str, host: str) -> bool:
+    """Whether the collector that made a claim (``HOST pid PID``) may still be running: a
+    process of another host is taken to be; one of this host is looked up."""
+    import os
+
+    claimed_host, _, pid = writer.rpartition(" pid ")
+    if claimed_host != host or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _delivery(doc: dict[str, Any]) -> Delivery:
+    return Delivery(*(doc.get(name) for name in DELIVERY_FIELDS))
+
+
+def _now() -> int:
+    from traffic.periods import now_ms
+
+    return now_ms()
 
 
 def masked_url(url: str) -> str:
