@@ -249,6 +249,30 @@ def _store(config: Config, create: bool = False) -> Store:
     return open_site_store(config, create)
 
 
+def _store_when_reachable(config: Config) -> Store:
+    """The collector's store, waited for while its server does not answer (a MongoDB server
+    still starting, or away): the kernel's counters keep counting meanwhile, and the collector
+    counts on from the readings it saved last."""
+    import time
+
+    from traffic.store import StoreUnreachable
+
+    said = ""
+    while True:
+        try:
+            store = _store(config, create=True)
+        except StoreUnreachable as error:
+            if str(error) != said:
+                said = str(error)
+                print(f"traffic: {mask_text(said)}; trying again every {STORE_RETRY_S}s",
+                      file=sys.stderr, flush=True)
+            time.sleep(STORE_RETRY_S)
+            continue
+        if said:
+            print("traffic: the store answers again", file=sys.stderr, flush=True)
+        return store
+
+
 def _reader_store(config: Config) -> Store:
     """The store as readers show it: with the bytes the collector has not saved yet."""
     from traffic.unsaved import with_unsaved
@@ -256,10 +280,13 @@ def _reader_store(config: Config) -> Store:
     return with_unsaved(_store(config), config, now_ms())  # type: ignore[return-value]
 
 
+STORE_RETRY_S = 10
+
+
 def cmd_collect(config: Config, args: "argparse.Namespace") -> int:
     from collector import worker
 
-    store = _store(config, create=True)
+    store = _store_when_reachable(config)
     try:
         return worker.run(config, store, once=args.once)
     finally:

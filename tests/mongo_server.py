@@ -17,14 +17,14 @@ SERVER = Path(sys.executable).with_name("secantusd-py")
 
 
 def running_server(workdir: Path, standalone: bool = False,
-                   prefix: tuple[str, ...] = ()) -> Iterator[str]:
+                   prefix: tuple[str, ...] = (), port: int = 0) -> Iterator[str]:
     """The base URI of a server that runs while the generator is open; ``standalone``: one
     that is not a replica set (always SecantusDB); ``prefix``: a command to run it through,
     such as ``ip netns exec NAME`` (always SecantusDB, and not waited for here)."""
     if os.environ.get("TRAFFIC_TEST_MONGODB_URI") and not standalone and not prefix:
         yield os.environ["TRAFFIC_TEST_MONGODB_URI"].rstrip("/")
         return
-    port = free_port()
+    port = port or free_port()
     log = (workdir / "secantusd.log").open("w")
     server = subprocess.Popen(
         [*prefix, str(SERVER), "--host", "127.0.0.1", "--port", str(port), "--storage-path",

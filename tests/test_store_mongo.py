@@ -65,3 +65,75 @@ def test_one_collector_per_site_and_a_stale_claim_is_taken_over(mongodb_base: st
     finally:
         for store in (first, second, cabin):
             store.close()
+
+
+def test_readers_of_an_unreachable_server_answer_at_once(tmp_path: Path) -> None:
+    """The web app answers 503 (JSON for the API, the error page for a page) within a couple
+    of seconds, and ``traffic status`` says so in one line, instead of hanging."""
+    import sys
+    import time
+
+    from tests.conftest import make_config
+    from tests.stack import free_port
+    from web import create_app
+
+    url = f"mongodb://family:hunter2@127.0.0.1:{free_port()}/traffic?directConnection=true"
+    config = make_config(tmp_path, f'[store]\nurl = "{url}"\n')
+    client = create_app(config).test_client()
+    began = time.monotonic()
+    api = client.get("/api/v1/usage")
+    page = client.get("/")
+    assert time.monotonic() - began < 8
+    assert api.status_code == page.status_code == 503
+    assert api.json["error"] == "Store Unavailable" and "hunter2" not in api.json["detail"]
+    assert b"<html" in page.data.lower() and b"hunter2" not in page.data
+    status = subprocess.run([sys.executable, "-m", "cli", "--config",
+                             str(tmp_path / "traffic.toml"), "--set", f"store.url={url}",
+                             "status"], capture_output=True, text=True, timeout=30)
+    assert status.returncode == 2 and status.stdout == ""
+    assert status.stderr.startswith("traffic: store.url: cannot use mongodb://family:********@")
+    assert status.stderr.count("\n") == 1 and "hunter2" not in status.stderr
+
+
+def test_the_collector_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
+    """At boot the collector may start before MongoDB: it says so once and waits, rather than
+    exiting (supervisor would give up on it after three quick exits)."""
+    import signal
+    import sys
+    import time
+
+    from tests.stack import free_port
+
+    port = free_port()
+    (tmp_path / "traffic.toml").write_text(
+        f'[store]\nurl = "mongodb://127.0.0.1:{port}/traffic?directConnection=true"\n'
+        f'[collector]\ninterval = "200ms"\nruntime_dir = "{tmp_path}/run"\n'
+        '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
+    log = tmp_path / "collector.log"
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--config", str(tmp_path / "traffic.toml"), "collect"],
+        stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        deadline = time.monotonic() + 20
+        while "trying again every 10s" not in log.read_text():
+            assert collector.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        server = running_server(tmp_path, port=port)
+        base = next(server)
+        try:
+            store = MongoStore(f"{base}/traffic?directConnection=true", STOCKHOLM, {})
+            deadline = time.monotonic() + 30
+            while store.published("realtime") is None:  # it polls, and publishes
+                assert collector.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            assert "the store answers again" in log.read_text()
+            collector.send_signal(signal.SIGTERM)
+            assert collector.wait(30) == 0
+            assert store.known_keys() == ["kernel:lo"]
+            store.close()
+        finally:
+            server.close()
+    finally:
+        collector.kill()
+        collector.wait()
+    assert log.read_text().count("trying again every 10s") == 1

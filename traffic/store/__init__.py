@@ -91,6 +91,10 @@ class NoStore(StoreError):
     """There is no store at ``store.url`` yet: the collector has not run."""
 
 
+class StoreUnreachable(StoreError):
+    """The store's server does not answer (yet): worth trying again, unlike a wrong setting."""
+
+
 class Store(Protocol):
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
             gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:

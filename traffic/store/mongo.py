@@ -25,6 +25,7 @@ from traffic.store import (
     GaugeSample,
     Key,
     StoreError,
+    StoreUnreachable,
 )
 from traffic.store.rollup import (
     RESOLUTION_CODES,
@@ -87,9 +88,12 @@ class MongoStore:
             self.db.events.create_index([("site", 1), ("kind", 1), ("at", -1)])
             self.db.outbox.create_index([("site", 1), ("next_at", 1)])
         except PyMongoError as error:
+            from pymongo.errors import ConnectionFailure
+
             self.client.close()
-            raise StoreError(f"store.url: cannot use {masked_url(url)}: "
-                             f"{str(error).splitlines()[0]}") from None
+            kind = StoreUnreachable if isinstance(error, ConnectionFailure) else StoreError
+            raise kind(f"store.url: cannot use {masked_url(url)}: "
+                       f"{str(error).splitlines()[0]}") from None
         except StoreError:
             self.client.close()
             raise
