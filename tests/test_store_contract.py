@@ -233,3 +233,17 @@ def test_keys_are_typed_per_site_in_the_save_that_first_writes_them(
     store.set_keys([Key("router:wan", "router", "wan", RETIRED)])
     assert opener("cabin").key_types() == []
     assert store.key_types() == [wan, Key("router:wan", "router", "wan", RETIRED)]
+
+
+def test_a_hold_after_a_failure_holds_only_that_urls_messages(store: Store) -> None:
+    """Deliveries queued before fingerprints were known have none: a failure of one of them
+    must not hold the others, which may go to other URLs."""
+    from traffic.store import Event
+
+    assert store.raise_alert("a", Event(T0, "alert", {"rule": "quota"}), [(0, "t", "b")])
+    assert store.raise_alert("b", Event(T0, "alert", {"rule": "quota"}), [(1, "t", "b")])
+    first, second = store.pending_deliveries()
+    assert first.fingerprint is second.fingerprint is None
+    store.delivery_ended(first.id, Event(T0 + 1, "alert_failed", {"rule": "quota"}),
+                         retry_at=T0 + 600_000, hold_until=T0 + 600_000)
+    assert [d.id for d in store.due_deliveries(T0 + 1)] == [second.id]

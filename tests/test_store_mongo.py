@@ -39,6 +39,17 @@ def test_masked_url_keeps_everything_but_the_password() -> None:
     assert masked_url("mongodb+srv://u:p%40ss@db.example/traffic") == (
         "mongodb+srv://u:********@db.example/traffic")
     assert masked_url("mongodb://db:27017/traffic") == "mongodb://db:27017/traffic"
+    assert masked_url("mongodb://db:27017/traffic?appName=a@b") == (
+        "mongodb://db:27017/traffic?appName=a@b")
+
+
+@pytest.mark.parametrize("url", ["mongodb://family:p@ss@db:99999/traffic",
+                                 "mongodb://db:notaport/traffic"])
+def test_a_malformed_url_is_one_line_not_a_traceback(url: str) -> None:
+    with pytest.raises(StoreError) as refused:
+        MongoStore(url, STOCKHOLM, {})
+    assert str(refused.value).startswith("store.url: cannot use mongodb://")
+    assert "\n" not in str(refused.value) and "p@ss" not in str(refused.value)
 
 
 def test_one_collector_per_site_and_a_stale_claim_is_taken_over(mongodb_base: str) -> None:

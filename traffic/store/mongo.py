@@ -12,6 +12,7 @@ the collector's daily prune. One collector writes each site: it claims the site 
 and keeps the claim fresh with every save.
 """
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -50,7 +51,9 @@ INDEXES = {
 MASK = "********"
 NOTIFY_TARGETS_META = "alerts.notify_targets"
 WRITER_FRESH_MS = 15 * 60_000
-"""A writer's claim older than this (no save for a quarter of an hour) may be taken over."""
+"""A writer's claim older than this (not renewed for a quarter of an hour) may be taken over."""
+CLAIM_RENEW_MS = 60_000
+TRANSACTION_S = 10
 DELIVERY_FIELDS = ("_id", "created", "rule", "mark", "target", "title", "body", "attempts",
                    "next_at", "sending_since", "fingerprint")
 
@@ -60,11 +63,6 @@ class MongoStore:
 
     def __init__(self, url: str, tz: ZoneInfo, retention: Mapping[str, float],
                  create: bool = True, site: str = "home") -> None:
-        import threading
-
-        from pymongo import MongoClient
-        from pymongo.errors import PyMongoError
-
         self.tz = tz
         self.retention = dict(retention)
         self.site = site
@@ -72,31 +70,9 @@ class MongoStore:
         self._lock = threading.RLock()
         self._writer: str | None = None
         """This process's claim on the site (``claim_writer``), once made."""
-        self.client: Any = MongoClient(url, serverSelectionTimeoutMS=2000, tz_aware=False)
-        try:
-            self.db = self.client.get_default_database("traffic")
-            hello = self.client.admin.command("hello")
-            if not hello.get("setName"):
-                raise StoreError(
-                    f"store.url: {masked_url(url)} is a standalone MongoDB server; Traffic "
-                    "saves counts and tracker state in one transaction, which needs a replica "
-                    "set: start mongod with --replSet rs0 and run rs.initiate() once (a single "
-                    "node is enough; see the manual's \"Many sites in one MongoDB\")")
-            for name, fields in INDEXES.items():
-                self.db[name].create_index(fields, unique=True)
-            self.db.events.create_index([("site", 1), ("at", -1)])
-            self.db.events.create_index([("site", 1), ("kind", 1), ("at", -1)])
-            self.db.outbox.create_index([("site", 1), ("next_at", 1)])
-        except PyMongoError as error:
-            from pymongo.errors import ConnectionFailure
-
-            self.client.close()
-            kind = StoreUnreachable if isinstance(error, ConnectionFailure) else StoreError
-            raise kind(f"store.url: cannot use {masked_url(url)}: "
-                       f"{str(error).splitlines()[0]}") from None
-        except StoreError:
-            self.client.close()
-            raise
+        self._claim_seen = 0
+        self.client: Any = _client(url, create)
+        self.db = self.client.get_default_database("traffic")
 
     def consistent(self) -> Any:
         return self._lock
@@ -110,10 +86,13 @@ class MongoStore:
                 lambda session: self._add(session, rows, tracker_state, keys, gauges))
 
     def _in_transaction(self, work: Any) -> Any:
+        """``work(session)`` in one transaction, retried on a passing conflict for at most
+        ``TRANSACTION_S`` (pymongo would retry for two minutes, holding the store meanwhile)."""
+        import pymongo
         from pymongo.errors import PyMongoError
 
         try:
-            with self.client.start_session() as session:
+            with pymongo.timeout(TRANSACTION_S), self.client.start_session() as session:
                 return session.with_transaction(work)
         except PyMongoError as error:
             raise StoreError(f"cannot save to {masked_url(self.url)}: "
@@ -151,8 +130,7 @@ class MongoStore:
                  for key, name, bucket, total, count, text in gauge_rows(gauges)],
                 session=session)
         if self._writer is not None:
-            self.db.writers.update_one({"_id": site}, {"$set": {"seen": _now()}},
-                                       session=session)
+            self._renew_claim(session)
         return sum(d.rx + d.tx for d in new)
 
     def _not_stored(self, session: Any, rows: list[Delta]) -> list[Delta]:
@@ -291,6 +269,10 @@ class MongoStore:
             self.db.status.replace_one({"site": self.site, "name": name},
                                        {"site": self.site, "name": name, "document": document},
                                        upsert=True)
+            if self._writer is not None and _now() - self._claim_seen > CLAIM_RENEW_MS:
+                self.db.writers.update_one({"_id": self.site, "writer": self._writer},
+                                           {"$set": {"seen": _now()}})
+                self._claim_seen = _now()
         except PyMongoError:
             return
 
@@ -408,7 +390,7 @@ class MongoStore:
             outbox = self.db.outbox
             if hold_until is not None:
                 ended = outbox.find_one({"_id": delivery_id}, session=session)
-                if ended is not None:
+                if ended is not None and ended.get("fingerprint") is not None:
                     outbox.update_many(
                         {"site": self.site, "fingerprint": ended.get("fingerprint"),
                          "_id": {"$ne": delivery_id}, "sending_since": None,
@@ -447,26 +429,44 @@ class MongoStore:
         return removed
 
     def claim_writer(self) -> None:
-        """Become the site's only collector: a claim in ``writers``, kept fresh by every save
-        and given up on close. A claim is taken over when its collector is gone: a process of
-        this host that is not running any more, or a claim not renewed for
-        ``WRITER_FRESH_MS``."""
+        """Become the site's only collector: a claim in ``writers``, renewed by every save and
+        every publication (each poll, at most once a minute) and given up on close. A claim is
+        taken over when its collector is gone: a process of this host that is not running any
+        more, or a claim not renewed for ``WRITER_FRESH_MS``."""
         import os
         import socket
+
+        from pymongo.errors import DuplicateKeyError
 
         host = socket.gethostname()
         me = f"{host} pid {os.getpid()}"
         now = _now()
         with self._lock:
             found = self.db.writers.find_one({"_id": self.site})
-            if (found and found["writer"] != me and now - found["seen"] < WRITER_FRESH_MS
-                    and _running(found["writer"], host)):
-                raise StoreError(f"store.url: another collector ({found['writer']}) is "
-                                 f"already writing site {self.site!r} to "
-                                 f"{masked_url(self.url)}")
-            self.db.writers.replace_one({"_id": self.site}, {"writer": me, "seen": now},
-                                        upsert=True)
-            self._writer = me
+            takeable: list[dict[str, Any]] = [{"writer": me},
+                                              {"seen": {"$lt": now - WRITER_FRESH_MS}}]
+            if found and not _running(found["writer"], host):
+                takeable.append({"writer": found["writer"]})
+            try:
+                self.db.writers.update_one({"_id": self.site, "$or": takeable},
+                                           {"$set": {"writer": me, "seen": now}}, upsert=True)
+            except DuplicateKeyError:  # the claim is another's, and alive
+                holder = (self.db.writers.find_one({"_id": self.site}) or {}).get("writer")
+                raise StoreError(f"store.url: another collector ({holder}) is already "
+                                 f"writing site {self.site!r} to "
+                                 f"{masked_url(self.url)}") from None
+            self._writer, self._claim_seen = me, now
+
+    def _renew_claim(self, session: Any = None) -> None:
+        """Keep this collector's claim fresh; raises StoreError when another has taken it
+        over (this one must stop writing, or both would count the same bytes)."""
+        now = _now()
+        renewed = self.db.writers.update_one({"_id": self.site, "writer": self._writer},
+                                             {"$set": {"seen": now}}, session=session)
+        if renewed.matched_count == 0:
+            raise StoreError(f"store.url: another collector took over site {self.site!r} in "
+                             f"{masked_url(self.url)}; this one stops writing to it")
+        self._claim_seen = now
 
     def replaced(self) -> str:
         """A database is not a file that can be deleted under the collector: never."""
@@ -476,6 +476,7 @@ class MongoStore:
         """Nothing to do: see ``replaced``."""
 
     def close(self) -> None:
+        """Give up the claim; the client stays, shared by the stores of this process."""
         import contextlib
 
         from pymongo.errors import PyMongoError
@@ -486,7 +487,6 @@ class MongoStore:
             with contextlib.suppress(PyMongoError):
                 self.db.writers.delete_one({"_id": self.site, "writer": self._writer})
             self._writer = None
-        self.client.close()
 
 
 def _unavailable_as_store_error(method: Any) -> Any:
@@ -511,6 +511,67 @@ for _name in ("key_types", "set_keys", "sites", "tracker_state", "known_keys", "
               "has_alert_mark", "due_deliveries", "pending_deliveries", "delivery_started",
               "prune", "claim_writer"):
     setattr(MongoStore, _name, _unavailable_as_store_error(getattr(MongoStore, _name)))
+
+
+_clients: dict[str, Any] = {}
+"""One client per URL and process: a web worker opens a store at every request, and a client
+holds a pool of connections and watches the servers."""
+_indexed: set[str] = set()
+"""The URLs whose indexes this process has made."""
+_clients_lock = threading.Lock()
+
+
+def _client(url: str, create: bool) -> Any:
+    """The process's client for ``url``, checked once: a replica set (or a mongos in front of
+    one), and the indexes made when the store may be created (readers need no more than the
+    right to read)."""
+    from pymongo import MongoClient
+    from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
+
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is not None and (not create or url in _indexed):
+            return client
+        try:
+            client = client or MongoClient(url, serverSelectionTimeoutMS=2000, tz_aware=False)
+            hello = _hello(client)
+            if not hello.get("setName") and hello.get("msg") != "isdbgrid":
+                client.close()
+                raise StoreError(
+                    f"store.url: {masked_url(url)} is a standalone MongoDB server; Traffic "
+                    "saves counts and tracker state in one transaction, which needs a replica "
+                    "set: start mongod with --replSet rs0 and run rs.initiate() once (a single "
+                    "node is enough; see the manual's \"Many sites in one MongoDB\")")
+            if create:
+                _make_indexes(client.get_default_database("traffic"))
+                _indexed.add(url)
+        except (PyMongoError, ValueError) as error:
+            if client is not None:
+                client.close()
+            dns = isinstance(error, ConfigurationError) and "DNS" in str(error)
+            kind = StoreUnreachable if isinstance(error, ConnectionFailure) or dns else StoreError
+            raise kind(f"store.url: cannot use {masked_url(url)}: "
+                       f"{str(error).splitlines()[0]}") from None
+        _clients[url] = client
+        return client
+
+
+def _make_indexes(db: Any) -> None:
+    for name, fields in INDEXES.items():
+        db[name].create_index(fields, unique=True)
+    db.events.create_index([("site", 1), ("at", -1)])
+    db.events.create_index([("site", 1), ("kind", 1), ("at", -1)])
+    db.outbox.create_index([("site", 1), ("next_at", 1)])
+
+
+def _hello(client: Any) -> dict[str, Any]:
+    """The server's ``hello``, or ``isMaster`` from a MongoDB 4.4 before 4.4.2."""
+    from pymongo.errors import OperationFailure
+
+    try:
+        return client.admin.command("hello")
+    except OperationFailure:
+        return client.admin.command("isMaster")
 
 
 def _running(writer: str, host: str) -> bool:
@@ -543,8 +604,9 @@ def _now() -> int:
 def masked_url(url: str) -> str:
     """``url`` with its password hidden: ``mongodb://user:********@host/db``."""
     scheme, separator, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
+    authority, slash, path = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
     if not at or ":" not in credentials:
         return url
     user = credentials.split(":", 1)[0]
-    return f"{scheme}{separator}{user}:{MASK}{at}{host}"
+    return f"{scheme}{separator}{user}:{MASK}{at}{host}{slash}{path}"
