@@ -45,8 +45,8 @@ class UsageError(Exception):
 
 
 class Arguments:
-    """Parsed arguments, as ``argparse.Namespace`` holds them (``types.Arguments`` would
-    import ``types`` at every start-up)."""
+    """Parsed arguments, as ``argparse.Namespace`` holds them (``types.SimpleNamespace``
+    would import ``types`` at every start-up)."""
 
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
@@ -181,9 +181,9 @@ def _full_parse(argv: list[str]) -> "argparse.Namespace":
 def run_and_exit(argv: list[str] | None = None) -> "NoReturn":
     """Run the command and end the process with its exit status: what ``traffic`` and
     ``python -m cli`` do."""
-    argv = sys.argv[1:] if argv is None else argv
-    status = main(argv)
-    if _command_of(argv) in READER_COMMANDS:
+    args = _parse(argv)
+    status = _run(args)
+    if args.command in READER_COMMANDS:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -193,13 +193,11 @@ def run_and_exit(argv: list[str] | None = None) -> "NoReturn":
     sys.exit(status)
 
 
-def _command_of(argv: list[str]) -> str | None:
-    plain = _plain_parse(argv)
-    return plain.command if plain is not None else None  # type: ignore[union-attr]
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    return _run(_parse(argv))
+
+
+def _run(args: "argparse.Namespace | Arguments") -> int:
     if args.command in QUIET_COMMANDS:
         log.before_first.append(_configure_logging)
     else:

@@ -212,7 +212,7 @@ class Collector:
         as the new one (only its time is older, which makes the next rate check more lenient).
 
         A save that fails keeps everything in memory for the next one, logs the reason once
-        and publishes it (the save file) for ``status`` and the pages.
+        and publishes it (the ``save`` document) for ``status`` and the pages.
         """
         with self.store.consistent():
             with self._tracker_lock:

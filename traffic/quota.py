@@ -10,7 +10,7 @@ from traffic.hints import Any
 from traffic.periods import billing_period, bucket_start, day_bounds, from_ms
 from traffic.published import last_reading, read_realtime, read_sources
 from traffic.record import Record, field
-from traffic.roles import beside_keys, billed_keys
+from traffic.roles import beside_keys, billed_of, typed_keys
 from traffic.store import Store
 
 PERIOD_RESET_META = "period_reset_at"
@@ -129,7 +129,8 @@ def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -
     running collector's), added where they are billed."""
     start, end = current_period(store, config, now)
     extra = list(extra)
-    billed = billed_keys(store, config, [delta.key for delta in extra])
+    keys = typed_keys(store, config, [delta.key for delta in extra])
+    billed = billed_of(keys)
     unsaved = [delta for delta in extra if delta.key in billed]
     rx, tx = added(store.totals(start, end, billed), unsaved, start, end)
     day_start, day_end = day_bounds(now, config.timezone)
@@ -144,7 +145,7 @@ def usage(store: Store, config: Config, now: int, extra: Iterable[Delta] = ()) -
         estimate=estimate(rx + tx, counted_since, now, end), today_rx=today_rx,
         today_tx=today_tx, daily_limit=config.quota.daily, now=now,
         last_sample_at=last_sample_at(store, config), counted_since=counted_since,
-        beside=beside(store, config, start, end, rx + tx, now),
+        beside=beside(store, config, beside_keys(keys), start, end, rx + tx, now),
         calendar_days=calendar_days(now, end, config.timezone))
 
 
@@ -170,15 +171,15 @@ def added(totals: tuple[int, int], deltas: Iterable[Delta], start: int,
     return rx, tx
 
 
-def beside(store: Store, config: Config, start: int, end: int, billed_total: int,
-           now: int) -> tuple[Beside, ...]:
-    """The other counts of the link in ``[start, end)``: each unbilled source's counters, and
+def beside(store: Store, config: Config, unbilled: dict[str, list[str]], start: int,
+           end: int, billed_total: int, now: int) -> tuple[Beside, ...]:
+    """The other counts of the link in ``[start, end)``: each unbilled source's counters
+    (``unbilled``: its keys, by source), and
     each router's own month figures (``month_rx``/``month_tx`` gauges, while they are
     current), with the difference."""
     from traffic.source_state import is_stale
 
     published = read_sources(config, read_realtime(store))
-    unbilled = beside_keys(store, config)
     names = [source.name for source in config.sources]
     found = []
     for name in [*names, *(name for name in unbilled if name not in names)]:

@@ -12,7 +12,7 @@ config (another host) sees what a local one sees.
 
 from collections.abc import Iterable
 
-from traffic.config import Config, SourceConfig
+from traffic.config import Config
 from traffic.store import BILLED, GAUGE, RETIRED, UNBILLED, Key, Store
 
 
@@ -42,18 +42,17 @@ def typed_keys(store: Store, config: Config, extra: Iterable[str] = ()) -> list[
 
 
 def billed_keys(store: Store, config: Config, extra: Iterable[str] = ()) -> list[str]:
-    return [key.key for key in typed_keys(store, config, extra) if key.role == BILLED]
+    return billed_of(typed_keys(store, config, extra))
 
 
-def beside_keys(store: Store, config: Config) -> dict[str, list[str]]:
+def billed_of(keys: Iterable[Key]) -> list[str]:
+    return [key.key for key in keys if key.role == BILLED]
+
+
+def beside_keys(keys: Iterable[Key]) -> dict[str, list[str]]:
     """The unbilled keys, by source: each is shown beside the bill."""
     found: dict[str, list[str]] = {}
-    for key in typed_keys(store, config):
+    for key in keys:
         if key.role == UNBILLED:
             found.setdefault(key.source, []).append(key.key)
     return found
-
-
-def beside_sources(config: Config) -> list[SourceConfig]:
-    """The configured sources shown beside the bill."""
-    return [source for source in config.sources if not source.billed]

@@ -14,14 +14,12 @@ import os
 from traffic.config import Config, ConfigError, path_exists
 from traffic.files import replace_file
 from traffic.hints import Any
+from traffic.published import KEEPER, REALTIME, SAVE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-REALTIME_FILE = "realtime"
-SAVE_FILE = "save"
-KEEPER_FILE = "keeper"
 RAM_FILESYSTEMS = ("tmpfs", "ramfs")
 
 
@@ -105,7 +103,7 @@ def check_runtime_dir(config: Config) -> None:
 
 
 def realtime_path(config: Config) -> "Path":
-    return runtime_dir(config) / f"{config.site}.{REALTIME_FILE}"
+    return runtime_dir(config) / f"{config.site}.{REALTIME}"
 
 
 def write_atomically(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
@@ -124,8 +122,8 @@ def read_document(path: str | os.PathLike[str]) -> Any:
 
 
 def save_path(config: Config) -> "Path":
-    return runtime_dir(config) / f"{config.site}.{SAVE_FILE}"
+    return runtime_dir(config) / f"{config.site}.{SAVE}"
 
 
 def keeper_path(config: Config) -> "Path":
-    return runtime_dir(config) / f"{config.site}.{KEEPER_FILE}"
+    return runtime_dir(config) / f"{config.site}.{KEEPER}"

@@ -21,19 +21,28 @@ from traffic.store import Store
 
 def with_unsaved(store: Store, config: Config, now: int) -> "WithUnsaved":
     """``store`` as readers see it: with the running collector's unsaved deltas added."""
-    published = Published(store)
-    return WithUnsaved(published, unsaved_deltas(read_realtime(published), now),
-                       config.timezone)
+    return WithUnsaved(store, now, config.timezone)
 
 
-class Published:
-    """A store whose status documents are read once: a command or a request reads the
-    realtime document for its unsaved deltas, its sources and its latest reading, and each
-    must see the same one."""
+class WithUnsaved:
+    """A store whose totals, series, keys and first bucket include the unsaved deltas of the
+    collector's realtime document, and whose status documents are read once (a command or a
+    request reads the realtime document for its unsaved deltas, its sources and its latest
+    reading, and each must see the same one); every other call goes to the store itself.
 
-    def __init__(self, store: Store) -> None:
+    A delta whose start is before the saved reading of its key was saved meanwhile (the
+    document was published before the save), so it is left out: a save between the
+    collector's publication and this read never counts a byte twice.
+    """
+
+    def __init__(self, store: Store, now: int, tz: ZoneInfo) -> None:
         self.store = store
+        self.tz = tz
         self._documents: dict[str, Any] = {}
+        unsaved = unsaved_deltas(read_realtime(self), now)  # type: ignore[arg-type]
+        saved = store.tracker_state() if unsaved else {}
+        self.unsaved = [delta for delta in unsaved
+                        if delta.key not in saved or delta.start >= saved[delta.key].at]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -42,26 +51,6 @@ class Published:
         if name not in self._documents:
             self._documents[name] = self.store.published(name)
         return self._documents[name]
-
-
-class WithUnsaved:
-    """A store whose totals, series, keys and first bucket include ``unsaved``; every other
-    call goes to the store itself.
-
-    A delta whose start is before the saved reading of its key was saved meanwhile (the
-    file was published before the save), so it is left out: a save between the collector's
-    publication and this read never counts a byte twice.
-    """
-
-    def __init__(self, store: Store, unsaved: Iterable[Delta], tz: ZoneInfo) -> None:
-        self.store = store
-        self.tz = tz
-        saved = store.tracker_state() if unsaved else {}
-        self.unsaved = [delta for delta in unsaved
-                        if delta.key not in saved or delta.start >= saved[delta.key].at]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
     def _of(self, keys: Iterable[str] | None) -> list[Delta]:
         if keys is None:

@@ -4,10 +4,10 @@ from flask import Blueprint, Response, current_app
 
 from traffic.config import ALERT_RULES
 from traffic.quota import usage
-from traffic.roles import billed_keys, source_name
+from traffic.roles import typed_keys
 from traffic.signal import number
 from traffic.source_state import UP, SourceState, source_states
-from traffic.store import ALERT_OUTCOMES, AlertCounts
+from traffic.store import ALERT_OUTCOMES, BILLED, AlertCounts
 from web import params
 from web.db import get_store, traffic_config
 
@@ -30,14 +30,13 @@ def metrics_view() -> Response:
     lines = ["# HELP traffic_bytes_total Bytes counted on an interface since the store began, "
              "by the source that counted them; sum billed=\"true\" for the bill.",
              "# TYPE traffic_bytes_total counter"]
-    known = store.known_keys()
-    billed = set(billed_keys(store, config))
-    for key in known:
+    typed = {key.key: key for key in typed_keys(store, config)}
+    for key in store.known_keys():
         rx, tx = store.totals(0, now + 1, [key])
-        iface = key.split(":", 1)[-1]
         for direction, value in (("rx", rx), ("tx", tx)):
-            labels = _labels(site=site, source=source_name(key), iface=iface,
-                             direction=direction, billed=str(key in billed).lower())
+            labels = _labels(site=site, source=typed[key].source, iface=typed[key].name,
+                             direction=direction,
+                             billed=str(typed[key].role == BILLED).lower())
             lines.append(f"traffic_bytes_total{labels} {value}")
     current = usage(store, config, now)
     gauges = [

@@ -89,14 +89,9 @@ class MongoStore:
         """``work(session)`` in one transaction, retried on a passing conflict for at most
         ``TRANSACTION_S`` (pymongo would retry for two minutes, holding the store meanwhile)."""
         import pymongo
-        from pymongo.errors import PyMongoError
 
-        try:
-            with pymongo.timeout(TRANSACTION_S), self.client.start_session() as session:
-                return session.with_transaction(work)
-        except PyMongoError as error:
-            raise StoreError(f"cannot save to {masked_url(self.url)}: "
-                             f"{str(error).splitlines()[0]}") from None
+        with pymongo.timeout(TRANSACTION_S), self.client.start_session() as session:
+            return session.with_transaction(work)
 
     def _add(self, session: Any, rows: list[Delta], tracker_state: Mapping[str, CounterState],
              keys: list[Key], gauges: list[GaugeSample]) -> int:
@@ -505,7 +500,8 @@ def _unavailable_as_store_error(method: Any) -> Any:
     return call
 
 
-for _name in ("key_types", "set_keys", "sites", "tracker_state", "known_keys", "series",
+for _name in ("add", "raise_alert", "set_notify_targets", "delivery_ended", "key_types",
+              "set_keys", "sites", "tracker_state", "known_keys", "series",
               "totals", "first_bucket", "last_sample_at", "add_events", "events", "get_meta",
               "set_meta", "published", "gauge_series", "gauge_names", "alert_counts",
               "has_alert_mark", "due_deliveries", "pending_deliveries", "delivery_started",
