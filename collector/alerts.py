@@ -87,13 +87,21 @@ import json
 import logging
 import socket
 import struct
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from collector.sources.kernel import default_route_interface
-from traffic.config import ALERT_GROUPS, Config, NotifyTarget, mask_known, secret_values
+from traffic.config import (
+    ALERT_GROUPS,
+    Config,
+    NotifyTarget,
+    mask_known,
+    mask_text,
+    secret_values,
+)
 from traffic.counters import Delta
 from traffic.periods import DAY_MS, bucket_start, from_ms, next_bucket
 from traffic.published import read_keeper
@@ -106,10 +114,14 @@ from traffic.units import format_size, unit_system
 
 log = logging.getLogger(__name__)
 
-CHECK_EVERY_S = 60.0
-"""Rules are checked at the collector's start, then this often, or every
-``collector.save_interval`` when that is shorter (a store saved more often is watched as
-closely)."""
+CHECK_EVERY_S = 300.0
+"""The longest wait between two checks (``collector.save_interval`` when that is shorter: a
+store saved more often is watched as closely). Checks come sooner when a rule may be due: once
+the billed bytes counted since the last check reach the next threshold, the daily limit or the
+hourly burst (``bytes_to_next_alert``), at the next moment a rule of time may be due
+(``next_check_at``), and when the keeper finds the link gone or back. A check costs a few
+milliseconds of CPU on a small board: checking every minute whether anything could be due or
+not was a fifth of the collector's CPU."""
 EARLY_WARNING_AFTER_MS = DAY_MS
 """Counting the early warning waits for: a whole day's rhythm, not one evening's pace."""
 MAX_LENGTH = 280
@@ -315,6 +327,40 @@ def _period_summary(facts: Facts, config: Config, text: "Texts") -> list[Alert]:
     start, end, total = facts.previous_period
     return [Alert("period_summary", f"period_summary:{start}",
                   *text.period_summary(start, end, total))]
+
+
+def bytes_to_next_alert(facts: Facts, config: Config) -> int | None:
+    """Billed bytes more than ``facts`` counted that may make a rule of bytes due: the next
+    threshold of the period, today's limit, this hour's burst. None when no such rule is set."""
+    current = facts.usage
+    reached: list[int] = []
+    if current.limit:
+        reached += [-(-current.limit * pct // 100) for pct in config.quota.thresholds]
+    margins = [total - current.total for total in reached]
+    if current.daily_limit:
+        margins.append(current.daily_limit - current.today)
+    if config.alerts.hourly_burst:
+        margins.append(config.alerts.hourly_burst + 1 - facts.hours[-1][1])
+    return min((margin for margin in margins if margin > 0), default=None)
+
+
+def next_check_at(facts: Facts, config: Config) -> int:
+    """The next moment a rule of time may be due after ``facts.now``, at most
+    ``CHECK_EVERY_S`` (or ``collector.save_interval``) later: the link down for
+    ``alerts.link_down_after``, the daily summary, a day's or the period's end, a day of the
+    period counted (the early warning)."""
+    now, tz = facts.now, config.timezone
+    longest = min(CHECK_EVERY_S, config.collector.save_interval)
+    tomorrow = next_bucket("day", bucket_start("day", now, tz), tz)
+    moments = [now + round(longest * 1000), tomorrow, facts.usage.period_end,
+               facts.usage.counted_since + EARLY_WARNING_AFTER_MS]
+    if config.alerts.daily_summary:
+        moments += [summary_time(day, config.alerts.daily_summary, config)
+                    for day in (bucket_start("day", now, tz), tomorrow)]
+    link = facts.link
+    if link is not None and not link.up and not link.held and link.down_since is not None:
+        moments.append(link.down_since + round(config.alerts.link_down_after * 1000))
+    return min(moment for moment in moments if moment > now)
 
 
 def new_alerts(alerts: Iterable[Alert], marked: Callable[[str], bool]) -> list[Alert]:
@@ -529,15 +575,22 @@ class AlertChecker:
         self.snapshot = snapshot
         self.secrets = secret_values(config.effective)
         self.started = clock()
+        self.margin: int | None = None
+        """Billed bytes counted after the last check's snapshot that call for a check."""
+        self.next_at = self.started
+        """When the next check is due at the latest."""
 
     def check(self) -> list[Alert]:
-        """Raise what is due; returns the alerts raised by this check."""
+        """Raise what is due; returns the alerts raised by this check. Sets ``margin`` and
+        ``next_at``: when the next check is needed."""
         facts = self.facts(self.clock())
         with self.store.consistent():
             due = new_alerts(rules(facts, self.config), self.store.has_alert_mark)
         raised = [alert for alert in due if self._raise(alert, facts.now)]
         with self.store.consistent():
             self._remember(facts)
+        self.margin = bytes_to_next_alert(facts, self.config)
+        self.next_at = next_check_at(facts, self.config)
         return raised
 
     def facts(self, now: int) -> Facts:
@@ -720,3 +773,36 @@ def public_address(text: str | None) -> str | None:
         return None
     return str(address)
 
+
+
+class AlertLoop(threading.Thread):
+    """Checks the rules on a thread of its own: at start, then when the last check said
+    (``AlertChecker.next_at``), or at once when ``wake`` is called (enough bytes counted, the
+    link changed). After a failed check, the next one comes ``CHECK_EVERY_S`` later at most."""
+
+    def __init__(self, checker: AlertChecker, bytes_to_watch: Callable[[int | None], None],
+                 raised: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name="alerts", daemon=True)
+        self.checker = checker
+        self.bytes_to_watch = bytes_to_watch
+        self.raised = raised
+        self.stop = stop
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        longest_ms = min(CHECK_EVERY_S, self.checker.config.collector.save_interval) * 1000
+        while not self.stop.is_set():
+            try:
+                if self.checker.check():
+                    self.raised()
+                next_at = self.checker.next_at
+            except Exception as error:  # one bad check must not stop the next ones
+                log.error("alerts failed: %s", mask_text(str(error)))
+                next_at = self.checker.clock() + longest_ms
+            self.bytes_to_watch(self.checker.margin)
+            wait_ms = min(max(next_at - self.checker.clock(), 0), longest_ms)
+            self._wake.wait(wait_ms / 1000)
+            self._wake.clear()

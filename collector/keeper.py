@@ -184,11 +184,13 @@ class Keeper:
                  clock: Callable[[], int], prober: Prober | None = None,
                  sources: Sequence[Any] = (),
                  unsaved: Callable[[], Iterable[Delta]] = tuple,
-                 before_action: Callable[[], object] = lambda: None) -> None:
+                 before_action: Callable[[], object] = lambda: None,
+                 link_changed: Callable[[], object] = lambda: None) -> None:
         """``sources``: the collector's running sources, for a router's evidence and the
         router built-in actions; ``unsaved``: the collector's deltas not saved yet, which the
         quota counts; ``before_action``: saves them before a command may take the link (or
-        the box) down."""
+        the box) down; ``link_changed``: called when a check finds the link gone down, back
+        up, or held down or let go (the alert rules look at it then)."""
         self.config = config
         self.store = store
         self.clock = clock
@@ -199,6 +201,8 @@ class Keeper:
         self.runner = ActionRunner(sources, config, store)
         self.unsaved = unsaved
         self.before_action = before_action
+        self.link_changed = link_changed
+        self._published_link: tuple[str, str] | None = None
         self._since_at: tuple[int, float] | None = None
         """``since`` of the state as this process set it, with the monotonic clock then; None
         until this run's first check."""
@@ -295,6 +299,10 @@ class Keeper:
         self.store.publish(KEEPER, {
             **asdict(state), "checked_at": now, "interface": evidence.interface,
             "evidence": evidence.reason})
+        link = (state.link, state.held)
+        if link != self._published_link:
+            self._published_link = link
+            self.link_changed()
 
 
 def quota_spent(config: Config, store: Store, now: int,

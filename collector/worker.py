@@ -137,6 +137,11 @@ class Collector:
         self._saved = self._counters_of(self.tracker.state)
         self._tracker_lock = threading.Lock()
         self._publish_lock = threading.Lock()
+        self._alert_margin: int | None = None
+        """Billed bytes that call for an alert check (``alerts.bytes_to_next_alert``)."""
+        self._billed_since_snapshot = 0
+        self.alerts_due: Callable[[], None] = lambda: None
+        """Called from a poll when the billed bytes since the last check reach the margin."""
         self.save_state: dict = {"saved_at": None, "failing_since": None, "error": ""}
 
     def poll(self) -> list[Delta]:
@@ -165,6 +170,12 @@ class Collector:
                           replace(reading, max_rate=max_rate) if max_rate else reading))]
             for delta in deltas:
                 self.pending.add(delta)
+            due = False
+            if watch.config.billed and self._alert_margin is not None and deltas:
+                self._billed_since_snapshot += sum(delta.rx + delta.tx for delta in deltas)
+                due = self._billed_since_snapshot >= self._alert_margin
+                if due:
+                    self._alert_margin = None
             watch.gauges = {}  # what this poll did not read is not known any more
             for reading in readings:
                 watch.gauges.update(reading.gauges)
@@ -176,6 +187,8 @@ class Collector:
                              for reading in readings if reading.key in self.tracker.state))
         if watch.config.billed:
             self._add_rates(deltas, any(reading.counters for reading in readings))
+        if due:
+            self.alerts_due()
         if starts:
             self.save()
         else:
@@ -190,8 +203,28 @@ class Collector:
         """The deltas not saved yet and each source's latest state, taken at once: the alert
         rules add these bytes to the store's, as readers see them."""
         with self._tracker_lock:
-            return list(self.pending.deltas), {watch.config.name: watch.document()
-                                        for watch in self.watches}
+            return self._unsaved()
+
+    def _unsaved(self) -> tuple[list[Delta], dict[str, dict]]:
+        return list(self.pending.deltas), {watch.config.name: watch.document()
+                                           for watch in self.watches}
+
+    def alert_snapshot(self) -> tuple[list[Delta], dict[str, dict]]:
+        """``unsaved()`` for an alert check, from which the billed bytes are counted anew."""
+        with self._tracker_lock:
+            self._billed_since_snapshot = 0
+            return self._unsaved()
+
+    def watch_billed_bytes(self, margin: int | None) -> None:
+        """Call ``alerts_due`` once ``margin`` billed bytes were counted since the last
+        ``alert_snapshot`` (None: never)."""
+        with self._tracker_lock:
+            self._alert_margin = margin
+            due = margin is not None and self._billed_since_snapshot >= margin
+            if due:
+                self._alert_margin = None
+        if due:
+            self.alerts_due()
 
     def close(self) -> None:
         """Close every source (a router's session is logged out), each whatever the others do."""
@@ -381,29 +414,23 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    from collector.alerts import AlertChecker, AlertLoop
+    from collector.notify import DELIVER_EVERY_S, Deliverer
+
+    alerts = AlertLoop(AlertChecker(config, store, collector.clock, collector.alert_snapshot),
+                       collector.watch_billed_bytes,
+                       lambda: scheduler.modify_job("deliver", next_run_time=datetime.now(UTC)),
+                       stop)
+    collector.alerts_due = alerts.wake
     keeper = None
     if config.keeper.enabled:
         from collector.keeper import Keeper
 
         keeper = Keeper(config, store, collector.clock,
                         sources=collector.sources, unsaved=lambda: collector.unsaved()[0],
-                        before_action=collector.save)
+                        before_action=collector.save, link_changed=alerts.wake)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
-    from collector.alerts import CHECK_EVERY_S, AlertChecker
-
-    alerts = AlertChecker(config, store, collector.clock, collector.unsaved)
-
-    def check_alerts() -> None:
-        """Check the rules; what they raise is delivered at once, not at the next round."""
-        if alerts.check():
-            scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
-    check_alerts.__name__ = "alerts"
-    scheduler.add_job(_logged(check_alerts), "interval",  # at start, then often
-                      seconds=min(CHECK_EVERY_S, config.collector.save_interval), id="alerts",
-                      next_run_time=datetime.now(UTC))
-    from collector.notify import DELIVER_EVERY_S, Deliverer
-
     deliverer = Deliverer(config, store, collector.clock)
     deliverer.recover()
     scheduler.add_job(_logged(deliverer.run_due, "deliver alerts"), "interval",
@@ -412,6 +439,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     collector.poll()
     collector.prune()
     scheduler.start()
+    alerts.start()
     for loop in polls:
         loop.start()
     log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
@@ -420,7 +448,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     if keeper is not None:
         keeper.stop()  # a hung connect must not outlast supervisor's stopwaitsecs
     deliverer.stop()
-    for loop in polls:
+    alerts.wake()
+    for loop in (*polls, alerts):
         loop.join()
     scheduler.shutdown(wait=True)
     collector.poll()

@@ -611,3 +611,49 @@ def test_a_long_site_name_is_cut_not_the_tweet(household: Callable[..., Househol
     assert delivery.body == (f"{shown}: 50% of the monthly limit is used: 600 MB of 1 GB, "
                              "23 days left. 17.4 MB a day keeps you inside.")
     assert len(delivery.title) + len(delivery.body) <= 280
+
+
+@pytest.mark.parametrize(("settings", "rule"), [
+    ('[quota]\nmonthly = "1 GB"\nthresholds = [50, 80]\n', "threshold"),
+    ('[quota]\nmonthly = "40 GB"\ndaily = "300 MB"\n', "daily_limit"),
+    ('[quota]\nmonthly = "40 GB"\n[alerts]\nhourly_burst = "100 MB"\n', "burst"),
+])
+def test_the_margin_a_check_leaves_is_exactly_the_bytes_that_make_the_next_alert_due(
+        household: Callable[..., Household], settings: str, rule: str) -> None:
+    """The collector checks again once it has counted the margin: one byte less raises
+    nothing, the margin raises the rule."""
+    start = local(2026, 11, 10, 14)
+    house = household(settings + "[alerts]\nearly_warning = false\n" if "[alerts]" not in
+                      settings else settings + "early_warning = false\n", start)
+    house.pending = [Delta(KEY, start, start + MIN, 30 * MB, 7 * MB)]
+    house.now = start + 2 * MIN
+    house.checker.check()
+    margin = house.checker.margin
+    assert margin is not None and house.alerts(rule) == []
+    house.pending.append(Delta(KEY, start + 2 * MIN, start + 3 * MIN, margin - 1, 0))
+    house.now = start + 4 * MIN
+    house.checker.check()
+    assert house.alerts(rule) == [] and house.checker.margin == 1
+    house.pending.append(Delta(KEY, start + 4 * MIN, start + 5 * MIN, 0, 1))
+    house.now = start + 6 * MIN
+    house.checker.check()
+    assert len(house.alerts(rule)) == 1
+
+
+def test_the_next_check_comes_when_a_rule_of_time_may_be_due(
+        household: Callable[..., Household]) -> None:
+    start = local(2026, 11, 10, 20, 50)
+    house = household('[quota]\nmonthly = "40 GB"\nthresholds = [50]\n[alerts]\n'
+                      'daily_summary = "21:00"\nearly_warning = false\n'
+                      '[collector]\nsave_interval = "10m"\n', start)
+    house.checker.check()
+    assert clock_of(house.checker.next_at) == "2026-11-10 20:55"  # at most 5 minutes later
+    house.now = local(2026, 11, 10, 20, 57)
+    house.checker.check()
+    assert clock_of(house.checker.next_at) == "2026-11-10 21:00"
+    house.now = local(2026, 11, 10, 21, 0)
+    house.checker.check()
+    assert [clock_of(event.at) for event in house.alerts("daily_summary")] == [
+        "2026-11-10 21:00"]
+    assert clock_of(house.checker.next_at) == "2026-11-10 21:05"
+    assert house.checker.margin == 20 * GB

@@ -155,3 +155,22 @@ def test_the_receiver_gets_the_50_and_the_80_percent_messages_and_nothing_else(
         "alert_sent", "alert_sent"]
     assert receiver.messages() == messages
     assert 0.8 * LIMIT <= sum(collector.stored()) < LIMIT
+
+
+def test_a_threshold_crossed_between_two_checks_is_sent_at_once(
+        link: Link, receiver: NearReceiver,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    """At the default save interval the rules are checked every 5 minutes at most; the collector
+    checks at once when the bytes it counts reach the next threshold, as the poll that counts
+    them sees."""
+    collector = spawn_collector(f'[quota]\nmonthly = "4 MB"\n'
+                                f'[alerts]\nnotify = ["{receiver.url()}"]\n',
+                                save_interval="10m")
+    start = link.counters()
+    collector.start()
+    collector.wait_polls(3)  # the check at start has run
+    send_until(link, start, 0.55)
+    wait_until(lambda: len(receiver.messages()) == 1, "the 50% message", DELIVERY_WAIT_S,
+               collector)
+    collector.stop()
+    assert used(receiver.messages()[0], 50) >= 2

@@ -3,6 +3,7 @@
 import marshal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,15 @@ import pytest
 from tests.conftest import make_config
 from traffic.config import load_config
 from traffic.published import KEEPER, REALTIME, read_keeper, read_realtime
-from traffic.runtime import _on_ram_disk, keeper_path, realtime_path, runtime_dir
+from traffic.runtime import (
+    StatusFile,
+    _on_ram_disk,
+    keeper_path,
+    read_document,
+    realtime_path,
+    runtime_dir,
+    write_atomically,
+)
 from traffic.store import open_site_store
 from web import create_app
 
@@ -50,7 +59,10 @@ def test_a_runtime_file_not_written_by_a_collector_is_ignored(
     store = open_site_store(config, create=True)
     path = realtime_path(config) if name == "realtime" else keeper_path(config)
     path.parent.mkdir(parents=True)
-    path.write_bytes(document if isinstance(document, bytes) else marshal.dumps(document))
+    if isinstance(document, bytes):
+        path.write_bytes(document)
+    else:
+        write_atomically(path, document)
     assert (read_realtime(store), read_keeper(store, config)) == (None, None)
     store.close()
 
@@ -73,3 +85,67 @@ def test_what_the_collector_publishes_is_read_through_the_store(tmp_path: Path) 
     assert (read_realtime(store), read_keeper(store, config)) == (GOOD_REALTIME, GOOD_KEEPER)
     assert realtime_path(config).exists() and keeper_path(config).exists()  # on the RAM disk
     store.close()
+
+
+READER = """
+import sys
+from traffic.runtime import read_document
+versions = set()
+for _ in range(int(sys.argv[2])):
+    document = read_document(sys.argv[1])
+    if document["points"] != [document["version"]] * document["length"]:
+        sys.exit(f"torn: version {document['version']}")
+    versions.add(document["version"])
+print(len(versions))
+"""
+
+
+def test_a_reader_never_sees_a_document_half_rewritten(tmp_path: Path) -> None:
+    """The collector rewrites its realtime file in place every poll while any number of
+    readers read it: each read is one whole version, of whatever length."""
+    path = tmp_path / "home.realtime"
+    status_file = StatusFile(str(path))
+    status_file.write({"version": 0, "length": 0, "points": []})
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    version = 0
+    while reader.poll() is None:
+        version += 1
+        length = (version * 7919) % 3000
+        status_file.write({"version": version, "length": length, "points": [version] * length})
+        time.sleep(0.0002)  # a collector writes every few seconds: this is 1000 times as often
+    out, err = reader.communicate()
+    status_file.close()
+    assert reader.returncode == 0, err
+    assert int(out) > 10, "the reader should have seen the file change under it"
+
+
+def test_a_status_file_removed_is_made_again_and_counts_on(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "home.save"
+    first = StatusFile(str(path))
+    first.write({"saved_at": 1})
+    first.write({"saved_at": 2})
+    path.unlink()
+    first.write({"saved_at": 3})  # the folder was cleaned: the next write makes it again
+    assert read_document(path) == {"saved_at": 3}
+    first.close()
+    sequence = int.from_bytes(path.read_bytes()[:8], "little")
+    second = StatusFile(str(path))  # a collector started again goes on from the number there
+    second.write({"saved_at": 4})
+    second.close()
+    assert int.from_bytes(path.read_bytes()[:8], "little") == sequence + 2
+    assert read_document(path) == {"saved_at": 4}
+
+
+def test_a_writer_killed_while_writing_leaves_no_document_until_the_next_one(
+        tmp_path: Path) -> None:
+    path = tmp_path / "home.realtime"
+    write_atomically(path, GOOD_REALTIME)
+    with path.open("r+b") as handle:
+        handle.write((7).to_bytes(8, "little"))  # odd: stopped between its writes
+    with pytest.raises(ValueError, match="being rewritten"):
+        read_document(path)
+    restarted = StatusFile(str(path))
+    restarted.write(GOOD_REALTIME)
+    restarted.close()
+    assert read_document(path) == GOOD_REALTIME

@@ -1,15 +1,22 @@
 """The runtime folder: where the SQLite store keeps its status documents (see
 ``traffic.published``) as small files on a RAM disk, one per document, named after the site.
 
-Written atomically (write then rename), so a reader never sees half a file; kept out of the
-database so that publishing every few seconds writes nothing to the SD card. They hold Python's
-``marshal`` format, not JSON: only this program's readers open them, and importing ``json``
-(with the regular expressions it compiles) would be a fifth of every ``traffic status``.
-``traffic status --json`` shows what they say.
+Kept out of the database so that publishing every few seconds writes nothing to the SD card.
+They hold Python's ``marshal`` format, not JSON: only this program's readers open them, and
+importing ``json`` (with the regular expressions it compiles) would be a fifth of every
+``traffic status``. ``traffic status --json`` shows what they say.
+
+A file is a sequence number (8 bytes), the document's length (4 bytes) and the document. The
+collector keeps each file open and rewrites it in place as a seqlock: the number made odd, the
+document written, the number made even again; a reader that reads an even number before and the
+same number after the document has read it whole. Writing a new file and renaming it over the
+old one (four system calls, an inode made and one freed) cost the collector a fifth of its CPU
+at every poll; a rewrite in place is three small writes.
 """
 
 import marshal
 import os
+from _thread import allocate_lock
 
 from traffic.config import Config, ConfigError, path_exists
 from traffic.files import replace_file
@@ -106,17 +113,103 @@ def realtime_path(config: Config) -> "Path":
     return runtime_dir(config) / f"{config.site}.{REALTIME}"
 
 
+SEQUENCE_BYTES = 8
+LENGTH_BYTES = 4
+HEADER = SEQUENCE_BYTES + LENGTH_BYTES
+READ_TRIES = 70
+QUICK_TRIES = 20
+"""Tries one after the other; the next ones a millisecond apart. A writer rewrites its file in
+a few microseconds, every few seconds, so a number still odd after 50 ms is a writer killed
+while writing: its readers find no document until the next writer writes one."""
+
+
+def _number(value: int, size: int) -> bytes:
+    return value.to_bytes(size, "little")
+
+
+def _number_at(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset:offset + size], "little")
+
+
+class StatusFile:
+    """One status document's file, kept open by its only writer and rewritten in place.
+
+    A file removed meanwhile (the RAM disk's folder cleaned) is made again at the next write.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = allocate_lock()
+        self._descriptor = -1
+        self._sequence = 0
+
+    def write(self, document: dict[str, Any]) -> None:
+        """Raises OSError."""
+        encoded = marshal.dumps(document)
+        data = _number(len(encoded), LENGTH_BYTES) + encoded
+        with self._lock:
+            if self._descriptor < 0 or os.fstat(self._descriptor).st_nlink == 0:
+                self._open()
+            self._sequence += 1
+            os.pwrite(self._descriptor, _number(self._sequence, SEQUENCE_BYTES), 0)
+            os.pwrite(self._descriptor, data, SEQUENCE_BYTES)
+            self._sequence += 1
+            os.pwrite(self._descriptor, _number(self._sequence, SEQUENCE_BYTES), 0)
+
+    def _open(self) -> None:
+        self.close()
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        previous = _number_at(os.pread(descriptor, SEQUENCE_BYTES, 0), 0, SEQUENCE_BYTES)
+        self._sequence = previous + previous % 2  # on from a previous writer's, never back
+        self._descriptor = descriptor
+
+    def close(self) -> None:
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
+
+
 def write_atomically(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
-    """Write ``document`` (dicts, lists, tuples, text and numbers) whole, for the readers."""
-    replace_file(path, marshal.dumps(document))
+    """Write ``document`` (dicts, lists, tuples, text and numbers) as a new file, for the
+    readers: one-off writers and tests; the collector keeps a ``StatusFile``."""
+    data = marshal.dumps(document)
+    replace_file(path, _number(0, SEQUENCE_BYTES) + _number(len(data), LENGTH_BYTES) + data)
 
 
 def read_document(path: str | os.PathLike[str]) -> Any:
-    """What ``write_atomically`` wrote at ``path``; raises OSError or ValueError."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    """What a ``StatusFile`` or ``write_atomically`` wrote at ``path``, read whole (tried again
+    while its writer is rewriting it); raises OSError or ValueError."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return marshal.loads(data)
+        for attempt in range(READ_TRIES):
+            data = os.pread(descriptor, 1 << 20, 0)
+            if len(data) < HEADER:
+                raise ValueError(f"{path}: not a runtime file (too short)")
+            before = data[:SEQUENCE_BYTES]
+            if before[0] % 2 == 0 and os.pread(descriptor, SEQUENCE_BYTES, 0) == before:
+                return _document(path, data)
+            if attempt < QUICK_TRIES:
+                os.sched_yield()
+            else:
+                from time import sleep
+
+                sleep(0.001)
+    finally:
+        os.close(descriptor)
+    raise ValueError(f"{path}: being rewritten for {READ_TRIES - QUICK_TRIES} ms (a writer "
+                     "stopped while writing it?)")
+
+
+def _document(path: str | os.PathLike[str], data: bytes) -> Any:
+    length = _number_at(data, SEQUENCE_BYTES, LENGTH_BYTES)
+    if HEADER + length > len(data):
+        raise ValueError(f"{path}: not a runtime file (cut short)")
+    try:
+        return marshal.loads(data[HEADER:HEADER + length])
     except (EOFError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: not a runtime file ({error})") from None
 

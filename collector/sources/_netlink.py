@@ -15,6 +15,7 @@ import errno
 import os
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 RTMGRP_LINK = 1
@@ -47,6 +48,7 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 RECEIVE_BUFFER = 1 << 20
 """Room the kernel may use for messages waiting between two polls; only used while they wait."""
 MESSAGE_BUFFER = 1 << 15
+RECEIVE_TIMEOUT_S = 2
 
 
 @dataclass(frozen=True)
@@ -145,39 +147,74 @@ class LinkCounters:
     """Counters of named interfaces, asked of the kernel in one datagram of ``RTM_GETSTATS``
     requests (Linux 4.7 and later) on a socket of its own, each for the 64-bit link counters
     only: one system call each way, where sysfs takes four file reads per interface. Each
-    answer is for the ifindex asked, so counters and life always match."""
+    answer is for the ifindex asked, so counters and life always match.
 
-    def __init__(self) -> None:
+    With ``remember_indexes`` each name's ifindex is looked up once (``if_nametoindex`` is three
+    system calls) and kept until ``forget`` is called, which the caller must do for every link
+    event it takes (an interface deleted, made or renamed): only a caller that listens to them
+    may remember. An interface gone since answers ``ENODEV`` and is looked up again at once.
+    """
+
+    def __init__(self, remember_indexes: bool = False) -> None:
         self.socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                     socket.NETLINK_ROUTE)
-        self.socket.settimeout(2.0)
         try:
+            # a blocking socket with a receive timeout: one system call per receive, where
+            # Python's own timeout polls before each
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                   struct.pack("@ll", RECEIVE_TIMEOUT_S, 0))
             self.socket.bind((0, 0))
         except OSError:
             self.socket.close()
             raise
         self._buffer = bytearray(MESSAGE_BUFFER)
         self._sequence = 0
+        self._indexes: dict[str, int] | None = {} if remember_indexes else None
+
+    def forget(self, name: str | None = None, ifindex: int | None = None) -> None:
+        """Look ``name`` and whatever name had ``ifindex`` up again at the next read; every
+        name when neither is given."""
+        if self._indexes is None:
+            return
+        if name is None and ifindex is None:
+            self._indexes.clear()
+            return
+        for known in [known for known, index in self._indexes.items()
+                      if known == name or index == ifindex]:
+            del self._indexes[known]
+
+    def stop_remembering(self) -> None:
+        """The link events are not heard any more: look every name up at every read."""
+        self._indexes = None
 
     def read(self, names: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
         """``(ifindex, rx_bytes, tx_bytes)`` of each interface of ``names`` that exists;
         raises OSError when the kernel cannot answer (as before Linux 4.7)."""
+        found, gone = self._ask(names)
+        if gone:
+            for name in gone:
+                self.forget(name)
+            found.update(self._ask(gone)[0])
+        return found
+
+    def _ask(self, names: Iterable[str]) -> tuple[dict[str, tuple[int, int, int]], list[str]]:
+        """The counters of ``names``, and the remembered ones no longer there (ENODEV)."""
         asked: dict[int, tuple[str, int]] = {}
         request = bytearray()
         for name in names:
-            try:
-                ifindex = socket.if_nametoindex(name)
-            except OSError:
+            ifindex = self._index(name)
+            if ifindex is None:
                 continue
             self._sequence = (self._sequence + 1) & 0x7FFFFFFF
             asked[self._sequence] = (name, ifindex)
             request += STATS_REQUEST.pack(STATS_REQUEST.size, RTM_GETSTATS, NLM_F_REQUEST,
                                           self._sequence, 0, AF_UNSPEC, ifindex,
                                           STATS_LINK_64_MASK)
-        if not asked:
-            return {}
-        self.socket.send(request)
         found: dict[str, tuple[int, int, int]] = {}
+        gone: list[str] = []
+        if not asked:
+            return found, gone
+        self.socket.send(request)
         view = memoryview(self._buffer)
         while asked:
             size = self.socket.recv_into(self._buffer)
@@ -192,12 +229,27 @@ class LinkCounters:
                         code = -NLMSGERR.unpack_from(view, offset + NLMSGHDR.size)[0]
                         if code != errno.ENODEV:
                             raise OSError(code, os.strerror(code))
+                        if self._indexes is not None and name in self._indexes:
+                            gone.append(name)
                     elif kind == RTM_NEWSTATS:
                         counters = _stats64(view, offset + STATS_REQUEST.size, offset + length)
                         if counters is not None:
                             found[name] = (ifindex, *counters)
                 offset += _align(length)
-        return found
+        return found, gone
+
+    def _index(self, name: str) -> int | None:
+        if self._indexes is not None:
+            ifindex = self._indexes.get(name)
+            if ifindex is not None:
+                return ifindex
+        try:
+            ifindex = socket.if_nametoindex(name)
+        except OSError:
+            return None
+        if self._indexes is not None:
+            self._indexes[name] = ifindex
+        return ifindex
 
     def close(self) -> None:
         self.socket.close()

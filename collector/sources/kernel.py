@@ -120,7 +120,7 @@ class KernelSource:
                            error.strerror or error)
         self._counters: LinkCounters | None = None
         try:
-            self._counters = LinkCounters()
+            self._counters = LinkCounters(remember_indexes=self._events is not None)
         except OSError as error:
             _log().info("reading interface counters from sysfs: no rtnetlink socket (%s)",
                         error.strerror or error)
@@ -223,7 +223,14 @@ class KernelSource:
                            "on from the interfaces' counters", error.strerror or error)
             self._events.close()
             self._events = None
+            if self._counters is not None:
+                self._counters.stop_remembering()
             return
+        if self._counters is not None:
+            if overflowed:
+                self._counters.forget()
+            for event in events:
+                self._counters.forget(event.name, event.ifindex)
         if overflowed:
             self._warn_once("overflow", "missed some of the kernel's link events (its queue "
                             "overflowed): the last bytes of an interface deleted meanwhile may "

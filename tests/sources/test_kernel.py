@@ -89,3 +89,41 @@ def test_an_interface_the_default_route_comes_back_to_is_counted_from_there(
                          capture_output=True, text=True).stdout
     key = f"kernel:{link.near_if}"
     assert json.loads(out) == [[[key, False, False]], [], [[key, True, False]]]
+
+
+SWAP = """
+import json, socket, subprocess, sys
+from traffic.config import SourceConfig
+from collector.sources.kernel import KernelSource
+def ip(*args):
+    subprocess.run(["ip", *args], check=True)
+name = sys.argv[1]
+source = KernelSource(SourceConfig("kernel", "kernel", True,
+                                   settings={"interfaces": (name,)}), lambda: 1000)
+lives = [source.poll()[-1].life]
+ip("link", "add", "spare0", "type", "veth", "peer", "name", "spare1")
+ip("link", "set", name, "down")
+ip("link", "set", name, "name", "old0")
+ip("link", "set", "spare0", "name", name)
+lives.append(source.poll()[-1].life)
+ip("link", "del", name)
+ip("link", "add", name, "type", "veth", "peer", "name", "spare2")
+lives.append(source.poll()[-1].life)
+print(json.dumps({"lives": [life.split("/")[1] for life in lives],
+                  "indexes": [socket.if_nametoindex(n) for n in ("old0", name)]}))
+"""
+
+
+def test_an_interface_renamed_or_made_again_between_polls_is_read_by_its_new_index(
+        link: Link) -> None:
+    """The source keeps each name's ifindex between polls; a rename or a new interface of the
+    same name (heard as link events) must make it look the name up again."""
+    first = link.ifindex()
+    out = subprocess.run(link.in_near(sys.executable, "-c", SWAP, link.near_if), check=True,
+                         capture_output=True, text=True).stdout
+    result = json.loads(out)
+    old, new = result["indexes"]
+    assert old == first
+    assert [int(index) for index in result["lives"][:1]] == [first]
+    renamed_to, made_again = (int(index) for index in result["lives"][1:])
+    assert renamed_to not in (first, new) and made_again == new

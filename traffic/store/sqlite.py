@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from traffic import log
 from traffic.counters import CounterState, Delta
 from traffic.hints import Any
-from traffic.runtime import automatic_runtime_dir, read_document, write_atomically
+from traffic.runtime import StatusFile, automatic_runtime_dir, read_document
 from traffic.store import (
     ALERT_EVENT_KINDS,
     AlertCounts,
@@ -261,6 +261,8 @@ class SQLiteStore:
         self._status_dir = status_dir
         """Where the status documents are kept (``publish``); the automatic runtime folder
         when None, found at the first use."""
+        self._status_files: dict[str, StatusFile] = {}
+        """Each document this process publishes, its file kept open."""
         self._file = path or "."
         """The file as given; ``path`` is it as a ``Path``, made when something needs one
         (importing ``pathlib`` costs a third of a ``python -c pass``, and reading needs none)."""
@@ -721,9 +723,12 @@ class SQLiteStore:
         self._lost = ""
 
     def publish(self, name: str, document: dict[str, Any]) -> None:
-        """A file on the RAM disk per document, replaced whole: not under the store's lock,
-        and nothing written to the SD card."""
-        write_atomically(self._status_file(name), document)
+        """A file on the RAM disk per document (see ``traffic.runtime``): not under the
+        store's lock, and nothing written to the SD card."""
+        status_file = self._status_files.get(name)
+        if status_file is None:
+            status_file = self._status_files[name] = StatusFile(self._status_file(name))
+        status_file.write(document)
 
     def published(self, name: str) -> Any:
         try:
@@ -794,6 +799,8 @@ class SQLiteStore:
     @_serialized
     def close(self) -> None:
         self.db.close()
+        for status_file in self._status_files.values():
+            status_file.close()
         if self._writer_lock is not None:
             os.close(self._writer_lock)
             self._writer_lock = None
