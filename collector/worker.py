@@ -39,12 +39,15 @@ from traffic.periods import FIVE_MIN_MS, now_ms
 from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE
 from traffic.roles import key_of
 from traffic.runtime import check_runtime_dir
+from traffic.sites import publish_settings
 from traffic.store import Event, GaugeSample, Key, Store, StoreError
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
+SETTINGS_EVERY_S = 300
+"""How often the collector makes sure its site's settings are published (a wiped RAM disk)."""
 
 
 class SourceWatch:
@@ -363,6 +366,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     check_runtime_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
+    publish_settings(store, config)
     if once:
         try:
             collector.poll()
@@ -381,6 +385,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    scheduler.add_job(_logged(lambda: publish_settings(store, config), "publish settings"),
+                      "interval", seconds=SETTINGS_EVERY_S, id="settings")
     keeper = None
     if config.keeper.enabled:
         from collector.keeper import Keeper
