@@ -125,8 +125,20 @@
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
   }
 
+  /* With many sites in the store, the page's site (?site=) goes with every API call. */
+  const SITE = body.dataset.site || "";
+
+  function withSite(path) {
+    if (!SITE) {
+      return path;
+    }
+    const url = new URL(path, window.location.origin);
+    url.searchParams.set("site", SITE);
+    return url.pathname + url.search;
+  }
+
   async function getJSON(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    const response = await fetch(withSite(path), { headers: { Accept: "application/json" } });
     if (!response.ok) {
       throw new Error(path + ": " + response.status);
     }
@@ -774,8 +786,18 @@
     poll();
   }
 
+  /* The site picker shows the chosen site at once; without JavaScript its button does. */
+  function startPicker() {
+    const select = document.getElementById("site-select");
+    if (select) {
+      document.documentElement.classList.add("js");
+      select.addEventListener("change", function () { select.form.submit(); });
+    }
+  }
+
   window.traffic = { formatSize: formatSize, age: age, when: when, bucketLabels: bucketLabels,
                      refreshSummary: refreshSummary, refreshSources: refreshSources };
+  startPicker();
   if (body.dataset.page === "history") {
     startHistory();
   } else if (body.dataset.page === "realtime") {

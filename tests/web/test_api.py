@@ -239,11 +239,14 @@ def test_openapi_describes_every_endpoint(client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"] == "3.1.0"
     assert set(spec["paths"]) == {f"/api/v1/{name}" for name in (
-        "usage", "status", "series", "realtime", "events", "openapi.json")} | {"/metrics"}
+        "usage", "status", "series", "realtime", "events", "sites", "openapi.json")} | {
+        "/metrics"}
     [series] = spec["paths"]["/api/v1/series"]["get"]["parameters"]
     assert (series["in"], series["style"], series["explode"]) == ("query", "form", True)
     assert [set(group["properties"]) for group in series["schema"]["oneOf"]] == [
-        {"resolution", "start", "end", "iface"}, {"gauge", "source", "resolution", "start", "end"}]
+        {"resolution", "start", "end", "iface", "site"},
+        {"gauge", "source", "resolution", "start", "end", "site"}]
+    assert series["schema"]["oneOf"][0]["properties"]["site"]["enum"] == ["home"]
 
 
 def test_usage_has_the_plain_sentence(client) -> None:
