@@ -795,12 +795,38 @@
     }
   }
 
+  /* Every site: each one's use against its own limit, every minute. */
+  async function refreshSites() {
+    const answer = await getJSON("/api/v1/sites");
+    answer.sites.forEach(function (site) {
+      const line = document.querySelector(".site-line[data-site=\"" + CSS.escape(site.site) +
+                                          "\"]");
+      if (!line) {
+        return;
+      }
+      const meter = line.querySelector("meter");
+      if (meter && site.limit) {
+        meter.value = Math.min(site.total, site.limit);
+        meter.textContent = site.percent.toFixed(1) + "%";
+      }
+      line.querySelector(".site-use").textContent = site.limit
+        ? site.total_text + " of " + site.limit_text + " used (" + site.percent.toFixed(1) + "%)"
+        : site.total_text + " used (no monthly limit)";
+      line.querySelector(".site-age").textContent = site.sample_age_s === null
+        ? "No reading yet: is the collector running?"
+        : "Last reading " + age(site.sample_age_s) + " ago.";
+    });
+  }
+
   window.traffic = { formatSize: formatSize, age: age, when: when, bucketLabels: bucketLabels,
-                     refreshSummary: refreshSummary, refreshSources: refreshSources };
+                     refreshSummary: refreshSummary, refreshSources: refreshSources,
+                     refreshSites: refreshSites };
   startPicker();
   if (body.dataset.page === "history") {
     startHistory();
   } else if (body.dataset.page === "realtime") {
     startRealtime();
+  } else if (body.dataset.page === "sites") {
+    setInterval(function () { refreshSites().catch(console.error); }, 60 * 1000);
   }
 })();

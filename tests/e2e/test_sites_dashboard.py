@@ -37,25 +37,34 @@ def site_config(tmp_path: Path, site: str, url: str) -> Path:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, mongodb_base: str) -> Iterator[WebStack]:
+def url(mongodb_base: str) -> str:
+    return database_url(mongodb_base)
+
+
+def use(url: str, site: str, size: int) -> None:
+    """``size`` bytes downloaded at ``site`` two minutes ago."""
+    zone = SITES[site][0]
+    store = open_store(url, zone, site=site)
+    at = to_ms(datetime.now(zone)) - 120_000
+    store.add([Delta("kernel:lo", at, at + 60_000, size, 0)], {})
+    store.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, url: str) -> Iterator[WebStack]:
     """Each site's collector ran once (and published its settings); then its use. The web
     app runs with the home box's config."""
-    url = database_url(mongodb_base)
     configs = {site: site_config(tmp_path, site, url) for site in SITES}
     for site, config in configs.items():
         subprocess.run([sys.executable, "-m", "cli", "--config", str(config), "collect",
                         "--once"], check=True, env=clean_env(), capture_output=True, timeout=60)
-        zone, _, used = SITES[site]
-        store = open_store(url, zone, site=site)
-        at = to_ms(datetime.now(zone)) - 120_000
-        store.add([Delta("kernel:lo", at, at + 60_000, used, 0)], {})
-        store.close()
+        use(url, site, SITES[site][2])
     running = WebStack(configs["home"], tmp_path).start()
     yield running
     running.stop()
 
 
-def test_the_picker_switches_between_sites(browser: Browser, stack: WebStack,
+def test_the_picker_switches_between_sites(browser: Browser, stack: WebStack, url: str,
                                            page_errors: list[str]) -> None:
     page = open_page(browser, stack.url + "/", page_errors, width=1280)
     asked: list[str] = []
@@ -94,6 +103,12 @@ def test_the_picker_switches_between_sites(browser: Browser, stack: WebStack,
     assert page.eval_on_selector_all("meter", "meters => meters.map(m => m.value)") == [
         1500 * MB, 3 * GB]
     screenshot(page, "sites-overview-1280")
+    use(url, "cabin", 500 * MB)
+    page.evaluate("traffic.refreshSites()")  # what the page does every minute
+    page.wait_for_function("""() => document.querySelector('.site-line .site-use').textContent
+                              === '2 GB of 10 GB used (20.0%)'""", timeout=10_000)
+    assert page.eval_on_selector("meter", "meter => meter.value") == 2 * GB
+    assert lines.nth(1).locator(".site-use").text_content() == "3 GB of 40 GB used (7.5%)"
     with page.expect_navigation():
         lines.nth(1).locator("a").click()
     assert page.url == stack.url + "/?site=home"
