@@ -20,7 +20,34 @@ from traffic.store import open_site_store
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = to_ms(datetime(2026, 11, 3, 12, 0, tzinfo=STOCKHOLM))
+"""As tests.web.conftest.NOW, whose web app reads the cabin too."""
 GB = 10**9
+CABIN_TOML = ('site = "cabin"\ntimezone = "America/New_York"\n[quota]\nmonthly = "10 GB"\n'
+              'billing_day = 20\n[[sources]]\ntype = "kernel"\ninterfaces = ["wwan0"]\n')
+
+
+def cabin_config(tmp_path: Path, url: str) -> Config:
+    """The cabin's collector's config: the store at ``url``, the runtime folder
+    ``tmp_path/run`` (the home config's)."""
+    (tmp_path / "cabin").mkdir()
+    return make_config(tmp_path / "cabin", CABIN_TOML, store__url=url,
+                       collector__runtime_dir=f'"{tmp_path}/run"')
+
+
+def seed_cabin(cabin: Config, publish: bool = True) -> None:
+    """What the cabin's collector wrote, in its time zone: 3 GB at 23:30 on 1 Nov in New York
+    (2 Nov in Stockholm) and 1 GB on 19 Oct (before its period, which began on 20 Oct); and,
+    with ``publish``, its settings."""
+    store = open_site_store(cabin, create=True)
+    late = to_ms(datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK))
+    before = to_ms(datetime(2026, 10, 19, 12, 0, tzinfo=NEW_YORK))
+    store.add([Delta("kernel:wwan0", late, late + 5000, 3 * GB, 0),
+               Delta("kernel:wwan0", before, before + 5000, GB, 0)],
+              {"kernel:wwan0": CounterState("boot/9", NOW - 9000, 0, 0)})
+    if publish:
+        assert publish_settings(store, cabin)
+        assert not publish_settings(store, cabin)  # as published: nothing written
+    store.close()
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
@@ -34,27 +61,13 @@ def configs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Co
         url = database_url(request.getfixturevalue("mongodb_base"))
     home = make_config(tmp_path, 'timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\n'
                                  'billing_day = 8\n', store__url=url)
-    (tmp_path / "cabin").mkdir()
-    cabin = make_config(tmp_path / "cabin", 'site = "cabin"\ntimezone = "America/New_York"\n'
-                        '[quota]\nmonthly = "10 GB"\nbilling_day = 20\n'
-                        '[[sources]]\ntype = "kernel"\ninterfaces = ["wwan0"]\n',
-                        store__url=url, collector__runtime_dir=f'"{tmp_path}/run"')
-    yield home, cabin
+    yield home, cabin_config(tmp_path, url)
 
 
 def seed(home: Config, cabin: Config) -> None:
-    """Each collector writes its own site, in its own time zone: the cabin 3 GB at 23:30 on
-    1 Nov in New York (2 Nov in Stockholm) and 1 GB on 19 Oct (before its period); home
-    6 GB on 2 Nov."""
-    store = open_site_store(cabin, create=True)
-    late = to_ms(datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK))
-    before = to_ms(datetime(2026, 10, 19, 12, 0, tzinfo=NEW_YORK))
-    store.add([Delta("kernel:wwan0", late, late + 5000, 3 * GB, 0),
-               Delta("kernel:wwan0", before, before + 5000, GB, 0)],
-              {"kernel:wwan0": CounterState("boot/9", NOW - 9000, 0, 0)})
-    assert publish_settings(store, cabin)
-    assert not publish_settings(store, cabin)
-    store.close()
+    """Each collector writes its own site, in its own time zone: the cabin's (``seed_cabin``),
+    and home's 6 GB on 2 Nov."""
+    seed_cabin(cabin)
     store = open_site_store(home, create=True)
     noon = to_ms(datetime(2026, 11, 2, 12, 0, tzinfo=STOCKHOLM))
     store.add([Delta("kernel:ppp0", noon, noon + 5000, 6 * GB, 0)],

@@ -8,49 +8,22 @@ cabin follows them.
 import re
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import make_config
+from tests.test_sites import NEW_YORK, cabin_config
+from tests.test_sites import seed_cabin as write_cabin
 from tests.web.conftest import NOW
-from traffic.config import Config
-from traffic.counters import CounterState, Delta
 from traffic.periods import billing_period, to_ms
-from traffic.sites import publish_settings
-from traffic.store import open_site_store
 
-NEW_YORK = ZoneInfo("America/New_York")
 GB = 10**9
-CABIN_TOML = ('site = "cabin"\ntimezone = "America/New_York"\n[quota]\nmonthly = "10 GB"\n'
-              'billing_day = 20\n[[sources]]\ntype = "kernel"\ninterfaces = ["wwan0"]\n')
 
 
-def cabin_config(app: Flask, tmp_path: Path) -> Config:
-    """The cabin's collector's config: the same store and runtime folder as the web app's."""
-    home = tmp_path / "cabin"
-    home.mkdir()
-    return make_config(home, CABIN_TOML, store__url=app.config["TRAFFIC"].store.url,
-                       collector__runtime_dir=f'"{tmp_path}/run"')
-
-
-def seed_cabin(app: Flask, tmp_path: Path, publish: bool = True) -> Config:
-    """The cabin: 3 GB down on 1 Nov 23:30 New York time (5 Nov 04:30 in Stockholm, after
-    the cabin's period began on 20 Oct), 1 GB on 19 Oct (its previous period)."""
-    config = cabin_config(app, tmp_path)
-    store = open_site_store(config, create=True)
-    late = to_ms(datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK))
-    before = to_ms(datetime(2026, 10, 19, 12, 0, tzinfo=NEW_YORK))
-    store.add([Delta("kernel:wwan0", late, late + 5000, 3 * GB, 0),
-               Delta("kernel:wwan0", before, before + 5000, GB, 0)],
-              {"kernel:wwan0": CounterState("boot/9", NOW - 9000, 0, 0)})
-    if publish:
-        assert publish_settings(store, config)
-        assert not publish_settings(store, config)  # as published: nothing written
-    store.close()
-    return config
+def seed_cabin(app: Flask, tmp_path: Path, publish: bool = True) -> None:
+    """The cabin's collector's counts (and settings) in the web app's store."""
+    write_cabin(cabin_config(tmp_path, app.config["TRAFFIC"].store.url), publish)
 
 
 @pytest.fixture
