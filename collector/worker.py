@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
-SETTINGS_EVERY_S = 300
-"""How often the collector makes sure its site's settings are published (a wiped RAM disk)."""
 
 
 class SourceWatch:
@@ -366,7 +364,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     check_runtime_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
-    publish_settings(store, config)
+    settings = _logged(lambda: publish_settings(store, config), "publish settings")
+    settings()
     if once:
         try:
             collector.poll()
@@ -385,8 +384,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
-    scheduler.add_job(_logged(lambda: publish_settings(store, config), "publish settings"),
-                      "interval", seconds=SETTINGS_EVERY_S, id="settings")
+    scheduler.add_job(settings, "interval", seconds=config.collector.save_interval,
+                      id="settings")  # again should they vanish (a wiped RAM disk)
     keeper = None
     if config.keeper.enabled:
         from collector.keeper import Keeper

@@ -4,14 +4,17 @@ with the settings its own collector published (its time zone, billing day and li
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.collector_process import HostCollector, wait_until
 from traffic.counters import Delta
 from traffic.periods import billing_period, bucket_start, to_ms
+from traffic.runtime import read_document
 from traffic.store import open_store
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -78,3 +81,22 @@ def test_an_unknown_site_lists_the_known_ones(home: Path, command: str) -> None:
     bad = traffic(home, command, "--site", "a/b")
     assert bad.returncode == 2
     assert bad.stderr.startswith("traffic: --site: expected letters, digits")
+
+
+def test_the_collector_publishes_its_settings_again_when_they_vanish(
+        collect: Callable[[str], HostCollector], tmp_path: Path) -> None:
+    """The SQLite store keeps them on the RAM disk, which a reboot (or a clean-up) empties
+    while the collector runs on: its next save puts them back."""
+    collector = collect('[quota]\nbilling_day = 15\n[[sources]]\ntype = "kernel"\n'
+                        'interfaces = ["lo"]\n')
+    collector.config.write_text('site = "cabin"\ntimezone = "America/New_York"\n'
+                                + collector.config.read_text())
+    settings = tmp_path / "run" / "cabin.settings"
+    collector.start()
+    try:
+        wait_until(settings.exists, "the settings published at start", timeout=30)
+        settings.unlink()
+        wait_until(settings.exists, "the settings published again", timeout=10)
+        assert read_document(settings)["quota"]["billing_day"] == 15
+    finally:
+        collector.stop()
