@@ -12,6 +12,7 @@ fail: what is not what a collector writes is taken as missing.
 
 import math
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
@@ -135,8 +136,6 @@ UNIT_SYSTEMS = ("si", "iec")
 
 
 def _is_settings_document(document: dict[str, Any]) -> bool:
-    from zoneinfo import ZoneInfo
-
     quota, keeper, sources = document.get("quota"), document.get("keeper"), document.get("sources")
     try:
         ZoneInfo(document.get("timezone"))  # type: ignore[arg-type]

@@ -66,12 +66,12 @@ def site_config(config: Config, site: str, settings: dict[str, Any] | None) -> C
     without them, only the site's name changes."""
     if settings is None or settings["site"] != site:
         return config if site == config.site else _with(config, site=site)
-    keeper = settings["keeper"]
+    keeper, quota = settings["keeper"], settings["quota"]
     return _with(
         config, site=site, timezone=ZoneInfo(settings["timezone"]),
         collector=_with(config.collector, interval=float(settings["interval_s"])),
-        quota=QuotaConfig(**{**settings["quota"],
-                             "thresholds": tuple(settings["quota"]["thresholds"])}),
+        quota=QuotaConfig(quota["monthly"], quota["daily"], quota["billing_day"],
+                          tuple(quota["thresholds"]), quota["unit_system"]),
         keeper=_with(config.keeper, enabled=keeper["enabled"],
                      check_every=float(keeper["check_every"])),
         sources=tuple(SourceConfig(
@@ -100,7 +100,7 @@ def open_site_reader(config: Config, site: str, now: int) -> SiteReader:
     """The store of ``site`` in ``config``'s store, opened with the site's own settings (its
     time zone decides which day and month totals a read adds up). ``site`` must be the
     config's own or one the store holds: else UnknownSite, naming those it holds."""
-    store = _open(config, site, config.timezone)
+    store = open_site_store(config, site=site)
     try:
         settings = read_settings(store)
         if settings is None and site != config.site:
@@ -110,15 +110,11 @@ def open_site_reader(config: Config, site: str, now: int) -> SiteReader:
         chosen = site_config(config, site, settings)
         if chosen.timezone != config.timezone:
             store.close()
-            store = _open(config, site, chosen.timezone)
+            store = open_site_store(config, site=site, tz=chosen.timezone)
     except BaseException:
         store.close()
         raise
     return SiteReader(chosen, with_unsaved(store, chosen, now))
-
-
-def _open(config: Config, site: str, tz: ZoneInfo) -> Store:
-    return open_site_store(config, site=site, tz=tz)
 
 
 class SiteUse(Record):
