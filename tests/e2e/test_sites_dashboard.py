@@ -112,4 +112,8 @@ def test_the_picker_switches_between_sites(browser: Browser, stack: WebStack, ur
     with page.expect_navigation():
         lines.nth(1).locator("a").click()
     assert page.url == stack.url + "/?site=home"
+    phone = open_page(browser, stack.url + "/?site=cabin", page_errors, width=375, height=812)
+    phone.wait_for_function(CHARTS_READY, timeout=20_000)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(phone, "sites-cabin-375")
     assert page_errors == []
