@@ -812,9 +812,7 @@
       line.querySelector(".site-use").textContent = site.limit
         ? site.total_text + " of " + site.limit_text + " used (" + site.percent.toFixed(1) + "%)"
         : site.total_text + " used (no monthly limit)";
-      line.querySelector(".site-age").textContent = site.sample_age_s === null
-        ? "No reading yet: is the collector running?"
-        : "Last reading " + age(site.sample_age_s) + " ago.";
+      line.querySelector(".site-age").textContent = site.sample_age_text;
     });
   }
 

@@ -16,11 +16,10 @@ from traffic.signal import GAUGE_UNITS
 from traffic.sites import SiteUse, sites_use
 from traffic.source_state import source_states
 from traffic.store import Event, Store
-from traffic.units import format_size
 from traffic.uptime import uptime_by_day
 from web import params
 from web.db import get_store, site_config, traffic_config
-from web.texts import usage_texts
+from web.texts import site_texts, usage_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -58,12 +57,10 @@ def site_json(use: SiteUse) -> dict:
             "period_start_iso": iso(result.period_start, tz),
             "period_end_iso": iso(result.period_end, tz),
             "total": result.total, "limit": result.limit, "percent": result.percent,
-            "total_text": format_size(result.total, system),
-            "limit_text": format_size(result.limit, system) if result.limit else None,
             "last_sample_at": result.last_sample_at,
             "last_sample_at_iso": iso(result.last_sample_at, tz),
             "sample_age_s": result.sample_age_s,
-            "summary": usage_sentence(result, system)}
+            "summary": usage_sentence(result, system), **site_texts(use)}
 
 
 @bp.get("/status")

@@ -8,7 +8,7 @@ again the way the browser's language writes dates, as it does everywhere else on
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
 from traffic.published import read_keeper, read_save
@@ -24,9 +24,8 @@ from traffic.source_state import (
     source_states,
 )
 from traffic.store import ALERT_EVENT_KINDS, Store, StoreError
-from traffic.units import format_size
 from web.db import get_store, site_config, traffic_config
-from web.texts import sample_age_label, usage_texts
+from web.texts import site_texts, usage_texts
 
 bp = Blueprint("pages", __name__)
 HOURS_SHOWN = 48
@@ -200,35 +199,12 @@ def realtime() -> str:
     return render_template("realtime.html", config=config, picker=picker)
 
 
-@dataclass(frozen=True)
-class SiteLine:
-    """One site in the overview: its period's use against its own limit."""
-
-    site: str
-    href: str
-    total: str
-    limit: str
-    used: int
-    allowed: int
-    percent: float | None
-    period_first: When
-    period_last: When
-    timezone: str
-    sample_age: str
-
-
 @bp.get("/sites")
 def overview() -> str:
     """Every site of the store, each with its period's use against its own limit."""
     config = traffic_config()
-    lines = []
-    for use in sites_use(config, get_store(), current_app.config["CLOCK"]()):
-        tz, result, system = use.config.timezone, use.usage, use.config.quota.unit_system
-        first, last = period_days(result.period_start, result.period_end, tz)
-        lines.append(SiteLine(
-            use.config.site, url_for("pages.history", site=use.config.site),
-            format_size(result.total, system),
-            format_size(result.limit, system) if result.limit else "", result.total,
-            result.limit, result.percent, first, last, tz.key,
-            sample_age_label(result.sample_age_s)))
+    lines = [{"use": use, "texts": site_texts(use),
+              "period": period_days(use.usage.period_start, use.usage.period_end,
+                                    use.config.timezone)}
+             for use in sites_use(config, get_store(), current_app.config["CLOCK"]())]
     return render_template("sites.html", config=config, lines=lines, every_site=True)
