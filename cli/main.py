@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import argparse
     from typing import NoReturn
 
+    from traffic.sites import SiteReader
+
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer killed by SIGPIPE, as for ``git log | head -1``."""
@@ -89,6 +91,7 @@ def _config_options(parser: "argparse.ArgumentParser", after_command: bool) -> N
 
 
 OptionSpec = tuple[str, tuple[str, ...] | None, object, str | None]
+SITE_HELP = "another site of the store (default: the config's site)"
 FLAG = None
 ANY: tuple[str, ...] = ()
 COMMAND_OPTIONS: dict[str, tuple[str, dict[str, OptionSpec]]] = {
@@ -96,8 +99,10 @@ COMMAND_OPTIONS: dict[str, tuple[str, dict[str, OptionSpec]]] = {
                 {"--once": ("once", FLAG, False, "poll once, commit and exit")}),
     "web": ("run the web app (gunicorn)", {}),
     "status": ("use in the current billing period",
-               {"--json": ("json", FLAG, False, "print JSON")}),
+               {"--json": ("json", FLAG, False, "print JSON"),
+                "--site": ("site", ANY, None, SITE_HELP)}),
     "report": ("use per 5 minutes, hour, day or month", {
+        "--site": ("site", ANY, None, SITE_HELP),
         "--resolution": ("resolution", RESOLUTION_CHOICES, "day", None),
         "--start": ("start", ANY, None, "ISO 8601 date or time (local) or epoch ms"),
         "--end": ("end", ANY, None, "ISO 8601 date or time (local) or epoch ms, exclusive"),
@@ -271,11 +276,17 @@ def _store_when_reachable(config: Config) -> Store:
         return store
 
 
-def _reader_store(config: Config) -> Store:
-    """The store as readers show it: with the bytes the collector has not saved yet."""
-    from traffic.unsaved import with_unsaved
+def _site_reader(config: Config, site: str | None) -> "SiteReader":
+    """The site's store as readers show it (with the bytes its collector has not saved yet)
+    and the config as its readers use it (its time zone, billing day and limits, as its
+    collector published them)."""
+    from traffic.sites import UnknownSite, check_site_name, open_site_reader
 
-    return with_unsaved(_store(config), config, now_ms())  # type: ignore[return-value]
+    try:
+        return open_site_reader(config, check_site_name(site) if site else config.site,
+                                now_ms())
+    except (ValueError, UnknownSite) as error:
+        raise UsageError(f"--site: {error}") from None
 
 
 STORE_RETRY_S = 10
@@ -327,8 +338,9 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
     )
     from traffic.source_state import source_states
 
+    reader = _site_reader(config, args.site)
+    config, store = reader.config, reader.store
     tz = config.timezone
-    store = _reader_store(config)
     try:
         result = usage(store, config, now_ms())
         alerts = alert_summary(store, result.period_start, result.now,
@@ -367,18 +379,16 @@ def cmd_report(config: Config, args: "argparse.Namespace") -> int:
     from traffic.report import series_csv, series_json, series_table
     from traffic.roles import billed_keys
 
+    reader = _site_reader(config, args.site)
+    config, store = reader.config, reader.store
     tz = config.timezone
     now = now_ms()
     start, end = default_range(args.resolution, now, tz, config.quota.billing_day)
     try:
         start = parse_instant(args.start, tz) if args.start else start
         end = parse_instant(args.end, tz) if args.end else end
-    except ValueError as error:
-        raise UsageError(f"report: {error}") from None
-    if end <= start:
-        raise UsageError("report: --end must be later than --start")
-    store = _reader_store(config)
-    try:
+        if end <= start:
+            raise ValueError("--end must be later than --start")
         keys = billed_keys(store, config)
         points = filled_series(store, args.resolution, start, end, tz, keys)
         if not args.start and not args.end:

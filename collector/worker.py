@@ -39,6 +39,7 @@ from traffic.periods import FIVE_MIN_MS, now_ms
 from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE
 from traffic.roles import key_of
 from traffic.runtime import check_runtime_dir
+from traffic.sites import publish_settings
 from traffic.store import Event, GaugeSample, Key, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -396,6 +397,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     check_runtime_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
+    settings = _logged(lambda: publish_settings(store, config), "publish settings")
+    settings()
     if once:
         try:
             collector.poll()
@@ -414,6 +417,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.save), "interval",
                       seconds=config.collector.save_interval, id="save")
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
+    scheduler.add_job(settings, "interval", seconds=config.collector.save_interval,
+                      id="settings")  # again should they vanish (a wiped RAM disk)
     from collector.alerts import AlertChecker, AlertLoop
     from collector.notify import DELIVER_EVERY_S, Deliverer
 

@@ -125,8 +125,20 @@
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
   }
 
+  /* With many sites in the store, the page's site (?site=) goes with every API call. */
+  const SITE = body.dataset.site || "";
+
+  function withSite(path) {
+    if (!SITE) {
+      return path;
+    }
+    const url = new URL(path, window.location.origin);
+    url.searchParams.set("site", SITE);
+    return url.pathname + url.search;
+  }
+
   async function getJSON(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    const response = await fetch(withSite(path), { headers: { Accept: "application/json" } });
     if (!response.ok) {
       throw new Error(path + ": " + response.status);
     }
@@ -774,11 +786,45 @@
     poll();
   }
 
+  /* The site picker shows the chosen site at once; without JavaScript its button does. */
+  function startPicker() {
+    const select = document.getElementById("site-select");
+    if (select) {
+      document.documentElement.classList.add("js");
+      select.addEventListener("change", function () { select.form.submit(); });
+    }
+  }
+
+  /* Every site: each one's use against its own limit, every minute. */
+  async function refreshSites() {
+    const answer = await getJSON("/api/v1/sites");
+    answer.sites.forEach(function (site) {
+      const line = document.querySelector(".site-line[data-site=\"" + CSS.escape(site.site) +
+                                          "\"]");
+      if (!line) {
+        return;
+      }
+      const meter = line.querySelector("meter");
+      if (meter && site.limit) {
+        meter.value = Math.min(site.total, site.limit);
+        meter.textContent = site.percent.toFixed(1) + "%";
+      }
+      line.querySelector(".site-use").textContent = site.limit
+        ? site.total_text + " of " + site.limit_text + " used (" + site.percent.toFixed(1) + "%)"
+        : site.total_text + " used (no monthly limit)";
+      line.querySelector(".site-age").textContent = site.sample_age_text;
+    });
+  }
+
   window.traffic = { formatSize: formatSize, age: age, when: when, bucketLabels: bucketLabels,
-                     refreshSummary: refreshSummary, refreshSources: refreshSources };
+                     refreshSummary: refreshSummary, refreshSources: refreshSources,
+                     refreshSites: refreshSites };
+  startPicker();
   if (body.dataset.page === "history") {
     startHistory();
   } else if (body.dataset.page === "realtime") {
     startRealtime();
+  } else if (body.dataset.page === "sites") {
+    setInterval(function () { refreshSites().catch(console.error); }, 60 * 1000);
   }
 })();

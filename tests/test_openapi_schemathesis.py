@@ -1,7 +1,7 @@
 """`schemathesis run --checks all` against the app in gunicorn as a box runs it, on a store with
-use, a router's gauges and alerts: every request the schema allows is answered 2xx, every one it
-forbids is refused, every answer fits the schema. (Straight to gunicorn: nginx answers TRACE
-itself, with a 405 that has no Allow header.)"""
+use, a router's gauges and alerts, and a second site: every request the schema allows is
+answered 2xx, every one it forbids is refused, every answer fits the schema. (Straight to
+gunicorn: nginx answers TRACE itself, with a 405 that has no Allow header.)"""
 
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +12,7 @@ import pytest
 
 from tests.stack import ROOT, VENV_BIN, WebStack
 from tests.web.conftest import ROUTER_TOML, router_config, seed, seed_alerts, seed_router
+from tests.web.test_sites import seed_cabin
 from web import create_app
 
 
@@ -20,7 +21,9 @@ def stack(tmp_path: Path) -> Iterator[WebStack]:
     text = (f'{ROUTER_TOML}[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
             f'[collector]\nruntime_dir = "{tmp_path}/run"\n')
     config = router_config(tmp_path, text)
-    seed(create_app(config))
+    app = create_app(config)
+    seed(app)
+    seed_cabin(app, tmp_path)  # a second site, which site= may name
     seed_router(config)
     seed_alerts(config)
     running = WebStack(tmp_path / "traffic.toml", tmp_path).start()

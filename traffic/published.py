@@ -1,6 +1,8 @@
 """What the running collector publishes for its readers beside the counts, read through the
 store: its latest rates and the bytes it counted but has not saved yet (``realtime``), each
-source's state, its latest save (``save``) and the keeper's latest check (``keeper``).
+source's state, its latest save (``save``), the keeper's latest check (``keeper``) and the
+site's own settings (``settings``: its time zone, billing day and limits, which readers of the
+site use rather than their own config's).
 
 The store keeps them as small status documents (the SQLite backend on the RAM disk, to spare
 the SD card), so a reader anywhere sees what a local one sees. Anything can be in a document
@@ -10,6 +12,7 @@ fail: what is not what a collector writes is taken as missing.
 
 import math
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from traffic.config import Config
 from traffic.counters import Delta
@@ -20,6 +23,7 @@ from traffic.store import Store
 REALTIME = "realtime"
 SAVE = "save"
 KEEPER = "keeper"
+SETTINGS = "settings"
 REALTIME_WINDOW_MS = 600_000
 UNSAVED_FRESH_MS = 120_000
 """A realtime document older than this is not a running collector's."""
@@ -41,6 +45,11 @@ def read_keeper(store: Store, config: Config) -> dict[str, Any] | None:
     if not config.keeper.enabled:
         return None
     return _checked(store, KEEPER, _is_keeper_document)
+
+
+def read_settings(store: Store) -> dict[str, Any] | None:
+    """The site's settings as its collector published them (``traffic.sites``), or None."""
+    return _checked(store, SETTINGS, _is_settings_document)
 
 
 def read_sources(config: Config, realtime: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -121,3 +130,41 @@ def _is_sources(document: dict[str, Any]) -> bool:
         and all(isinstance(value, str) or _number(value)
                 for value in entry.get("gauges", {}).values())
         for entry in sources.values())
+
+
+UNIT_SYSTEMS = ("si", "iec")
+
+
+def _is_settings_document(document: dict[str, Any]) -> bool:
+    quota, keeper, sources = document.get("quota"), document.get("keeper"), document.get("sources")
+    try:
+        ZoneInfo(document.get("timezone"))  # type: ignore[arg-type]
+    except (TypeError, ValueError, LookupError, OSError):
+        return False
+    return (isinstance(document.get("site"), str)
+            and _number(document.get("interval_s")) and document["interval_s"] > 0
+            and isinstance(quota, dict) and _is_quota(quota)
+            and isinstance(keeper, dict) and isinstance(keeper.get("enabled"), bool)
+            and _number(keeper.get("check_every")) and keeper["check_every"] > 0
+            and isinstance(sources, list | tuple) and all(_is_source(item) for item in sources)
+            and isinstance(document.get("notify"), list | tuple)
+            and all(isinstance(url, str) for url in document["notify"]))
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_quota(quota: dict[str, Any]) -> bool:
+    thresholds = quota.get("thresholds")
+    return (_count(quota.get("monthly")) and _count(quota.get("daily"))
+            and _count(quota.get("billing_day")) and 1 <= quota["billing_day"] <= 31
+            and isinstance(thresholds, list | tuple) and all(_count(t) for t in thresholds)
+            and quota.get("unit_system") in UNIT_SYSTEMS)
+
+
+def _is_source(source: Any) -> bool:
+    return (isinstance(source, dict) and isinstance(source.get("name"), str)
+            and isinstance(source.get("type"), str) and isinstance(source.get("billed"), bool)
+            and _number(source.get("interval")) and source["interval"] >= 0
+            and isinstance(source.get("password_file"), bool))

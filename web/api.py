@@ -13,12 +13,13 @@ from traffic.quota import last_sample_at, usage
 from traffic.report import iso, usage_json, usage_sentence
 from traffic.roles import billed_keys, source_name
 from traffic.signal import GAUGE_UNITS
+from traffic.sites import SiteUse, sites_use
 from traffic.source_state import source_states
 from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
 from web import params
-from web.db import get_store, traffic_config
-from web.texts import usage_texts
+from web.db import get_store, site_config, traffic_config
+from web.texts import site_texts, usage_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -29,8 +30,8 @@ def _now() -> int:
 
 @bp.get("/usage")
 def usage_view():
-    params.refuse_unknown()
-    config = traffic_config()
+    params.refuse_unknown("site")
+    config = site_config()
     store = get_store()
     result = usage(store, config, _now())
     document = usage_json(result, config.timezone)
@@ -39,10 +40,33 @@ def usage_view():
     return jsonify(document)
 
 
-@bp.get("/status")
-def status_view():
+@bp.get("/sites")
+def sites_view():
+    """Every site of the store with its period's use against its own limit: the overview."""
     params.refuse_unknown()
     config = traffic_config()
+    return jsonify(default=config.site,
+                   sites=[site_json(use) for use in sites_use(config, get_store(), _now())])
+
+
+def site_json(use: SiteUse) -> dict:
+    tz, result = use.config.timezone, use.usage
+    system = use.config.quota.unit_system
+    return {"site": use.config.site, "timezone": tz.key, "unit_system": system,
+            "period_start": result.period_start, "period_end": result.period_end,
+            "period_start_iso": iso(result.period_start, tz),
+            "period_end_iso": iso(result.period_end, tz),
+            "total": result.total, "limit": result.limit, "percent": result.percent,
+            "last_sample_at": result.last_sample_at,
+            "last_sample_at_iso": iso(result.last_sample_at, tz),
+            "sample_age_s": result.sample_age_s,
+            "summary": usage_sentence(result, system), **site_texts(use)}
+
+
+@bp.get("/status")
+def status_view():
+    params.refuse_unknown("site")
+    config = site_config()
     store = get_store()
     now = _now()
     saved = store.last_sample_at()
@@ -61,14 +85,14 @@ def status_view():
 
 @bp.get("/series")
 def series_view():
-    params.refuse_unknown("resolution", "start", "end", "iface", "gauge", "source")
+    params.refuse_unknown("resolution", "start", "end", "iface", "gauge", "source", "site")
     for name in ("iface", "gauge", "source"):
         params.text(name)
     if "gauge" in request.args:
         return gauge_series_view()
     if "source" in request.args:
         raise params.BadParameter("source", "goes with gauge (the source whose gauge to give)")
-    config = traffic_config()
+    config = site_config()
     tz = config.timezone
     resolution = params.resolution()
     now = _now()
@@ -103,7 +127,7 @@ def gauge_series_view():
     if resolution != "5min":
         raise params.BadParameter("resolution", f"a gauge is kept per 5 minutes: expected 5min "
                                                 f"or none, got {resolution!r}")
-    config = traffic_config()
+    config = site_config()
     tz = config.timezone
     now = _now()
     default_end = now - now % FIVE_MIN_MS + FIVE_MIN_MS
@@ -145,7 +169,7 @@ def _gauge_key(store: Store, config: Config, name: str, source: str | None) -> s
 def _iface_keys(store: Store, iface: str | None) -> list[str]:
     """The store keys of one interface; without ``iface``, the billed ones."""
     if not iface:
-        return billed_keys(store, traffic_config())
+        return billed_keys(store, site_config())
     stored_keys = store.known_keys()
     keys = [key for key in stored_keys if key.split(":", 1)[-1] == iface or key == iface]
     if not keys:
@@ -156,8 +180,8 @@ def _iface_keys(store: Store, iface: str | None) -> list[str]:
 
 @bp.get("/realtime")
 def realtime_view():
-    params.refuse_unknown("since")
-    config = traffic_config()
+    params.refuse_unknown("since", "site")
+    config = site_config()
     since = params.instant("since", config.timezone, 0, bounded=False)
     document = read_realtime(get_store()) or {}
     now = _now()
@@ -173,8 +197,8 @@ UPTIME_DAYS = 14
 
 @bp.get("/events")
 def events_view():
-    params.refuse_unknown("since", "until", "limit")
-    config = traffic_config()
+    params.refuse_unknown("since", "until", "limit", "site")
+    config = site_config()
     tz = config.timezone
     now = _now()
     since = params.instant("since", tz, 0, bounded=False)

@@ -1,15 +1,16 @@
 """``/metrics`` in the Prometheus text format, for people who watch the box with their own tools."""
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
-from traffic.config import ALERT_RULES
+from traffic.config import ALERT_RULES, Config
 from traffic.quota import usage
 from traffic.roles import typed_keys
 from traffic.signal import number
+from traffic.sites import known_sites, open_site_reader
 from traffic.source_state import UP, SourceState, source_states
-from traffic.store import ALERT_OUTCOMES, BILLED, AlertCounts
+from traffic.store import ALERT_OUTCOMES, BILLED, AlertCounts, Store
 from web import params
-from web.db import get_store, traffic_config
+from web.db import site_reader, traffic_config
 
 bp = Blueprint("metrics", __name__)
 
@@ -20,16 +21,50 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in labels.items()) + "}"
 
 
+class Exposition:
+    """Metric families in the order first met, each with its samples of every site: the text
+    format wants a family's samples together, under one HELP and TYPE."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, str, list[str]]] = {}
+
+    def family(self, name: str, help_text: str, kind: str = "gauge") -> list[str]:
+        """The sample lines of family ``name``, to append to."""
+        return self.families.setdefault(name, (help_text, kind, []))[2]
+
+    def text(self) -> str:
+        lines = []
+        for name, (help_text, kind, samples) in self.families.items():
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
+        return "\n".join(lines) + "\n"
+
+
 @bp.get("/metrics")
 def metrics_view() -> Response:
-    params.refuse_unknown()
+    """Every site of the store (one scrape covers the database), or ``?site=`` only."""
+    params.refuse_unknown("site")
     config = traffic_config()
-    store = get_store()
     now = current_app.config["CLOCK"]()
+    out = Exposition()
+    asked = site_reader()
+    sites = [asked.config.site] if "site" in request.args else known_sites(asked.store, config)
+    for site in sites:
+        if site == asked.config.site:
+            site_metrics(out, asked.config, asked.store, now)
+            continue
+        reader = open_site_reader(config, site, now)
+        try:
+            site_metrics(out, reader.config, reader.store, now)
+        finally:
+            reader.store.close()
+    return Response(out.text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def site_metrics(out: Exposition, config: Config, store: Store, now: int) -> None:
     site = config.site
-    lines = ["# HELP traffic_bytes_total Bytes counted on an interface since the store began, "
-             "by the source that counted them; sum billed=\"true\" for the bill.",
-             "# TYPE traffic_bytes_total counter"]
+    counted = out.family("traffic_bytes_total", "Bytes counted on an interface since the store "
+                         "began, by the source that counted them; sum billed=\"true\" for the "
+                         "bill.", "counter")
     typed = {key.key: key for key in typed_keys(store, config)}
     for key in store.known_keys():
         rx, tx = store.totals(0, now + 1, [key])
@@ -37,7 +72,7 @@ def metrics_view() -> Response:
             labels = _labels(site=site, source=typed[key].source, iface=typed[key].name,
                              direction=direction,
                              billed=str(typed[key].role == BILLED).lower())
-            lines.append(f"traffic_bytes_total{labels} {value}")
+            counted.append(f"traffic_bytes_total{labels} {value}")
     current = usage(store, config, now)
     gauges = [
         ("traffic_quota_limit_bytes", "Bytes allowed in the billing period (0: no limit).",
@@ -51,12 +86,9 @@ def metrics_view() -> Response:
          current.sample_age_s if current.sample_age_s is not None else float("nan")),
     ]
     for name, help_text, value in gauges:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
-                  f"{name}{_labels(site=site)} {value}"]
-    lines += source_metrics(source_states(config, store, now), site)
-    lines += alert_metrics(store.alert_counts(), site)
-    return Response("\n".join(lines) + "\n",
-                    content_type="text/plain; version=0.0.4; charset=utf-8")
+        out.family(name, help_text).append(f"{name}{_labels(site=site)} {value}")
+    source_metrics(out, source_states(config, store, now), site)
+    alert_metrics(out, store.alert_counts(), site)
 
 
 SOURCE_GAUGES = (
@@ -74,59 +106,51 @@ SOURCE_PAIRS = (
 INFO_GAUGES = ("operator", "network_type", "connection", "sim", "roaming", "band")
 
 
-def source_metrics(states: list[SourceState], site: str) -> list[str]:
+def source_metrics(out: Exposition, states: list[SourceState], site: str) -> None:
     """Whether each source answers, and the latest gauges of those that do (a value of a source
     that is not answering would be stale)."""
-    lines = ["# HELP traffic_source_up 1 when the source answered its latest poll.",
-             "# TYPE traffic_source_up gauge"]
-    lines += [f"traffic_source_up{_labels(site=site, source=state.name)} "
-              f"{int(state.state == UP)}" for state in states]
+    out.family("traffic_source_up", "1 when the source answered its latest poll.").extend(
+        f"traffic_source_up{_labels(site=site, source=state.name)} {int(state.state == UP)}"
+        for state in states)
     answering = [state for state in states if state.state == UP]
-    lines += ["# HELP traffic_source_info What a source says of the mobile link, in labels.",
-              "# TYPE traffic_source_info gauge"]
+    info = out.family("traffic_source_info", "What a source says of the mobile link, in labels.")
     for state in answering:
         text = {name: str(state.gauges[name]) for name in INFO_GAUGES if name in state.gauges}
         if state.quality:
             text["quality"] = state.quality
         labels = _labels(site=site, source=state.name, type=state.type, label=state.label,
                          **text)
-        lines.append(f"traffic_source_info{labels} 1")
+        info.append(f"traffic_source_info{labels} 1")
     for metric, gauge, help_text in SOURCE_GAUGES:
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
-        lines += [f"{metric}{_labels(site=site, source=state.name)} {value:g}"
-                  for state in answering
-                  if (value := number(state.gauges.get(gauge))) is not None]
+        out.family(metric, help_text).extend(
+            f"{metric}{_labels(site=site, source=state.name)} {value:g}"
+            for state in answering if (value := number(state.gauges.get(gauge))) is not None)
     for metric, (rx_name, tx_name), help_text in SOURCE_PAIRS:
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+        samples = out.family(metric, help_text)
         for state in answering:
             for direction, gauge in (("rx", rx_name), ("tx", tx_name)):
                 value = number(state.gauges.get(gauge))
                 if value is not None:
                     labels = _labels(site=site, source=state.name, direction=direction)
-                    lines.append(f"{metric}{labels} {value:.0f}")
-    return lines
+                    samples.append(f"{metric}{labels} {value:.0f}")
 
 
 KEPT = "counted from the events the store keeps (retention.events, two years by default)"
 
 
-def alert_metrics(counts: AlertCounts, site: str) -> list[str]:
+def alert_metrics(out: Exposition, counts: AlertCounts, site: str) -> None:
     """Alerts raised and their deliveries by rule, every rule listed (0 until it happens)."""
     rules = [*ALERT_RULES, *sorted({rule for _, rule in counts.events} - set(ALERT_RULES))]
-    lines = [f"# HELP traffic_alerts_total Alerts raised, by rule (a threshold recorded quietly "
-             f"beside a higher one included), {KEPT}.",
-             "# TYPE traffic_alerts_total counter"]
-    lines += [f"traffic_alerts_total{_labels(site=site, rule=rule)} "
-              f"{counts.events.get(('alert', rule), 0)}" for rule in rules]
-    lines += ["# HELP traffic_alert_deliveries_total Alert messages by rule and outcome: sent, "
-              "failed (each failed attempt; it is tried again), given_up or unconfirmed (it may "
-              f"have gone; not sent again), {KEPT}.",
-              "# TYPE traffic_alert_deliveries_total counter"]
-    lines += [f"traffic_alert_deliveries_total{_labels(site=site, rule=rule, outcome=outcome)} "
-              f"{counts.events.get((kind, rule), 0)}"
-              for rule in rules for kind, outcome in ALERT_OUTCOMES.items()]
-    lines += ["# HELP traffic_alert_deliveries_pending Alert messages waiting to be sent: to be "
-              "tried again, or waiting for the link.",
-              "# TYPE traffic_alert_deliveries_pending gauge",
-              f"traffic_alert_deliveries_pending{_labels(site=site)} {counts.pending}"]
-    return lines
+    out.family("traffic_alerts_total", "Alerts raised, by rule (a threshold recorded quietly "
+               f"beside a higher one included), {KEPT}.", "counter").extend(
+        f"traffic_alerts_total{_labels(site=site, rule=rule)} "
+        f"{counts.events.get(('alert', rule), 0)}" for rule in rules)
+    out.family("traffic_alert_deliveries_total", "Alert messages by rule and outcome: sent, "
+               "failed (each failed attempt; it is tried again), given_up or unconfirmed (it "
+               f"may have gone; not sent again), {KEPT}.", "counter").extend(
+        f"traffic_alert_deliveries_total{_labels(site=site, rule=rule, outcome=outcome)} "
+        f"{counts.events.get((kind, rule), 0)}"
+        for rule in rules for kind, outcome in ALERT_OUTCOMES.items())
+    out.family("traffic_alert_deliveries_pending", "Alert messages waiting to be sent: to be "
+               "tried again, or waiting for the link.").append(
+        f"traffic_alert_deliveries_pending{_labels(site=site)} {counts.pending}")

@@ -6,7 +6,10 @@ from flask import Blueprint, jsonify
 
 from traffic import __version__
 from traffic.config import ALERT_RULES
+from traffic.sites import known_sites
+from traffic.store import StoreError
 from web import params
+from web.db import get_store, traffic_config
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -282,15 +285,49 @@ GAUGE_QUERY = {"type": "object", "additionalProperties": False, "title": "gauge"
                                                    "or the 48 hours before end"},
     "end": {**BOUNDED_TIME_PARAM, "description": END_DESCRIPTION},
 }}
-SERIES_PARAMETERS = [{
-    "name": "series", "in": "query", "required": False, "style": "form", "explode": True,
-    "schema": {"oneOf": [USE_QUERY, GAUGE_QUERY]},
-    "description": "the query's parameters, one of two sets: use (resolution, start, end, "
-                   "iface) or a gauge's history (gauge, source, start, end, resolution only "
-                   "5min)"}]
+SITE_DESCRIPTION = ("the site to read, one of those the store holds; default: the web app's "
+                    "own (its config's site). Another is a 400 that lists them")
 
 
-def spec() -> dict[str, Any]:
+def _with_site(query: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
+    return {**query, "properties": {**query["properties"],
+                                    "site": {**site, "description": SITE_DESCRIPTION}}}
+
+
+def _series_parameters(site: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{
+        "name": "series", "in": "query", "required": False, "style": "form", "explode": True,
+        "schema": {"oneOf": [_with_site(USE_QUERY, site), _with_site(GAUGE_QUERY, site)]},
+        "description": "the query's parameters, one of two sets: use (resolution, start, end, "
+                       "iface) or a gauge's history (gauge, source, start, end, resolution only "
+                       "5min); either with site"}]
+
+
+SITE_USE = _object({
+    "site": {"type": "string"}, "timezone": {"type": "string", "description": "the site's own"},
+    "unit_system": {"enum": ["si", "iec"]},
+    "period_start": MS, "period_end": MS, "period_start_iso": ISO, "period_end_iso": ISO,
+    "total": BYTES, "total_text": {"type": "string", "description": "total for people"},
+    "limit": {**BYTES, "description": "the site's own monthly limit; 0: no limit"},
+    "limit_text": {"type": ["string", "null"], "description": "limit for people; null: none"},
+    "sample_age_text": {"type": "string", "description": "the latest reading's age for people"},
+    "percent": {"type": ["number", "null"], "description": "of the limit used; null: no limit"},
+    "last_sample_at": MS_OR_NULL, "last_sample_at_iso": ISO_OR_NULL,
+    "sample_age_s": {"type": ["number", "null"]},
+    "summary": {"type": "string", "description": "the period in one sentence, for people"},
+})
+SITES = _object({
+    "default": {"type": "string", "description": "the site read without site="},
+    "sites": {"type": "array", "items": SITE_USE,
+              "description": "every site of the store, by name, each in its own time zone and "
+                             "billing period (its collector's settings)"},
+})
+
+
+def spec(sites: list[str]) -> dict[str, Any]:
+    """The description; ``sites``: those the store holds, which ``site`` may name."""
+    site = {"enum": sites}
+    site_query = _query("site", site, SITE_DESCRIPTION)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Traffic", "version": __version__,
@@ -298,30 +335,43 @@ def spec() -> dict[str, Any]:
                                 "milliseconds with ISO 8601 beside them; sizes are bytes."},
         "paths": {
             "/api/v1/usage": _get("Use in the current billing period against the limits",
-                                  USAGE),
-            "/api/v1/status": _get("The collector's state", STATUS),
+                                  USAGE, [site_query]),
+            "/api/v1/status": _get("The collector's state", STATUS, [site_query]),
             "/api/v1/series": _get(
                 "Use per bucket (empty buckets are zeros), or with gauge, a gauge's history",
-                {"oneOf": [SERIES, GAUGE_SERIES]}, SERIES_PARAMETERS,
+                {"oneOf": [SERIES, GAUGE_SERIES]}, _series_parameters(site),
                 not_found="no such interface, gauge, or source with the gauge; detail lists "
                           "those stored"),
             "/api/v1/realtime": _get("Download and upload rates of the last 10 minutes",
                                      REALTIME, [_query("since", TIME_PARAM,
-                                                       "only points newer than this")]),
+                                                       "only points newer than this"),
+                                                site_query]),
             "/api/v1/events": _get("What happened: the link, the sources, the alerts sent; and "
                                    "uptime per day", EVENTS, [
                 _query("since", TIME_PARAM, "only events at or after this"),
                 _query("until", TIME_PARAM, "only events before this"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
                                  "default": 100}, "at most this many events"),
+                site_query,
             ]),
+            "/api/v1/sites": _get("Every site of the store with its period's use against its "
+                                  "own limit", SITES),
             "/api/v1/openapi.json": _get("This description", {"type": "object"}),
-            "/metrics": _get("Prometheus metrics", {"type": "string"}, media_type="text/plain"),
+            "/metrics": _get("Prometheus metrics of every site of the store, each series "
+                             "labelled with its site; with site, of that site only",
+                             {"type": "string"}, [site_query], media_type="text/plain"),
         },
     }
 
 
 @bp.get("/openapi.json")
 def openapi_view():
+    """The description, with the store's sites; with the store unreadable, only the config's
+    own (the endpoints say what is wrong)."""
     params.refuse_unknown()
-    return jsonify(spec())
+    config = traffic_config()
+    try:
+        sites = known_sites(get_store(), config)
+    except StoreError:
+        sites = [config.site]
+    return jsonify(spec(sites))

@@ -8,13 +8,14 @@ again the way the browser's language writes dates, as it does everywhere else on
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 
 from traffic.periods import HOUR_MS, bucket_start, from_ms, starts_day
 from traffic.published import read_keeper, read_save
 from traffic.quota import usage
 from traffic.report import iso, save_problem, signal_levels, usage_sentence
 from traffic.roles import source_name
+from traffic.sites import known_sites, sites_use
 from traffic.source_state import (
     DOWN,
     REFUSED,
@@ -22,9 +23,9 @@ from traffic.source_state import (
     SourceState,
     source_states,
 )
-from traffic.store import ALERT_EVENT_KINDS, Store
-from web.db import get_store, traffic_config
-from web.texts import usage_texts
+from traffic.store import ALERT_EVENT_KINDS, Store, StoreError
+from web.db import get_store, site_config, traffic_config
+from web.texts import site_texts, usage_texts
 
 bp = Blueprint("pages", __name__)
 HOURS_SHOWN = 48
@@ -54,9 +55,22 @@ def period_days(start: int, end: int, tz: ZoneInfo) -> tuple[When, When]:
     return first, when(bucket_start("day", end - 1, tz), tz, "date")
 
 
+@dataclass(frozen=True)
+class SitePicker:
+    """The sites of the store and the one shown, when there is more than one."""
+
+    sites: list[str]
+    current: str
+
+
+def site_picker() -> SitePicker | None:
+    sites = known_sites(get_store(), traffic_config())
+    return SitePicker(sites, site_config().site) if len(sites) > 1 else None
+
+
 @bp.get("/")
 def history() -> str:
-    config = traffic_config()
+    config = site_config()
     tz = config.timezone
     system = config.quota.unit_system
     store = get_store()
@@ -66,7 +80,7 @@ def history() -> str:
     routers = [router_panel(state) for state in states if state.state == UP and state.sees_link]
     notices = [source_notice(state, tz) for state in states if state.state in (DOWN, REFUSED)]
     return render_template(
-        "history.html", usage=current, config=config,
+        "history.html", usage=current, config=config, picker=site_picker(),
         sentence=usage_sentence(current, system), texts=usage_texts(current, config, states),
         period_first=first, period_last=last,
         hours_start=current.now - (HOURS_SHOWN - 1) * HOUR_MS, hours_end=current.now + 1,
@@ -174,4 +188,23 @@ def link_state(keeper: dict | None, tz: ZoneInfo) -> LinkState:
 
 @bp.get("/rt")
 def realtime() -> str:
-    return render_template("realtime.html", config=traffic_config())
+    """The rates the collector publishes; the page itself needs no store (without one it
+    says what ``/api/v1/realtime`` answers), except to show another site."""
+    try:
+        config, picker = site_config(), site_picker()
+    except StoreError:
+        if "site" in request.args:
+            raise
+        config, picker = traffic_config(), None
+    return render_template("realtime.html", config=config, picker=picker)
+
+
+@bp.get("/sites")
+def overview() -> str:
+    """Every site of the store, each with its period's use against its own limit."""
+    config = traffic_config()
+    lines = [{"use": use, "texts": site_texts(use),
+              "period": period_days(use.usage.period_start, use.usage.period_end,
+                                    use.config.timezone)}
+             for use in sites_use(config, get_store(), current_app.config["CLOCK"]())]
+    return render_template("sites.html", config=config, lines=lines, every_site=True)

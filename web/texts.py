@@ -10,6 +10,7 @@ from traffic.config import Config
 from traffic.periods import starts_day
 from traffic.quota import Beside, Usage
 from traffic.report import comparison
+from traffic.sites import SiteUse
 from traffic.source_state import SourceState, billed_label, subject
 from traffic.units import format_duration, format_size
 
@@ -36,6 +37,15 @@ def usage_texts(usage: Usage, config: Config, states: list[SourceState]) -> dict
         "period_first_format": ("date" if starts_day(usage.period_start, config.timezone)
                                 else "datetime"),
     }
+
+
+def site_texts(use: SiteUse) -> dict[str, Any]:
+    """A site's line of the overview of every site: ``total_text``, ``limit_text`` (None
+    without a limit) and ``sample_age_text``."""
+    system, result = use.config.quota.unit_system, use.usage
+    return {"total_text": format_size(result.total, system),
+            "limit_text": format_size(result.limit, system) if result.limit else None,
+            "sample_age_text": sample_age_label(result.sample_age_s)}
 
 
 def sample_age_label(age: float | None) -> str:

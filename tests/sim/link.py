@@ -35,18 +35,25 @@ class Link:
     far_if: str = "peer0"
     near_ip: str = "10.231.0.1"
     far_ip: str = "10.231.0.2"
+    owns_near: bool = True
+    """False for a link ``beside`` another: the near namespace is the other's."""
 
     @classmethod
     def create(cls) -> "Link":
         suffix = f"{os.getpid()}-{next(_names)}"
         link = cls(near=f"tr-near-{suffix}", far=f"tr-far-{suffix}")
         for namespace in (link.near, link.far):
-            sh("ip", "netns", "add", namespace)
-            sh("ip", "netns", "exec", namespace, "sh", "-c",
-               "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 "
-               "/proc/sys/net/ipv6/conf/default/disable_ipv6; "
-               "do [ ! -e $f ] || echo 1 > $f; done")
-            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+            _add_namespace(namespace)
+        link.plug()
+        return link
+
+    def beside(self, number: int = 1) -> "Link":
+        """A second link from the same near namespace (a box with two uplinks, or two boxes'
+        collectors side by side) to a far namespace of its own: ``wan1`` to ``10.231.1.2``."""
+        link = Link(near=self.near, far=f"tr-far-{os.getpid()}-{next(_names)}",
+                    near_if=f"wan{number}", far_if=f"peer{number}",
+                    near_ip=f"10.231.{number}.1", far_ip=f"10.231.{number}.2", owns_near=False)
+        _add_namespace(link.far)
         link.plug()
         return link
 
@@ -59,6 +66,17 @@ class Link:
         sh("ip", "-n", self.far, "link", "set", self.far_if, "up")
         sh("ip", "-n", self.near, "link", "set", self.near_if, "up")
         self.wait_operstate("up")
+
+    def static_neighbours(self) -> None:
+        """Each end knows the other's address for good: no ARP probe crosses the link at a
+        moment of the kernel's choosing (after a collector's last poll, say)."""
+        for namespace, interface, peer_ns, peer_if, peer_ip in (
+                (self.near, self.near_if, self.far, self.far_if, self.far_ip),
+                (self.far, self.far_if, self.near, self.near_if, self.near_ip)):
+            mac = sh("ip", "netns", "exec", peer_ns, "cat",
+                     f"/sys/class/net/{peer_if}/address").strip()
+            sh("ip", "-n", namespace, "neigh", "replace", peer_ip, "lladdr", mac, "dev",
+               interface, "nud", "permanent")
 
     def wait_operstate(self, wanted: str, timeout: float = 10) -> None:
         """The carrier comes a moment after ``ip link set up``; wait for it."""
@@ -128,8 +146,17 @@ class Link:
         return int(out.strip())
 
     def destroy(self) -> None:
-        for namespace in (self.near, self.far):
+        for namespace in (self.near, self.far) if self.owns_near else (self.far,):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+def _add_namespace(namespace: str) -> None:
+    sh("ip", "netns", "add", namespace)
+    sh("ip", "netns", "exec", namespace, "sh", "-c",
+       "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 "
+       "/proc/sys/net/ipv6/conf/default/disable_ipv6; "
+       "do [ ! -e $f ] || echo 1 > $f; done")
+    sh("ip", "-n", namespace, "link", "set", "lo", "up")
 
 
 def _sink(host: str, port: int) -> None:

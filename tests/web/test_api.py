@@ -160,10 +160,10 @@ def test_series_iface_filter(client) -> None:
                         "such as 2026-11-08 or 2026-11-08T06:00"),
     ("start=99999999999999999", "start: '99999999999999999' is outside the years 1990 to 2200"),
     ("colour=red", "colour: unknown parameter (this endpoint takes: resolution, start, end, "
-                   "iface, gauge, source)"),
+                   "iface, gauge, source, site)"),
     ("resolution=day&resolution=hour", "resolution: given twice"),
     ("=x", "=x: a parameter needs a name (this endpoint takes: resolution, start, end, iface, "
-           "gauge, source)"),
+           "gauge, source, site)"),
     ("start=\u0661\u0662\u0663", "start: '\u0661\u0662\u0663' is neither epoch milliseconds "
                           "nor an ISO 8601 date such as 2026-11-08 or 2026-11-08T06:00 "
                           "(digits 0-9 only)"),
@@ -239,11 +239,14 @@ def test_openapi_describes_every_endpoint(client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"] == "3.1.0"
     assert set(spec["paths"]) == {f"/api/v1/{name}" for name in (
-        "usage", "status", "series", "realtime", "events", "openapi.json")} | {"/metrics"}
+        "usage", "status", "series", "realtime", "events", "sites", "openapi.json")} | {
+        "/metrics"}
     [series] = spec["paths"]["/api/v1/series"]["get"]["parameters"]
     assert (series["in"], series["style"], series["explode"]) == ("query", "form", True)
     assert [set(group["properties"]) for group in series["schema"]["oneOf"]] == [
-        {"resolution", "start", "end", "iface"}, {"gauge", "source", "resolution", "start", "end"}]
+        {"resolution", "start", "end", "iface", "site"},
+        {"gauge", "source", "resolution", "start", "end", "site"}]
+    assert series["schema"]["oneOf"][0]["properties"]["site"]["enum"] == ["home"]
 
 
 def test_usage_has_the_plain_sentence(client) -> None:
@@ -310,9 +313,10 @@ def test_uptime_counts_from_the_keepers_first_check(tmp_path) -> None:
      "since: '\u0661\u0662\u0663' is neither epoch milliseconds nor an ISO 8601 date such as "
      "2026-11-08 or 2026-11-08T06:00 (digits 0-9 only)"),
     ("/api/v1/events?limit=5&limit=6", "limit: given twice"),
-    ("/metrics?x=1", "x: unknown parameter (this endpoint takes: none)"),
+    ("/metrics?x=1", "x: unknown parameter (this endpoint takes: site)"),
     ("/api/v1/openapi.json?x=1", "x: unknown parameter (this endpoint takes: none)"),
-    ("/api/v1/usage?=", "=: a parameter needs a name (this endpoint takes: none)"),
+    ("/api/v1/usage?=", "=: a parameter needs a name (this endpoint takes: site)"),
+    ("/api/v1/sites?site=home", "site: unknown parameter (this endpoint takes: none)"),
 ])
 def test_every_endpoint_refuses_bad_parameters(client, path: str, detail: str) -> None:
     response = client.get(path)

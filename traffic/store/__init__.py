@@ -231,9 +231,11 @@ def open_store(url: str, tz: ZoneInfo, retention: Mapping[str, float] | None = N
                       "or mongodb://)")
 
 
-def open_site_store(config: Any, create: bool = False) -> Store:
-    """The store of ``config``'s site, as its collector and its readers open it."""
+def open_site_store(config: Any, create: bool = False, site: str | None = None,
+                    tz: ZoneInfo | None = None) -> Store:
+    """The store of ``config``'s site, as its collector and its readers open it; with ``site``
+    and ``tz``, another site of the same store, read in its own time zone (``traffic.sites``)."""
     from traffic.runtime import runtime_dir_name
 
-    return open_store(config.store.url, config.timezone, config.retention, create,
-                      config.site, runtime_dir_name(config))
+    return open_store(config.store.url, tz or config.timezone, config.retention, create,
+                      site or config.site, runtime_dir_name(config))
