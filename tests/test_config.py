@@ -112,6 +112,8 @@ def test_environment_lists_and_top_level_keys() -> None:
                                       "got '0s'"),
     ('timezone = "Mars/Olympus"\n',
      "{file}: timezone: unknown time zone 'Mars/Olympus' (write e.g. 'Europe/Stockholm')"),
+    ('timezone = "Europe"\n',  # a folder of zones, not a zone
+     "{file}: timezone: unknown time zone 'Europe' (write e.g. 'Europe/Stockholm')"),
     ('[web]\nbind = "8000"\n',
      "{file}: web.bind: expected host:port such as '127.0.0.1:8000', got '8000'"),
     ('[web]\nallow = ["192.168.8.0/33"]\n',

@@ -294,7 +294,7 @@ def _timezone(value: Any) -> str:
     if text:
         try:
             ZoneInfo(text)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
             message = f"unknown time zone {text!r} (write e.g. 'Europe/Stockholm')"
             raise ValueError(message) from None
     return text
