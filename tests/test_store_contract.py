@@ -335,3 +335,15 @@ def test_imported_buckets_go_on_filling_from_the_collectors_saves(
     assert copy.totals(T0, T0 + 10**9) == store.totals(T0, T0 + 10**9)
     for resolution in ("5min", "hour", "day", "month"):
         assert copy.series(resolution, 0, T0 + 10**9) == store.series(resolution, 0, T0 + 10**9)
+
+
+def test_a_key_known_only_by_its_buckets_is_known_in_the_copy(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    store.add(deltas("router:wan", 3), {})
+    store.add(deltas("router:wan", 3, 100), {})
+    copy = opener("cabin")
+    for chunk in store.export_rows("rollups", size=2):
+        copy.import_rows("rollups", chunk.rows)
+    assert copy.known_keys() == store.known_keys() == ["router:wan"]
+    assert copy.sites() == ["cabin", "home"]
+    assert copy.totals(0, T0 + 10**9) == store.totals(0, T0 + 10**9) == (6006, 66)

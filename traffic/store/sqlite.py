@@ -860,11 +860,9 @@ class SQLiteStore:
                         f"INSERT INTO outbox (site, {named}) SELECT {marks} WHERE NOT EXISTS "
                         "(SELECT 1 FROM outbox WHERE site = ? AND mark = ? AND target = ?)",
                         [(site, *row, site, row[2], row[3]) for row in rows])
+                elif table == "rollups":
+                    self._import_buckets(rows)
                 else:
-                    if table == "rollups":  # the bucket is the imported one, not a sum
-                        self.db.executemany(
-                            "DELETE FROM recent WHERE site = ? AND key = ? AND resolution = ? "
-                            "AND bucket = ?", [(site, *row[:3]) for row in rows])
                     self.db.executemany(
                         f"INSERT OR REPLACE INTO {table} (site, {named}) VALUES ({marks})",
                         [(site, *row) for row in rows])
@@ -872,6 +870,28 @@ class SQLiteStore:
                                     [(site, *item) for item in (meta or {}).items()])
         except sqlite3.Error as error:
             raise StoreError(self.write_failure(error)) from None
+
+    def _import_buckets(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Each bucket as imported (replacing, not adding): the newest of each key and
+        resolution in ``recent``, as ``add`` keeps it, the others in ``rollups``; a bucket is
+        never in both."""
+        site = self.site
+        newest = {(key, code): bucket for key, code, bucket in self.db.execute(
+            "SELECT key, resolution, bucket FROM recent WHERE site = ?", (site,))}
+        for key, code, bucket, _, _ in rows:
+            newest[(key, code)] = max(bucket, newest.get((key, code), bucket))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO rollups SELECT * FROM recent WHERE site = ? AND key = ? AND "
+            "resolution = ? AND bucket < ?", [(site, *pair, bucket)
+                                              for pair, bucket in newest.items()])
+        for table, chosen in (("recent", [row for row in rows if row[2] == newest[row[:2]]]),
+                              ("rollups", [row for row in rows if row[2] < newest[row[:2]]])):
+            other = "rollups" if table == "recent" else "recent"
+            self.db.executemany(f"DELETE FROM {other} WHERE site = ? AND key = ? AND "
+                                "resolution = ? AND bucket = ?",
+                                [(site, *row[:3]) for row in chosen])
+            self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?)",
+                                [(site, *row) for row in chosen])
 
     @_serialized
     def close(self) -> None:
