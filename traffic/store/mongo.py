@@ -490,6 +490,8 @@ class MongoStore:
             self.db.meta.replace_one({"site": self.site, "name": name},
                                      {"site": self.site, "name": name, "value": value},
                                      upsert=True, session=session)
+        if self._writer is not None:
+            self._renew_claim(session)
 
     def claim_writer(self) -> None:
         """Become the site's only collector: a claim in ``writers``, renewed by every save and

@@ -1,0 +1,185 @@
+"""``traffic migrate`` between real stores: SQLite files and the SecantusDB server, through the
+real command."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import STOCKHOLM
+from tests.mongo_server import database_url
+from traffic.counters import CounterState, Delta
+from traffic.migrate import ALL_TIME, MARKER
+from traffic.store import (
+    BILLED,
+    DEVICE,
+    TABLES,
+    UNBILLED,
+    Event,
+    GaugeSample,
+    Key,
+    Store,
+    open_store,
+)
+
+TRAFFIC = Path(sys.executable).with_name("traffic")
+MONTH_START = 1_793_487_600_000
+"""2026-11-01 00:00 in Stockholm."""
+DAY = 86_400_000
+FIVE_MIN = 300_000
+SITES = {"home": 30, "cabin": 7}
+"""Each site and the days it counted."""
+KEYS = [Key("kernel:ppp0", "kernel", "ppp0", BILLED), Key("router:wan", "router", "wan", UNBILLED),
+        Key("router:dev-aa", "router", "dev-aa", DEVICE)]
+
+
+def build(store: Store, days: int) -> None:
+    """``days`` of 5-minute deltas of three keys, gauges, the link's events, an alert sent and
+    one still to deliver, meta values: saved as the collector saves them."""
+    store.set_notify_targets(["fp-mail", "fp-ntfy"])
+    for day in range(days):
+        first = MONTH_START + day * DAY
+        deltas = [Delta(key.key, start, start + FIVE_MIN, 1000 * n + (start // FIVE_MIN) % 997,
+                        100 * n + (start // FIVE_MIN) % 89)
+                  for n, key in enumerate(KEYS, 1)
+                  for start in range(first, first + DAY, FIVE_MIN)]
+        gauges = [GaugeSample("router:wan", "rsrp", at, -80 - (at // FIVE_MIN) % 20)
+                  for at in range(first, first + DAY, 3_600_000)]
+        state = {key.key: CounterState("boot-1", first + DAY, day, day) for key in KEYS}
+        store.add(deltas, state, gauges, KEYS if day == 0 else ())
+        store.add_events([Event(first + 3_600_000, "down", {"reason": "no answer"}, 2500),
+                          Event(first + 3_700_000, "up")])
+    end = MONTH_START + days * DAY
+    assert store.raise_alert("quota-50", Event(end - 5, "alert", {"rule": "quota"}),
+                             [(0, "Half the quota", "50 %"), (1, "Half the quota", "50 %")])
+    sent, _ = store.pending_deliveries()
+    store.delivery_ended(sent.id, Event(end - 4, "alert_sent", {"rule": "quota"}))
+    store.set_meta("alerts.ip", '["10.64.1.2"]')
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store with a month of the home site and a week of the cabin's."""
+    path = tmp_path_factory.mktemp("month") / "month.db"
+    for site, days in SITES.items():
+        store = open_store(f"sqlite://{path}", STOCKHOLM, site=site,
+                           status_dir=str(path.parent))
+        build(store, days)
+        store.close()
+    return path
+
+
+@pytest.fixture
+def source(month: Path, tmp_path: Path) -> str:
+    shutil.copy(month, tmp_path / "source.db")
+    return f"sqlite://{tmp_path}/source.db"
+
+
+def traffic(tmp_path: Path, *args: str, **options: object) -> subprocess.CompletedProcess:
+    config = tmp_path / "traffic.toml"
+    config.write_text(f'timezone = "Europe/Stockholm"\n[collector]\n'
+                      f'runtime_dir = "{tmp_path}/run"\n')
+    return subprocess.run([str(TRAFFIC), "--config", str(config), *args], capture_output=True,
+                          text=True, timeout=300, **options)  # type: ignore[call-overload]
+
+
+def opened(url: str, site: str) -> Store:
+    return open_store(url, STOCKHOLM, site=site, create=False, status_dir="/nonexistent")
+
+
+def content(url: str, site: str) -> dict[str, object]:
+    """All a reader can see of a site; deliveries without their numbers (a store numbers its
+    own)."""
+    store = opened(url, site)
+    try:
+        return {
+            "totals": {key: store.totals(*ALL_TIME, [key]) for key in store.known_keys()},
+            "days": store.series("day", *ALL_TIME), "hours": store.series("hour", *ALL_TIME),
+            "5min": store.series("5min", *ALL_TIME), "keys": store.key_types(),
+            "tracker": store.tracker_state(), "gauges": store.gauge_names(),
+            "rsrp": store.gauge_series("router:wan", "rsrp", *ALL_TIME),
+            "events": store.events(limit=10**6), "alerts": store.alert_counts(),
+            "marked": store.has_alert_mark("quota-50"), "ip": store.get_meta("alerts.ip"),
+            "targets": store.get_meta("alerts.notify_targets"),
+            "pending": [replace(d, id=0) for d in store.pending_deliveries()],
+            "rows": {table: store.count_rows(table) for table in TABLES if table != "meta"},
+            "intervals": store.totals(MONTH_START + 7, MONTH_START + 2 * DAY - 7)}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def mongodb_url(mongodb_base: str) -> str:
+    return database_url(mongodb_base)
+
+
+def test_migrate_both_ways_keeps_identical_totals_per_key(
+        source: str, mongodb_url: str, tmp_path: Path) -> None:
+    """SQLite to MongoDB and back: every key's totals, every bucket, event, gauge and alert as
+    they were; the alert that was sent stays sent, the one waiting stays waiting."""
+    back = f"sqlite://{tmp_path}/back.db"
+    began = time.monotonic()
+    there = traffic(tmp_path, "migrate", "--from", source, "--to", mongodb_url)
+    into_mongo = time.monotonic() - began
+    assert (there.returncode, there.stderr) == (0, ""), there.stdout
+    for site, days in SITES.items():
+        assert f"{site}: copied; totals identical for 3 keys" in there.stdout
+        assert f"{site} intervals: {3 * days * 288}/{3 * days * 288} rows (100%)" in (
+            there.stdout)
+    home = content(source, "home")
+    assert len(home["totals"]) == 3 and home["rows"]["intervals"] == 3 * 30 * 288  # type: ignore[index]
+    assert home["pending"] and all(d.target == 1 for d in home["pending"])  # type: ignore[attr-defined]
+    for site in SITES:
+        assert content(mongodb_url, site) == content(source, site)
+
+    again = traffic(tmp_path, "migrate", "--from", mongodb_url, "--to", back)
+    assert (again.returncode, again.stderr) == (0, ""), again.stdout
+    for site in SITES:
+        assert content(back, site) == content(source, site)
+    print(f"SQLite to MongoDB: {into_mongo:.1f} s")
+
+
+def test_a_killed_migrate_run_again_continues_and_ends_identical(
+        source: str, mongodb_url: str, tmp_path: Path) -> None:
+    """Ctrl-C, then kill -9, in the middle of the copy; each run again continues from the
+    chunk where it stopped (nothing counted twice, no event twice)."""
+    command = [str(TRAFFIC), "--config", str(tmp_path / "traffic.toml"), "migrate", "--from",
+               source, "--to", mongodb_url, "--site", "home"]
+    traffic(tmp_path, "--version")  # writes the config
+    for stop, when in ((signal.SIGINT, "rollups"), (signal.SIGKILL, "intervals")):
+        running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        deadline = time.monotonic() + 120
+        while json.loads(_marker(mongodb_url) or "{}").get("table") != when:
+            assert running.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        running.send_signal(stop)
+        stdout, stderr = running.communicate(timeout=60)
+        if stop == signal.SIGINT:
+            assert running.returncode == 130, stdout + stderr
+            assert stderr == ("traffic: migrate: interrupted; the same command continues "
+                              "where it stopped\n")
+        else:
+            assert running.returncode == -signal.SIGKILL
+    assert json.loads(_marker(mongodb_url) or "{}")["table"] == "intervals"
+    finished = traffic(tmp_path, *command[3:])
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "home keys" not in finished.stdout  # continued at the intervals
+    assert "home: copied; totals identical for 3 keys" in finished.stdout
+    assert content(mongodb_url, "home") == content(source, "home")
+    assert json.loads(_marker(mongodb_url) or "{}") == {"from": f"sqlite://{tmp_path}/source.db",
+                                                        "done": True}
+
+
+def _marker(url: str) -> str | None:
+    store = opened(url, "home")
+    try:
+        return store.get_meta(MARKER)
+    finally:
+        store.close()
