@@ -538,8 +538,9 @@ def cmd_migrate(config: Config, args: "argparse.Namespace") -> int:
         done = "copied" if check.copied else "copied before"
         rx, tx = check.totals
         if check.identical:
-            print(f"{check.site}: {done}; totals identical for {check.keys} keys "
-                  f"(received {rx} B, sent {tx} B)")
+            keys = f"{check.keys} key" + ("" if check.keys == 1 else "s")
+            print(f"{check.site}: {done}; totals identical for {keys} (received {rx} B, "
+                  f"sent {tx} B)")
             continue
         print(f"{check.site}: {done}; DIFFERENT from the source:")
         for key, (source, target) in check.differing_keys.items():

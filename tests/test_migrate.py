@@ -2,8 +2,10 @@
 real command."""
 
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,22 +35,26 @@ MONTH_START = 1_793_487_600_000
 """2026-11-01 00:00 in Stockholm."""
 DAY = 86_400_000
 FIVE_MIN = 300_000
-SITES = {"home": 30, "cabin": 7}
+SITES = {"home": 30, "cabin": 2}
 """Each site and the days it counted."""
 KEYS = [Key("kernel:ppp0", "kernel", "ppp0", BILLED), Key("router:wan", "router", "wan", UNBILLED),
         Key("router:dev-aa", "router", "dev-aa", DEVICE)]
+EVENING = (18 * 3_600_000, DAY)
+"""When the device is on the network, from local midnight (November has no DST change)."""
 
 
 def build(store: Store, days: int) -> None:
-    """``days`` of 5-minute deltas of three keys, gauges, the link's events, an alert sent and
-    one still to deliver, meta values: saved as the collector saves them."""
+    """``days`` of 5-minute deltas of the link (billed, and the router's view of it) and of a
+    device in the evenings, gauges, the link's events, an alert sent and one still to deliver,
+    meta values: saved as the collector saves them."""
     store.set_notify_targets(["fp-mail", "fp-ntfy"])
     for day in range(days):
         first = MONTH_START + day * DAY
         deltas = [Delta(key.key, start, start + FIVE_MIN, 1000 * n + (start // FIVE_MIN) % 997,
                         100 * n + (start // FIVE_MIN) % 89)
                   for n, key in enumerate(KEYS, 1)
-                  for start in range(first, first + DAY, FIVE_MIN)]
+                  for start in range(first + (EVENING[0] if key.role == DEVICE else 0),
+                                     first + DAY, FIVE_MIN)]
         gauges = [GaugeSample("router:wan", "rsrp", at, -80 - (at // FIVE_MIN) % 20)
                   for at in range(first, first + DAY, 3_600_000)]
         state = {key.key: CounterState("boot-1", first + DAY, day, day) for key in KEYS}
@@ -65,7 +71,7 @@ def build(store: Store, days: int) -> None:
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store with a month of the home site and a week of the cabin's."""
+    """A SQLite store with a month of the home site and two days of the cabin's."""
     path = tmp_path_factory.mktemp("month") / "month.db"
     for site, days in SITES.items():
         store = open_store(f"sqlite://{path}", STOCKHOLM, site=site,
@@ -81,12 +87,17 @@ def source(month: Path, tmp_path: Path) -> str:
     return f"sqlite://{tmp_path}/source.db"
 
 
-def traffic(tmp_path: Path, *args: str, **options: object) -> subprocess.CompletedProcess:
+def command(tmp_path: Path, *args: str) -> list[str]:
+    """``traffic ARGS`` with a config of its own in ``tmp_path``."""
     config = tmp_path / "traffic.toml"
     config.write_text(f'timezone = "Europe/Stockholm"\n[collector]\n'
                       f'runtime_dir = "{tmp_path}/run"\n')
-    return subprocess.run([str(TRAFFIC), "--config", str(config), *args], capture_output=True,
-                          text=True, timeout=300, **options)  # type: ignore[call-overload]
+    return [str(TRAFFIC), "--config", str(config), *args]
+
+
+def traffic(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command(tmp_path, *args), capture_output=True, text=True,
+                          timeout=300)
 
 
 def opened(url: str, site: str) -> Store:
@@ -130,10 +141,10 @@ def test_migrate_both_ways_keeps_identical_totals_per_key(
     assert (there.returncode, there.stderr) == (0, ""), there.stdout
     for site, days in SITES.items():
         assert f"{site}: copied; totals identical for 3 keys" in there.stdout
-        assert f"{site} intervals: {3 * days * 288}/{3 * days * 288} rows (100%)" in (
-            there.stdout)
+        rows = days * (288 + 288 + 72)
+        assert f"{site} intervals: {rows}/{rows} rows (100%)" in there.stdout
     home = content(source, "home")
-    assert len(home["totals"]) == 3 and home["rows"]["intervals"] == 3 * 30 * 288  # type: ignore[index]
+    assert len(home["totals"]) == 3 and home["rows"]["intervals"] == 30 * 648  # type: ignore[index]
     assert home["pending"] and all(d.target == 1 for d in home["pending"])  # type: ignore[attr-defined]
     for site in SITES:
         assert content(mongodb_url, site) == content(source, site)
@@ -149,12 +160,10 @@ def test_a_killed_migrate_run_again_continues_and_ends_identical(
         source: str, mongodb_url: str, tmp_path: Path) -> None:
     """Ctrl-C, then kill -9, in the middle of the copy; each run again continues from the
     chunk where it stopped (nothing counted twice, no event twice)."""
-    command = [str(TRAFFIC), "--config", str(tmp_path / "traffic.toml"), "migrate", "--from",
-               source, "--to", mongodb_url, "--site", "home"]
-    traffic(tmp_path, "--version")  # writes the config
+    arguments = ["migrate", "--from", source, "--to", mongodb_url, "--site", "home"]
     for stop, when in ((signal.SIGINT, "rollups"), (signal.SIGKILL, "intervals")):
-        running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True)
+        running = subprocess.Popen(command(tmp_path, *arguments), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while json.loads(_marker(mongodb_url) or "{}").get("table") != when:
             assert running.poll() is None and time.monotonic() < deadline
@@ -168,7 +177,7 @@ def test_a_killed_migrate_run_again_continues_and_ends_identical(
         else:
             assert running.returncode == -signal.SIGKILL
     assert json.loads(_marker(mongodb_url) or "{}")["table"] == "intervals"
-    finished = traffic(tmp_path, *command[3:])
+    finished = traffic(tmp_path, *arguments)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "home keys" not in finished.stdout  # continued at the intervals
     assert "home: copied; totals identical for 3 keys" in finished.stdout
@@ -183,3 +192,115 @@ def _marker(url: str) -> str | None:
         return store.get_meta(MARKER)
     finally:
         store.close()
+
+
+def test_what_migrate_refuses_is_said_in_one_line_and_nothing_is_written(
+        source: str, tmp_path: Path) -> None:
+    target = f"sqlite://{tmp_path}/target.db"
+    elsewhere = open_store(target, STOCKHOLM, site="home", status_dir=str(tmp_path))
+    build(elsewhere, 1)
+    elsewhere.close()
+    before = content(target, "home")
+    refusals = {
+        ("--to", target, "--site", "attic"):
+            f"--from {source} has no site 'attic'; it has 'cabin', 'home'",
+        ("--to", f"sqlite://{tmp_path}/./source.db"): "--to names the --from store itself",
+        ("--to", target, "--site", "home"):
+            f"--to {target}: site 'home' already holds counts; copy only into a store where "
+            "the site is empty (nothing is merged)",
+        ("--to", target, "--site", "cabin"):  # the cabin is empty there: copied
+            "",
+        ("--to", target): f"--to {target}: site 'home' already holds counts",
+        (): "give both --from URL and --to URL",
+    }
+    for args, said in refusals.items():
+        run = traffic(tmp_path, "migrate", "--from", source, *args)
+        if not said:
+            assert run.returncode == 0, run.stderr
+            continue
+        assert run.returncode == 2 and run.stdout == "", run.stdout
+        assert run.stderr.startswith(f"traffic: migrate: {said}"), run.stderr
+        assert run.stderr.count("\n") == 1
+    assert content(target, "home") == before
+    assert content(target, "cabin") == content(source, "cabin")
+
+
+def test_a_store_a_collector_is_writing_is_refused(
+        source: str, mongodb_url: str, tmp_path: Path) -> None:
+    """Copying from a store being written loses what comes in meanwhile; copying into a site
+    that a collector writes counts it twice."""
+    from traffic.store.mongo import MongoStore
+
+    collector = open_store(source, STOCKHOLM, site="home", status_dir=str(tmp_path))
+    collector.claim_writer()
+    run = traffic(tmp_path, "migrate", "--from", source, "--to", f"sqlite://{tmp_path}/new.db")
+    collector.close()
+    assert run.returncode == 2
+    assert run.stderr == (f"traffic: migrate: --from: another collector (pid {os.getpid()}) "
+                          f"is already writing to {tmp_path}/source.db; stop that collector "
+                          "first\n")
+
+    cabin = MongoStore(mongodb_url, STOCKHOLM, {}, site="cabin")
+    cabin.claim_writer()
+    run = traffic(tmp_path, "migrate", "--from", source, "--to", mongodb_url)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"traffic: migrate: --to: another collector "
+                                 f"({socket.gethostname()} pid {os.getpid()}) is already "
+                                 "writing site 'cabin' to mongodb://127.0.0.1:")
+    assert run.stderr.endswith("; stop that collector first\n")
+    assert cabin.count_rows("intervals") == 0
+    cabin.close()
+
+
+def test_a_password_in_a_url_is_never_shown(source: str, tmp_path: Path) -> None:
+    from tests.stack import free_port
+
+    url = (f"mongodb://family:hunter2@127.0.0.1:{free_port()}/traffic"
+           "?serverSelectionTimeoutMS=300&directConnection=true")
+    run = traffic(tmp_path, "migrate", "--from", source, "--to", url)
+    assert run.returncode == 2 and "hunter2" not in run.stderr + run.stdout
+    assert run.stderr.startswith("traffic: migrate: --to: cannot use "
+                                 "mongodb://family:********@127.0.0.1:")
+    assert run.stderr.count("\n") == 1
+
+
+def test_progress_is_one_line_rewritten_on_a_terminal_and_few_lines_otherwise(
+        source: str, tmp_path: Path) -> None:
+    import pty
+
+    plain = traffic(tmp_path, "migrate", "--from", source, "--to", f"sqlite://{tmp_path}/a.db")
+    assert plain.returncode == 0 and "\r" not in plain.stdout
+    lines = plain.stdout.splitlines()
+    assert len(lines) <= len(SITES) * (len(TABLES) + 3) + len(SITES)
+    assert "home intervals: 19440/19440 rows (100%)" in lines
+
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(command(tmp_path, "migrate", "--from", source, "--to",
+                                   f"sqlite://{tmp_path}/b.db"), stdout=follower)
+    os.close(follower)
+    shown = b""
+    while chunk := _read(leader):
+        shown += chunk
+    os.close(leader)
+    text = shown.decode()
+    assert run.wait(60) == 0
+    bar, *results = text.split("\r\n")
+    assert bar.count("\r") >= len(SITES) * len(TABLES)  # one line, drawn again and again
+    assert bar.rsplit("\r", 1)[1].startswith("home intervals [########################] "
+                                             "19440/19440 rows 100%")
+    assert results[:2] == [f"cabin: copied; totals identical for 3 keys (received "
+                           f"{_sum(source, 'cabin', 0)} B, sent {_sum(source, 'cabin', 1)} B)",
+                           f"home: copied; totals identical for 3 keys (received "
+                           f"{_sum(source, 'home', 0)} B, sent {_sum(source, 'home', 1)} B)"]
+
+
+def _read(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the terminal closed
+        return b""
+
+
+def _sum(url: str, site: str, index: int) -> int:
+    totals = content(url, site)["totals"]
+    return sum(pair[index] for pair in totals.values())  # type: ignore[attr-defined]
