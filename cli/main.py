@@ -525,7 +525,8 @@ def cmd_migrate(config: Config, args: "argparse.Namespace") -> int:
 
     progress = Progress(sys.stdout)
     try:
-        checks = migrate(args.source, args.target, opener, args.site, config.site, progress)
+        checks = migrate(args.source, args.target, opener, args.site, config.site,
+                         config.timezone, progress)
     except KeyboardInterrupt:
         progress.end()
         print("traffic: migrate: interrupted; the same command continues where it stopped",

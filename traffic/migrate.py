@@ -10,7 +10,9 @@ every table, are compared between the two stores.
 import json
 import os
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
+from traffic.periods import bucket_start
 from traffic.progress import Progress
 from traffic.record import Record
 from traffic.store import TABLES, Store, StoreError
@@ -19,8 +21,8 @@ MARKER = "migrate.from"
 """The target site's meta entry saying where its content was copied from: JSON
 ``{"from": SOURCE, "table": TABLE, "after": POSITION}`` while copying, ``{"from": SOURCE,
 "done": true}`` once done. It stays, as a record of the site's origin."""
-ALL_TIME = (0, 4_102_444_800_000)
-"""1970 to 2100: every count a store holds."""
+FAR_FUTURE = 4_102_444_800_000
+"""2100: later than any count a store holds."""
 CHUNK_ROWS = 5000
 
 Opener = Callable[[str, str, bool], Store]
@@ -60,15 +62,21 @@ def place(url: str) -> str:
     return f"{scheme}://{authority.rpartition('@')[2]}/{path.partition('?')[0] or 'traffic'}"
 
 
+def all_time(tz: ZoneInfo) -> tuple[int, int]:
+    """1970 to 2100, from local midnight to local midnight: the whole days that hold every
+    count, read from the daily totals alone."""
+    return bucket_start("day", 0, tz), bucket_start("day", FAR_FUTURE, tz)
+
+
 def migrate(source_url: str, target_url: str, opener: Opener, site: str | None,
-            default_site: str, progress: Progress) -> list[SiteCheck]:
+            default_site: str, tz: ZoneInfo, progress: Progress) -> list[SiteCheck]:
     """Copy ``site`` (every site when None) from ``source_url`` into ``target_url``, then
     compare. ``default_site`` opens the source to list its sites (a store from before sites
-    belongs to the site that opens it first)."""
+    belongs to the site that opens it first); ``tz`` is the stores' time zone."""
     source_place = place(source_url)
     if source_place == place(target_url):
         raise MigrationRefused("migrate: --to names the --from store itself")
-    migration = _Migration(source_url, target_url, opener, source_place)
+    migration = _Migration(source_url, target_url, opener, source_place, all_time(tz))
     found = migration.open(source_url, site or default_site, "--from")
     try:
         sites = found.sites()
@@ -85,16 +93,18 @@ def migrate(source_url: str, target_url: str, opener: Opener, site: str | None,
     for each in chosen:
         if not markers[each].get("done"):
             migration.copy(each, markers[each], progress)
-    progress.end()
+    progress.say("comparing each key's totals and each table's rows in both stores")
     return [migration.check(each, copied=not markers[each].get("done")) for each in chosen]
 
 
 class _Migration:
     def __init__(self, source_url: str, target_url: str, opener: Opener,
-                 source_place: str) -> None:
+                 source_place: str, span: tuple[int, int]) -> None:
         self.urls = {"--from": source_url, "--to": target_url}
         self.opener = opener
         self.source_place = source_place
+        self.span = span
+        """What the totals are compared over."""
 
     def open(self, url: str, site: str, option: str, claim: bool = False) -> Store:
         """The store, its errors said as this option's; with ``claim``, held as its site's
@@ -175,7 +185,7 @@ class _Migration:
         source, target = self.both(site, claim=False)
         try:
             keys = sorted(set(source.known_keys()) | set(target.known_keys()))
-            totals = {key: (source.totals(*ALL_TIME, [key]), target.totals(*ALL_TIME, [key]))
+            totals = {key: (source.totals(*self.span, [key]), target.totals(*self.span, [key]))
                       for key in keys}
             rows = {table: (source.count_rows(table), target.count_rows(table))
                     for table in TABLES if table != "meta"}

@@ -38,7 +38,7 @@ class Progress:
             self._on_line = True
             return
         step = percent // PLAIN_STEP
-        if step > self._said.get(label, 0) or (total == 0 and label not in self._said):
+        if step > self._said.get(label, 0):
             self._said[label] = step
             self._write(f"{label}: {done}/{total} rows ({percent}%)\n")
 
