@@ -77,7 +77,7 @@ def migrate(source_url: str, target_url: str, opener: Opener, site: str | None,
     if source_place == place(target_url):
         raise MigrationRefused("migrate: --to names the --from store itself")
     migration = _Migration(source_url, target_url, opener, source_place, all_time(tz))
-    found = migration.open(source_url, site or default_site, "--from")
+    found = migration.store(source_url, site or default_site, "--from")
     try:
         sites = found.sites()
     finally:
@@ -106,7 +106,7 @@ class _Migration:
         self.span = span
         """What the totals are compared over."""
 
-    def open(self, url: str, site: str, option: str, claim: bool = False) -> Store:
+    def store(self, url: str, site: str, option: str, claim: bool = False) -> Store:
         """The store, its errors said as this option's; with ``claim``, held as its site's
         writer: no collector may write it meanwhile (nor is one writing it now)."""
         try:
@@ -123,9 +123,9 @@ class _Migration:
         return store
 
     def both(self, site: str, claim: bool) -> tuple[Store, Store]:
-        source = self.open(self.urls["--from"], site, "--from", claim)
+        source = self.store(self.urls["--from"], site, "--from", claim)
         try:
-            return source, self.open(self.urls["--to"], site, "--to", claim)
+            return source, self.store(self.urls["--to"], site, "--to", claim)
         except BaseException:
             source.close()
             raise
