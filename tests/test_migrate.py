@@ -316,3 +316,38 @@ def _read(descriptor: int) -> bytes:
 def _sum(url: str, site: str, index: int) -> int:
     totals = content(url, site)["totals"]
     return sum(pair[index] for pair in totals.values())  # type: ignore[attr-defined]
+
+
+def test_a_server_gone_in_the_middle_is_one_line_and_the_copy_continues_when_it_is_back(
+        source: str, tmp_path: Path) -> None:
+    from tests.mongo_server import running_server
+    from tests.stack import free_port
+
+    port = free_port()
+    server = running_server(tmp_path, port=port)
+    url = database_url(next(server))
+    arguments = ["migrate", "--from", source, "--to", url, "--site", "home"]
+    running = subprocess.Popen(command(tmp_path, *arguments), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while json.loads(_marker(url) or "{}").get("table") != "rollups":
+            assert running.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        server.close()  # the server stops, in the middle of the rollups
+    _, stderr = running.communicate(timeout=120)
+    assert running.returncode == 2
+    assert stderr.startswith(f"traffic: migrate: --to: {url}: "), stderr
+    assert stderr.endswith("; run the same command again to continue where it stopped\n")
+    assert stderr.count("\n") == 1
+
+    server = running_server(tmp_path, port=port)
+    next(server)
+    try:
+        finished = traffic(tmp_path, *arguments)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert "home keys" not in finished.stdout
+        assert content(url, "home", buckets=False) == content(source, "home", buckets=False)
+    finally:
+        server.close()

@@ -169,13 +169,21 @@ class _Migration:
     def _copy_table(self, source: Store, target: Store, table: str, after: object,
                     progress: Progress) -> None:
         label = f"{source.site} {table}"
-        total = source.count_rows(table)
-        done = min(target.count_rows(table), total) if after is not None else 0
+        with _SaidAs("--from"):
+            total = source.count_rows(table)
+            chunks = source.export_rows(table, after, CHUNK_ROWS)
+        with _SaidAs("--to"):
+            done = min(target.count_rows(table), total) if after is not None else 0
         progress.update(label, done, total)
-        for chunk in source.export_rows(table, after, CHUNK_ROWS):
+        while True:
+            with _SaidAs("--from"):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
             rows = [row for row in chunk.rows if table != "meta" or row[0] != MARKER]
-            target.import_rows(table, rows, {MARKER: json.dumps(
-                {"from": self.source_place, "table": table, "after": chunk.after})})
+            with _SaidAs("--to"):
+                target.import_rows(table, rows, {MARKER: json.dumps(
+                    {"from": self.source_place, "table": table, "after": chunk.after})})
             done = min(done + len(chunk.rows), total)
             progress.update(label, done, total)
         if done < total:  # rows added meanwhile, or fewer copied than counted
@@ -197,6 +205,21 @@ class _Migration:
                           sum(pair[0][1] for pair in totals.values())),
                          {key: pair for key, pair in totals.items() if pair[0] != pair[1]},
                          {table: pair for table, pair in rows.items() if pair[0] != pair[1]})
+
+
+class _SaidAs:
+    """A store's failure in the middle of the copy, said as this option's, with what to do."""
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if isinstance(error, StoreError):
+            raise type(error)(f"migrate: {self.option}: {_reason(error)}; run the same command "
+                              "again to continue where it stopped") from None
 
 
 def _holds_anything(store: Store) -> bool:
