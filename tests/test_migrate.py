@@ -351,3 +351,32 @@ def test_a_server_gone_in_the_middle_is_one_line_and_the_copy_continues_when_it_
         assert content(url, "home", buckets=False) == content(source, "home", buckets=False)
     finally:
         server.close()
+
+
+def test_run_again_after_the_copy_only_compares_and_names_each_key_that_differs(
+        source: str, tmp_path: Path) -> None:
+    target = f"sqlite://{tmp_path}/target.db"
+    first = traffic(tmp_path, "migrate", "--from", source, "--to", target)
+    assert first.returncode == 0, first.stderr
+    again = traffic(tmp_path, "migrate", "--from", source, "--to", target)
+    assert again.returncode == 0 and " rows (" not in again.stdout  # nothing copied
+    assert "home: copied before; totals identical for 3 keys" in again.stdout
+
+    later = open_store(target, STOCKHOLM, site="home", status_dir=str(tmp_path))
+    end = MONTH_START + SITES["home"] * DAY
+    later.add([Delta("kernel:ppp0", end, end + FIVE_MIN, 500, 50)],
+              {"kernel:ppp0": CounterState("boot-1", end + FIVE_MIN, 0, 0)})
+    later.close()
+    home = content(source, "home")
+    ppp0 = home["totals"]["kernel:ppp0"]  # type: ignore[index]
+    rollups = home["rows"]["rollups"]  # type: ignore[index]
+    differs = traffic(tmp_path, "migrate", "--from", source, "--to", target)
+    assert differs.returncode == 1 and differs.stderr == ""
+    assert differs.stdout.splitlines()[1:] == [
+        "cabin: copied before; totals identical for 3 keys (received "
+        f"{_sum(source, 'cabin', 0)} B, sent {_sum(source, 'cabin', 1)} B)",
+        "home: copied before; DIFFERENT from the source:",
+        f"  kernel:ppp0: rx {ppp0[0]} tx {ppp0[1]} in --from, rx {ppp0[0] + 500} "
+        f"tx {ppp0[1] + 50} in --to",
+        f"  rollups: {rollups} rows in --from, {rollups + 4} in --to",  # a new month begins
+        f"  intervals: {30 * 648} rows in --from, {30 * 648 + 1} in --to"]
