@@ -114,6 +114,10 @@ COMMAND_OPTIONS: dict[str, tuple[str, dict[str, OptionSpec]]] = {
     "disconnect": ("disconnect; the keeper leaves the link down", {}),
     "notify-test": ("send a test message to each alerts.notify URL",
                     {"--url": ("url", ANY, None, "send only to this Apprise URL")}),
+    "migrate": ("copy every site (or one) from one store to another", {
+        "--from": ("source", ANY, None, "the store to copy from, as store.url names it"),
+        "--to": ("target", ANY, None, "the store to copy into, as store.url names it"),
+        "--site": ("site", ANY, None, "copy only this site (default: every site)")}),
 }
 """Each command's help and its own options, read by ``_parser`` and by ``_plain_parse``:
 option -> (its name in the parsed arguments, FLAG or the values it may take, its default, its
@@ -515,6 +519,49 @@ def cmd_notify_test(config: Config, args: "argparse.Namespace") -> int:
     return 1 if failed else 0
 
 
+def cmd_migrate(config: Config, args: "argparse.Namespace") -> int:
+    """Copy, then compare: exit 1 when a key's totals or a table's rows differ."""
+    from traffic.migrate import migrate
+    from traffic.progress import Progress
+    from traffic.runtime import runtime_dir_name
+    from traffic.store import open_store
+
+    if not args.source or not args.target:
+        raise UsageError("migrate: give both --from URL and --to URL (each as store.url "
+                         "names a store)")
+
+    def opener(url: str, site: str, create: bool) -> Store:
+        return open_store(url, config.timezone, {}, create, site, runtime_dir_name(config))
+
+    progress = Progress(sys.stdout)
+    try:
+        checks = migrate(args.source, args.target, opener, args.site, config.site,
+                         config.timezone, progress)
+    except KeyboardInterrupt:
+        progress.end()
+        print("traffic: migrate: interrupted; the same command continues where it stopped",
+              file=sys.stderr)
+        return 130
+    except StoreError:
+        progress.end()
+        raise
+    for check in checks:
+        done = "copied" if check.copied else "copied before"
+        rx, tx = check.totals
+        if check.identical:
+            keys = f"{check.keys} key" + ("" if check.keys == 1 else "s")
+            print(f"{check.site}: {done}; totals identical for {keys} (received {rx} B, "
+                  f"sent {tx} B)")
+            continue
+        print(f"{check.site}: {done}; DIFFERENT from the source:")
+        for key, (source, target) in check.differing_keys.items():
+            print(f"  {key}: rx {source[0]} tx {source[1]} in --from, "
+                  f"rx {target[0]} tx {target[1]} in --to")
+        for table, (source_rows, target_rows) in check.differing_rows.items():
+            print(f"  {table}: {source_rows} rows in --from, {target_rows} in --to")
+    return 0 if all(check.identical for check in checks) else 1
+
+
 COMMANDS: "dict[str, Callable[[Config, argparse.Namespace], int]]" = {
     "connect": _keeper_command("connect"),
     "disconnect": _keeper_command("disconnect"),
@@ -525,4 +572,5 @@ COMMANDS: "dict[str, Callable[[Config, argparse.Namespace], int]]" = {
     "check-config": cmd_check_config,
     "reset-month": cmd_reset_month,
     "notify-test": cmd_notify_test,
+    "migrate": cmd_migrate,
 }

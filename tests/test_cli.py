@@ -371,6 +371,8 @@ def test_every_command_takes_config_and_set_after_it(tmp_path: Path) -> None:
     ["notify-test", "--url", "json://localhost"], ["--config", "", "status", "--set", ""],
     ["status", "--set="], ["--config=", "status"], ["status", "--json", "--json"],
     ["report", "--start=-5"], ["--set", "a=b=c", "status"], ["notify-test", "--url=m://a:b@c"],
+    ["migrate", "--from", "sqlite:///a.db", "--to=mongodb://u:p@h/traffic", "--site", "cabin"],
+    ["migrate", "--to", "sqlite:///b.db"],
 ])
 def test_the_quick_parse_gives_what_argparse_gives(argv: list[str]) -> None:
     """What people type is parsed without building the argparse parser (several ms of every

@@ -247,3 +247,103 @@ def test_a_hold_after_a_failure_holds_only_that_urls_messages(store: Store) -> N
     store.delivery_ended(first.id, Event(T0 + 1, "alert_failed", {"rule": "quota"}),
                          retry_at=T0 + 600_000, hold_until=T0 + 600_000)
     assert [d.id for d in store.due_deliveries(T0 + 1)] == [second.id]
+
+
+def _filled(store: Store) -> None:
+    """A site with something in every table: counts, typed keys, gauges, events, a delivered
+    and a pending alert, meta values."""
+    from traffic.store import BILLED, Event, GaugeSample, Key
+
+    store.set_notify_targets(["fp-a", "fp-b"])
+    key = "kernel:wan0"
+    store.add(deltas(key, 400), {key: CounterState("1", T0 + 400 * STEP, 7, 8, 1)},
+              [GaugeSample("router:wan", "rsrp", T0, -90),
+               GaugeSample("router:wan", "operator", T0, "Telia")],
+              [Key(key, "kernel", "wan0", BILLED)])
+    store.add_events([Event(T0, "down", {"reason": "no answer"}, 1500), Event(T0 + 1, "up")])
+    assert store.raise_alert("quota-80", Event(T0 + 2, "alert", {"rule": "quota"}),
+                             [(0, "80 %", "used"), (1, "80 %", "used")])
+    sent, _ = store.pending_deliveries()
+    store.delivery_ended(sent.id, Event(T0 + 3, "alert_sent", {"rule": "quota"}))
+    store.set_meta("alerts.ip", '["10.0.0.1"]')
+
+
+def _content(store: Store) -> dict[str, object]:
+    """What a reader sees of a site, deliveries without their numbers (each store numbers
+    its own)."""
+    from dataclasses import replace
+
+    return {"totals": store.totals(T0, T0 + 10**9), "keys": store.key_types(),
+            "series": store.series("5min", T0 - 300_000, T0 + 10**9),
+            "month": store.series("month", T0 - 40 * 86_400_000, T0 + 10**9),
+            "tracker": store.tracker_state(), "gauges": store.gauge_names(),
+            "rsrp": store.gauge_series("router:wan", "rsrp", T0 - 10**6, T0 + 10**6),
+            "events": store.events(), "alerts": store.alert_counts(),
+            "marked": store.has_alert_mark("quota-80"), "ip": store.get_meta("alerts.ip"),
+            "pending": [replace(d, id=0) for d in store.pending_deliveries()]}
+
+
+def test_every_table_of_a_site_exports_and_imports_in_chunks(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    from traffic.store import TABLES
+
+    _filled(store)
+    copy = opener("cabin")
+    for table in TABLES:
+        chunks = list(store.export_rows(table, size=150))
+        assert sum(len(chunk.rows) for chunk in chunks) == store.count_rows(table)
+        assert all(len(chunk.rows) <= 150 for chunk in chunks)
+        for chunk in chunks:
+            copy.import_rows(table, chunk.rows)
+        assert copy.count_rows(table) == store.count_rows(table), table
+    assert store.count_rows("intervals") == 400 and store.count_rows("outbox") == 1
+    assert _content(copy) == _content(store)
+    [pending] = copy.pending_deliveries()
+    assert (pending.target, pending.fingerprint) == (1, "fp-b")
+
+
+def test_an_export_continues_after_a_chunk_and_a_chunk_imported_again_adds_nothing(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    from traffic.store import TABLES
+
+    _filled(store)
+    copy = opener("cabin")
+    for table in TABLES:
+        first, *rest = store.export_rows(table, size=100)
+        later = list(store.export_rows(table, after=first.after, size=100))
+        assert [chunk.rows for chunk in later] == [chunk.rows for chunk in rest]
+        for chunk in [first, *rest]:
+            copy.import_rows(table, chunk.rows, {"copied": f"{table} {chunk.after}"})
+        if table != "events":  # events have no key: their progress is kept in meta
+            copy.import_rows(table, first.rows)
+    assert _content(copy) == _content(store)
+    assert copy.get_meta("copied") == f"intervals {[*store.export_rows('intervals')][-1].after}"
+
+
+def test_imported_buckets_go_on_filling_from_the_collectors_saves(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    key = "kernel:wan0"
+    store.add(deltas(key, 10), {key: CounterState("1", T0 + 10 * STEP, 0, 0)})
+    copy = opener("cabin")
+    for table in ("rollups", "intervals", "tracker"):
+        for chunk in store.export_rows(table):
+            copy.import_rows(table, chunk.rows)
+    later = deltas(key, 5, 10)
+    for each in (store, copy):
+        each.add(later, {key: CounterState("1", T0 + 15 * STEP, 0, 0)})
+        each.add(deltas(key, 2, 80), {key: CounterState("1", T0 + 82 * STEP, 0, 0)})
+    assert copy.totals(T0, T0 + 10**9) == store.totals(T0, T0 + 10**9)
+    for resolution in ("5min", "hour", "day", "month"):
+        assert copy.series(resolution, 0, T0 + 10**9) == store.series(resolution, 0, T0 + 10**9)
+
+
+def test_a_key_known_only_by_its_buckets_is_known_in_the_copy(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    store.add(deltas("router:wan", 3), {})
+    store.add(deltas("router:wan", 3, 100), {})
+    copy = opener("cabin")
+    for chunk in store.export_rows("rollups", size=2):
+        copy.import_rows("rollups", chunk.rows)
+    assert copy.known_keys() == store.known_keys() == ["router:wan"]
+    assert copy.sites() == ["cabin", "home"]
+    assert copy.totals(0, T0 + 10**9) == store.totals(0, T0 + 10**9) == (6006, 66)

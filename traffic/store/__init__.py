@@ -1,6 +1,6 @@
 """The store: one protocol, backends chosen by URL."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
@@ -81,6 +81,33 @@ class AlertCounts(Record):
     """Events of ``ALERT_EVENT_KINDS`` still kept (``retention.events``), by kind and rule."""
     pending: int
     """Deliveries waiting in the outbox: to be retried, or waiting for the link."""
+
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "keys": ("key", "source", "name", "role"),
+    "meta": ("name", "value"),
+    "tracker": ("key", "life", "at", "rx", "tx", "held"),
+    "alert_marks": ("mark", "at"),
+    "outbox": ("created", "rule", "mark", "target", "title", "body", "attempts", "next_at",
+               "sending_since", "fingerprint"),
+    "events": ("at", "kind", "duration_ms", "detail"),
+    "gauges": ("key", "name", "bucket", "sum", "count", "text"),
+    "rollups": ("key", "resolution", "bucket", "rx", "tx"),
+    "intervals": ("key", "start", "end", "rx", "tx"),
+}
+"""What a site's store holds, table by table, as ``export_rows`` gives it and ``import_rows``
+takes it: the columns of each row, the same in every backend (an event's ``detail`` a dict, a
+rollup's ``resolution`` a code of ``rollup.RESOLUTION_CODES``, a bucket its sums). Status
+documents (``publish``) and the writer's claim are not part of it: they belong to the running
+collector."""
+
+
+class Chunk(Record):
+    """Rows of one table (``TABLES``), and where the next chunk starts: ``after`` given back
+    to ``export_rows`` continues after these rows (a value that JSON keeps as it is)."""
+
+    rows: list[tuple[Any, ...]]
+    after: Any
 
 
 class StoreError(Exception):
@@ -208,6 +235,23 @@ class Store(Protocol):
 
     def prune(self, now: int) -> int:
         """Drop what the retention settings no longer keep; returns rows removed."""
+
+    def count_rows(self, table: str) -> int:
+        """How many rows of ``table`` (a name in ``TABLES``) ``export_rows`` gives for the
+        site."""
+
+    def export_rows(self, table: str, after: Any = None, size: int = 5000) -> Iterator[Chunk]:
+        """The site's rows of ``table`` in chunks of at most ``size``, always in the same
+        order; with ``after`` (a chunk's), only those after that chunk: an interrupted copy
+        continues where it stopped."""
+
+    def import_rows(self, table: str, rows: Sequence[tuple[Any, ...]],
+                    meta: Mapping[str, str] | None = None) -> None:
+        """Write exported rows of ``table`` into the site, with the ``meta`` values, in one
+        transaction. Importing a row again changes nothing, except that an event (which has
+        no key of its own) is added twice: keep events' progress in ``meta``. A delivery
+        gets a number of this store's; one already queued for the same mark and target is
+        not queued again."""
 
     def close(self) -> None: ...
 

@@ -13,14 +13,16 @@ and keeps the claim fresh with every save.
 """
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
 from traffic.hints import Any
 from traffic.store import (
     ALERT_EVENT_KINDS,
+    TABLES,
     AlertCounts,
+    Chunk,
     Delivery,
     Event,
     GaugeSample,
@@ -423,6 +425,74 @@ class MongoStore:
                          field: {"$lt": now - int(keep * 1000)}}).deleted_count
         return removed
 
+    def count_rows(self, table: str) -> int:
+        with self._lock:
+            return self.db[_table(table)].count_documents({"site": self.site})
+
+    def export_rows(self, table: str, after: Any = None, size: int = 5000) -> Iterator[Chunk]:
+        """One cursor in the order of ``_id`` (an ObjectId, or a delivery's number): a
+        chunk's ``after`` is its last ``_id``, an ObjectId as its hex string."""
+        from bson import ObjectId
+        from pymongo.errors import PyMongoError
+
+        columns = TABLES[table]
+        query: dict[str, Any] = {"site": self.site}
+        if after is not None:
+            query["_id"] = {"$gt": ObjectId(after) if isinstance(after, str) else after}
+        try:
+            rows: list[tuple[Any, ...]] = []
+            for doc in self.db[table].find(query, dict.fromkeys(columns, 1)).sort(
+                    "_id", 1).batch_size(size):
+                rows.append(tuple(doc.get(name, EXPORT_DEFAULTS.get(name)) for name in columns))
+                if len(rows) == size:
+                    yield Chunk(rows, _position(doc["_id"]))
+                    rows = []
+            if rows:
+                yield Chunk(rows, _position(doc["_id"]))
+        except PyMongoError as error:
+            raise StoreError(f"store.url: {masked_url(self.url)}: "
+                             f"{str(error).splitlines()[0]}") from None
+
+    def import_rows(self, table: str, rows: Sequence[tuple[Any, ...]],
+                    meta: Mapping[str, str] | None = None) -> None:
+        """Inserted at once; should a row be there already (a chunk copied again), the chunk
+        is written again row by row, each replacing its own."""
+        from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+        with self._lock:
+            try:
+                self._in_transaction(lambda session: self._import(session, table, rows, meta,
+                                                                  replace=False))
+            except (BulkWriteError, DuplicateKeyError):
+                self._in_transaction(lambda session: self._import(session, table, rows, meta,
+                                                                  replace=True))
+
+    def _import(self, session: Any, table: str, rows: Sequence[tuple[Any, ...]],
+                meta: Mapping[str, str] | None, replace: bool) -> None:
+        from pymongo import ReplaceOne
+
+        collection = self.db[_table(table)]
+        docs = [{"site": self.site, **dict(zip(TABLES[table], row, strict=True))}
+                for row in rows]
+        if table == "outbox":
+            for doc in docs:
+                if not collection.find_one({"site": self.site, "mark": doc["mark"],
+                                            "target": doc["target"]}, session=session):
+                    collection.insert_one({"_id": self._next_id(session), **doc},
+                                          session=session)
+        elif docs and (table == "events" or not replace):
+            collection.insert_many(docs, session=session)
+        elif docs:
+            unique = [name for name, _ in INDEXES[table]]
+            collection.bulk_write([ReplaceOne({name: doc[name] for name in unique}, doc,
+                                              upsert=True) for doc in docs], session=session)
+        for name, value in (meta or {}).items():
+            self.db.meta.replace_one({"site": self.site, "name": name},
+                                     {"site": self.site, "name": name, "value": value},
+                                     upsert=True, session=session)
+        if self._writer is not None:
+            self._renew_claim(session)
+
     def claim_writer(self) -> None:
         """Become the site's only collector: a claim in ``writers``, renewed by every save and
         every publication (each poll, at most once a minute) and given up on close. A claim is
@@ -505,7 +575,7 @@ for _name in ("add", "raise_alert", "set_notify_targets", "delivery_ended", "key
               "totals", "first_bucket", "last_sample_at", "add_events", "events", "get_meta",
               "set_meta", "published", "gauge_series", "gauge_names", "alert_counts",
               "has_alert_mark", "due_deliveries", "pending_deliveries", "delivery_started",
-              "prune", "claim_writer"):
+              "prune", "claim_writer", "count_rows", "import_rows"):
     setattr(MongoStore, _name, _unavailable_as_store_error(getattr(MongoStore, _name)))
 
 
@@ -585,6 +655,21 @@ def _running(writer: str, host: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+EXPORT_DEFAULTS = {"held": 0}
+"""Fields that older documents may lack, as their readers take them."""
+
+
+def _table(table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"no table {table!r} in a store")
+    return table
+
+
+def _position(document_id: Any) -> Any:
+    """``_id`` as JSON keeps it: an ObjectId as its hex string, a delivery's number as is."""
+    return document_id if isinstance(document_id, int) else str(document_id)
 
 
 def _delivery(doc: dict[str, Any]) -> Delivery:

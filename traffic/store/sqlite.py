@@ -10,7 +10,7 @@ one starts.
 import os
 import sqlite3
 from _thread import RLock
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from traffic import log
@@ -19,7 +19,9 @@ from traffic.hints import Any
 from traffic.runtime import StatusFile, automatic_runtime_dir, read_document
 from traffic.store import (
     ALERT_EVENT_KINDS,
+    TABLES,
     AlertCounts,
+    Chunk,
     Delivery,
     Event,
     GaugeSample,
@@ -189,6 +191,10 @@ ADD_GAUGE = """
     ON CONFLICT (site, key, name, bucket) DO UPDATE SET sum = sum + excluded.sum,
         count = count + excluded.count, text = COALESCE(excluded.text, text)
 """
+EXPORT_ORDER = {"keys": ("key",), "meta": ("name",), "tracker": ("key",), "alert_marks": ("mark",),
+                "outbox": ("id",), "events": ("id",), "gauges": ("key", "name", "bucket"),
+                "rollups": ("key", "resolution", "bucket"), "intervals": ("key", "start")}
+"""The columns that order each table's export: its primary key within the site."""
 ADD_RECENT = """
     INSERT INTO recent VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (site, key, resolution) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
@@ -795,6 +801,102 @@ class SQLiteStore:
             self._roll_back()
             raise
         return removed
+
+    @_serialized
+    def count_rows(self, table: str) -> int:
+        if table not in TABLES:
+            raise ValueError(f"no table {table!r} in a store")
+        counted = (f"(SELECT 1 FROM {BUCKETS} WHERE site = ? GROUP BY key, resolution, bucket)"
+                   if table == "rollups" else f"{table} WHERE site = ?")
+        return self.db.execute(f"SELECT COUNT(*) FROM {counted}", (self.site,)).fetchone()[0]
+
+    def export_rows(self, table: str, after: Any = None, size: int = 5000) -> Iterator[Chunk]:
+        """Chunk by chunk, each read on its own (the store is not held in between), in the
+        order of the table's primary key: a chunk's ``after`` is its last row's key."""
+        import json
+
+        width = len(TABLES[table])
+        while True:
+            rows = self._export_chunk(table, after, size)
+            if not rows:
+                return
+            after = list(rows[-1][width:])
+            if table == "events":
+                rows = [(at, kind, duration, json.loads(detail))
+                        for at, kind, duration, detail, _ in rows]
+            yield Chunk([tuple(row[:width]) for row in rows], after)
+            if len(rows) < size:
+                return
+
+    @_serialized
+    def _export_chunk(self, table: str, after: list[Any] | None, size: int) -> list[tuple]:
+        position = ", ".join(EXPORT_ORDER[table])
+        selected, source, group = ", ".join(TABLES[table]), table, ""
+        if table == "rollups":
+            selected = "key, resolution, bucket, SUM(rx), SUM(tx)"
+            source, group = BUCKETS, "GROUP BY key, resolution, bucket"
+        where = ""
+        if after is not None:
+            where = f"AND ({position}) > ({', '.join('?' * len(after))})"
+        try:
+            return self.db.execute(
+                f"SELECT {selected}, {position} FROM {source} WHERE site = ? {where} {group} "
+                f"ORDER BY {position} LIMIT ?", [self.site, *(after or ()), size]).fetchall()
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot read {self.path}: {error}") from None
+
+    @_serialized
+    def import_rows(self, table: str, rows: Sequence[tuple[Any, ...]],
+                    meta: Mapping[str, str] | None = None) -> None:
+        import json
+
+        site, columns = self.site, TABLES[table]
+        named, marks = ", ".join(columns), ", ".join("?" * (len(columns) + 1))
+        self._keys = None
+        try:
+            with self._transaction():
+                if table == "events":
+                    self.db.executemany(
+                        f"INSERT INTO events (site, {named}) VALUES ({marks})",
+                        [(site, at, kind, duration, json.dumps(detail, separators=(",", ":")))
+                         for at, kind, duration, detail in rows])
+                elif table == "outbox":
+                    self.db.executemany(
+                        f"INSERT INTO outbox (site, {named}) SELECT {marks} WHERE NOT EXISTS "
+                        "(SELECT 1 FROM outbox WHERE site = ? AND mark = ? AND target = ?)",
+                        [(site, *row, site, row[2], row[3]) for row in rows])
+                elif table == "rollups":
+                    self._import_buckets(rows)
+                else:
+                    self.db.executemany(
+                        f"INSERT OR REPLACE INTO {table} (site, {named}) VALUES ({marks})",
+                        [(site, *row) for row in rows])
+                self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
+                                    [(site, *item) for item in (meta or {}).items()])
+        except sqlite3.Error as error:
+            raise StoreError(self.write_failure(error)) from None
+
+    def _import_buckets(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Each bucket as imported (replacing, not adding): the newest of each key and
+        resolution in ``recent``, as ``add`` keeps it, the others in ``rollups``; a bucket is
+        never in both."""
+        site = self.site
+        newest = {(key, code): bucket for key, code, bucket in self.db.execute(
+            "SELECT key, resolution, bucket FROM recent WHERE site = ?", (site,))}
+        for key, code, bucket, _, _ in rows:
+            newest[(key, code)] = max(bucket, newest.get((key, code), bucket))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO rollups SELECT * FROM recent WHERE site = ? AND key = ? AND "
+            "resolution = ? AND bucket < ?", [(site, *pair, bucket)
+                                              for pair, bucket in newest.items()])
+        for table, chosen in (("recent", [row for row in rows if row[2] == newest[row[:2]]]),
+                              ("rollups", [row for row in rows if row[2] < newest[row[:2]]])):
+            other = "rollups" if table == "recent" else "recent"
+            self.db.executemany(f"DELETE FROM {other} WHERE site = ? AND key = ? AND "
+                                "resolution = ? AND bucket = ?",
+                                [(site, *row[:3]) for row in chosen])
+            self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?)",
+                                [(site, *row) for row in chosen])
 
     @_serialized
     def close(self) -> None:
