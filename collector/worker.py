@@ -601,14 +601,24 @@ def _clock(at: int) -> str:
 
 
 def _logged(job: Callable[[], object], name: str = "") -> Callable[[], None]:
-    """A job that logs its failure in one line and lets the next run try again."""
+    """A job that logs its failure in one line and lets the next run try again. Runs that fail
+    on the store, one after the other, are logged once: an outage of the store's server is
+    told once, not at every run of every job while it lasts."""
     name = name or job.__name__
+    store_failing = False
 
     def run_job() -> None:
+        nonlocal store_failing
         try:
             job()
+        except StoreError as error:
+            if not store_failing:
+                log.error("%s failed: %s", name, mask_text(str(error)))
+            store_failing = True
+            return
         except Exception as error:  # one bad cycle must not stop collecting
             log.error("%s failed: %s", name, mask_text(str(error)))
+        store_failing = False
     run_job.__name__ = name
     return run_job
 

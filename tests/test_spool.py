@@ -139,3 +139,16 @@ def test_a_replay_cut_short_keeps_what_it_did_not_add(
             T + 120_000, T + 180_000]
     finally:
         store.close()
+
+
+def test_status_says_what_waits_in_the_spool() -> None:
+    from traffic.report import save_problem
+
+    save = {"saved_at": T - 600_000, "failing_since": T, "error": "store.url: no answer",
+            "spooled": 12_345_678, "spooled_entries": 3, "spooled_since": T,
+            "spool": "/var/lib/traffic/home.spool"}
+    said = save_problem(save, TZ)
+    assert said.startswith("The collector cannot save since ")
+    assert said.endswith("12.3 MB of it wait in its spool (/var/lib/traffic/home.spool), "
+                         "added to the store when it answers.")
+    assert save_problem({**save, "failing_since": None}, TZ) == ""
