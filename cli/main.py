@@ -393,7 +393,10 @@ def _status_store(config: Config) -> Store:
         from collector.spool import scan, spool_path, uses_spool
         from traffic.report import iso, spool_note
 
-        spooled = scan(spool_path(config)) if uses_spool(config) else None
+        try:
+            spooled = scan(spool_path(config)) if uses_spool(config) else None
+        except OSError:  # not this user's to read: the store's error is what matters
+            spooled = None
         if spooled is None or not spooled.entries:
             raise
         note = spool_note(spooled.size, spooled.entries, str(spool_path(config)),

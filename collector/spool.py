@@ -248,7 +248,7 @@ class Spool:
         line = entry.line()
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(descriptor, line)
             os.fsync(descriptor)
@@ -287,7 +287,7 @@ class Spool:
         with self.path.open("rb") as handle:
             handle.seek(offset)
             rest = handle.read()
-        replace_file(self.path, rest, mode=0o600, durable=True)
+        replace_file(self.path, rest, durable=True)
         found = scan(self.path)
         self.entries, self.size, self.first_at = found.entries, found.size, found.first_at
         log.info("spool %s: %d entries added to the store, %d still to add", self.path, done,

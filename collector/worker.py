@@ -280,7 +280,7 @@ class Collector:
                 try:
                     added = self._replay() + self._commit(pending, state, gauges, types)
                     error = ""
-                except StoreError as failure:
+                except (StoreError, OSError) as failure:  # OSError: the spool's file
                     error = str(failure)
             if error:
                 self._keep(at, pending, state, gauges, types, events, counters)
