@@ -23,6 +23,8 @@ Why nothing is lost or counted twice:
   between adding it and removing the file, or the server went away in the middle of a replay)
   adds no byte. Its gauges do add again to their 5-minute means (sum and count together, so
   a mean barely moves), and its events are recorded twice: a window of a few milliseconds.
+- A line damaged on the card (its checksum does not match, and it is not the last) ends what
+  can be read: the rest goes to SITE.spool.damaged, with an error in the log.
 - A replay cut short keeps the entries not added yet (the file is replaced whole, on disk
   before the next entry is appended), so the next replay starts where this one stopped.
 
@@ -226,15 +228,8 @@ class Spool:
     def _keep_readable(self, found: SpoolScan) -> None:
         """Cut the file after its readable part, so the next entry starts a line of its own;
         what was more than a line cut short goes to SITE.spool.damaged, for a person to see."""
-        with self.path.open("rb") as handle:
-            handle.seek(found.good)
-            rest = handle.read()
         if found.damaged:
-            damaged = self.path.with_name(self.path.name + ".damaged")
-            with damaged.open("ab") as handle:
-                handle.write(rest)
-            log.error("spool %s: %d bytes after its %d readable entries are damaged; moved to "
-                      "%s", self.path, len(rest), found.entries, damaged)
+            self._set_aside(found.good, found.entries)
         else:
             log.warning("spool %s: its last entry was cut short (the collector stopped while "
                         "writing it) and is dropped; its bytes are counted again from the "
@@ -242,6 +237,19 @@ class Spool:
         os.truncate(self.path, found.good)
         with self.path.open("rb+") as handle:
             os.fsync(handle.fileno())
+
+    def _set_aside(self, good: int, entries: int) -> None:
+        """Append what follows the first ``good`` bytes (``entries`` readable entries) to
+        SITE.spool.damaged, for a person to see."""
+        with self.path.open("rb") as handle:
+            handle.seek(good)
+            rest = handle.read()
+        damaged = self.path.with_name(self.path.name + ".damaged")
+        with damaged.open("ab") as handle:
+            handle.write(rest)
+            os.fsync(handle.fileno())
+        log.error("spool %s: %d bytes after its %d readable entries are damaged; moved to %s",
+                  self.path, len(rest), entries, damaged)
 
     def append(self, entry: Entry) -> None:
         """Add ``entry`` at the end, on disk before this returns."""
@@ -267,19 +275,21 @@ class Spool:
         by them) and the ``StoreError`` raised."""
         added = done = 0
         batch: list[Entry] = []
-        offset = 0
+        offset = end = 0
         try:
-            for entry, after in read_entries(self.path):
+            for entry, end in read_entries(self.path):
                 batch.append(entry)
                 if len(batch) == REPLAY_BATCH:
                     added += _add(store, batch)
-                    done, offset, batch = done + len(batch), after, []
+                    done, offset, batch = done + len(batch), end, []
             if batch:
                 added += _add(store, batch)
         except Exception:
             if offset:
                 self._keep_from(offset, done)
             raise
+        if end < self._length():  # damaged since the spool was opened
+            self._set_aside(end, done + len(batch))
         self.clear()
         return added
 

@@ -269,9 +269,8 @@ class Collector:
                 at = self.clock()
             counters = self._counters_of(state)
             types = self._types_to_save(state, gauges)
-            spooled = self.spool is not None and self.spool.entries > 0
-            if (not pending and not gauges and not events and counters == self._saved
-                    and not types and not spooled):
+            new = bool(pending or gauges or events or types) or counters != self._saved
+            if not new and not (self.spool is not None and self.spool.entries):
                 return 0
             if (self.spool is not None and not wait_for_store
                     and self.save_state["failing_since"] is not None):
@@ -283,7 +282,8 @@ class Collector:
                 except (StoreError, OSError) as failure:  # OSError: the spool's file
                     error = str(failure)
             if error:
-                self._keep(at, pending, state, gauges, types, events, counters)
+                if new:  # an idle link adds nothing to the spool
+                    self._keep(at, pending, state, gauges, types, events, counters)
                 self._save_failed(error, sum(d.rx + d.tx for d in pending))
                 return 0
             self._saved = counters
@@ -313,7 +313,9 @@ class Collector:
         if self.spool is not None:
             try:
                 self.spool.append(entry_of(at, deltas, state, gauges, types, events))
-                self._saved = counters
+                self._saved = counters  # the spool reaches the store whole and in order
+                self._typed.update((key.key, key) for key in types)
+                self._retyped = []
                 return
             except OSError as error:
                 log.error("spool %s: cannot append (%s); keeping what is counted in memory",

@@ -81,6 +81,21 @@ def test_damage_before_the_end_is_moved_aside_and_said(
     assert "damaged" in caplog.text and "home.spool.damaged" in caplog.text
 
 
+def test_damage_found_by_a_replay_is_moved_aside_not_removed(tmp_path: Path) -> None:
+    path = tmp_path / "home.spool"
+    spool = written(path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1].replace(b"veth0", b"veth1", 1) + lines[2])
+    store = open_store(f"sqlite://{tmp_path}/traffic.db", TZ)
+    try:
+        assert spool.replay(store) == 1100
+        assert store.totals(T, T + 3_600_000) == (1000, 100)
+    finally:
+        store.close()
+    assert not path.exists()
+    assert (tmp_path / "home.spool.damaged").read_bytes().endswith(lines[2])
+
+
 def test_gauge_rows_survive_the_spool_exactly() -> None:
     samples = [GaugeSample(KEY, "rsrp", T + i * 5000, -90.0 - i * 0.1) for i in range(60)]
     samples += [GaugeSample(KEY, "operator", T + 1000, "Telia"),
@@ -152,3 +167,32 @@ def test_status_says_what_waits_in_the_spool() -> None:
     assert said.endswith("12.3 MB of it wait in its spool (/var/lib/traffic/home.spool), "
                          "added to the store when it answers.")
     assert save_problem({**save, "failing_since": None}, TZ) == ""
+
+
+def test_a_collector_started_with_a_spool_counts_on_from_it_and_replays_it_first(
+        tmp_path: Path, mongodb_base: str) -> None:
+    """Killed during an outage, started again once the server answers: its counters go on
+    from the spool's newer readings, and its first save adds the spool before anything."""
+    from collector.worker import Collector
+    from tests.conftest import make_config
+    from tests.mongo_server import database_url
+    from traffic.store import open_site_store
+
+    config = make_config(tmp_path, '[[sources]]\ntype = "kernel"\ninterfaces = ["veth0"]\n',
+                         store__url=database_url(mongodb_base))
+    store = open_site_store(config, create=True)
+    try:
+        store.add([Delta(KEY, T - 60_000, T, 500, 50)],
+                  {KEY: CounterState("life1", T, 0, 0), "kernel:other": CounterState(
+                      "x", T + 900_000, 7, 7)})
+        written(tmp_path / "state" / "home.spool", 3)
+        collector = Collector(config, store)
+        assert collector.tracker.state == {KEY: CounterState("life1", T + 180_000, 3000, 300),
+                                           "kernel:other": CounterState("x", T + 900_000, 7, 7)}
+        collector.save()
+        assert not (tmp_path / "state" / "home.spool").exists()
+        assert store.totals(T - 60_000, T + 3_600_000, [KEY]) == (3500, 350)
+        assert store.tracker_state()[KEY] == CounterState("life1", T + 180_000, 3000, 300)
+        assert collector.save_state["failing_since"] is None
+    finally:
+        store.close()
