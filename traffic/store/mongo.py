@@ -54,10 +54,12 @@ WRITER_FRESH_MS = 15 * 60_000
 """A writer's claim older than this (not renewed for a quarter of an hour) may be taken over."""
 CLAIM_RENEW_MS = 60_000
 TRANSACTION_S = 10
-ANSWER_S = 2
-"""How long a publication (made from the collector's poll), or the ping before a transaction,
-waits for the server: within a transaction's time limit, a server that is away would be
-waited for all of ``TRANSACTION_S``."""
+PUBLISH_S = 2
+"""How long a publication waits for the server: it is made from the collector's poll."""
+PING_S = 5
+"""How long the ping before a transaction waits for the server: within the transaction's time
+limit, a server that is away would be waited for all of ``TRANSACTION_S``; a server that is
+merely slow (a busy box) must not look away."""
 PUBLISH_PAUSE_MS = 60_000
 """After a publication fails, the next ones are dropped for this long (unless a save succeeds
 first): a poll every 5 seconds must not wait for a server that does not answer."""
@@ -98,10 +100,10 @@ class MongoStore:
     def _in_transaction(self, work: Any) -> Any:
         """``work(session)`` in one transaction, retried on a passing conflict for at most
         ``TRANSACTION_S`` (pymongo would retry for two minutes, holding the store meanwhile),
-        after a ping that fails in ``ANSWER_S`` when the server is away."""
+        after a ping that fails in ``PING_S`` when the server is away."""
         import pymongo
 
-        with pymongo.timeout(ANSWER_S):
+        with pymongo.timeout(PING_S):
             self.client.admin.command("ping")
         with pymongo.timeout(TRANSACTION_S), self.client.start_session() as session:
             return session.with_transaction(work)
@@ -271,7 +273,7 @@ class MongoStore:
     def publish(self, name: str, document: dict[str, Any]) -> None:
         """A document per site and name in ``status``; not under the store's lock. While the
         server cannot be reached nothing is published: a publication that fails (or takes
-        more than ``ANSWER_S``) drops the next ones for ``PUBLISH_PAUSE_MS``, or until a save
+        more than ``PUBLISH_S``) drops the next ones for ``PUBLISH_PAUSE_MS``, or until a save
         succeeds."""
         import pymongo
         from pymongo.errors import PyMongoError
@@ -279,7 +281,7 @@ class MongoStore:
         if _now() < self._publish_paused_until:
             return
         try:
-            with pymongo.timeout(ANSWER_S):
+            with pymongo.timeout(PUBLISH_S):
                 self.db.status.replace_one(
                     {"site": self.site, "name": name},
                     {"site": self.site, "name": name, "document": document}, upsert=True)
