@@ -259,7 +259,9 @@ def _store(config: Config, create: bool = False) -> Store:
 def _store_when_reachable(config: Config) -> Store:
     """The collector's store, waited for while its server does not answer (a MongoDB server
     still starting, or away): the kernel's counters keep counting meanwhile, and the collector
-    counts on from the readings it saved last."""
+    counts on from the readings it saved last. When its spool has entries (it was stopped
+    during an outage), it does not wait: it counts on from the spool's newest readings, and
+    the store is opened when the server answers."""
     import time
 
     from traffic.store import StoreUnreachable
@@ -269,6 +271,8 @@ def _store_when_reachable(config: Config) -> Store:
         try:
             store = _store(config, create=True)
         except StoreUnreachable as error:
+            if not said and (late := _late_store(config, error)) is not None:
+                return late
             if str(error) != said:
                 said = str(error)
                 print(f"traffic: {mask_text(said)}; trying again every {STORE_RETRY_S}s",
@@ -278,6 +282,23 @@ def _store_when_reachable(config: Config) -> Store:
         if said:
             print("traffic: the store answers again", file=sys.stderr, flush=True)
         return store
+
+
+def _late_store(config: Config, error: StoreError) -> Store | None:
+    """The store as a ``LateStore`` when the collector has a spool to count on from."""
+    from collector.late_store import LateStore
+    from collector.spool import scan, spool_path, uses_spool
+
+    if not uses_spool(config):
+        return None
+    spooled = scan(spool_path(config))
+    if not spooled.entries:
+        return None
+    print(f"traffic: {mask_text(str(error))}; counting on from the spool "
+          f"{spool_path(config)} ({spooled.entries} entries) until it answers",
+          file=sys.stderr, flush=True)
+    return LateStore(lambda: _store(config, create=True), config.site,  # type: ignore[return-value]
+                     error)
 
 
 def _site_reader(config: Config, site: str | None) -> "SiteReader":
@@ -342,7 +363,7 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
     )
     from traffic.source_state import source_states
 
-    reader = _site_reader(config, args.site)
+    reader = _status_reader(config, args.site)
     config, store = reader.config, reader.store
     tz = config.timezone
     try:
@@ -363,7 +384,7 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
     else:
         system = config.quota.unit_system
         print(usage_text(result, tz, system, config.site))
-        if problem := save_problem(save, tz):
+        if problem := save_problem(save, tz, config.quota.unit_system):
             print(f"  saving      {problem}")
         for line in [*beside_lines(result, states, system),
                      *source_lines(states, result.now, tz)]:
@@ -375,6 +396,31 @@ def cmd_status(config: Config, args: "argparse.Namespace") -> int:
         if lines or config.alerts.notify:
             print("\n".join(lines) or "  alerts      none this period")
     return 0
+
+
+def _status_reader(config: Config, site: str | None) -> "SiteReader":
+    """The site's reader; when its server does not answer, the one-line error says what this
+    box's collector keeps in its spool meanwhile."""
+    from traffic.store import StoreUnreachable
+
+    try:
+        return _site_reader(config, site)
+    except StoreUnreachable as error:
+        if site not in (None, config.site):
+            raise
+        from collector.spool import scan, spool_path, uses_spool
+        from traffic.report import iso, spool_note
+
+        try:
+            spooled = scan(spool_path(config)) if uses_spool(config) else None
+        except OSError:  # not this user's to read: the store's error is what matters
+            spooled = None
+        if spooled is None or not spooled.entries:
+            raise
+        note = spool_note(spooled.size, spooled.entries, str(spool_path(config)),
+                          str(iso(spooled.first_at or now_ms(), config.timezone)),
+                          config.quota.unit_system)
+        raise StoreUnreachable(f"{error}; {note}") from None
 
 
 def cmd_report(config: Config, args: "argparse.Namespace") -> int:

@@ -109,7 +109,7 @@ from traffic.quota import Usage, added, current_period, usage
 from traffic.report import usage_sentence
 from traffic.roles import billed_keys
 from traffic.source_state import subject
-from traffic.store import Event, Store
+from traffic.store import Event, Store, StoreError
 from traffic.units import format_size, unit_system
 
 log = logging.getLogger(__name__)
@@ -794,13 +794,17 @@ class AlertLoop(threading.Thread):
 
     def run(self) -> None:
         longest_ms = min(CHECK_EVERY_S, self.checker.config.collector.save_interval) * 1000
+        store_failing = False
         while not self.stop.is_set():
             try:
                 if self.checker.check():
                     self.raised()
                 next_at = self.checker.next_at
+                store_failing = False
             except Exception as error:  # one bad check must not stop the next ones
-                log.error("alerts failed: %s", mask_text(str(error)))
+                if not (store_failing and isinstance(error, StoreError)):
+                    log.error("alerts failed: %s", mask_text(str(error)))  # an outage once
+                store_failing = isinstance(error, StoreError)
                 next_at = self.checker.clock() + longest_ms
             self.bytes_to_watch(self.checker.margin)
             wait_ms = min(max(next_at - self.checker.clock(), 0), longest_ms)

@@ -37,11 +37,13 @@ from traffic.periods import day_bounds
 from traffic.published import KEEPER
 from traffic.quota import usage
 from traffic.runtime import runtime_dir
-from traffic.store import Event, Store
+from traffic.store import Event, Store, StoreError
 
 log = logging.getLogger(__name__)
 
 STATE_META = "keeper.state"
+UNSTORED_EVENTS = 20_000
+"""Events kept for a store that does not answer: more than two weeks of a link that is down."""
 HELD_DISCONNECTED = "disconnected"
 HELD_QUOTA = "quota"
 
@@ -208,6 +210,15 @@ class Keeper:
         until this run's first check."""
         self._checking = threading.Lock()
         self._told_busy = False
+        self._decided: KeeperState | None = None
+        """The state this process decided last."""
+        self._unstored: list[Event] = []
+        """Events (and, with ``_state_unstored``, the state) the store did not take: a site
+        whose link is down may not reach its store's server, and the keeper must bring the
+        link back all the same. They are stored at the first check the store answers."""
+        self._state_unstored = False
+        self._quota_seen: tuple[bool, int, str] = (False, 0, "")
+        self._store_away = False
 
     def check(self) -> Decision | None:
         """One check, unless the previous one (its action) or ``traffic connect`` or
@@ -241,11 +252,12 @@ class Keeper:
                 return
             event = Event(self.clock(), "stop", {})
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
-            self.store.add_events([event])
+            with contextlib.suppress(StoreError):  # the store is away: its events are lost
+                self.store.add_events([*self._unstored, event])
 
     def _check(self) -> Decision:
         now, ticks = self.clock(), time.monotonic()
-        saved = KeeperState.from_json(self.store.get_meta(STATE_META))
+        saved = self._saved_state()
         state = saved if self._since_at else replace(saved, link="unknown")
         evidence = self.prober.check(now, probe_anyway=state.link != "up")
         over_quota, period_end, limit = self._quota(now)
@@ -261,12 +273,44 @@ class Keeper:
             events.append(self._disconnect(now))
         for event in events:
             log.info("link %s: %s", event.kind, json.dumps(event.detail))
-        with self.store.consistent():
-            self.store.add_events(events)
-            if decision.state != saved:
-                self.store.set_meta(STATE_META, decision.state.to_json())
+        self._store(events, decision.state, saved)
         self._publish(decision.state, evidence, now)
         return decision
+
+    def _saved_state(self) -> KeeperState:
+        """The state in the store, or this process's latest when the store does not have it
+        (it could not be written, or read: at a start during the outage, a fresh state)."""
+        try:
+            saved = KeeperState.from_json(self.store.get_meta(STATE_META))
+        except StoreError as error:
+            self._store_failed(error)
+            return self._decided or KeeperState()
+        return self._decided if self._state_unstored and self._decided else saved
+
+    def _store(self, events: list[Event], state: KeeperState, saved: KeeperState) -> None:
+        events = [*self._unstored, *events]
+        self._decided = state
+        try:
+            with self.store.consistent():
+                self.store.add_events(events)
+                if state != saved or self._state_unstored:
+                    self.store.set_meta(STATE_META, state.to_json())
+        except StoreError as error:
+            self._unstored = events[-UNSTORED_EVENTS:]
+            self._state_unstored = True
+            self._store_failed(error)
+            return
+        self._unstored, self._state_unstored = [], False
+        if self._store_away:
+            log.info("keeper: the store answers again; the checks' %d events are stored",
+                     len(events))
+            self._store_away = False
+
+    def _store_failed(self, error: StoreError) -> None:
+        if not self._store_away:
+            log.warning("keeper: %s; checking the link all the same, its events kept until "
+                        "the store answers", error)
+            self._store_away = True
 
     def _measured(self, event: Event, evidence: LinkEvidence, state: KeeperState,
                   ticks: float) -> Event:
@@ -291,9 +335,14 @@ class Keeper:
         return disconnect_event(self.config, now, "quota", self.secrets, self.runner)
 
     def _quota(self, now: int) -> tuple[bool, int, str]:
-        # a save cannot move the unsaved bytes into the store meanwhile
-        with self.store.consistent():
-            return quota_spent(self.config, self.store, now, self.unsaved())
+        """The quota's verdict; the previous check's while the store cannot be read."""
+        try:
+            # a save cannot move the unsaved bytes into the store meanwhile
+            with self.store.consistent():
+                self._quota_seen = quota_spent(self.config, self.store, now, self.unsaved())
+        except StoreError as error:
+            self._store_failed(error)
+        return self._quota_seen
 
     def _publish(self, state: KeeperState, evidence: LinkEvidence, now: int) -> None:
         self.store.publish(KEEPER, {

@@ -33,6 +33,7 @@ from collector.sources import (
     settings_fingerprint,
     store_salt,
 )
+from collector.spool import Spool, check_state_dir, entry_of, newer_state, spool_path, uses_spool
 from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 86_400
 """Retention is counted in days; pruning more often would only add writes."""
+STORE_RETRY_S = 60
+"""While saves to a server fail, how often it is tried (besides every save)."""
 
 
 class SourceWatch:
@@ -112,25 +115,21 @@ class Collector:
                                     poll_interval(source, config))
                         for source in config.sources]
         self.sources: list[Source] = [watch.source for watch in self.watches]
-        for watch in self.watches:
-            if refused_in_store(store, watch.config):
-                watch.refused, watch.failing_since = True, clock()
-                watch.error = "the login was refused before; fix the settings to try again"
-                if hasattr(watch.source, "refuse"):
-                    watch.source.refuse(watch.error)
-                log.error("source %s (%s): its login was refused with these settings; it is "
-                          "not polled until they change", watch.config.name, label(watch.config))
-        self.tracker = Tracker(config.collector.max_rate, store.tracker_state())
-        self._typed = {key.key: key for key in store.key_types()}
+        self.spool = Spool(spool_path(config)) if uses_spool(config) else None
+        """Where saves go while the store's server cannot be reached (``collector.spool``)."""
+        self._typed: dict[str, Key] = {}
         """Each key's type as the store has it."""
-        counted = set(store.known_keys())
-        self._retyped = [key_of(key, config, key in counted)
-                         for key in counted | {key for key, _ in store.gauge_names()}]
+        self._retyped: list[Key] = []
         """The store's keys typed by this config (a source left it, or became billed), to
         be written with the next save."""
+        stored = self._read_store()
+        self.tracker = Tracker(config.collector.max_rate,
+                               newer_state(stored, self.spool.state) if self.spool else stored)
         self.pending = BucketMerger()
         """Deltas not saved yet, adjacent ones of a key inside one 5-minute bucket merged."""
         self.pending_gauges: list[GaugeSample] = []
+        self.pending_events: list[Event] = []
+        """Events the store could not take when they happened, for the next save."""
         self.rates: deque[tuple[int, float, float]] = deque()
         """The realtime points of the last minutes: time, download and upload bytes/s."""
         self.read_at: int | None = None
@@ -144,6 +143,39 @@ class Collector:
         self.alerts_due: Callable[[], None] = lambda: None
         """Called from a poll when the billed bytes since the last check reach the margin."""
         self.save_state: dict = {"saved_at": None, "failing_since": None, "error": ""}
+
+    def _read_store(self) -> dict[str, CounterState]:
+        """The store's tracker state, having read what else the collector takes from it at
+        start: the sources whose login was refused, the keys' types. When the store cannot be
+        read but the spool has entries to count on from (a restart while the server is away),
+        {}: the types are read once it answers."""
+        try:
+            for watch in self.watches:
+                if refused_in_store(self.store, watch.config):
+                    watch.refused, watch.failing_since = True, self.clock()
+                    watch.error = "the login was refused before; fix the settings to try again"
+                    if hasattr(watch.source, "refuse"):
+                        watch.source.refuse(watch.error)
+                    log.error("source %s (%s): its login was refused with these settings; it "
+                              "is not polled until they change", watch.config.name,
+                              label(watch.config))
+            state = self.store.tracker_state()
+            self._read_types()
+        except StoreError as error:
+            if self.spool is None or not self.spool.entries:
+                raise
+            log.warning("%s; counting on from the newest of the %d entries in the spool %s",
+                        error, self.spool.entries, self.spool.path)
+            self._types_read = False
+            return {}
+        return state
+
+    def _read_types(self) -> None:
+        self._typed = {key.key: key for key in self.store.key_types()}
+        counted = set(self.store.known_keys())
+        self._retyped = [key_of(key, self.config, key in counted)
+                         for key in counted | {key for key, _ in self.store.gauge_names()}]
+        self._types_read = True
 
     def poll(self) -> list[Delta]:
         """Poll every source once (the first and the last poll of a run, ``collect --once``)."""
@@ -191,14 +223,24 @@ class Collector:
         if due:
             self.alerts_due()
         if starts:
-            self.save()
+            self.save(wait_for_store=False)
         else:
             self.publish()
         return deltas
 
     def _record(self, event: Event | None) -> None:
-        if event is not None:
-            self.store.add_events([event])
+        """Store ``event``; while saves fail (or when this fails), keep it for the next save
+        rather than make a poll wait for the store."""
+        if event is None:
+            return
+        if self.save_state["failing_since"] is None:
+            try:
+                self.store.add_events([event])
+                return
+            except StoreError:
+                pass
+        with self._tracker_lock:
+            self.pending_events.append(event)
 
     def unsaved(self) -> tuple[list[Delta], dict[str, dict]]:
         """The deltas not saved yet and each source's latest state, taken at once: the alert
@@ -236,7 +278,7 @@ class Collector:
                 log.warning("source %s: closing failed: %s", watch.config.name,
                             mask_known(str(error), watch.secrets))
 
-    def save(self) -> int:
+    def save(self, wait_for_store: bool = True) -> int:
         """Commit pending deltas with the tracker state they came from; returns bytes added.
 
         ``poll`` calls it at once when a key is first seen or resumed: until that starting
@@ -245,32 +287,98 @@ class Collector:
         On an idle link nothing is written: while no counter moved, the saved state is as good
         as the new one (only its time is older, which makes the next rate check more lenient).
 
-        A save that fails keeps everything in memory for the next one, logs the reason once
-        and publishes it (the ``save`` document) for ``status`` and the pages.
+        A save that fails logs the reason once and publishes it (the ``save`` document) for
+        ``status`` and the pages. With a store on a server, what it would have saved goes to the
+        spool (``collector.spool``), added to the store before anything else once the server
+        answers; with SQLite it stays in memory for the next save. While saves fail, a save
+        called from a poll (``wait_for_store=False``) goes to the spool without trying the
+        server: a poll does not wait for one that does not answer.
         """
         with self.store.consistent():
             with self._tracker_lock:
                 pending, self.pending = self.pending.deltas, BucketMerger()
                 gauges, self.pending_gauges = self.pending_gauges, []
+                events, self.pending_events = self.pending_events, []
                 state = dict(self.tracker.state)
+                at = self.clock()
             counters = self._counters_of(state)
             types = self._types_to_save(state, gauges)
-            if not pending and not gauges and counters == self._saved and not types:
+            new = bool(pending or gauges or events or types) or counters != self._saved
+            if not new and not (self.spool is not None and self.spool.entries):
                 return 0
-            try:
-                added = self._commit(pending, state, gauges, types)
-            except StoreError as error:
-                with self._tracker_lock:
-                    self.pending = BucketMerger([*pending, *self.pending.deltas])
-                    self.pending_gauges[:0] = gauges
-                self._save_failed(str(error), sum(d.rx + d.tx for d in pending))
+            if (self.spool is not None and not wait_for_store
+                    and self.save_state["failing_since"] is not None):
+                error = self.save_state["error"] or "the store does not answer"
+            else:
+                try:
+                    added = self._replay() + self._commit(pending, state, gauges, types)
+                    error = ""
+                except (StoreError, OSError) as failure:  # OSError: the spool's file
+                    error = str(failure)
+            if error:
+                if new:  # an idle link adds nothing to the spool
+                    self._keep(at, pending, state, gauges, types, events, counters)
+                self._save_failed(error, sum(d.rx + d.tx for d in pending))
                 return 0
             self._saved = counters
             self._typed.update((key.key, key) for key in types)
             self._retyped = []
+            self._store_events(events)
             self._save_succeeded()
         self.publish()
         return added
+
+    def _replay(self) -> int:
+        """Add the spool's entries to the store (they come before what is pending)."""
+        if self.spool is None or not self.spool.entries:
+            return 0
+        entries = self.spool.entries
+        added = self.spool.replay(self.store)
+        log.info("the spool's %d entries are in the store (%d bytes added)", entries, added)
+        if not self._types_read:
+            self._read_types()
+        return added
+
+    def _keep(self, at: int, deltas: list[Delta], state: dict[str, CounterState],
+              gauges: list[GaugeSample], types: list[Key], events: list[Event],
+              counters: dict[str, tuple[str, int, int, int]]) -> None:
+        """What a failed save could not store: appended to the spool, or (without one, or when
+        it cannot be written) back in memory for the next save."""
+        if self.spool is not None:
+            try:
+                self.spool.append(entry_of(at, deltas, state, gauges, types, events))
+                self._saved = counters  # the spool reaches the store whole and in order
+                self._typed.update((key.key, key) for key in types)
+                self._retyped = []
+                return
+            except OSError as error:
+                log.error("spool %s: cannot append (%s); keeping what is counted in memory",
+                          self.spool.path, error.strerror or error)
+        with self._tracker_lock:
+            self.pending = BucketMerger([*deltas, *self.pending.deltas])
+            self.pending_gauges[:0] = gauges
+            self.pending_events[:0] = events
+
+    def _store_events(self, events: list[Event]) -> None:
+        if not events:
+            return
+        try:
+            self.store.add_events(events)
+        except StoreError:
+            with self._tracker_lock:
+                self.pending_events[:0] = events
+
+    def retry_store(self) -> None:
+        """While saves to a server fail, try it every ``STORE_RETRY_S`` (the spool first), so
+        that what waits in the spool is in the store soon after the server is back."""
+        if self.spool is None or self.save_state["failing_since"] is None:
+            return
+        with self.store.consistent():
+            try:
+                self._replay()
+            except StoreError:
+                return
+        self.save()
 
     def _types_to_save(self, state: dict[str, CounterState],
                        gauges: list[GaugeSample]) -> list[Key]:
@@ -303,7 +411,11 @@ class Collector:
 
     def _save_failed(self, reason: str, size: int) -> None:
         at = self.clock()
-        if reason != self.save_state["error"]:
+        if self.spool is not None:
+            if self.save_state["failing_since"] is None:  # the outage, once
+                log.error("%s; counting on into the spool %s until the store answers (tried "
+                          "every %gs)", reason, self.spool.path, STORE_RETRY_S)
+        elif reason != self.save_state["error"]:
             log.error("%s; keeping %d bytes counted in memory and trying again every %gs",
                       reason, size, self.config.collector.save_interval)
         if self.save_state["failing_since"] is None:
@@ -323,8 +435,9 @@ class Collector:
             return sum(d.rx + d.tx for d in self.pending.deltas)
 
     def _publish_save(self) -> None:
+        document = {**self.save_state, **(self.spool.document() if self.spool else {})}
         with self._publish_lock:
-            self.store.publish(SAVE, dict(self.save_state))
+            self.store.publish(SAVE, document)
 
     @staticmethod
     def _counters_of(state: dict[str, CounterState]) -> dict[str, tuple[str, int, int, int]]:
@@ -360,6 +473,8 @@ class Collector:
                 "site": self.config.site, "interval_s": self.config.collector.interval,
                 "updated": self.clock(), "read_at": self.read_at, "sources": sources,
                 "unsaved": unsaved, "points": list(self.rates)})
+        if self.save_state["failing_since"] is not None:
+            self._publish_save()  # the store may be back before the next save
 
 
 class BucketMerger:
@@ -395,6 +510,8 @@ class BucketMerger:
 def run(config: Config, store: Store, once: bool = False) -> int:
     """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
     check_runtime_dir(config)
+    if uses_spool(config):
+        check_state_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
     settings = _logged(lambda: publish_settings(store, config), "publish settings")
@@ -419,6 +536,9 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     scheduler.add_job(_logged(collector.prune), "interval", seconds=PRUNE_EVERY_S, id="prune")
     scheduler.add_job(settings, "interval", seconds=config.collector.save_interval,
                       id="settings")  # again should they vanish (a wiped RAM disk)
+    if collector.spool is not None:
+        scheduler.add_job(_logged(collector.retry_store, "retry the store"), "interval",
+                          seconds=STORE_RETRY_S, id="retry")
     from collector.alerts import AlertChecker, AlertLoop
     from collector.notify import DELIVER_EVERY_S, Deliverer
 
@@ -436,13 +556,28 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                         before_action=collector.save, link_changed=alerts.wake)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
-    deliverer = Deliverer(config, store, collector.clock)
-    deliverer.recover()
-    scheduler.add_job(_logged(deliverer.run_due, "deliver alerts"), "interval",
+    deliverers: list[Deliverer] = []
+
+    def start_deliverer() -> None:
+        """The deliverer gives the store the URLs' fingerprints and recovers the sends cut
+        short: at start, or once the store answers when it started from the spool."""
+        deliverer = Deliverer(config, store, collector.clock)
+        deliverer.recover()
+        deliverers.append(deliverer)
+
+    def deliver() -> None:
+        if not deliverers:
+            start_deliverer()
+        deliverers[0].run_due()
+    try:
+        start_deliverer()
+    except StoreError as error:
+        log.warning("alerts are sent once the store answers: %s", error)
+    scheduler.add_job(_logged(deliver, "deliver alerts"), "interval",
                       seconds=DELIVER_EVERY_S, id="deliver", next_run_time=datetime.now(UTC),
                       max_instances=1)
     collector.poll()
-    collector.prune()
+    _logged(collector.prune)()
     scheduler.start()
     alerts.start()
     for loop in polls:
@@ -450,9 +585,10 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
              config.collector.save_interval, mask_secrets(config.store.url))
     stop.wait()
-    if keeper is not None:
-        keeper.stop()  # a hung connect must not outlast supervisor's stopwaitsecs
-    deliverer.stop()
+    if keeper is not None:  # a hung connect must not outlast supervisor's stopwaitsecs
+        _logged(keeper.stop, "stopping the keeper")()
+    for deliverer in deliverers:
+        deliverer.stop()
     alerts.wake()
     for loop in (*polls, alerts):
         loop.join()
@@ -461,6 +597,11 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     collector.save()
     collector.close()
     failing_since = collector.save_state["failing_since"]
+    if collector.spool is not None and collector.spool.entries:
+        log.warning("stopped; %d bytes counted since %s wait in the spool %s for the store",
+                    collector.spool.size, _clock(collector.spool.first_at or collector.clock()),
+                    collector.spool.path)
+        return 0
     if failing_since is not None:
         log.error("stopped: could not save %d bytes counted since %s: %s",
                   collector.unsaved_bytes(), _clock(failing_since), collector.save_state["error"])
@@ -497,14 +638,24 @@ def _clock(at: int) -> str:
 
 
 def _logged(job: Callable[[], object], name: str = "") -> Callable[[], None]:
-    """A job that logs its failure in one line and lets the next run try again."""
+    """A job that logs its failure in one line and lets the next run try again. Runs that fail
+    on the store, one after the other, are logged once: an outage of the store's server is
+    told once, not at every run of every job while it lasts."""
     name = name or job.__name__
+    store_failing = False
 
     def run_job() -> None:
+        nonlocal store_failing
         try:
             job()
+        except StoreError as error:
+            if not store_failing:
+                log.error("%s failed: %s", name, mask_text(str(error)))
+            store_failing = True
+            return
         except Exception as error:  # one bad cycle must not stop collecting
             log.error("%s failed: %s", name, mask_text(str(error)))
+        store_failing = False
     run_job.__name__ = name
     return run_job
 

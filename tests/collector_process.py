@@ -49,6 +49,7 @@ class CollectorProcess(_Process):
             f'[store]\nurl = "{store_url or f"sqlite://{tmp_path}/traffic.db"}"\n'
             f'[collector]\ninterval = "{int(POLL_S * 1000)}ms"\nsave_interval = "{save_interval}"\n'
             f'max_rate = "20 GB/s"\nruntime_dir = "{tmp_path}/run"\n'
+            f'state_dir = "{tmp_path}/state"\n'
             f'[[sources]]\ntype = "kernel"\ninterfaces = ["{link.near_if}"]\n{extra}')
         self.realtime = tmp_path / "run" / "home.realtime"
         self.log = (tmp_path / "collector.log").open("ab")
@@ -62,11 +63,13 @@ class CollectorProcess(_Process):
         return subprocess.run(self.cli_command(*args), check=True, capture_output=True,
                               text=True, env=clean_env()).stdout
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start it; ``wait``: until it has polled twice (as its published rates say)."""
         self.process = subprocess.Popen(
             self.link.in_near(sys.executable, "-m", "cli", "--config", str(self.config),
                               "collect"), stdout=self.log, stderr=self.log, env=clean_env())
-        self.wait_polls(2)
+        if wait:
+            self.wait_polls(2)
 
     def wait_polls(self, count: int) -> None:
         """Wait until the running collector has polled ``count`` more times."""

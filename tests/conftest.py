@@ -39,7 +39,7 @@ def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
     path = tmp_path / "traffic.toml"
     path.write_text(text)
     base = [f"store.url=sqlite://{tmp_path}/traffic.db",
-            f'collector.runtime_dir="{tmp_path}/run"']
+            f'collector.runtime_dir="{tmp_path}/run"', f'collector.state_dir="{tmp_path}/state"']
     extra = [f"{key.replace('__', '.')}={value}" for key, value in overrides.items()]
     return load_config(path, base + extra, environ={}, system_path=None,
                        source_schemas=source_schemas())

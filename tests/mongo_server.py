@@ -44,6 +44,19 @@ def running_server(workdir: Path, standalone: bool = False,
         log.close()
 
 
+def wait_in_namespace(url: str, prefix: tuple[str, ...], timeout: float = 30) -> None:
+    """Wait until the server at ``url`` answers a ping made through ``prefix`` (such as
+    ``ip netns exec NAME``)."""
+    ping = ("import sys; from pymongo import MongoClient; "
+            "MongoClient(sys.argv[1], serverSelectionTimeoutMS=500).admin.command('ping')")
+    deadline = time.monotonic() + timeout
+    while subprocess.run([*prefix, sys.executable, "-c", ping, url],
+                         capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no MongoDB server answers at {url} after {timeout}s")
+        time.sleep(0.2)
+
+
 def wait_for(port: int, server: subprocess.Popen, workdir: Path) -> None:
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError

@@ -5,8 +5,6 @@ The server (SecantusDB) runs in the collector's namespace, on its loopback, as a
 server would run on the box or beside it; every command of the test runs there too.
 """
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.collector_process import CollectorProcess, wait_until
-from tests.mongo_server import running_server
+from tests.mongo_server import running_server, wait_in_namespace
 from tests.sim.link import Link
 
 pytestmark = pytest.mark.netns
@@ -26,11 +24,7 @@ def store_url(link: Link, tmp_path: Path) -> Iterator[str]:
     server = running_server(tmp_path, prefix=tuple(link.in_near()))
     base = next(server)
     url = f"{base}/traffic?directConnection=true"
-    ping = ("import sys; from pymongo import MongoClient; "
-            "MongoClient(sys.argv[1], serverSelectionTimeoutMS=500).admin.command('ping')")
-    wait_until(lambda: subprocess.run(link.in_near(sys.executable, "-c", ping, url),
-                                      capture_output=True).returncode == 0,
-               "the MongoDB server in the namespace", timeout=30)
+    wait_in_namespace(url, tuple(link.in_near()))
     yield url
     server.close()
 

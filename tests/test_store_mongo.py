@@ -119,6 +119,7 @@ def test_the_collector_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> 
     (tmp_path / "traffic.toml").write_text(
         f'[store]\nurl = "mongodb://127.0.0.1:{port}/traffic?directConnection=true"\n'
         f'[collector]\ninterval = "200ms"\nruntime_dir = "{tmp_path}/run"\n'
+        f'state_dir = "{tmp_path}/state"\n'
         '[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n')
     log = tmp_path / "collector.log"
     collector = subprocess.Popen(

@@ -55,6 +55,8 @@ class CollectorConfig(Record):
     save_interval: float
     max_rate: int
     runtime_dir: str
+    state_dir: str
+    """Where a collector whose store is a server keeps its spool (``collector.spool``)."""
 
 
 class SourceConfig(Record):
@@ -422,6 +424,7 @@ SCHEMA: dict[str, Any] = {
         "save_interval": ("10m", _positive_duration),
         "max_rate": ("250 MB/s", _sized(units.parse_rate)),
         "runtime_dir": ("", _string),
+        "state_dir": ("/var/lib/traffic", _string),
     },
     "quota": {
         "monthly": ("0", _sized(units.parse_size)),

@@ -91,13 +91,26 @@ def usage_text(usage: Usage, tz: ZoneInfo, system: str, site: str) -> str:
     return "\n".join(lines)
 
 
-def save_problem(save: dict[str, Any] | None, tz: ZoneInfo) -> str:
-    """What the running collector cannot save and since when, or "" while it saves."""
+def save_problem(save: dict[str, Any] | None, tz: ZoneInfo, system: str = "si") -> str:
+    """What the running collector cannot save and since when (and how much of it waits in its
+    spool for the store's server), or "" while it saves."""
     if not save or save.get("failing_since") is None:
         return ""
     since = from_ms(save["failing_since"], tz).strftime("%-d %b %H:%M:%S")
-    return (f"The collector cannot save since {since}: {save.get('error', '')}; "
+    text = (f"The collector cannot save since {since}: {save.get('error', '')}; "
             "the totals shown leave out what it counted since then.")
+    spooled = save.get("spooled")
+    if isinstance(spooled, int) and not isinstance(spooled, bool) and spooled > 0:
+        text += (f" {format_size(spooled, system)} of it wait in its spool "
+                 f"({save.get('spool', '')}), added to the store when it answers.")
+    return text
+
+
+def spool_note(size: int, entries: int, path: str, since: str, system: str = "si") -> str:
+    """For a local reader of a store that does not answer: what this box's collector keeps in
+    its spool meanwhile."""
+    return (f"{format_size(size, system)} counted since {since} wait in this box's spool "
+            f"{path} ({entries} saves), added to the store when it answers")
 
 
 def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:

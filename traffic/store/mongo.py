@@ -56,6 +56,15 @@ WRITER_FRESH_MS = 15 * 60_000
 """A writer's claim older than this (not renewed for a quarter of an hour) may be taken over."""
 CLAIM_RENEW_MS = 60_000
 TRANSACTION_S = 10
+PUBLISH_S = 2
+"""How long a publication waits for the server: it is made from the collector's poll."""
+PING_S = 5
+"""How long the ping before a transaction waits for the server: within the transaction's time
+limit, a server that is away would be waited for all of ``TRANSACTION_S``; a server that is
+merely slow (a busy box) must not look away."""
+PUBLISH_PAUSE_MS = 60_000
+"""After a publication fails, the next ones are dropped for this long (unless a save succeeds
+first): a poll every 5 seconds must not wait for a server that does not answer."""
 DELIVERY_FIELDS = ("_id", "created", "rule", "mark", "target", "title", "body", "attempts",
                    "next_at", "sending_since", "fingerprint")
 
@@ -73,6 +82,7 @@ class MongoStore:
         self._writer: str | None = None
         """This process's claim on the site (``claim_writer``), once made."""
         self._claim_seen = 0
+        self._publish_paused_until = 0
         self.client: Any = _client(url, create)
         self.db = self.client.get_default_database("traffic")
 
@@ -84,14 +94,19 @@ class MongoStore:
         rows = [d for d in deltas if d.rx or d.tx]
         keys, gauges = list(keys), list(gauges)
         with self._lock:
-            return self._in_transaction(
+            added = self._in_transaction(
                 lambda session: self._add(session, rows, tracker_state, keys, gauges))
+        self._publish_paused_until = 0
+        return added
 
     def _in_transaction(self, work: Any) -> Any:
         """``work(session)`` in one transaction, retried on a passing conflict for at most
-        ``TRANSACTION_S`` (pymongo would retry for two minutes, holding the store meanwhile)."""
+        ``TRANSACTION_S`` (pymongo would retry for two minutes, holding the store meanwhile),
+        after a ping that fails in ``PING_S`` when the server is away."""
         import pymongo
 
+        with pymongo.timeout(PING_S):
+            self.client.admin.command("ping")
         with pymongo.timeout(TRANSACTION_S), self.client.start_session() as session:
             return session.with_transaction(work)
 
@@ -259,19 +274,25 @@ class MongoStore:
 
     def publish(self, name: str, document: dict[str, Any]) -> None:
         """A document per site and name in ``status``; not under the store's lock. While the
-        server cannot be reached nothing is published (the next poll publishes again)."""
+        server cannot be reached nothing is published: a publication that fails (or takes
+        more than ``PUBLISH_S``) drops the next ones for ``PUBLISH_PAUSE_MS``, or until a save
+        succeeds."""
+        import pymongo
         from pymongo.errors import PyMongoError
 
-        try:
-            self.db.status.replace_one({"site": self.site, "name": name},
-                                       {"site": self.site, "name": name, "document": document},
-                                       upsert=True)
-            if self._writer is not None and _now() - self._claim_seen > CLAIM_RENEW_MS:
-                self.db.writers.update_one({"_id": self.site, "writer": self._writer},
-                                           {"$set": {"seen": _now()}})
-                self._claim_seen = _now()
-        except PyMongoError:
+        if _now() < self._publish_paused_until:
             return
+        try:
+            with pymongo.timeout(PUBLISH_S):
+                self.db.status.replace_one(
+                    {"site": self.site, "name": name},
+                    {"site": self.site, "name": name, "document": document}, upsert=True)
+                if self._writer is not None and _now() - self._claim_seen > CLAIM_RENEW_MS:
+                    self.db.writers.update_one({"_id": self.site, "writer": self._writer},
+                                               {"$set": {"seen": _now()}})
+                    self._claim_seen = _now()
+        except PyMongoError:
+            self._publish_paused_until = _now() + PUBLISH_PAUSE_MS
 
     def published(self, name: str) -> Any:
         found = self.db.status.find_one({"site": self.site, "name": name})
