@@ -1,0 +1,141 @@
+"""Ingest into MongoDB through the collector's save path (target: a day's backlog of 4 keys
+at least 1,000 deltas/s, so that 4 days of it fit in one 10 s transaction).
+
+``MongoStore.add`` gets what ``collector.worker.Collector.save`` hands it: the 5-second deltas
+of 4 keys (one kernel source, 4 interfaces) merged per 5-minute bucket by the collector's own
+``BucketMerger``, with the tracker state of every key, and the key types in the first save.
+Two batch sizes, in this order on one fresh database:
+
+- saves: one 10-minute save interval each (12 in a row, ``--quick``: 3), as a running
+  collector saves; each holds about 20 deltas (two per bucket, since the polls are not aligned
+  with the buckets, and one more where the save cuts a bucket);
+- backlogs: a day each (3 in a row, ``--quick``: 1), as a collector that could not reach the
+  server for a day saves when it answers again (its unsaved deltas merged the same way, about
+  2,300): the figure, deltas over the summed wall time of these ``add`` calls.
+
+The floor, interleaved batch by batch: the same interval documents put on the same server by
+one plain ``insert_many`` (no transaction, no replay check, no rollups, no tracker), into a
+database of its own. The note gives both batch sizes against their floor, and what answered.
+"""
+
+import os
+import time
+from zoneinfo import ZoneInfo
+
+from bench.common import CACHE, Result, median
+from bench.mongo_common import SAVE_MS, Server, first_poll_after, polls, server
+from collector.worker import BucketMerger
+from traffic.counters import CounterState, Delta
+from traffic.periods import DAY_MS
+from traffic.store import BILLED, Key
+
+NAME = "mongo-ingest"
+TARGET = 1_000.0
+KEYS = ("kernel:wan0", "kernel:wlan0", "kernel:eth1", "kernel:usb0")
+RATES = {"kernel:wan0": (310_000, 41_000), "kernel:wlan0": (120_000, 15_000),
+         "kernel:eth1": (90_000, 9_000), "kernel:usb0": (2_000, 1_500)}
+"""Bytes per 5-second poll (rx, tx): every poll counts, so no delta is dropped as zero."""
+TZ = ZoneInfo("Europe/Stockholm")
+
+
+class _Run:
+    """One collector's saves into a fresh database, each timed beside its floor."""
+
+    def __init__(self, store: object, floor: object, start: int) -> None:
+        self.store = store
+        self.floor = floor
+        self.at = start
+        self.totals = {key: [0, 0] for key in KEYS}
+        self.types = [Key(key, "kernel", key.split(":")[1], BILLED) for key in KEYS]
+
+    def save(self, span_ms: int) -> tuple[int, int, float, float]:
+        """``span_ms`` of polls, merged and added as one save; returns the deltas, the polls
+        they came from, the seconds ``add`` took and the seconds of the floor."""
+        counted = polls(KEYS, self.at, self.at + span_ms, RATES)
+        merged = BucketMerger(counted).deltas
+        self.at += span_ms
+        for delta in counted:
+            self.totals[delta.key][0] += delta.rx
+            self.totals[delta.key][1] += delta.tx
+        state = {key: CounterState(f"bench/{key}", self.at, rx, tx)
+                 for key, (rx, tx) in self.totals.items()}
+        began = time.perf_counter()
+        self.store.add(merged, state, (), self.types)  # type: ignore[attr-defined]
+        spent = time.perf_counter() - began
+        self.types = []
+        began = time.perf_counter()
+        self.floor.insert_many(_documents(merged))  # type: ignore[attr-defined]
+        return len(merged), len(counted), spent, time.perf_counter() - began
+
+
+def _documents(deltas: list[Delta]) -> list[dict[str, object]]:
+    """The interval documents ``MongoStore.add`` writes for ``deltas``."""
+    return [{"site": "home", "key": d.key, "start": d.start, "end": d.end, "rx": d.rx,
+             "tx": d.tx} for d in deltas]
+
+
+def run(quick: bool) -> list[Result]:
+    workdir = CACHE / f"mongo-ingest-{os.getpid()}"
+    try:
+        with server(workdir) as answering:
+            return [_measure(answering, quick)]
+    except Exception as error:
+        return [Result(NAME, None, "deltas/s", TARGET, True,
+                       error=f"{type(error).__name__}: {error}")]
+    finally:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(answering: Server, quick: bool) -> Result:
+    from pymongo import MongoClient
+
+    from traffic.config import load_config
+    from traffic.store import open_store
+
+    saves, backlogs = (3, 1) if quick else (12, 3)
+    database = f"traffic_bench_ingest_{os.getpid()}"
+    floor_database = f"{database}_floor"
+    retention = load_config(None, [], environ={}, system_path=None).retention
+    store = open_store(answering.url(database), TZ, retention, create=True)
+    client = MongoClient(answering.url(floor_database))
+    try:
+        now = time.time_ns() // 1_000_000
+        begin = first_poll_after(now - (saves * SAVE_MS + backlogs * DAY_MS) - DAY_MS)
+        run_ = _Run(store, client.get_default_database()["intervals"], begin)
+        save_rows = save_polls = 0
+        save_times, save_floors = [], []
+        for _ in range(saves):
+            rows, counted, spent, floor = run_.save(SAVE_MS)
+            save_rows += rows
+            save_polls += counted
+            save_times.append(spent)
+            save_floors.append(floor)
+        day_rows = 0
+        day_time = day_floor = 0.0
+        for _ in range(backlogs):
+            rows, _, spent, floor = run_.save(DAY_MS)
+            day_rows += rows
+            day_time += spent
+            day_floor += floor
+        stored = store.db.intervals.count_documents({})  # type: ignore[attr-defined]
+    finally:
+        store.close()
+        store.client.drop_database(database)  # type: ignore[attr-defined]
+        client.drop_database(floor_database)
+        client.close()
+    if stored != save_rows + day_rows:
+        raise RuntimeError(f"{stored} intervals stored, {save_rows + day_rows} added")
+    rate = day_rows / day_time
+    floor_rate = day_rows / day_floor
+    save_rate = save_rows / sum(save_times)
+    save_floor_rate = save_rows / sum(save_floors)
+    note = (f"{answering.what}; 4 keys; day backlogs: {backlogs} of {day_rows // backlogs:,} "
+            f"deltas (BucketMerger of {len(KEYS) * DAY_MS // 5000:,} polls), "
+            f"{day_time / backlogs:.2f} s each; floor (insert_many of the same documents) "
+            f"{floor_rate:,.0f} deltas/s, ratio {rate / floor_rate:.2f}; 10-minute saves: "
+            f"{saves} of {save_rows / saves:.0f} deltas, median {median(save_times) * 1000:.0f} ms "
+            f"({save_rate:,.0f} deltas/s; floor {save_floor_rate:,.0f} deltas/s, "
+            f"median {median(save_floors) * 1000:.0f} ms, ratio {save_rate / save_floor_rate:.2f})")
+    return Result(NAME, rate, "deltas/s", TARGET, True, note=note)
