@@ -17,6 +17,7 @@ from bench import (
     ingest,
     keeper_traffic,
     mongo_ingest,
+    mongo_web,
     router_poll,
     web,
 )
@@ -24,7 +25,8 @@ from bench.common import Result, machine_line
 
 NAMES = ("collector-cpu", "collector-poll", "collect-rss", "collect-writes",
          *collect_run.ROUTER_NAMES, "router-poll", "ingest", "status", "report-day",
-         *web.NAMES, *keeper_traffic.NAMES, mongo_ingest.NAME)
+         *web.NAMES, *keeper_traffic.NAMES, mongo_ingest.NAME,
+         mongo_web.NAME)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         _print(_safely("keeper-traffic", lambda: keeper_traffic.run(args.quick)))
     if mongo_ingest.NAME in chosen:
         _print(_safely(mongo_ingest.NAME, lambda: mongo_ingest.run(args.quick)))
+    if mongo_web.NAME in chosen:
+        _print(_safely(mongo_web.NAME, lambda: mongo_web.run(args.quick)))
     if background is not None:
         if "collect-writes" in collect_names:
             try:
