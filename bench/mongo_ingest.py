@@ -13,6 +13,9 @@ Two batch sizes, in this order on one fresh database:
   server for a day saves when it answers again (its unsaved deltas merged the same way, about
   2,300): the figure, deltas over the summed wall time of these ``add`` calls.
 
+A backlog whose ``add`` fails (``MongoStore`` gives a transaction up after ``TRANSACTION_S``)
+ends the run; the figure is then its deltas over the time to the failure, an upper bound.
+
 The floor, interleaved batch by batch: the same interval documents put on the same server by
 one plain ``insert_many`` (no transaction, no replay check, no rollups, no tracker), into a
 database of its own. The note gives both batch sizes against their floor, and what answered.
@@ -20,6 +23,7 @@ database of its own. The note gives both batch sizes against their floor, and wh
 
 import os
 import time
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bench.common import CACHE, Result, median
@@ -27,7 +31,8 @@ from bench.mongo_common import SAVE_MS, Server, first_poll_after, polls, server
 from collector.worker import BucketMerger
 from traffic.counters import CounterState, Delta
 from traffic.periods import DAY_MS
-from traffic.store import BILLED, Key
+from traffic.store import BILLED, Key, StoreError
+from traffic.store.mongo import TRANSACTION_S
 
 NAME = "mongo-ingest"
 TARGET = 1_000.0
@@ -36,6 +41,17 @@ RATES = {"kernel:wan0": (310_000, 41_000), "kernel:wlan0": (120_000, 15_000),
          "kernel:eth1": (90_000, 9_000), "kernel:usb0": (2_000, 1_500)}
 """Bytes per 5-second poll (rx, tx): every poll counts, so no delta is dropped as zero."""
 TZ = ZoneInfo("Europe/Stockholm")
+
+
+@dataclass
+class _Batch:
+    deltas: int
+    polls: int
+    spent: float
+    """Seconds ``add`` took, or until it failed."""
+    floor: float
+    failed: str = ""
+    """Why ``add`` failed (a transaction longer than ``TRANSACTION_S`` is given up)."""
 
 
 class _Run:
@@ -48,9 +64,8 @@ class _Run:
         self.totals = {key: [0, 0] for key in KEYS}
         self.types = [Key(key, "kernel", key.split(":")[1], BILLED) for key in KEYS]
 
-    def save(self, span_ms: int) -> tuple[int, int, float, float]:
-        """``span_ms`` of polls, merged and added as one save; returns the deltas, the polls
-        they came from, the seconds ``add`` took and the seconds of the floor."""
+    def save(self, span_ms: int) -> _Batch:
+        """``span_ms`` of polls, merged and added as one save."""
         counted = polls(KEYS, self.at, self.at + span_ms, RATES)
         merged = BucketMerger(counted).deltas
         self.at += span_ms
@@ -59,13 +74,17 @@ class _Run:
             self.totals[delta.key][1] += delta.tx
         state = {key: CounterState(f"bench/{key}", self.at, rx, tx)
                  for key, (rx, tx) in self.totals.items()}
+        failed = ""
         began = time.perf_counter()
-        self.store.add(merged, state, (), self.types)  # type: ignore[attr-defined]
+        try:
+            self.store.add(merged, state, (), self.types)  # type: ignore[attr-defined]
+        except StoreError as error:
+            failed = "timed out" if "timed out" in str(error) else str(error)[-80:]
         spent = time.perf_counter() - began
         self.types = []
         began = time.perf_counter()
         self.floor.insert_many(_documents(merged))  # type: ignore[attr-defined]
-        return len(merged), len(counted), spent, time.perf_counter() - began
+        return _Batch(len(merged), len(counted), spent, time.perf_counter() - began, failed)
 
 
 def _documents(deltas: list[Delta]) -> list[dict[str, object]]:
@@ -104,38 +123,39 @@ def _measure(answering: Server, quick: bool) -> Result:
         now = time.time_ns() // 1_000_000
         begin = first_poll_after(now - (saves * SAVE_MS + backlogs * DAY_MS) - DAY_MS)
         run_ = _Run(store, client.get_default_database()["intervals"], begin)
-        save_rows = save_polls = 0
-        save_times, save_floors = [], []
-        for _ in range(saves):
-            rows, counted, spent, floor = run_.save(SAVE_MS)
-            save_rows += rows
-            save_polls += counted
-            save_times.append(spent)
-            save_floors.append(floor)
-        day_rows = 0
-        day_time = day_floor = 0.0
-        for _ in range(backlogs):
-            rows, _, spent, floor = run_.save(DAY_MS)
-            day_rows += rows
-            day_time += spent
-            day_floor += floor
+        saved = [run_.save(SAVE_MS) for _ in range(saves)]
+        days: list[_Batch] = []
+        while len(days) < backlogs and not any(batch.failed for batch in days):
+            days.append(run_.save(DAY_MS))
         stored = store.db.intervals.count_documents({})  # type: ignore[attr-defined]
     finally:
         store.close()
         store.client.drop_database(database)  # type: ignore[attr-defined]
         client.drop_database(floor_database)
         client.close()
-    if stored != save_rows + day_rows:
-        raise RuntimeError(f"{stored} intervals stored, {save_rows + day_rows} added")
-    rate = day_rows / day_time
-    floor_rate = day_rows / day_floor
-    save_rate = save_rows / sum(save_times)
-    save_floor_rate = save_rows / sum(save_floors)
-    note = (f"{answering.what}; 4 keys; day backlogs: {backlogs} of {day_rows // backlogs:,} "
-            f"deltas (BucketMerger of {len(KEYS) * DAY_MS // 5000:,} polls), "
-            f"{day_time / backlogs:.2f} s each; floor (insert_many of the same documents) "
-            f"{floor_rate:,.0f} deltas/s, ratio {rate / floor_rate:.2f}; 10-minute saves: "
-            f"{saves} of {save_rows / saves:.0f} deltas, median {median(save_times) * 1000:.0f} ms "
-            f"({save_rate:,.0f} deltas/s; floor {save_floor_rate:,.0f} deltas/s, "
-            f"median {median(save_floors) * 1000:.0f} ms, ratio {save_rate / save_floor_rate:.2f})")
+    written = sum(batch.deltas for batch in [*saved, *days] if not batch.failed)
+    if stored != written or any(batch.failed for batch in saved):
+        raise RuntimeError(f"{stored} intervals stored, {written} added; "
+                           + "; ".join(batch.failed for batch in saved if batch.failed))
+    day_rows = sum(batch.deltas for batch in days)
+    failed = next((batch for batch in days if batch.failed), None)
+    rate = (failed.deltas / failed.spent if failed
+            else day_rows / sum(batch.spent for batch in days))
+    floor_rate = day_rows / sum(batch.floor for batch in days)
+    save_rows = sum(batch.deltas for batch in saved)
+    save_rate = save_rows / sum(batch.spent for batch in saved)
+    save_floor_rate = save_rows / sum(batch.floor for batch in saved)
+    outcome = (f"backlog {len(days)} FAILED after {failed.spent:.1f} s ({failed.failed}): "
+               f"a day does not fit in one transaction (at most {TRANSACTION_S} s), so the "
+               f"figure is that backlog's deltas over that time, an upper bound; "
+               if failed else "")
+    note = (f"{answering.what}; 4 keys; {outcome}day backlogs: {len(days)} of "
+            f"{day_rows // len(days):,} deltas (BucketMerger of {days[0].polls:,} polls), "
+            f"{', '.join(f'{batch.spent:.2f}' for batch in days)} s; floor (insert_many of the "
+            f"same documents) {floor_rate:,.0f} deltas/s, ratio {rate / floor_rate:.2f}; "
+            f"10-minute saves: {saves} of {save_rows / saves:.0f} deltas, median "
+            f"{median([batch.spent for batch in saved]) * 1000:.0f} ms ({save_rate:,.0f} "
+            f"deltas/s; floor {save_floor_rate:,.0f} deltas/s, median "
+            f"{median([batch.floor for batch in saved]) * 1000:.0f} ms, ratio "
+            f"{save_rate / save_floor_rate:.2f})")
     return Result(NAME, rate, "deltas/s", TARGET, True, note=note)

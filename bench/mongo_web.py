@@ -5,12 +5,13 @@ The data set is ``bench.mongo_year``'s (built once, cached). The stack is ``test
 as for ``api-usage`` (``util/gunicorn.conf.py``, 2 sync workers, behind
 ``util/nginx/traffic.conf``), its config naming the database as ``store.url``, the first site as
 ``site``, the data set's time zone, a kernel source on ``wan0``, ``[quota] monthly = "40 GB"``.
-Every site gets a realtime document as a running collector publishes it (120 points), since
-``/api/v1/usage`` reads it at every request.
+Every site gets what its running collector publishes: a realtime document (120 points), which
+``/api/v1/usage`` reads at every request, and its settings where this version has them
+(``traffic.sites``).
 
 The requests go to the sites in turn with ``?site=NAME`` when the app takes that parameter (one
 request to another site tells: a 400, or the first site's figures, mean it does not), else all
-to the config's site. 40 sequential requests (``--quick``: 5) after 4 warm-up ones (2), on one
+to the config's site. 40 sequential requests (``--quick``: 3) after 4 warm-up ones (2), on one
 keep-alive ``http.client`` connection, ``Accept-Encoding: gzip``. Each answer is checked: its
 ``rx``, ``tx``, ``today_rx`` and ``today_tx`` must be the bytes the data set holds for that
 site in the period and the day, worked out from the deltas made for it, not from the database.
@@ -36,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import mongo_year
-from bench.common import CACHE, Result, median, tmpfs_dir
+from bench.common import CACHE, Result, clean_env, median, tmpfs_dir
 from bench.mongo_common import Server, server
 from bench.web import API_TARGET_MS, percentile, realtime_document, timed_get
 
@@ -58,16 +59,26 @@ def _write_config(path: Path, url: str, run_dir: Path) -> None:
         '[web]\nallow = ["127.0.0.0/8"]\n')
 
 
-def _publish_realtime(answering: Server) -> None:
+def _publish(answering: Server, config_path: Path) -> None:
+    """What each site's running collector publishes for its readers: its realtime document
+    and, where this version has them, its settings (``traffic.sites``)."""
+    from traffic.config import load_config
     from traffic.published import REALTIME
     from traffic.store import open_store
 
+    try:
+        from traffic.sites import publish_settings  # type: ignore[import-not-found]
+    except ImportError:
+        publish_settings = None
     now = time.time_ns() // 1_000_000
     for site in mongo_year.SITES:
+        config = load_config(config_path, [f"site={site}"], environ=clean_env())
         store = open_store(answering.url(mongo_year.DATABASE), mongo_year.TZ, {}, create=False,
                            site=site)
         try:
             store.publish(REALTIME, realtime_document(site, now))
+            if publish_settings is not None:
+                publish_settings(store, config)
         finally:
             store.close()
 
@@ -83,6 +94,7 @@ def _stack(answering: Server) -> Iterator[Any]:
         work.mkdir(parents=True, exist_ok=True)
         config = work / "traffic.toml"
         _write_config(config, answering.url(mongo_year.DATABASE), run_dir / "run")
+        _publish(answering, config)
         stack = WebStack(config, run_dir)
         stack.start()
         yield stack
@@ -181,7 +193,6 @@ def run(quick: bool) -> list[Result]:
     try:
         with server(mongo_year.workdir()) as answering:
             marker, how = mongo_year.ensure(answering)
-            _publish_realtime(answering)
             with _stack(answering) as stack:
                 return [_measure(answering, stack, marker, how, quick)]
     except Exception as error:
@@ -192,7 +203,7 @@ def _measure(answering: Server, stack: Any, marker: dict[str, Any], how: str,
              quick: bool) -> Result:
     from pymongo import MongoClient
 
-    runs, warmup = (5, 2) if quick else (40, WARMUP)
+    runs, warmup = (3, 2) if quick else (40, WARMUP)
     checker = _Checker(marker)
     parts = urlsplit(stack.url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
