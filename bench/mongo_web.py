@@ -119,11 +119,15 @@ class _Checker:
         return self.known[(site, start, end)]
 
     def check(self, site: int, document: dict[str, Any]) -> None:
-        from traffic.periods import day_bounds
+        from traffic.periods import billing_period, day_bounds
 
-        day = day_bounds(document["now"], mongo_year.TZ)
-        for what, (start, end) in (("", (document["period_start"], document["period_end"])),
-                                   ("today_", day)):
+        period = billing_period(document["now"], 1, mongo_year.TZ)
+        if (document["period_start"], document["period_end"]) != period:
+            raise RuntimeError(f"{mongo_year.SITES[site]}: the API's period is "
+                               f"{document['period_start']}..{document['period_end']}, "
+                               f"not the month {period[0]}..{period[1]}")
+        for what, (start, end) in (("", period),
+                                   ("today_", day_bounds(document["now"], mongo_year.TZ))):
             rx, tx = self.expected(site, start, end)
             if (document[f"{what}rx"], document[f"{what}tx"]) != (rx, tx):
                 raise RuntimeError(
@@ -147,9 +151,11 @@ def _takes_site(conn: http.client.HTTPConnection, checker: _Checker) -> str:
         return "400"
     if status != 200:
         raise RuntimeError(f"GET {USAGE}?site=: {status}: {body[:200]!r}")
+    document = json.loads(body if body[:1] == b"{" else gzip.decompress(body))
     try:
-        checker.check(1, json.loads(body if body[:1] == b"{" else gzip.decompress(body)))
+        checker.check(1, document)
     except RuntimeError:
+        checker.check(0, document)  # else the answer is wrong for either site: an error
         return "200 with the config's site's figures (the parameter is ignored)"
     return ""
 
@@ -159,6 +165,7 @@ def _store_calls(answering: Server, marker: dict[str, Any], repeat: int) -> str:
     this process."""
     from traffic.periods import billing_period, day_bounds
     from traffic.published import REALTIME
+    from traffic.quota import PERIOD_RESET_META
     from traffic.store import open_store
 
     now = marker["end"]
@@ -172,7 +179,8 @@ def _store_calls(answering: Server, marker: dict[str, Any], repeat: int) -> str:
         "totals(period)": lambda: store.totals(*period, keys),
         "totals(today)": lambda: store.totals(*today, keys),
         "first_bucket": lambda: store.first_bucket("5min"),
-        "last_sample_at": store.last_sample_at, "get_meta": lambda: store.get_meta("x"),
+        "last_sample_at": store.last_sample_at,
+        "get_meta": lambda: store.get_meta(PERIOD_RESET_META),
         "published": lambda: store.published(REALTIME)}
     spent = {}
     try:
