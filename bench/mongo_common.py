@@ -30,7 +30,6 @@ class Server:
     """``mongodb://host:port``, without a database."""
     what: str
     """What answers, for the notes: SecantusDB and its version, or the URI's variable."""
-    secantus: bool
 
     def url(self, database: str) -> str:
         """A ``store.url`` naming ``database`` on this server."""
@@ -42,7 +41,7 @@ def server(workdir: Path) -> Iterator[Server]:
     """The server the benchmarks use while the context is open; SecantusDB keeps its data in
     ``workdir / "data"`` (kept afterwards: a cache may live there)."""
     if os.environ.get(BENCH_URI):
-        yield Server(os.environ[BENCH_URI], f"the server of {BENCH_URI}", False)
+        yield Server(os.environ[BENCH_URI], f"the server of {BENCH_URI}")
         return
     from tests.mongo_server import running_server
 
@@ -52,7 +51,7 @@ def server(workdir: Path) -> Iterator[Server]:
     base = next(generator)
     try:
         yield Server(base, f"the server of {TEST_URI}" if external
-                     else f"SecantusDB {metadata.version('secantusdb')}", not external)
+                     else f"SecantusDB {metadata.version('secantusdb')}")
     finally:
         generator.close()
 
