@@ -16,6 +16,8 @@ from bench import (
     collector_cpu,
     ingest,
     keeper_traffic,
+    mongo_ingest,
+    mongo_web,
     router_poll,
     web,
 )
@@ -23,7 +25,8 @@ from bench.common import Result, machine_line
 
 NAMES = ("collector-cpu", "collector-poll", "collect-rss", "collect-writes",
          *collect_run.ROUTER_NAMES, "router-poll", "ingest", "status", "report-day",
-         *web.NAMES, *keeper_traffic.NAMES)
+         *web.NAMES, *keeper_traffic.NAMES, mongo_ingest.NAME,
+         mongo_web.NAME)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         _print(_safely(served[0], lambda: web.run(args.quick, served)))
     if "keeper-traffic" in chosen:
         _print(_safely("keeper-traffic", lambda: keeper_traffic.run(args.quick)))
+    if mongo_ingest.NAME in chosen:
+        _print(_safely(mongo_ingest.NAME, lambda: mongo_ingest.run(args.quick)))
+    if mongo_web.NAME in chosen:
+        _print(_safely(mongo_web.NAME, lambda: mongo_web.run(args.quick)))
     if background is not None:
         if "collect-writes" in collect_names:
             try:

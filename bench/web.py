@@ -117,16 +117,20 @@ def _write_config(path: Path, store: Path, run_dir: Path, timezone: str) -> None
         '[web]\nallow = ["127.0.0.0/8"]\n')
 
 
-def _seed_realtime(site: Site) -> None:
-    """A realtime file as a collector at the default 5 s interval leaves it: 120 points."""
-    from traffic.runtime import write_atomically
-
-    now = time.time_ns() // 1_000_000
+def realtime_document(site: str, now: int) -> dict[str, Any]:
+    """A realtime document as a collector at the default 5 s interval publishes it at ``now``:
+    120 points."""
     points = [[now - (REALTIME_POINTS - 1 - i) * REALTIME_STEP_MS,
                round(12_345.6 + 97.3 * i, 1), round(1_234.5 + 9.1 * i, 1)]
               for i in range(REALTIME_POINTS)]
-    write_atomically(site.realtime_file, {"site": "home", "interval_s": REALTIME_STEP_MS / 1000,
-                                          "updated": now, "read_at": now, "points": points})
+    return {"site": site, "interval_s": REALTIME_STEP_MS / 1000, "updated": now,
+            "read_at": now, "points": points}
+
+
+def _seed_realtime(site: Site) -> None:
+    from traffic.runtime import write_atomically
+
+    write_atomically(site.realtime_file, realtime_document("home", time.time_ns() // 1_000_000))
 
 
 @contextlib.contextmanager
@@ -158,13 +162,13 @@ def _site() -> Iterator[Site]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def _get(conn: http.client.HTTPConnection, path: str) -> tuple[float, int, bytes, str]:
+def timed_get(conn: http.client.HTTPConnection, path: str) -> tuple[float, int, bytes, str]:
     began = time.perf_counter()
     conn.request("GET", path, headers={"Accept-Encoding": "gzip", "Accept": "application/json"})
     response = conn.getresponse()
@@ -181,7 +185,7 @@ def _latencies(base_url: str, path: str, runs: int) -> tuple[list[float], int, i
         times = []
         size = sent = 0
         for i in range(WARMUP + runs):
-            elapsed, status, body, encoding = _get(conn, path)
+            elapsed, status, body, encoding = timed_get(conn, path)
             if status != 200:
                 raise RuntimeError(f"GET {path}: {status}: {body[:200]!r}")
             if i == 0:
@@ -205,13 +209,13 @@ def _api(site: Site, name: str, quick: bool) -> Result:
         alone, _, _ = _latencies(site.stack.url, path, runs)
     finally:
         site.hold()
-    p95 = _percentile(times, 0.95)
+    p95 = percentile(times, 0.95)
     note = (f"GET {path} through nginx, {runs} sequential after {WARMUP}: "
-            f"p50 {_percentile(times, 0.5):.2f} ms, p95 {p95:.2f} ms, max {max(times):.1f} ms; "
-            f"straight to gunicorn p50 {_percentile(direct, 0.5):.2f} ms, "
-            f"p95 {_percentile(direct, 0.95):.2f} ms; with no other connection to the store "
-            f"open (no collector) p50 {_percentile(alone, 0.5):.2f} ms, "
-            f"p95 {_percentile(alone, 0.95):.2f} ms; body {size:,} B, {sent:,} B sent")
+            f"p50 {percentile(times, 0.5):.2f} ms, p95 {p95:.2f} ms, max {max(times):.1f} ms; "
+            f"straight to gunicorn p50 {percentile(direct, 0.5):.2f} ms, "
+            f"p95 {percentile(direct, 0.95):.2f} ms; with no other connection to the store "
+            f"open (no collector) p50 {percentile(alone, 0.5):.2f} ms, "
+            f"p95 {percentile(alone, 0.95):.2f} ms; body {size:,} B, {sent:,} B sent")
     return Result(name, p95, "ms", API_TARGET_MS, note=note)
 
 
