@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 3
+# Workers running the test files side by side: most tests wait on polls, links and servers
+# rather than on a CPU, so three share two cores well and keep the suite under 10 minutes.
 STAMP := $(VENV)/.installed-$(shell cat Makefile pyproject.toml requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 JS_STAMP := js/node_modules/.installed-$(shell cat js/package.json js/package-lock.json | md5sum | cut -c1-12)
 
@@ -63,7 +66,7 @@ run: install
 test: install test-deps
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory docs
-	@$(BIN)/pytest; rc=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: install test-deps
