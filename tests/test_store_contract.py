@@ -347,3 +347,22 @@ def test_a_key_known_only_by_its_buckets_is_known_in_the_copy(
     assert copy.known_keys() == store.known_keys() == ["router:wan"]
     assert copy.sites() == ["cabin", "home"]
     assert copy.totals(0, T0 + 10**9) == store.totals(0, T0 + 10**9) == (6006, 66)
+
+
+def test_a_key_known_only_by_its_buckets_is_forgotten_when_retention_drops_them(
+        store: Store, opener: Callable[[str], Store]) -> None:
+    day = 86_400_000
+    store.add(deltas("router:wan", 3), {})
+    store.add(deltas("kernel:wan0", 2, 100), {"kernel:wan0": CounterState("1", T0, 0, 0)})
+    assert store.known_keys() == ["kernel:wan0", "router:wan"]
+    assert store.totals(T0, T0 + 10**9, ["router:wan", "router:wan"]) == (3003, 33)
+    assert store.series("5min", 0, T0 + 10**9, ["router:wan", "router:wan"])[0][1:] == (
+        3003, 33)
+    assert store.first_bucket("month") is not None
+    store.retention.update({resolution: 86400 for resolution in ("5min", "hour", "day",
+                                                                 "month")})
+    store.prune(T0 + 400 * day)
+    reopened = opener("home")  # SQLite's store keeps the keys it knew until its next save
+    assert reopened.known_keys() == ["kernel:wan0"]  # the tracker still names it
+    assert reopened.first_bucket("5min") is None
+    assert reopened.totals(0, T0 + 10**9) == (0, 0)

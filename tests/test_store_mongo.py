@@ -26,6 +26,26 @@ def test_a_standalone_server_is_refused_in_one_line_that_says_what_to_do(
         server.close()
 
 
+def test_the_keys_of_a_database_from_before_counted_are_known(mongodb_base: str) -> None:
+    """A database whose rollups an older version wrote names none of their keys in
+    ``counted``: a reader sees them all the same, and the first store that may create fills
+    ``counted`` from them."""
+    from pymongo import MongoClient
+
+    url = database_url(mongodb_base)
+    with MongoClient(url) as client:
+        client.get_default_database().rollups.insert_many(
+            [{"site": "home", "key": key, "resolution": 3, "bucket": 1_790_000_000_000,
+              "rx": 7, "tx": 1} for key in ("kernel:wan0", "router:wan")])
+    reader = MongoStore(url, STOCKHOLM, {}, create=False)
+    assert reader.known_keys() == ["kernel:wan0", "router:wan"]
+    writer = MongoStore(url, STOCKHOLM, {})
+    assert sorted(doc["key"] for doc in writer.db.counted.find({"site": "home"})) == [
+        "kernel:wan0", "router:wan"]
+    assert writer.known_keys() == reader.known_keys() == ["kernel:wan0", "router:wan"]
+    assert writer.first_bucket("month") == 1_790_000_000_000
+
+
 def test_an_unreachable_server_is_said_with_the_password_masked() -> None:
     url = "mongodb://family:hunter2@127.0.0.1:9/traffic?serverSelectionTimeoutMS=300"
     with pytest.raises(StoreError) as refused:

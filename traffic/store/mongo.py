@@ -7,6 +7,11 @@ types of new keys: MongoDB must be a replica set (a single node is enough) for t
 The arithmetic (spreading a delta over buckets, covering a range) is ``traffic.store.rollup``'s,
 shared with SQLite, so both backends agree on every byte.
 
+Every key that ever had rollups is named in ``counted`` (site, key), so ``known_keys`` does
+not read the rollups; every read of counts asks for one key at a time, by equality on the
+leading fields of an index and a range on the last one (SecantusDB scans a whole site for a
+``$in`` on ``key``).
+
 Events, alert marks and the outbox of messages are collections of their own; retention is
 the collector's daily prune. One collector writes each site: it claims the site in ``writers``
 and keeps the claim fresh with every save.
@@ -48,8 +53,13 @@ INDEXES = {
     "status": [("site", 1), ("name", 1)],
     "gauges": [("site", 1), ("key", 1), ("name", 1), ("bucket", 1)],
     "alert_marks": [("site", 1), ("mark", 1)],
+    "counted": [("site", 1), ("key", 1)],
 }
 """The unique index of each collection, made at start."""
+COUNTED_COMPLETE = "complete"
+"""The ``_id`` of the document in ``counted`` that says it names every key of the rollups
+(written once its backfill from an older database's rollups is done)."""
+COARSEST_FIRST = sorted(RESOLUTION_CODES.values(), reverse=True)
 MASK = "********"
 NOTIFY_TARGETS_META = "alerts.notify_targets"
 WRITER_FRESH_MS = 15 * 60_000
@@ -83,6 +93,8 @@ class MongoStore:
         """This process's claim on the site (``claim_writer``), once made."""
         self._claim_seen = 0
         self._publish_paused_until = 0
+        self._counted: set[str] = set()
+        """Keys this store has named in ``counted`` (never removed from it)."""
         self.client: Any = _client(url, create)
         self.db = self.client.get_default_database("traffic")
 
@@ -94,8 +106,10 @@ class MongoStore:
         rows = [d for d in deltas if d.rx or d.tx]
         keys, gauges = list(keys), list(gauges)
         with self._lock:
+            counted: set[str] = set()
             added = self._in_transaction(
-                lambda session: self._add(session, rows, tracker_state, keys, gauges))
+                lambda session: self._add(session, rows, tracker_state, keys, gauges, counted))
+            self._counted |= counted
         self._publish_paused_until = 0
         return added
 
@@ -111,7 +125,8 @@ class MongoStore:
             return session.with_transaction(work)
 
     def _add(self, session: Any, rows: list[Delta], tracker_state: Mapping[str, CounterState],
-             keys: list[Key], gauges: list[GaugeSample]) -> int:
+             keys: list[Key], gauges: list[GaugeSample], counted: set[str]) -> int:
+        """The transaction of ``add``; ``counted`` gets the keys it names in ``counted``."""
         from pymongo import ReplaceOne, UpdateOne
 
         site = self.site
@@ -126,6 +141,7 @@ class MongoStore:
                 [UpdateOne({"site": site, "key": key, "resolution": code, "bucket": bucket},
                            {"$inc": {"rx": rx, "tx": tx}}, upsert=True)
                  for key, code, bucket, rx, tx in increments.rows()], session=session)
+            counted.update(self._count_keys({d.key for d in new}, session))
         if tracker_state:
             self.db.tracker.bulk_write(
                 [ReplaceOne({"site": site, "key": key},
@@ -145,14 +161,28 @@ class MongoStore:
             self._renew_claim(session)
         return sum(d.rx + d.tx for d in new)
 
+    def _count_keys(self, keys: Iterable[str], session: Any) -> set[str]:
+        """Name ``keys`` in ``counted`` (those this store has not named there yet)."""
+        from pymongo import UpdateOne
+
+        fresh = set(keys) - self._counted
+        if fresh:
+            self.db.counted.bulk_write(
+                [UpdateOne({"site": self.site, "key": key},
+                           {"$setOnInsert": {"site": self.site, "key": key}}, upsert=True)
+                 for key in sorted(fresh)], session=session)
+        return fresh
+
     def _not_stored(self, session: Any, rows: list[Delta]) -> list[Delta]:
         """The deltas whose interval is not stored yet: a replay adds nothing."""
-        if not rows:
-            return []
-        found = {(doc["key"], doc["start"]) for doc in self.db.intervals.find(
-            {"site": self.site, "key": {"$in": sorted({d.key for d in rows})},
-             "start": {"$in": sorted({d.start for d in rows})}},
-            {"key": 1, "start": 1, "_id": 0}, session=session)}
+        starts: dict[str, list[int]] = {}
+        for delta in rows:
+            starts.setdefault(delta.key, []).append(delta.start)
+        found = {(key, doc["start"]) for key, chosen in starts.items()
+                 for doc in self.db.intervals.find(
+                     {"site": self.site, "key": key,
+                      "start": {"$gte": min(chosen), "$lte": max(chosen)}},
+                     {"start": 1, "_id": 0}, session=session)}
         new, seen = [], set()
         for delta in rows:
             if (delta.key, delta.start) not in found and (delta.key, delta.start) not in seen:
@@ -191,54 +221,76 @@ class MongoStore:
                     for doc in self.db.tracker.find({"site": self.site})}
 
     def known_keys(self) -> list[str]:
+        """The keys of the tracker and those with rollups (of any resolution)."""
         with self._lock:
-            return sorted(set(self.db.tracker.distinct("key", {"site": self.site}))
-                          | set(self.db.rollups.distinct("key", {"site": self.site})))
+            tracked = {doc["key"] for doc in self.db.tracker.find(
+                {"site": self.site}, {"key": 1, "_id": 0})}
+            if not _counted_complete(self.url, self.db):
+                return sorted(tracked | set(self.db.rollups.distinct("key", {"site": self.site})))
+            counted = {doc["key"] for doc in self.db.counted.find(
+                {"site": self.site}, {"key": 1, "_id": 0})}
+            return sorted(tracked | {key for key in counted - tracked if self._has_rollups(key)})
+
+    def _has_rollups(self, key: str) -> bool:
+        """Whether ``key`` has rollups left (retention may have removed them all)."""
+        return any(self.db.rollups.find_one(
+            {"site": self.site, "key": key, "resolution": code}, {"_id": 1}) is not None
+            for code in COARSEST_FIRST)
 
     def _keys(self, keys: Iterable[str] | None) -> list[str]:
-        return self.known_keys() if keys is None else list(keys)
+        """The given keys once each, or all known: every read asks for one key at a time."""
+        return self.known_keys() if keys is None else list(dict.fromkeys(keys))
 
     def series(self, resolution: str, start: int, end: int,
                keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
         with self._lock:
-            rows = self.db.rollups.aggregate([
-                {"$match": {"site": self.site, "key": {"$in": self._keys(keys)},
-                            "resolution": RESOLUTION_CODES[resolution],
-                            "bucket": {"$gte": start, "$lt": end}}},
-                {"$group": {"_id": "$bucket", "rx": {"$sum": "$rx"}, "tx": {"$sum": "$tx"}}},
-                {"$sort": {"_id": 1}}])
-            return [(row["_id"], row["rx"], row["tx"]) for row in rows]
+            sums: dict[int, list[int]] = {}
+            for key in self._keys(keys):
+                for doc in self.db.rollups.find(
+                        {"site": self.site, "key": key, "resolution": RESOLUTION_CODES[resolution],
+                         "bucket": {"$gte": start, "$lt": end}},
+                        {"bucket": 1, "rx": 1, "tx": 1, "_id": 0}):
+                    both = sums.setdefault(doc["bucket"], [0, 0])
+                    both[0] += doc["rx"]
+                    both[1] += doc["tx"]
+            return [(bucket, rx, tx) for bucket, (rx, tx) in sorted(sums.items())]
 
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         with self._lock:
             chosen = self._keys(keys)
             rx = tx = 0
             for resolution, first, last in cover(start, end, self.tz):
-                if resolution == "raw":
-                    part = raw_share([(doc["start"], doc["end"], doc["rx"], doc["tx"])
-                                      for doc in self.db.intervals.find(
-                                          {"site": self.site, "key": {"$in": chosen},
-                                           "start": {"$lt": last}, "end": {"$gt": first}})],
-                                     first, last)
-                else:
-                    part = self._sum(chosen, RESOLUTION_CODES[resolution], first, last)
-                rx += part[0]
-                tx += part[1]
+                for key in chosen:
+                    if resolution == "raw":
+                        part = raw_share(self._overlapping(key, first, last), first, last)
+                    else:
+                        part = self._sum(key, RESOLUTION_CODES[resolution], first, last)
+                    rx += part[0]
+                    tx += part[1]
             return rx, tx
 
-    def _sum(self, keys: list[str], code: int, first: int, last: int) -> tuple[int, int]:
+    def _overlapping(self, key: str, first: int, last: int) -> list[tuple[int, int, int, int]]:
+        """The intervals of ``key`` that overlap ``[first, last)``, found by their ``end`` (a
+        raw range is a piece of the newest bucket, mostly, where few intervals end later)."""
+        return [(doc["start"], doc["end"], doc["rx"], doc["tx"])
+                for doc in self.db.intervals.find(
+                    {"site": self.site, "key": key, "end": {"$gt": first}},
+                    {"start": 1, "end": 1, "rx": 1, "tx": 1, "_id": 0})
+                if doc["start"] < last]
+
+    def _sum(self, key: str, code: int, first: int, last: int) -> tuple[int, int]:
         rows = list(self.db.rollups.aggregate([
-            {"$match": {"site": self.site, "key": {"$in": keys}, "resolution": code,
+            {"$match": {"site": self.site, "key": key, "resolution": code,
                         "bucket": {"$gte": first, "$lt": last}}},
             {"$group": {"_id": None, "rx": {"$sum": "$rx"}, "tx": {"$sum": "$tx"}}}]))
         return (rows[0]["rx"], rows[0]["tx"]) if rows else (0, 0)
 
     def first_bucket(self, resolution: str) -> int | None:
         with self._lock:
-            found = self.db.rollups.find_one(
-                {"site": self.site, "resolution": RESOLUTION_CODES[resolution]},
-                sort=[("bucket", 1)])
-            return found["bucket"] if found else None
+            firsts = [self.db.rollups.find_one(
+                {"site": self.site, "key": key, "resolution": RESOLUTION_CODES[resolution]},
+                {"bucket": 1, "_id": 0}, sort=[("bucket", 1)]) for key in self.known_keys()]
+            return min((found["bucket"] for found in firsts if found), default=None)
 
     def last_sample_at(self) -> int | None:
         with self._lock:
@@ -503,10 +555,14 @@ class MongoStore:
                                           session=session)
         elif docs and (table == "events" or not replace):
             collection.insert_many(docs, session=session)
+            if table == "rollups":
+                self._count_keys({doc["key"] for doc in docs}, session)
         elif docs:
             unique = [name for name, _ in INDEXES[table]]
             collection.bulk_write([ReplaceOne({name: doc[name] for name in unique}, doc,
                                               upsert=True) for doc in docs], session=session)
+            if table == "rollups":
+                self._count_keys({doc["key"] for doc in docs}, session)
         for name, value in (meta or {}).items():
             self.db.meta.replace_one({"site": self.site, "name": name},
                                      {"site": self.site, "name": name, "value": value},
@@ -605,6 +661,8 @@ _clients: dict[str, Any] = {}
 holds a pool of connections and watches the servers."""
 _indexed: set[str] = set()
 """The URLs whose indexes this process has made."""
+_complete: set[str] = set()
+"""The URLs whose ``counted`` this process has seen complete."""
 _clients_lock = threading.Lock()
 
 
@@ -646,9 +704,37 @@ def _client(url: str, create: bool) -> Any:
 def _make_indexes(db: Any) -> None:
     for name, fields in INDEXES.items():
         db[name].create_index(fields, unique=True)
+    db.intervals.create_index([("site", 1), ("key", 1), ("end", 1)])
     db.events.create_index([("site", 1), ("at", -1)])
     db.events.create_index([("site", 1), ("kind", 1), ("at", -1)])
     db.outbox.create_index([("site", 1), ("next_at", 1)])
+    _fill_counted(db)
+
+
+def _fill_counted(db: Any) -> None:
+    """Name in ``counted`` the keys of the rollups, once: a database written before
+    ``counted`` was kept has rollups of keys it does not name."""
+    from pymongo import UpdateOne
+
+    if db.counted.find_one({"_id": COUNTED_COMPLETE}) is not None:
+        return
+    pairs = db.rollups.aggregate([{"$group": {"_id": {"site": "$site", "key": "$key"}}}])
+    named = [UpdateOne(row["_id"], {"$setOnInsert": row["_id"]}, upsert=True) for row in pairs]
+    if named:
+        db.counted.bulk_write(named)
+    db.counted.update_one({"_id": COUNTED_COMPLETE}, {"$set": {"site": None, "key": None}},
+                          upsert=True)
+
+
+def _counted_complete(url: str, db: Any) -> bool:
+    """Whether ``counted`` names every key of the rollups (asked of the server until it
+    does: a reader may start before the collector has filled it)."""
+    if url in _complete:
+        return True
+    if db.counted.find_one({"_id": COUNTED_COMPLETE}, {"_id": 1}) is None:
+        return False
+    _complete.add(url)
+    return True
 
 
 def _hello(client: Any) -> dict[str, Any]:
