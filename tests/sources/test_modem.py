@@ -272,6 +272,8 @@ def test_a_refused_pin_is_sent_exactly_once_across_collector_restarts(
     wait_until(lambda: published_modem(collector)["state"] == "refused", "the refused PIN")
     shown = published_modem(collector)
     assert shown["setting"] == "sources[1].pin" and "(2 attempts left)" in shown["error"]
+    assert ("  modem       PIN refused: check sources[1].pin; it is not sent again until the "
+            "settings change\n") in collector.cli("status")
     asked = len(sim.commands)
     collector.stop()
     for _ in range(2):
@@ -280,12 +282,16 @@ def test_a_refused_pin_is_sent_exactly_once_across_collector_restarts(
         time.sleep(1)  # four intervals: the modem would have been asked by now
         collector.stop()
     assert sim.pins_sent == ["1111"] and len(sim.commands) == asked
-    assert "1111" not in (Path(collector.config).parent / "collector.log").read_text()
+    logged = (Path(collector.config).parent / "collector.log").read_text()
+    assert "1111" not in logged
+    assert logged.count("alert device: The modem's SIM card refused its PIN. Fix "
+                        "sources[1].pin; it is not sent again until then.") == 1
 
     collector.config.write_text(collector.config.read_text().replace("1111", PIN))
     collector.start()
     wait_until(lambda: published_modem(collector)["gauges"].get("sim") == "ready",
                "the corrected PIN")
+    assert "  modem       Telia, LTE, signal excellent (RSSI -73 dBm)\n" in collector.cli("status")
     collector.stop()
     assert sim.pins_sent == ["1111", PIN]
 
@@ -297,6 +303,21 @@ def cli_config(tmp_path: Path, sources: str) -> tuple[Path, Config]:
                     f'[collector]\nruntime_dir = "{tmp_path}/run"\n{sources}')
     return path, load_config(path, environ={}, system_path=None,
                              source_schemas=source_schemas())
+
+
+def test_a_sim_asking_for_its_puk_is_an_alert_and_gets_nothing(
+        sim: ModemSim, collect: Callable[[str], HostCollector]) -> None:
+    sim.scenario.sim = SIM_PUK
+    collector = collect(modem_config(sim, PIN))
+    collector.start()
+    wait_until(lambda: published_modem(collector)["gauges"].get("sim") == "puk required",
+               "the SIM asking for its PUK")
+    assert published_modem(collector)["gauges"]["puk_attempts"] == 10
+    log_file = Path(collector.config).parent / "collector.log"
+    wait_until(lambda: "asks for its PUK: no data" in log_file.read_text(), "the alert")
+    assert "SIM puk required" in collector.cli("status")
+    collector.stop()
+    assert sim.pins_sent == [] and not sim.sent("AT+CPIN=")
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
