@@ -271,6 +271,11 @@ def test_dashboard_shows_the_modem_its_signal_and_registration(tmp_path: Path) -
     html = application.test_client().get("/").get_data(as_text=True)
     assert _text(html, "routers") == ("The modem Operator Telia Network LTE Registration "
                                       "searching Signal fair RSSI -85 dBm")
+    metrics = application.test_client().get("/metrics").get_data(as_text=True)
+    assert ('traffic_source_info{site="home",source="modem",type="modem",label="modem",'
+            'operator="Telia",network_type="LTE",registration="searching",sim="ready",'
+            'quality="fair"} 1') in metrics
+    assert 'traffic_signal_rssi_dbm{site="home",source="modem"} -85' in metrics
 
 
 def test_dashboard_tells_the_family_the_modems_pin_was_refused(tmp_path: Path) -> None:
