@@ -251,8 +251,7 @@ def send_pin(at: AtPort, pin: str, where: str) -> None:
     except AtError as error:
         if not error.wrong_password and not error.unsupported:
             raise SourceError(f"the modem answered AT+CPIN=... with {error}") from None
-        raise LoginRefused(f"the SIM refused the PIN of {where}{attempts_text(attempts(at))}; "
-                           "it is not sent again until the setting changes") from None
+        raise _refused(at, where) from None
 
 
 def set_pin_lock(at: AtPort, pin: str, on: bool, where: str) -> None:
@@ -263,8 +262,12 @@ def set_pin_lock(at: AtPort, pin: str, on: bool, where: str) -> None:
     except AtError as error:
         if not error.wrong_password:
             raise SourceError(f"the modem answered AT+CLCK=... with {error}") from None
-        raise LoginRefused(f"the SIM refused the PIN of {where}{attempts_text(attempts(at))}; "
-                           "it is not sent again until the setting changes") from None
+        raise _refused(at, where) from None
+
+
+def _refused(at: AtPort, where: str) -> LoginRefused:
+    return LoginRefused(f"the SIM refused the PIN of {where}{attempts_text(attempts(at))}; "
+                        "it is not sent again until the setting changes")
 
 
 def pin_lock(at: AtPort) -> bool | None:

@@ -206,9 +206,9 @@ def test_the_port_is_found_in_the_by_id_folder(
     by_id.mkdir()
     (by_id / "usb-Acme_Serial-if00-port0").symlink_to(silent_port)
     (by_id / "usb-HUAWEI_Mobile-if02-port0").symlink_to(sim.path)
-    source = modem("", lock_dir, by_id_dir=str(by_id))
-    assert gauges(source)["operator"] == "Telia"
-    assert source.open.__self__._port == str(by_id / "usb-HUAWEI_Mobile-if02-port0")
+    readings = modem("", lock_dir, by_id_dir=str(by_id)).poll()
+    assert readings[0].gauges["operator"] == "Telia"
+    assert readings[0].life == str(by_id / "usb-HUAWEI_Mobile-if02-port0")
 
 
 def test_a_held_port_is_passed_over_when_the_modem_has_another(
