@@ -22,7 +22,7 @@ from collector.sources import (
 )
 from collector.sources.modem import ModemSource
 from tests.collector_process import HostCollector, wait_until
-from tests.conftest import make_config
+from tests.conftest import EXAMPLE, example_table, make_config
 from tests.sim.modem import READY, SIM_PIN, SIM_PUK, ModemSim, Scenario, hold
 from tests.stack import clean_env
 from traffic.config import Config, ConfigError, SourceConfig, load_config, shown_settings
@@ -366,3 +366,15 @@ def test_traffic_modem_errors_are_one_line(sim: ModemSim, tmp_path: Path) -> Non
     puk = run_cli(path, "modem", "pin-lock", "off")
     assert puk.returncode == 1 and "asks for its PUK; nothing was sent" in puk.stderr
     assert sim.pins_sent == [] and sim.scenario.sim != READY
+
+
+def test_the_example_configs_modem_table_loads_when_uncommented(tmp_path: Path) -> None:
+    table = example_table("modem")
+    assert table[:2] == ["[[sources]]", 'type = "modem"']
+    modem_table = make_config(tmp_path, EXAMPLE.read_text() + "\n".join(table) + "\n"
+                              ).sources[-1]
+    assert (modem_table.type, modem_table.name, modem_table.billed) == ("modem", "modem", False)
+    assert modem_table.settings == {
+        "port": "/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if02-port0", "pin": "",
+        "pin_file": "/etc/traffic/sim-pin", "timeout": 2.0, "by_id_dir": "/dev/serial/by-id",
+        "lock_dir": "/var/lock"}
