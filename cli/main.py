@@ -65,6 +65,8 @@ def _parser() -> "argparse.ArgumentParser":
     for name, (help_text, options) in COMMAND_OPTIONS.items():
         command = commands.add_parser(name, help=help_text)
         _config_options(command, after_command=True)
+        for dest, words in POSITIONALS.get(name, ()):
+            command.add_argument(dest, choices=words)
         exclusive = command.add_mutually_exclusive_group() if name in EXCLUSIVE_OPTIONS else None
         for option, (dest, values, default, option_help) in options.items():
             target = exclusive if exclusive and option in EXCLUSIVE_OPTIONS[name] else command
@@ -118,10 +120,15 @@ COMMAND_OPTIONS: dict[str, tuple[str, dict[str, OptionSpec]]] = {
         "--from": ("source", ANY, None, "the store to copy from, as store.url names it"),
         "--to": ("target", ANY, None, "the store to copy into, as store.url names it"),
         "--site": ("site", ANY, None, "copy only this site (default: every site)")}),
+    "modem": ("the USB modem: pin-lock on|off (the SIM asks for its PIN at power-on)", {
+        "--source": ("source", ANY, None, "the modem's [[sources]] name (default: the first "
+                                          "modem table)")}),
 }
 """Each command's help and its own options, read by ``_parser`` and by ``_plain_parse``:
 option -> (its name in the parsed arguments, FLAG or the values it may take, its default, its
 help)."""
+POSITIONALS = {"modem": (("action", ("pin-lock",)), ("state", ("on", "off")))}
+"""A command's words after its name: (name in the parsed arguments, the words it may be)."""
 EXCLUSIVE_OPTIONS = {"report": ("--json", "--csv")}
 """Options of a command that may not be given together."""
 CONFIG_OPTIONS: dict[str, OptionSpec] = {"--config": ("config", ANY, None, None),
@@ -608,6 +615,40 @@ def cmd_migrate(config: Config, args: "argparse.Namespace") -> int:
     return 0 if all(check.identical for check in checks) else 1
 
 
+def cmd_modem(config: Config, args: "argparse.Namespace") -> int:
+    """``modem pin-lock on|off`` with the modem's own settings; exit 1 with one line when the
+    modem or its SIM says no."""
+    from collector.sources import SourceError
+    from collector.sources.modem import switch_pin_lock
+
+    modems = [(index, source) for index, source in enumerate(config.sources)
+              if source.type == "modem" and args.source in (None, source.name)]
+    if not modems:
+        named = f" named {args.source!r}" if args.source else ""
+        raise UsageError(f"modem: no [[sources]] table of type \"modem\"{named} in the config")
+    index, source = modems[0]
+    where = f"sources[{index}]"
+    typed = ""
+    if not source.settings.get("pin") and not source.settings.get("pin_file"):
+        if not sys.stdin.isatty():
+            raise UsageError(f"modem: {where} has no pin_file (or pin): set it, or run this in "
+                             "a terminal to type the PIN")
+        import getpass
+
+        typed = getpass.getpass("The SIM's PIN: ").strip()
+        if not (typed.isascii() and typed.isdigit() and 4 <= len(typed) <= 8):
+            raise UsageError("modem: a PIN is 4 to 8 digits")
+    store = _store(config, create=True)
+    try:
+        print(switch_pin_lock(source, where, store, args.state == "on", typed, now_ms))
+    except SourceError as error:
+        print(f"traffic: modem: {mask_text(str(error))}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
 COMMANDS: "dict[str, Callable[[Config, argparse.Namespace], int]]" = {
     "connect": _keeper_command("connect"),
     "disconnect": _keeper_command("disconnect"),
@@ -619,4 +660,5 @@ COMMANDS: "dict[str, Callable[[Config, argparse.Namespace], int]]" = {
     "reset-month": cmd_reset_month,
     "notify-test": cmd_notify_test,
     "migrate": cmd_migrate,
+    "modem": cmd_modem,
 }

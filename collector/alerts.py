@@ -75,7 +75,8 @@ total has reached, in order:
     fix; ``since`` is when it was first seen, remembered in the store (``alerts.device``) until
     the source says otherwise, so a restart does not make it new:
     login_refused: "The router refused the login. Fix sources[1].password; it is not asked
-    again until then."
+    again until then." (A modem: "The modem's SIM card refused its PIN. Fix sources[1].pin;
+    it is not sent again until then.")
     pin_required: "The router's SIM card asks for its PIN: no data until it is entered."
     puk_required: "The router's SIM card is locked and asks for its PUK: no data until it is
     entered."
@@ -108,7 +109,7 @@ from traffic.published import read_keeper
 from traffic.quota import Usage, added, current_period, usage
 from traffic.report import usage_sentence
 from traffic.roles import billed_keys
-from traffic.source_state import subject
+from traffic.source_state import secret_key, subject
 from traffic.store import Event, Store, StoreError
 from traffic.units import format_size, unit_system
 
@@ -508,6 +509,10 @@ class Texts:
 
     def device(self, problem: DeviceProblem) -> tuple[str, str]:
         who = subject(problem.label)
+        if problem.kind == "login_refused" and problem.setting.rpartition(".")[2] in (
+                "pin", "pin_file"):
+            return ("PIN refused", f"{who}'s SIM card refused its PIN. Fix {problem.setting}; "
+                                   "it is not sent again until then.")
         if problem.kind == "login_refused":
             return ("Login refused", f"{who} refused the login. Fix {problem.setting}; it is "
                                      "not asked again until then.")
@@ -728,10 +733,8 @@ class AlertChecker:
                 if not found.get(kind, key in remembered):
                     continue
                 kept[key] = remembered.get(key, now)
-                secret_key = "password_file" if source.settings.get("password_file") \
-                    else "password"
                 problems.append(DeviceProblem(source.name, label, kind, kept[key],
-                                              f"sources[{index}].{secret_key}"))
+                                              f"sources[{index}].{secret_key(source)}"))
         if kept != remembered:
             self.store.set_meta(DEVICE_META, json.dumps(kept, sort_keys=True))
         return tuple(problems)

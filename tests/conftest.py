@@ -1,4 +1,5 @@
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +33,19 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         del os.environ["XDG_CACHE_HOME"]
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "util" / "traffic.toml.example"
+
+
+def example_table(source_type: str) -> list[str]:
+    """The example config's commented-out ``[[sources]]`` table of ``source_type``, its
+    lines uncommented."""
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index(f'# type = "{source_type}"') - 1
+    end = lines.index("", start)
+    setting = re.compile(r"# (\[\[sources\]\]|[a-z_]+ = .*)$")
+    return [found.group(1) for line in lines[start:end] if (found := setting.match(line))]
 
 
 def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:

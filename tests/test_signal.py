@@ -41,3 +41,15 @@ def test_gauges_take_numbers_only() -> None:
     assert gauges_quality({"rsrp": "unknown", "sinr": 21}) == "excellent"
     assert gauges_quality({"operator": "Telia", "network_type": "LTE"}) is None
     assert gauges_quality({"rsrp": True}) is None
+
+
+@pytest.mark.parametrize(("rssi", "word"), [(-51.0, "excellent"), (-73.0, "excellent"),
+                                            (-75.0, "good"), (-83.0, "good"), (-85.0, "fair"),
+                                            (-93.0, "fair"), (-95.0, "poor"), (-113.0, "poor")])
+def test_a_modems_rssi_alone_has_its_word(rssi: float, word: str) -> None:
+    assert gauges_quality({"rssi": rssi, "operator": "Telia"}) == word
+
+
+def test_rsrp_and_sinr_win_over_rssi() -> None:
+    assert gauges_quality({"rsrp": -105.0, "rssi": -51.0}) == "poor"
+    assert gauges_quality({"sinr": 25.0, "rssi": -113.0}) == "excellent"

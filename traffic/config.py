@@ -508,7 +508,8 @@ SourceSchemas = Mapping[str, SourceSchema]
 """Source type -> its schema, from the plug-ins."""
 
 MASK = "********"
-SECRET_KEY = _Pattern(r"(?i)(password|secret|token|api_key|apikey)")
+SECRET_KEY = _Pattern(r"(?i)(password|secret|token|api_key|apikey|(?<![a-z])pin(?![a-z]))")
+"""Keys whose values are secret: ``password``, a SIM's ``pin`` (not ``ping``)..."""
 URL_PASSWORD = _Pattern(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
 INLINE_SECRET = _Pattern(
     r"(?i)((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"

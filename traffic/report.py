@@ -170,7 +170,10 @@ def source_lines(states: list[SourceState], now: int, tz: ZoneInfo) -> list[str]
     lines = []
     for state in states:
         head = f"  {state.label:<11} "
-        if state.state == REFUSED:
+        if state.state == REFUSED and state.type == "modem":
+            lines.append(f"{head}PIN refused: check {state.setting}; it is not sent again "
+                         "until the settings change")
+        elif state.state == REFUSED:
             lines.append(f"{head}login refused: check {state.setting}; no more logins until "
                          "the settings change")
         elif state.state == DOWN and state.failing_since is not None:
@@ -190,6 +193,8 @@ def link_words(state: SourceState) -> list[str]:
         words.append(str(gauges["connection"]))
     if gauges.get("sim") not in (None, "", "ready"):
         words.append(f"SIM {gauges['sim']}")
+    if gauges.get("registration") not in (None, "", "home", "roaming"):
+        words.append(f"registration {gauges['registration']}")
     if gauges.get("roaming") == "yes":
         words.append("roaming")
     signal = signal_words(gauges)
@@ -204,8 +209,11 @@ def signal_words(gauges: Mapping[str, float | str]) -> str:
 
 
 def signal_levels(gauges: Mapping[str, float | str]) -> list[str]:
+    """RSRP and SINR; RSSI when neither is known (a modem's ``AT+CSQ``)."""
     levels = [(name.upper(), number(gauges.get(name)), unit)
               for name, unit in (("rsrp", "dBm"), ("sinr", "dB"))]
+    if all(value is None for _, value, _ in levels):
+        levels = [("RSSI", number(gauges.get("rssi")), "dBm")]
     return [f"{name} {value:g} {unit}" for name, value, unit in levels if value is not None]
 
 

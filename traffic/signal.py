@@ -1,4 +1,4 @@
-"""The LTE signal in one word (excellent, good, fair, poor), and the units of the gauges.
+"""The signal in one word (excellent, good, fair, poor), and the units of the gauges.
 
 The bands are the ones LTE field guides and router vendors use for RSRP (the strength of the
 cell's reference signal) and SINR (how far that signal stands above noise and interference).
@@ -14,6 +14,9 @@ RSRP_BANDS = ((-80.0, "excellent"), (-90.0, "good"), (-100.0, "fair"))
 """dBm: at or above each floor, that word; below the last, poor."""
 SINR_BANDS = ((20.0, "excellent"), (13.0, "good"), (0.0, "fair"))
 """dB: at or above each floor, that word; below the last, poor."""
+RSSI_BANDS = ((-73.0, "excellent"), (-83.0, "good"), (-93.0, "fair"))
+"""dBm of a modem's ``AT+CSQ`` (CSQ 20, 15 and 10 and above, as modem guides word them): the
+word only when neither RSRP nor SINR is known."""
 
 GAUGE_UNITS = {"rsrp": "dBm", "rssi": "dBm", "rsrq": "dB", "sinr": "dB",
                "month_rx": "bytes", "month_tx": "bytes", "rx_rate": "bytes/s",
@@ -52,5 +55,7 @@ def number(value: object) -> float | None:
 
 
 def gauges_quality(gauges: Mapping[str, float | str]) -> str | None:
-    """The word for a source's latest gauges."""
-    return quality(number(gauges.get("rsrp")), number(gauges.get("sinr")))
+    """The word for a source's latest gauges: from RSRP and SINR, else from RSSI."""
+    found = quality(number(gauges.get("rsrp")), number(gauges.get("sinr")))
+    rssi = number(gauges.get("rssi"))
+    return found if found is not None or rssi is None else _band(rssi, RSSI_BANDS)

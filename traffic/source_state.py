@@ -109,12 +109,14 @@ def _state(index: int, source: SourceConfig, entry: dict[str, Any] | None, now: 
         source.name, index, source.type, label if isinstance(label, str) and label
         else source.name, source.billed, state, read_at, failing_since,
         mask_text(str(entry.get("error") or "")), refused, dict(entry.get("gauges") or {}),
-        f"{where}.{_secret_key(source)}" if refused else "")
+        f"{where}.{secret_key(source)}" if refused else "")
 
 
-def _secret_key(source: SourceConfig) -> str:
-    """Where its password comes from: ``password_file`` when the table sets one."""
-    return "password_file" if source.settings.get("password_file") else "password"
+def secret_key(source: SourceConfig) -> str:
+    """Where its password (a modem's PIN) comes from: ``password_file`` (``pin_file``) when
+    the table sets one."""
+    name = "pin" if source.type == "modem" else "password"
+    return f"{name}_file" if source.settings.get(f"{name}_file") else name
 
 
 def billed_label(states: list[SourceState]) -> str:

@@ -103,7 +103,8 @@ SOURCE_PAIRS = (
     ("traffic_router_rate_bytes_per_second", ("rx_rate", "tx_rate"),
      "The rates the router reports, bytes per second."),
 )
-INFO_GAUGES = ("operator", "network_type", "connection", "sim", "roaming", "band")
+INFO_GAUGES = ("operator", "network_type", "connection", "registration", "sim", "roaming",
+               "band")
 
 
 def source_metrics(out: Exposition, states: list[SourceState], site: str) -> None:

@@ -108,9 +108,9 @@ SOURCE = _object({
                                "sources[1].password"},
     "gauges": {"type": "object", "additionalProperties": {"type": ["number", "string"]},
                "description": "the latest values it reported: rsrp, rsrq, rssi (dBm, dB), sinr "
-                              "(dB), operator, network_type, connection, sim, roaming, band, "
-                              "cell_id, wan_ip, month_rx, month_tx (bytes), rx_rate, tx_rate "
-                              "(bytes/s)"},
+                              "(dB), operator, network_type, connection, registration, sim, "
+                              "roaming, band, cell_id, wan_ip, month_rx, month_tx (bytes), "
+                              "rx_rate, tx_rate (bytes/s), pin_attempts, puk_attempts"},
     "quality": QUALITY,
 })
 

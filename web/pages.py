@@ -105,6 +105,10 @@ class Notice:
 
 
 def source_notice(state: SourceState, tz: ZoneInfo) -> Notice:
+    if state.state == REFUSED and state.type == "modem":
+        return Notice(state.name, f"{state.subject}'s SIM card refused its PIN: the PIN the box "
+                      "has for it is wrong.", None,
+                      f"Check {state.setting}; it is not sent again until the settings change.")
     if state.state == REFUSED:
         return Notice(state.name, f"{state.subject} does not let the box log in: the password "
                       "the box has for it is wrong.", None,
@@ -133,6 +137,8 @@ def router_panel(state: SourceState) -> RouterPanel:
         items.append(("Connection", str(gauges["connection"])))
     if gauges.get("sim") not in (None, "", "ready"):
         items.append(("SIM", str(gauges["sim"])))
+    if gauges.get("registration") not in (None, "", "home", "roaming"):
+        items.append(("Registration", str(gauges["registration"])))
     if gauges.get("roaming") == "yes":
         items.append(("Roaming", "yes, on another operator's network"))
     return RouterPanel(state.name, state.subject, items, state.quality,

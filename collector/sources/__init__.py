@@ -163,6 +163,13 @@ def store_salt(store: Any) -> str:
     return salt
 
 
+def mark_refused(store: Any, config: SourceConfig) -> None:
+    """Keep in the store that this source's login (PIN) was refused with its settings."""
+    with store.consistent():  # the salt is made once
+        store.set_meta(REFUSED_META + config.name,
+                       settings_fingerprint(config, store_salt(store)))
+
+
 def refused_in_store(store: Any, config: SourceConfig) -> bool:
     """Whether the store says this source's login was refused with its current settings."""
     mark = store.get_meta(REFUSED_META + config.name)

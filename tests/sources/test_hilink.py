@@ -1,7 +1,6 @@
 """The HiLink source through the real ``huawei-lte-api`` client against the router simulator."""
 
 import logging
-import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from collector.sources import LoginRefused, SourceError, make_source
 from collector.sources.hilink import HilinkSource
 from collector.worker import Collector
-from tests.conftest import make_config
+from tests.conftest import EXAMPLE, example_table, make_config
 from tests.sim.hilink import HilinkSim
 from traffic.config import Config, ConfigError
 from traffic.counters import Tracker
@@ -523,14 +522,9 @@ def test_the_password_never_reaches_the_log(router: HilinkSim, tmp_path: Path, c
 
 
 def test_the_example_configs_router_table_loads_when_uncommented(tmp_path: Path) -> None:
-    example = (Path(__file__).resolve().parents[2] / "util" / "traffic.toml.example").read_text()
-    lines = example.splitlines()
-    start = lines.index('# type = "hilink"') - 1
-    end = lines.index("", start)
-    setting = re.compile(r"# (\[\[sources\]\]|[a-z_]+ = .*)$")
-    table = [found.group(1) for line in lines[start:end] if (found := setting.match(line))]
+    table = example_table("hilink")
     assert table[:2] == ["[[sources]]", 'type = "hilink"']
-    config = make_config(tmp_path, "\n".join([*lines, *table]) + "\n")
+    config = make_config(tmp_path, EXAMPLE.read_text() + "\n".join(table) + "\n")
     router = config.sources[-1]
     assert (router.type, router.name, router.billed) == ("hilink", "router", False)
     assert router.settings == {"url": "http://192.168.8.1/", "username": "admin",

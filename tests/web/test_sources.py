@@ -4,12 +4,28 @@ The store and the collector's sources document are written as the collector writ
 
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.web.conftest import FIVE_MIN, GAP, HOUR, NOW, ROUTER_GAUGES, publish, rsrp_at, sinr_at
+from tests.published import publish_sources
+from tests.web.conftest import (
+    FIVE_MIN,
+    GAP,
+    HOUR,
+    NOW,
+    ROUTER_GAUGES,
+    publish,
+    router_config,
+    rsrp_at,
+    seed,
+    sinr_at,
+)
+from traffic.config import Config
+from traffic.runtime import realtime_path
+from web import create_app
 
 GB = 10**9
 MB = 10**6
@@ -231,3 +247,44 @@ def test_dashboard_without_a_router_has_no_router_parts(client) -> None:
     html = client.get("/").get_data(as_text=True)
     assert "chart-signal" not in html and 'id="event-list"' not in html
     assert _text(html, "compare") == "" and _text(html, "routers") == ""
+
+
+MODEM_TOML = ('timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\nbilling_day = 8\n'
+              '[[sources]]\ntype = "kernel"\ninterfaces = ["ppp0"]\n'
+              '[[sources]]\ntype = "modem"\npin_file = "/etc/traffic/sim-pin"\n')
+
+
+def publish_modem(config: Config, **modem: object) -> None:
+    publish_sources(realtime_path(config), NOW, {
+        "kernel": {"type": "kernel", "label": "this box", "billed": True, "read_at": NOW - 4000,
+                   "failing_since": None, "error": "", "refused": False, "gauges": {}},
+        "modem": {"type": "modem", "label": "modem", "billed": False, "read_at": NOW - 2000,
+                  "failing_since": None, "error": "", "refused": False, **modem}})
+
+
+def test_dashboard_shows_the_modem_its_signal_and_registration(tmp_path: Path) -> None:
+    config = router_config(tmp_path, MODEM_TOML)
+    application = create_app(config, clock=lambda: NOW)
+    seed(application)
+    publish_modem(config, gauges={"sim": "ready", "rssi": -85.0, "registration": "searching",
+                                  "operator": "Telia", "network_type": "LTE"})
+    html = application.test_client().get("/").get_data(as_text=True)
+    assert _text(html, "routers") == ("The modem Operator Telia Network LTE Registration "
+                                      "searching Signal fair RSSI -85 dBm")
+    metrics = application.test_client().get("/metrics").get_data(as_text=True)
+    assert ('traffic_source_info{site="home",source="modem",type="modem",label="modem",'
+            'operator="Telia",network_type="LTE",registration="searching",sim="ready",'
+            'quality="fair"} 1') in metrics
+    assert 'traffic_signal_rssi_dbm{site="home",source="modem"} -85' in metrics
+
+
+def test_dashboard_tells_the_family_the_modems_pin_was_refused(tmp_path: Path) -> None:
+    config = router_config(tmp_path, MODEM_TOML)
+    application = create_app(config, clock=lambda: NOW)
+    seed(application)
+    publish_modem(config, failing_since=NOW - 60_000, refused=True, gauges={},
+                  error="the SIM refused the PIN of sources 'modem' (2 attempts left)")
+    html = application.test_client().get("/").get_data(as_text=True)
+    assert _text(html, "notices") == (
+        "The modem's SIM card refused its PIN: the PIN the box has for it is wrong. "
+        "Check sources[1].pin_file; it is not sent again until the settings change.")
