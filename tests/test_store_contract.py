@@ -366,3 +366,21 @@ def test_a_key_known_only_by_its_buckets_is_forgotten_when_retention_drops_them(
     assert reopened.known_keys() == ["kernel:wan0"]  # the tracker still names it
     assert reopened.first_bucket("5min") is None
     assert reopened.totals(0, T0 + 10**9) == (0, 0)
+
+
+def test_the_first_bucket_is_the_oldest_stored_whatever_retention_says(store: Store) -> None:
+    from traffic.periods import bucket_start
+
+    key, day = "kernel:wan0", 86_400_000
+    store.add(deltas(key, 2), {key: CounterState("1", T0, 0, 0)})
+    store.add(deltas(key, 2, 20 * day // STEP), {key: CounterState("1", T0, 0, 0)})
+    firsts = {resolution: bucket_start(resolution, T0, STOCKHOLM)
+              for resolution in ("5min", "hour", "day", "month")}
+    store.retention.update({"5min": 86400, "hour": 86400})  # not pruned yet
+    assert {resolution: store.first_bucket(resolution) for resolution in firsts} == firsts
+    store.retention.clear()
+    store.retention.update({"month": 86400})
+    assert store.prune(T0 + 100 * day) > 0  # the months go, the other buckets stay
+    assert store.first_bucket("month") is None
+    del firsts["month"]
+    assert {resolution: store.first_bucket(resolution) for resolution in firsts} == firsts

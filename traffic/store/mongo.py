@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from traffic.counters import CounterState, Delta
 from traffic.hints import Any
+from traffic.periods import DAY_MS, FIVE_MIN_MS, HOUR_MS
 from traffic.store import (
     ALERT_EVENT_KINDS,
     TABLES,
@@ -60,6 +61,11 @@ COUNTED_COMPLETE = "complete"
 """The ``_id`` of the document in ``counted`` that says it names every key of the rollups
 (written once its backfill from an older database's rollups is done)."""
 COARSEST_FIRST = sorted(RESOLUTION_CODES.values(), reverse=True)
+COARSER = {"5min": "hour", "hour": "day", "day": "month"}
+"""The resolution whose first bucket is where ``first_bucket`` starts looking for each."""
+SEARCH_STEP_MS = {"5min": FIVE_MIN_MS, "hour": HOUR_MS, "day": DAY_MS}
+PRUNE_SLACK_MS = 2 * DAY_MS
+"""How much older than its retention a bucket may be: the collector prunes once a day."""
 MASK = "********"
 NOTIFY_TARGETS_META = "alerts.notify_targets"
 WRITER_FRESH_MS = 15 * 60_000
@@ -270,13 +276,21 @@ class MongoStore:
             return rx, tx
 
     def _overlapping(self, key: str, first: int, last: int) -> list[tuple[int, int, int, int]]:
-        """The intervals of ``key`` that overlap ``[first, last)``, found by their ``end`` (a
-        raw range is a piece of the newest bucket, mostly, where few intervals end later)."""
+        """The intervals of ``key`` that overlap ``[first, last)``: those that end after
+        ``first`` (by the (site, key, end) index) when fewer are newer than ``first`` than
+        older than ``last`` (as ``retention.raw`` tells), else those that start before
+        ``last``. An interval may be of any length, so neither bound is enough alone."""
+        keep = self.retention.get("raw", 0) * 1000
+        now = _now()
+        if not keep or now - first <= last - (now - keep):
+            query, keeps = {"end": {"$gt": first}}, (lambda doc: doc["start"] < last)
+        else:
+            query, keeps = {"start": {"$lt": last}}, (lambda doc: doc["end"] > first)
         return [(doc["start"], doc["end"], doc["rx"], doc["tx"])
                 for doc in self.db.intervals.find(
-                    {"site": self.site, "key": key, "end": {"$gt": first}},
+                    {"site": self.site, "key": key, **query},
                     {"start": 1, "end": 1, "rx": 1, "tx": 1, "_id": 0})
-                if doc["start"] < last]
+                if keeps(doc)]
 
     def _sum(self, key: str, code: int, first: int, last: int) -> tuple[int, int]:
         rows = list(self.db.rollups.aggregate([
@@ -287,10 +301,41 @@ class MongoStore:
 
     def first_bucket(self, resolution: str) -> int | None:
         with self._lock:
-            firsts = [self.db.rollups.find_one(
-                {"site": self.site, "key": key, "resolution": RESOLUTION_CODES[resolution]},
-                {"bucket": 1, "_id": 0}, sort=[("bucket", 1)]) for key in self.known_keys()]
-            return min((found["bucket"] for found in firsts if found), default=None)
+            firsts = [self._first_bucket(key, resolution) for key in self.known_keys()]
+            return min((first for first in firsts if first is not None), default=None)
+
+    def _first_bucket(self, key: str, resolution: str) -> int | None:
+        """The first bucket of ``key``, by range queries on the (site, key, resolution,
+        bucket) index that each read a few buckets: a server that does not stop a sorted walk
+        at the first (SecantusDB) would read every bucket of the resolution.
+
+        It looks from a guess: the first bucket of the next coarser resolution, or the oldest
+        that ``retention`` keeps if later. Buckets before the guess (another retention) are
+        read at once; else windows after it, each twice as long, until one holds a bucket."""
+        query = {"site": self.site, "key": key, "resolution": RESOLUTION_CODES[resolution]}
+
+        def least(bucket: dict[str, int]) -> int | None:
+            return min((doc["bucket"] for doc in self.db.rollups.find(
+                {**query, "bucket": bucket}, {"bucket": 1, "_id": 0})), default=None)
+
+        guess = self._first_bucket(key, COARSER[resolution]) if resolution in COARSER else None
+        if guess is None:
+            found = self.db.rollups.find_one(query, {"bucket": 1, "_id": 0},
+                                             sort=[("bucket", 1)])
+            return found["bucket"] if found else None
+        keep = self.retention.get(resolution, 0) * 1000
+        if keep:
+            guess = max(guess, int(_now() - keep - PRUNE_SLACK_MS))
+        before = least({"$lt": guess})
+        if before is not None:
+            return before
+        step, horizon = SEARCH_STEP_MS[resolution], _now() + DAY_MS
+        while guess < horizon:
+            found = least({"$gte": guess, "$lt": guess + step})
+            if found is not None:
+                return found
+            guess, step = guess + step, step * 2
+        return least({"$gte": guess})
 
     def last_sample_at(self) -> int | None:
         with self._lock:
