@@ -64,6 +64,10 @@ COARSEST_FIRST = sorted(RESOLUTION_CODES.values(), reverse=True)
 COARSER = {"5min": "hour", "hour": "day", "day": "month"}
 """The resolution whose first bucket is where ``first_bucket`` starts looking for each."""
 SEARCH_STEP_MS = {"5min": FIVE_MIN_MS, "hour": HOUR_MS, "day": DAY_MS}
+SEARCH_WINDOW_MAX = 1024
+"""The longest window ``first_bucket`` reads at once, in buckets: when it starts looking far
+too early (a reader that does not know the retention), many empty windows cost less than
+one holding months of buckets."""
 PRUNE_SLACK_MS = 2 * DAY_MS
 """How much older than its retention a bucket may be: the collector prunes once a day."""
 MASK = "********"
@@ -311,7 +315,8 @@ class MongoStore:
 
         It looks from a guess: the first bucket of the next coarser resolution, or the oldest
         that ``retention`` keeps if later. Buckets before the guess (another retention) are
-        read at once; else windows after it, each twice as long, until one holds a bucket."""
+        read at once; else windows after it, each twice as long (up to
+        ``SEARCH_WINDOW_MAX`` buckets), until one holds a bucket."""
         query = {"site": self.site, "key": key, "resolution": RESOLUTION_CODES[resolution]}
 
         def least(bucket: dict[str, int]) -> int | None:
@@ -330,11 +335,12 @@ class MongoStore:
         if before is not None:
             return before
         step, horizon = SEARCH_STEP_MS[resolution], _now() + DAY_MS
+        longest = step * SEARCH_WINDOW_MAX
         while guess < horizon:
             found = least({"$gte": guess, "$lt": guess + step})
             if found is not None:
                 return found
-            guess, step = guess + step, step * 2
+            guess, step = guess + step, min(step * 2, longest)
         return least({"$gte": guess})
 
     def last_sample_at(self) -> int | None:
