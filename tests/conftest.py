@@ -120,3 +120,4 @@ def mongodb_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from tests.mongo_server import running_server
 
     yield from running_server(tmp_path_factory.mktemp("mongodb"))
+
