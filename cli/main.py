@@ -39,7 +39,9 @@ QUIET_COMMANDS = frozenset({"status", "report", "reset-month"})
 READER_COMMANDS = frozenset({"status", "report"})
 """Commands that, their output flushed and their store closed, hold nothing that needs the
 interpreter's clean-up: ``exit`` ends them at once (freeing every module and object one by one
-would be a tenth of a ``traffic status``)."""
+would be a tenth of a ``traffic status``). They read the config as the web app does, without
+the source plug-ins' own checks (importing the plug-ins is a fifteenth of a ``traffic report``):
+``collect`` and ``check-config`` make those."""
 
 
 class UsageError(Exception):
@@ -219,7 +221,8 @@ def _run(args: "argparse.Namespace | Arguments") -> int:
     else:
         _configure_logging()
     try:
-        config = load_config(args.config, args.overrides, source_schemas=_source_schemas())
+        config = load_config(args.config, args.overrides, source_schemas=(
+            None if args.command in READER_COMMANDS else _source_schemas()))
         status = COMMANDS[args.command](config, args)
         sys.stdout.flush()
         return status
