@@ -43,11 +43,12 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from traffic.config import Config, ConfigError
+from traffic.config import Config
 from traffic.counters import CounterState, Delta
 from traffic.files import remove_if_there, replace_file, sync_folder
 from traffic.hints import Any
 from traffic.record import Record
+from traffic.runtime import check_writable
 from traffic.store import Event, GaugeSample, Key, Store
 from traffic.store.rollup import gauge_rows
 
@@ -71,15 +72,7 @@ def spool_path(config: Config) -> Path:
 
 def check_state_dir(config: Config) -> None:
     """Fail early, naming the setting, when the collector could not spool."""
-    directory = Path(config.collector.state_dir)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".probe.{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise ConfigError(f"collector.state_dir: cannot write to {directory} "
-                          f"({error.strerror})") from None
+    check_writable(Path(config.collector.state_dir), "collector.state_dir")
 
 
 class Entry(Record):

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,9 +92,12 @@ def replayed_and_exact(collector: CollectorProcess, link: Link, spool: Path,
     assert collector.stored()[1] > SIZE
 
 
-def test_an_outage_mid_transfer_is_spooled_and_replayed_byte_for_byte(
-        link: Link, server: Server, tmp_path: Path,
-        spawn_collector: Callable[..., CollectorProcess]) -> None:
+def outage_mid_transfer(link: Link, server: Server, tmp_path: Path,
+                        spawn_collector: Callable[..., CollectorProcess], entries: int
+                        ) -> tuple[CollectorProcess, Path, tuple[int, int], Any, Any]:
+    """A collector counting into ``server`` while 8 MB cross the link, then the server
+    stopped until the spool holds ``entries``: the collector, its spool, the counters before,
+    the sink and the sender still sending."""
     collector = spawn_collector(store_url=server.url)
     spool = tmp_path / "state" / "home.spool"
     before = link.counters()
@@ -102,9 +106,16 @@ def test_an_outage_mid_transfer_is_spooled_and_replayed_byte_for_byte(
     sender = link.send(SIZE, rate=RATE)
     wait_until(lambda: sent(link, before) > 8 * MB, "8 MB sent")
     assert not spool.exists()
-
     server.stop()
-    spooling(spool, 4)
+    spooling(spool, entries)
+    return collector, spool, before, sink, sender
+
+
+def test_an_outage_mid_transfer_is_spooled_and_replayed_byte_for_byte(
+        link: Link, server: Server, tmp_path: Path,
+        spawn_collector: Callable[..., CollectorProcess]) -> None:
+    collector, spool, before, sink, sender = outage_mid_transfer(
+        link, server, tmp_path, spawn_collector, entries=4)
     assert sender.poll() is None, "the transfer ended during the outage"
     ages = reading_ages_ms(spool)
     assert sorted(ages)[len(ages) // 2] < 1000, ages  # polled every 0.2 s throughout
@@ -124,16 +135,8 @@ def test_an_outage_mid_transfer_is_spooled_and_replayed_byte_for_byte(
 def test_a_kill_during_the_outage_restarts_from_the_spool_without_the_server(
         link: Link, server: Server, tmp_path: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
-    collector = spawn_collector(store_url=server.url)
-    spool = tmp_path / "state" / "home.spool"
-    before = link.counters()
-    collector.start()
-    sink = link.start_sink()
-    sender = link.send(SIZE, rate=RATE)
-    wait_until(lambda: sent(link, before) > 8 * MB, "8 MB sent")
-
-    server.stop()
-    spooling(spool, 2)
+    collector, spool, before, sink, sender = outage_mid_transfer(
+        link, server, tmp_path, spawn_collector, entries=2)
     collector.kill()  # kill -9 during the outage, perhaps in the middle of an append
     at_kill = scan(spool).entries
     collector.start(wait=False)
