@@ -72,7 +72,7 @@ def spool_path(config: Config) -> Path:
 
 def check_state_dir(config: Config) -> None:
     """Fail early, naming the setting, when the collector could not spool."""
-    check_writable(Path(config.collector.state_dir), "collector.state_dir")
+    check_writable(Path(config.collector.state_dir), "collector", "state_dir")
 
 
 class Entry(Record):

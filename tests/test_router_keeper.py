@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,14 @@ class Listener:
                 return
             self.probes += 1
             connection.close()
+
+    def counted(self, expected: int, timeout: float = 5.0) -> int:
+        """The probes counted once ``expected`` are (or ``timeout`` has passed): a probe's
+        connection is complete in the kernel before this thread accepts and counts it."""
+        deadline = time.monotonic() + timeout
+        while self.probes < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.probes
 
 
 @pytest.fixture
@@ -100,7 +109,7 @@ def test_the_routers_word_decides_without_a_probe(router: HilinkSim, listener: L
         with pytest.raises(Exception, match="not answering"):
             source.poll()
         back = keeper.check()
-        assert back is not None and back.state.link == "up" and listener.probes == 1
+        assert back is not None and back.state.link == "up" and listener.counted(1) == 1
         events = [(e.kind, e.detail.get("reason") or e.detail.get("output"))
                   for e in reversed(store.events())]
     finally:

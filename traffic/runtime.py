@@ -98,19 +98,20 @@ def _on_ram_disk(path: str | os.PathLike[str], mounts: list[list[str]] | None = 
 
 def check_runtime_dir(config: Config) -> None:
     """Fail early, naming the setting, when the collector cannot publish its rates."""
-    check_writable(runtime_dir(config), "collector.runtime_dir")
+    check_writable(runtime_dir(config), "collector", "runtime_dir")
 
 
-def check_writable(directory: "Path", setting: str) -> None:
-    """Make ``directory`` if missing and write a file in it, or ConfigError naming
-    ``setting``: at start, not at the first write that needs it."""
+def check_writable(directory: "Path", section: str, key: str) -> None:
+    """Make ``directory`` if missing and write a file in it, or ConfigError naming the
+    setting ``section.key``: at start, not at the first write that needs it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".probe.{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise ConfigError(f"{setting}: cannot write to {directory} ({error.strerror})") from None
+        raise ConfigError(f"{section}.{key}: cannot write to {directory} "
+                          f"({error.strerror})") from None
 
 
 def realtime_path(config: Config) -> "Path":
