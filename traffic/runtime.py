@@ -132,6 +132,12 @@ def _number(value: int, size: int) -> bytes:
     return value.to_bytes(size, "little")
 
 
+def _framed(document: dict[str, Any]) -> bytes:
+    """The document's length and the document, as they follow the sequence number."""
+    encoded = marshal.dumps(document)
+    return _number(len(encoded), LENGTH_BYTES) + encoded
+
+
 def _number_at(data: bytes, offset: int, size: int) -> int:
     return int.from_bytes(data[offset:offset + size], "little")
 
@@ -150,8 +156,7 @@ class StatusFile:
 
     def write(self, document: dict[str, Any]) -> None:
         """Raises OSError."""
-        encoded = marshal.dumps(document)
-        data = _number(len(encoded), LENGTH_BYTES) + encoded
+        data = _framed(document)
         with self._lock:
             if self._descriptor < 0 or os.fstat(self._descriptor).st_nlink == 0:
                 self._open()
@@ -181,8 +186,7 @@ class StatusFile:
 def write_atomically(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
     """Write ``document`` (dicts, lists, tuples, text and numbers) as a new file, for the
     readers: one-off writers and tests; the collector keeps a ``StatusFile``."""
-    data = marshal.dumps(document)
-    replace_file(path, _number(0, SEQUENCE_BYTES) + _number(len(data), LENGTH_BYTES) + data)
+    replace_file(path, _number(0, SEQUENCE_BYTES) + _framed(document))
 
 
 def read_document(path: str | os.PathLike[str]) -> Any:
