@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -269,3 +270,22 @@ def test_shm_file_cut_short_under_a_running_collector_is_grown_back_and_nothing_
     collector.stop()
     assert f"{shm} was cut from" in log_text(tmp_path)
     assert collector.stored() == grown(link.counters(), before)
+
+
+def test_shm_file_cut_short_before_a_read_is_grown_back_first(tmp_path: Path) -> None:
+    """Any call on the connection may be the first to touch the cut pages (the outbox's or the
+    alerts' thread between two saves), not only a save."""
+    script = f"""
+import os
+from zoneinfo import ZoneInfo
+from traffic.store import open_store
+store = open_store("sqlite://{tmp_path}/traffic.db", ZoneInfo("UTC"))
+store.set_meta("probe", "before")
+os.truncate("{tmp_path}/traffic.db-shm", 0)
+print(store.get_meta("probe"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30, env=clean_env(), cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout == "before\n"
+    assert f"{tmp_path}/traffic.db-shm was cut from 32768 to 0 bytes" in done.stderr

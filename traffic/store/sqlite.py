@@ -249,6 +249,7 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
     """One call at a time on the store's connection, whichever thread makes it."""
     def serialized(self: "SQLiteStore", *args: Any, **kwargs: Any) -> Any:
         with self._lock:
+            self._mend_shm()
             return method(self, *args, **kwargs)
 
     serialized.__name__, serialized.__doc__ = method.__name__, method.__doc__
@@ -292,6 +293,7 @@ class SQLiteStore:
                                       check_same_thread=False)
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate(create)
+            self._mend_shm()
         except sqlite3.OperationalError as error:
             self._close_quietly()
             if _read_only(self.path):
@@ -351,7 +353,6 @@ class SQLiteStore:
         site = self.site
         rows = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
         self._keys = None
-        self._mend_shm()
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -655,10 +656,12 @@ class SQLiteStore:
         """Grow the ``-shm`` file back when something cut it short under the open connection
         (a cleanup that emptied it): SQLite has it mapped, and touching the lost pages would
         end the process with SIGBUS. Zeroed pages make SQLite rebuild its index from the
-        ``-wal``, as when another connection grows the file."""
-        shm = self.path.with_name(self.path.name + "-shm")
+        ``-wal``, as when another connection grows the file. Every call on the connection
+        looks first (a stat), and so does the open, so that a cut before the first save is
+        seen too."""
+        shm = self._file + "-shm"
         try:
-            size = shm.stat().st_size
+            size = os.stat(shm).st_size
             if size < self._shm_size:
                 os.truncate(shm, self._shm_size)
                 log.warning(__name__, "%s was cut from %d to %d bytes while in use; grown back "
