@@ -64,6 +64,14 @@ class ActionResult:
     """Killed by ``ActionRunner.interrupt``: the collector was stopping, or ``traffic connect``
     or ``disconnect`` got a signal."""
 
+    @property
+    def outcome(self) -> str:
+        """"done", "failed (exit 1)", ...: how it went, in a few words."""
+        return ("done" if self.ok else "interrupted" if self.interrupted
+                else "timed out" if self.timed_out
+                else "could not start" if self.exit_code is None
+                else f"failed (exit {self.exit_code})")
+
     def detail(self) -> dict[str, Any]:
         detail = {"command": list(self.command), "ok": self.ok, "exit_code": self.exit_code,
                   "timed_out": self.timed_out, "output": self.output}

@@ -551,6 +551,28 @@ def in_words(seconds: float) -> str:
     return " ".join(parts)
 
 
+def raise_alert(config: Config, store: Store, alert: Alert, now: int,
+                secrets: Sequence[str]) -> bool:
+    """Raise ``alert`` unless its mark is set: its event, and its deliveries to the
+    ``alerts.notify`` entries that take its rule, in one transaction. Whether it was new."""
+    detail: dict[str, Any] = {"rule": alert.rule, "text": alert.text,
+                              "site": config.site, "mark": alert.mark}
+    if alert.quiet:
+        detail["quiet"] = True
+    if alert.late:
+        detail["late"] = True
+    deliveries = [] if alert.quiet else [
+        (index, alert.title, alert.text)
+        for index in targets_for(alert.rule, config.alerts.notify)]
+    raised = store.raise_alert(alert.mark, Event(now, "alert", detail), deliveries)
+    if raised:
+        log.info("alert %s%s: %s (to %d of %d notify targets)", alert.rule,
+                 (" (quiet: more than a day after its period ended)" if alert.late else
+                  " (quiet: a higher threshold says more)" if alert.quiet else ""),
+                 mask_known(alert.text, secrets), len(deliveries), len(config.alerts.notify))
+    return raised
+
+
 def interface_address(name: str) -> str | None:
     """The IPv4 address of interface ``name`` (SIOCGIFADDR), or None when it has none."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -611,23 +633,7 @@ class AlertChecker:
         return facts
 
     def _raise(self, alert: Alert, now: int) -> bool:
-        detail: dict[str, Any] = {"rule": alert.rule, "text": alert.text,
-                                  "site": self.config.site, "mark": alert.mark}
-        if alert.quiet:
-            detail["quiet"] = True
-        if alert.late:
-            detail["late"] = True
-        deliveries = [] if alert.quiet else [
-            (index, alert.title, alert.text)
-            for index in targets_for(alert.rule, self.config.alerts.notify)]
-        raised = self.store.raise_alert(alert.mark, Event(now, "alert", detail), deliveries)
-        if raised:
-            log.info("alert %s%s: %s (to %d of %d notify targets)", alert.rule,
-                     (" (quiet: more than a day after its period ended)" if alert.late else
-                      " (quiet: a higher threshold says more)" if alert.quiet else ""),
-                     mask_known(alert.text, self.secrets), len(deliveries),
-                     len(self.config.alerts.notify))
-        return raised
+        return raise_alert(self.config, self.store, alert, now, self.secrets)
 
     def _read(self, now: int, pending: list[Delta],
               sources: Mapping[str, Mapping[str, Any]]) -> Facts:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from types import FrameType
 
-from collector.actions import ActionRunner
+from collector.actions import ActionResult, ActionRunner
 from collector.keeper import (
     HELD_DISCONNECTED,
     HELD_QUOTA,
@@ -131,24 +131,28 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
     with _exclusive(config, signals) as locked:
         if not locked:
             return 1
-        now, before = now_ms(), _state(store)
-        spent, renewed, _ = quota_spent(config, with_unsaved(store, config, now), now)
-        result = runner.run(config.keeper.connect, config.keeper.action_timeout,
-                            secret_values(config.effective))
-        events = [Event(now, "unlock", {"reason": "traffic connect",
-                                        "was": before.held or "locked"})
-                  ] if before.lock_until or before.held else []
-        store.add_events([*events, attempt_event(now, 0, result)])
-        cleared = _cleared(_state(store), renewed if spent else 0)
-        store.set_meta(STATE_META, replace(cleared, step_fails=1, attempt_at=now_ms()).to_json())
-    outcome = ("done" if result.ok else "interrupted" if result.interrupted
-               else "timed out" if result.timed_out
-               else "could not start" if result.exit_code is None
-               else f"failed (exit {result.exit_code})")
-    print(f"{' '.join(result.command)}: {outcome}")
+        result = connect_held(config, with_unsaved(store, config, now_ms()), runner,
+                              "traffic connect")
+    print(f"{' '.join(result.command)}: {result.outcome}")
     if result.output:
         print(result.output)
     return 0 if result.ok else 1
+
+
+def connect_held(config: Config, store: Store, runner: ActionRunner, by: str) -> ActionResult:
+    """``traffic connect``'s work, the keeper lock held: any lock or hold cleared, the connect
+    command run as the first step's first attempt; ``by`` is the unlock's reason. ``store``
+    reads the unsaved bytes too (``with_unsaved``): the quota is judged on all of them."""
+    now, before = now_ms(), _state(store)
+    spent, renewed, _ = quota_spent(config, store, now)
+    result = runner.run(config.keeper.connect, config.keeper.action_timeout,
+                        secret_values(config.effective))
+    events = [Event(now, "unlock", {"reason": by, "was": before.held or "locked"})
+              ] if before.lock_until or before.held else []
+    store.add_events([*events, attempt_event(now, 0, result)])
+    cleared = _cleared(_state(store), renewed if spent else 0)
+    store.set_meta(STATE_META, replace(cleared, step_fails=1, attempt_at=now_ms()).to_json())
+    return result
 
 
 def _cleared(state: KeeperState, spent_until: int) -> KeeperState:
@@ -170,13 +174,19 @@ def _disconnect(config: Config, store: Store, runner: ActionRunner, signals: _Si
     with _exclusive(config, signals) as locked:
         if not locked:
             return 1
-        store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
-        event = disconnect_event(config, now_ms(), "traffic disconnect",
-                                 secret_values(config.effective), runner)
-        store.add_events([event])
+        event = disconnect_held(config, store, runner, "traffic disconnect")
     ok = event.detail.get("ok", False)
     print("The link is down; the keeper leaves it down until `traffic connect`." if ok else
           "The disconnect command failed; the keeper will not reconnect until `traffic connect`.")
     if event.detail.get("output"):
         print(event.detail["output"])
     return 0 if ok else 1
+
+
+def disconnect_held(config: Config, store: Store, runner: ActionRunner, by: str) -> Event:
+    """``traffic disconnect``'s work, the keeper lock held: the keeper holds the link down
+    (until a connect), and the disconnect command runs; returns its event, stored."""
+    store.set_meta(STATE_META, replace(_state(store), held=HELD_DISCONNECTED).to_json())
+    event = disconnect_event(config, now_ms(), by, secret_values(config.effective), runner)
+    store.add_events([event])
+    return event

@@ -542,10 +542,11 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     from collector.alerts import AlertChecker, AlertLoop
     from collector.notify import DELIVER_EVERY_S, Deliverer
 
+    def deliver_now() -> None:
+        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
     alerts = AlertLoop(AlertChecker(config, store, collector.clock, collector.alert_snapshot),
-                       collector.watch_billed_bytes,
-                       lambda: scheduler.modify_job("deliver", next_run_time=datetime.now(UTC)),
-                       stop)
+                       collector.watch_billed_bytes, deliver_now, stop)
     collector.alerts_due = alerts.wake
     keeper = None
     if config.keeper.enabled:
@@ -556,6 +557,16 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                         before_action=collector.save, link_changed=alerts.wake)
         scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
                           id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
+    sms = None
+    if config.sms.enabled:
+        from collector.sms import sms_channel
+        from collector.sms_control import SmsControl
+
+        sms = SmsControl(config, store, sms_channel(config, config.sms.via or None),
+                         collector.clock, collector.sources, lambda: collector.unsaved()[0],
+                         collector.save, deliver_now)
+        polls.append(Every(config.sms.check_every, _logged(sms.check, "read text messages"),
+                           stop))
     deliverers: list[Deliverer] = []
 
     def start_deliverer() -> None:
@@ -578,6 +589,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
                       max_instances=1)
     collector.poll()
     _logged(collector.prune)()
+    if sms is not None:
+        _logged(sms.start, "end the session left running")()
     scheduler.start()
     alerts.start()
     for loop in polls:
@@ -585,6 +598,8 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
              config.collector.save_interval, mask_secrets(config.store.url))
     stop.wait()
+    if sms is not None:  # its session's link is taken down, as after its minutes
+        sms.stop(wait_s=config.keeper.action_timeout)
     if keeper is not None:  # a hung connect must not outlast supervisor's stopwaitsecs
         _logged(keeper.stop, "stopping the keeper")()
     for deliverer in deliverers:

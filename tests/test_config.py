@@ -433,7 +433,7 @@ def test_a_store_path_with_an_at_sign_is_a_path(tmp_path: Path) -> None:
     ('[alerts]\nnotify = [{url = "mailtos://a:hunter2@x", rules = ["token=hunter2"]}]\n', {}, [],
      "{file}: alerts.notify[0].rules: unknown rule 'token=********' (choose from "
      "threshold, daily_limit, early_warning, burst, daily_summary, period_summary, link_down, "
-     "link_up, new_ip, device, quota, summary, link, router)"),
+     "link_up, new_ip, device, session, quota, summary, link, router)"),
     ('[[sources]]\ntype = "password=hunter2"\n', {}, [],
      "{file}: sources[0].type: expected one of {types}, got 'password=********'"),
     ('[[sources]]\ntype = "kernel"\nname = "pin=hunter2"\n', {}, [],

@@ -135,6 +135,29 @@ class AlertsConfig(Record):
     early_warning: bool
 
 
+class SmsConfig(Record):
+    """``[sms]``: commands by text message, on when ``allow`` names a number."""
+
+    allow: tuple[str, ...]
+    """The numbers whose messages are read as commands, in E.164 form (``+46700000000``)."""
+    key: str
+    key_file: str
+    via: str
+    """The source whose modem or router reads and sends the messages; "": the only one."""
+    check_every: float
+    session_run: tuple[str, ...]
+    session_minutes: int
+    """How long ``up`` without a number keeps the link up."""
+    max_minutes: int
+    reboot: str
+    """"router", "box" or "" (the router when the messages come through one, else the box)."""
+    reboot_command: tuple[str, ...]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allow)
+
+
 class Config(Record):
     site: str
     timezone: ZoneInfo
@@ -145,6 +168,7 @@ class Config(Record):
     web: WebConfig
     keeper: KeeperConfig
     alerts: AlertsConfig
+    sms: SmsConfig
     retention: Mapping[str, float]
     """Seconds kept per resolution ("raw", "5min", "hour", "day", "month") and for "events";
     0 keeps forever."""
@@ -369,10 +393,10 @@ def _positive_duration(value: Any) -> float:
 
 
 ALERT_RULES = ("threshold", "daily_limit", "early_warning", "burst", "daily_summary",
-               "period_summary", "link_down", "link_up", "new_ip", "device")
+               "period_summary", "link_down", "link_up", "new_ip", "device", "session")
 ALERT_GROUPS = {"quota": ("threshold", "daily_limit", "early_warning", "burst"),
                 "summary": ("daily_summary", "period_summary"),
-                "link": ("link_down", "link_up", "new_ip"),
+                "link": ("link_down", "link_up", "new_ip", "session"),
                 "router": ("device",)}
 """Names an ``alerts.notify`` entry's ``rules`` may use: a rule, or a group of rules."""
 CLOCK_TIME = _Pattern(r"([01]\d|2[0-3]):[0-5]\d")
@@ -412,6 +436,45 @@ def _notify_target(index: int, item: Any) -> NotifyTarget:
             raise _ErrorAt(f"[{index}].rules", f"unknown rule {rule!r} (choose from "
                                                f"{', '.join(known)})")
     return NotifyTarget(url, tuple(rules))
+
+
+PHONE_NUMBER = _Pattern(r"\+[1-9][0-9]{6,14}")
+"""E.164: a plus, the country code and the number, 7 to 15 digits in all."""
+SMS_KEY_LENGTH = 6
+
+
+def _phone_numbers(value: Any) -> tuple[str, ...]:
+    numbers = _string_list(value)
+    for number in numbers:
+        if not PHONE_NUMBER.fullmatch(number):
+            raise ValueError(f"expected numbers in international form such as '+46700000000' "
+                             f"(a plus, the country code, no spaces), got {number!r}")
+    return numbers
+
+
+def _sms_key(value: Any) -> str:
+    text = secret(value)
+    if text and (len(text) < SMS_KEY_LENGTH or any(char.isspace() for char in text)):
+        raise ValueError(f"expected at least {SMS_KEY_LENGTH} characters without spaces "
+                         "(the value is not shown)")
+    return text
+
+
+def _absolute_path(value: Any) -> str:
+    path = _string(value)
+    if path and not path.startswith("/"):
+        raise ValueError(f"expected an absolute path such as '/etc/traffic/sms-key', "
+                         f"got {path!r}")
+    return path
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _string(value)
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(map(repr, choices))}, got {text!r}")
+        return text
+    return check
 
 
 # section -> key -> (default as the user would write it, validator)
@@ -462,6 +525,18 @@ SCHEMA: dict[str, Any] = {
         "link_down_after": ("10m", _positive_duration),
         "early_warning": (True, _boolean),
     },
+    "sms": {
+        "allow": ([], _phone_numbers),
+        "key": ("", _sms_key),
+        "key_file": ("", _absolute_path),
+        "via": ("", _string),
+        "check_every": ("30s", _positive_duration),
+        "session_run": ([], lambda v: _argv(v) if v != [] else ()),
+        "session_minutes": (30, _integer(1, 1440)),
+        "max_minutes": (240, _integer(1, 1440)),
+        "reboot": ("", _choice("", "router", "box")),
+        "reboot_command": (["systemctl", "reboot"], _step_command),
+    },
     "retention": {
         "raw": ("7d", _retention),
         "5min": ("60d", _totals_retention),
@@ -508,8 +583,10 @@ SourceSchemas = Mapping[str, SourceSchema]
 """Source type -> its schema, from the plug-ins."""
 
 MASK = "********"
-SECRET_KEY = _Pattern(r"(?i)(password|secret|token|api_key|apikey|(?<![a-z])pin(?![a-z]))")
-"""Keys whose values are secret: ``password``, a SIM's ``pin`` (not ``ping``)..."""
+SECRET_KEY = _Pattern(r"(?i)(password|secret|token|api_key|apikey|(?<![a-z])pin(?![a-z])"
+                      r"|^key(?![a-z]))")
+"""Keys whose values are secret: ``password``, a SIM's ``pin`` (not ``ping``), ``sms.key``
+(not ``public_key``)..."""
 URL_PASSWORD = _Pattern(r"(://[^:/@\s]+:)([^@/\s]+)(?=@)")
 INLINE_SECRET = _Pattern(
     r"(?i)((?<![a-z0-9])(?:password|passwd|pass|pin|puk|secret|token|api_key|apikey|key)=['\"]?)"
@@ -776,6 +853,7 @@ def _build(loader: _Loader) -> Config:
     collector = checked["collector"]
     quota = checked["quota"]
     _check_keeper(loader, checked["keeper"])
+    _check_sms(loader, checked["sms"], sources)
     return Config(
         site=checked["site"],
         timezone=ZoneInfo(timezone),
@@ -786,6 +864,7 @@ def _build(loader: _Loader) -> Config:
         web=WebConfig(**checked["web"]),
         keeper=KeeperConfig(**checked["keeper"]),
         alerts=AlertsConfig(**checked["alerts"]),
+        sms=SmsConfig(**checked["sms"]),
         retention=checked["retention"],
         effective=raw,
         files=tuple(loader.files),
@@ -802,6 +881,31 @@ def _check_keeper(loader: _Loader, keeper: dict[str, Any]) -> None:
         raise ConfigError(f"{loader.where('keeper.need')}: keeper.need: {keeper['need']} is "
                           f"more than the {len(keeper['targets'])} keeper.targets; no probe "
                           "could succeed")
+
+
+def _check_sms(loader: _Loader, sms: dict[str, Any], sources: tuple[SourceConfig, ...]) -> None:
+    """What no single [sms] key can check alone."""
+    def fail(key: str, message: str, set_in: str = "") -> ConfigError:
+        where = loader.where(f"sms.{set_in or key}")
+        return ConfigError(f"{where}: sms.{key}: {message}")
+
+    if sms["key"] and sms["key_file"]:
+        raise fail("key_file", "set key or key_file, not both")
+    if not sms["allow"]:
+        if sms["key"] or sms["key_file"]:
+            raise fail("allow", "name the numbers that may send commands, such as "
+                                "[\"+46700000000\"] (sms.key is set)",
+                       "key" if sms["key"] else "key_file")
+        return
+    if not sms["key"] and not sms["key_file"]:
+        raise fail("key_file", "commands by text message need their key: name the file that "
+                               "holds it (or set key)", "allow")
+    if sms["via"] and sms["via"] not in {source.name for source in sources}:
+        names = ", ".join(repr(source.name) for source in sources)
+        raise fail("via", f"no [[sources]] table is named {sms['via']!r} (there are {names})")
+    if sms["session_minutes"] > sms["max_minutes"]:
+        raise fail("session_minutes", f"{sms['session_minutes']} is more than sms.max_minutes "
+                                      f"({sms['max_minutes']})")
 
 
 def mask_secrets(settings: Any, key: str = "") -> Any:
