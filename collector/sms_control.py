@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from collector.actions import ActionResult, ActionRunner
-from collector.alerts import Alert, raise_alert
+from collector.alerts import Alert, in_words, raise_alert
 from collector.commands import connect_held, disconnect_held, lock_wait_s
 from collector.keeper import STATE_META, KeeperState, keeper_lock
 from collector.sms import Sms, SmsChannel, SmsError
@@ -283,7 +283,7 @@ class Session(threading.Thread):
         """A session a killed collector left: only its end is left to do."""
         self.before = KeeperState()
         self._end = threading.Event()
-        self._why = f"after {minutes} minutes"
+        self._why = f"after {in_words(minutes * 60)}"
         self._runner = ActionRunner()
 
     @classmethod
@@ -336,8 +336,8 @@ class Session(threading.Thread):
         control = self.control
         until = control.clock_time(self.ends_at)
         alert = Alert("session", f"session:{self.started}", "Link up",
-                      f"Link up for {self.minutes} minutes (until {until}), as asked by text "
-                      "message.")
+                      f"Link up for {in_words(self.minutes * 60)} (until {until}), as asked "
+                      "by text message.")
         if raise_alert(control.config, control.store, alert, control.clock(), control.secrets):
             control.alert_raised()
 
@@ -363,6 +363,8 @@ class Session(threading.Thread):
             event = disconnect_held(control.config, control.store, control.runner(),
                                     "sms session end") if locked else None
         ok = bool(event and event.detail.get("ok"))
+        log.info("sms: the session for %s ended (%s); the link is %s", self.number or "?",
+                 self._why, "down" if ok else "perhaps still up: the disconnect failed")
         control._event(Event(control.clock(), "session_end", {
             "from": self.number, "minutes": self.minutes, "reason": self._why, "ok": ok},
             control.clock() - self.started))
