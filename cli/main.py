@@ -473,6 +473,12 @@ def cmd_check_config(config: Config, args: "argparse.Namespace") -> int:
         from collector.notify import check_notify
 
         check_notify(config)  # as the collector will: Apprise reads each URL
+    if config.sms.enabled:
+        from collector.sms import sms_channel
+        from collector.sms_control import sms_key
+
+        sms_channel(config, config.sms.via or None)  # the source it goes through can
+        sms_key(config)
     files = ", ".join(config.files) or "none, defaults only"
     print(f"# config OK; files read: {files}; time zone {config.timezone.key}")
     print(toml_text(shown_settings(config.effective, _source_schemas()), _automatic(config)))

@@ -335,7 +335,9 @@
                            "new day": "a new day began",
                            "link back": "the link is back",
                            "enforce_quota is off": "the quota no longer keeps it down",
-                           "traffic connect": "someone asked for it at the box" };
+                           "traffic connect": "someone asked for it at the box",
+                           "sms connect": "someone asked for it by text message",
+                           "sms up": "someone asked for it by text message" };
 
   function commandDetail(d) {
     const command = (d.command || []).join(" ");
@@ -368,7 +370,7 @@
                         early_warning: "early warning", burst: "heavy use",
                         daily_summary: "daily summary", period_summary: "billing period",
                         link_down: "link down", link_up: "link up", new_ip: "new IP address",
-                        device: "router" };
+                        device: "router", session: "link up on request" };
 
   /* What the events of one answer say of the alerts: each alert's text by its mark, and the
      marks of those sent somewhere (whose raising the list leaves out: "Sent: ..." says it). */
@@ -439,6 +441,8 @@
       case "disconnect": return {
         text: tried(d, "Switching the link off") || (d.by === "quota"
           ? "The link was switched off: the quota is used up."
+          : String(d.by || "").startsWith("sms")
+            ? "The link was switched off as asked by text message."
           : "The link was switched off by hand."),
         detail: d.by + (d.command ? "; " + commandDetail(d) : ""), output: d.output };
       case "stop": return { text: "The box stopped watching the link." };
@@ -446,6 +450,33 @@
                                      " stopped answering.", detail: d.error };
       case "source_up": return { text: subject(d.label || d.source || "source") +
                                    " answers again after " + duration(event.duration_ms) + "." };
+      default: return describeSms(event);
+    }
+  }
+
+  /* Commands by text message, their answers and the sessions they start. */
+  function describeSms(event) {
+    const d = event.detail || {};
+    switch (event.kind) {
+      case "sms_command": return { text: "A text message asked for " + d.command + ".",
+                                   detail: "from " + d.from };
+      case "sms_ignored": return { text: "A text message was ignored: " + d.reason + ".",
+                                   detail: "from " + d.from +
+                                     (d.command ? "; it asked for " + d.command : "") };
+      case "sms_answer": return {
+        text: d.ok ? "Answered by text message: " + d.text
+          : "Could not answer by text message: " + withoutStop(d.error) + ".",
+        detail: "to " + d.to + (d.ok ? "" : ": " + d.text) };
+      case "session_run": return { text: "The session command ended early; it starts again.",
+                                   detail: commandDetail(d), output: d.output };
+      case "session_end": return {
+        text: d.ok ? "The link asked for by text message is down again (" + d.reason + ")."
+          : "The link asked for by text message could not be switched off (" + d.reason + ").",
+        detail: "asked by " + d.from + " for " + d.minutes + " min" };
+      case "reboot": return {
+        text: tried(d, "Rebooting the " + d.target) ||
+          "The " + d.target + " was rebooted as asked by text message.",
+        detail: commandDetail(d), output: d.output };
       default: return { text: event.kind };
     }
   }

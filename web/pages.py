@@ -88,7 +88,7 @@ def history() -> str:
         keeper=link_state(read_keeper(store, config), tz),
         routers=routers, notices=notices, signal=signal_chart(store, states),
         watch_sources=len(config.sources) > 1 or any(state.gauges for state in states),
-        show_events=(config.keeper.enabled or bool(notices)
+        show_events=(config.keeper.enabled or config.sms.enabled or bool(notices)
                      or any(state.gauges for state in states)
                      or bool(store.events(limit=1, kinds=ALERT_EVENT_KINDS))))
 
