@@ -350,7 +350,10 @@ def _source(config: Config, name: str | None) -> SourceConfig:
 
 
 class HilinkSms:
-    """SMS through a HiLink router's API, on the ``hilink`` source's session code."""
+    """SMS through a HiLink router's API, on the ``hilink`` source's session code (its login,
+    refusals and lock-outs)."""
+
+    PAGE = 20
 
     def __init__(self, source: SourceConfig, timezone: ZoneInfo) -> None:
         from collector.sources.hilink import HilinkSource
@@ -360,10 +363,46 @@ class HilinkSms:
         self._router = HilinkSource(source, now_ms)
 
     def inbox(self) -> list[Sms]:
-        raise SmsError(f"{self.name}: not yet")
+        waiting = int(self._call("read the messages",
+                                 lambda client: client.sms.sms_count()).get("LocalInbox") or 0)
+        found: list[Sms] = []
+        page = 1
+        while len(found) < waiting:
+            listed = self._call("read the messages", lambda client, page=page:
+                                client.sms.get_sms_list(page, read_count=self.PAGE,
+                                                        ascending=True))
+            messages = listed["Messages"]["Message"]
+            found += [self._sms(message) for message in messages]
+            if len(messages) < self.PAGE:
+                break
+            page += 1
+        return sorted(found, key=lambda sms: (sms.at, int(sms.id)))
 
     def delete(self, sms: Sms) -> None:
-        raise SmsError(f"{self.name}: not yet")
+        self._call(f"delete message {sms.id}",
+                   lambda client: client.sms.delete_sms(int(sms.id)))
 
     def send(self, number: str, text: str) -> None:
-        raise SmsError(f"{self.name}: not yet")
+        try:
+            check_number(number)
+        except ValueError as error:
+            raise SmsError(f"{self.name}: {error}") from None
+        parts(text)  # the same length rule as a modem's; the router cuts and joins the parts
+        self._call(f"send to {number}",
+                   lambda client: client.sms.send_sms([number], text.strip()))
+
+    def _call(self, what: str, call: Callable[[Any], Any]) -> Any:
+        try:
+            return self._router.call(call)
+        except SourceError as error:
+            raise SmsError(f"{self.name}: could not {what}: {error}") from None
+
+    def _sms(self, message: dict) -> Sms:
+        received = now_ms()
+        try:
+            when = datetime.datetime.strptime(message.get("Date") or "", "%Y-%m-%d %H:%M:%S")
+            at = int(when.replace(tzinfo=self.timezone).timestamp() * 1000)
+        except ValueError:
+            at = received
+        return Sms(id=str(message["Index"]), number=message.get("Phone") or "",
+                   text=message.get("Content") or "", at=at)

@@ -20,6 +20,7 @@ from collector.sms import (
     sms_channel,
 )
 from tests.conftest import make_config
+from tests.sim.hilink import HilinkSim
 from tests.sim.modem import ModemSim, Scenario, hold
 from traffic.config import Config, ConfigError
 
@@ -190,3 +191,96 @@ def test_the_channel_is_the_only_sms_source_or_the_one_named(
         with pytest.raises(ConfigError) as error:
             sms_channel(config, name)
         assert str(error.value) == f"{file}: {message}"
+
+
+ROUTER_PASSWORD = "router-sms-secret-9"
+
+
+@pytest.fixture
+def router() -> Iterator[HilinkSim]:
+    with HilinkSim(password=ROUTER_PASSWORD) as running:
+        yield running
+
+
+def router_channel(tmp_path: Path, router: HilinkSim, password: str = ROUTER_PASSWORD
+                   ) -> HilinkSms:
+    config = make_config(tmp_path, f'timezone = "Europe/Stockholm"\n[[sources]]\ntype = '
+                                   f'"hilink"\nname = "router"\nurl = "{router.url}"\n'
+                                   f'password = "{password}"\ntimeout = "3s"\n')
+    found = sms_channel(config)
+    assert isinstance(found, HilinkSms) and found.name == "router"
+    return found
+
+
+def test_the_routers_messages_are_listed_oldest_first_across_pages(
+        tmp_path: Path, router: HilinkSim) -> None:
+    router.receive(NUMBER, "usage key", at=datetime.fromisoformat("2026-12-03T12:00:00+01:00"))
+    router.receive("+46700000002", "status key",
+                   at=datetime.fromisoformat("2026-12-03T11:00:00+01:00"))
+    for index in range(HilinkSms.PAGE):
+        router.receive("+46700000003", f"later {index} åäö €")
+    listed = router_channel(tmp_path, router).inbox()
+    assert [(sms.number, sms.text) for sms in listed[:3]] == [
+        ("+46700000002", "status key"), (NUMBER, "usage key"),
+        ("+46700000003", "later 0 åäö €")]
+    assert len(listed) == HilinkSms.PAGE + 2
+    assert listed[0].at == ms("2026-12-03T11:00:00+01:00")
+    assert listed[1].at == ms("2026-12-03T12:00:00+01:00")
+    assert router.calls["sms/sms-list"] == 2 and len(router.login_attempts) == 1
+
+
+def test_an_empty_inbox_is_not_listed(tmp_path: Path, router: HilinkSim) -> None:
+    assert router_channel(tmp_path, router).inbox() == []
+    assert "sms/sms-list" not in router.calls
+
+
+def test_a_message_the_router_received_is_deleted(tmp_path: Path, router: HilinkSim) -> None:
+    router.receive(NUMBER, "status key")
+    router.receive(NUMBER, "usage key")
+    sms = router_channel(tmp_path, router)
+    first, second = sms.inbox()
+    sms.delete(first)
+    assert [message["Content"] for message in router.inbox] == ["usage key"]
+    assert sms.inbox() == [second]
+    with pytest.raises(SmsError) as error:
+        sms.delete(first)
+    assert str(error.value) == (f"router: could not delete message {first.id}: {router.url} "
+                                "answered error 100006")
+
+
+def test_the_router_sends_the_text_as_it_is(tmp_path: Path, router: HilinkSim) -> None:
+    sms = router_channel(tmp_path, router)
+    sms.send(NUMBER, "Link down since 14:02 \u2013 5 € left ✓")
+    assert router.sent == [(NUMBER, "Link down since 14:02 \u2013 5 € left ✓")]
+    with pytest.raises(SmsError, match="shorten it"):
+        sms.send(NUMBER, "x " * 300)
+    with pytest.raises(SmsError, match="got '112'"):
+        sms.send("112", "hello")
+    assert len(router.sent) == 1
+
+
+def test_a_session_that_ended_is_logged_in_again_once(tmp_path: Path, router: HilinkSim) -> None:
+    sms = router_channel(tmp_path, router)
+    sms.send(NUMBER, "one")
+    router.expire_session()
+    sms.send(NUMBER, "two")
+    assert [text for _, text in router.sent] == ["one", "two"]
+    assert [attempt.code for attempt in router.login_attempts] == [0, 0]
+
+
+def test_a_refused_send_or_login_is_one_line_without_the_password(
+        tmp_path: Path, router: HilinkSim) -> None:
+    router.send_error = 113004
+    with pytest.raises(SmsError) as error:
+        router_channel(tmp_path, router).send(NUMBER, "Link down")
+    assert str(error.value) == f"router: could not send to {NUMBER}: {router.url} answered " \
+                               "error 113004"
+    router.send_error = 0
+    wrong = router_channel(tmp_path, router, password="wrong-password-1")
+    for _ in range(2):
+        with pytest.raises(SmsError) as error:
+            wrong.send(NUMBER, "Link down")
+        assert "refused the login of user 'admin'" in str(error.value)
+        assert "wrong-password-1" not in str(error.value) and "\n" not in str(error.value)
+    assert router.sent == [] and [attempt.code for attempt in router.login_attempts] == [
+        0, 108006]
