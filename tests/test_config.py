@@ -359,7 +359,7 @@ def test_alerts_settings_and_their_errors(tmp_path: Path) -> None:
         ('[alerts]\nnotify = [{url = "json://h", rules = ["family"]}]\n',
          "alerts.notify[0].rules: unknown rule 'family' (choose from threshold, daily_limit, "
          "early_warning, burst, daily_summary, period_summary, link_down, link_up, new_ip, "
-         "device, quota, summary, link, router)"),
+         "device, session, quota, summary, link, router)"),
         ('[alerts]\ndaily_summary = "9pm"\n', "alerts.daily_summary: expected a local time "
                                               "such as '21:00', or '' for none, got '9pm'"),
     ]:

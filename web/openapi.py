@@ -209,11 +209,15 @@ EVENT = {**_object({
                                               "quota_lock, disconnect, stop, source_down, "
                                               "source_up; alert (an alert raised), alert_sent, "
                                               "alert_failed, alert_given_up, alert_unconfirmed "
-                                              "(how each of its deliveries went)"},
+                                              "(how each of its deliveries went); sms_command, "
+                                              "sms_ignored, sms_answer, session_run, "
+                                              "session_end, reboot (commands by text "
+                                              "message)"},
     "duration_ms": {"type": ["integer", "null"],
                     "description": "down: how long it was up; up: how long it was down; "
-                                   "attempt, disconnect: how long the command ran; source_up: "
-                                   "how long the source was not answering"},
+                                   "attempt, disconnect, session_run, reboot: how long the "
+                                   "command ran; source_up: how long the source was not "
+                                   "answering; session_end: how long the session lasted"},
     "detail": {"type": "object", "description": "depends on kind; the alert kinds' fields "
                                                 "are given below"},
 }), "allOf": [{"if": {"properties": {"kind": {"const": kind}}},
