@@ -95,9 +95,10 @@ class ActionRunner:
         self._interrupted = False
         self._why = "the collector was stopping"
 
-    def run(self, command: Sequence[str], timeout_s: float, secrets: Sequence[str] = ()
-            ) -> ActionResult:
-        """Run ``command``; kill it (and what it started) when it outlives ``timeout_s``."""
+    def run(self, command: Sequence[str], timeout_s: float, secrets: Sequence[str] = (),
+            on_start: Callable[[ProcessTree], object] = lambda tree: None) -> ActionResult:
+        """Run ``command``; kill it (and what it started) when it outlives ``timeout_s``.
+        ``on_start`` is given its processes' tree once it runs (to find them after a crash)."""
         started = time.monotonic()
         if not command:
             return _result(command, False, None, False, "nothing to run: the command is empty",
@@ -117,6 +118,7 @@ class ActionRunner:
         if process is None:
             return _result(command, False, None, False, f"not run: {self._why}",
                            started, secrets, interrupted=True)
+        on_start(tree)
         try:
             out, timed_out = _wait(process, tree, timeout_s)
         finally:

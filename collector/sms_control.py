@@ -31,6 +31,7 @@ from collector.actions import ActionResult, ActionRunner
 from collector.alerts import Alert, in_words, raise_alert
 from collector.commands import connect_held, disconnect_held, lock_wait_s
 from collector.keeper import STATE_META, KeeperState, keeper_lock
+from collector.processes import ProcessTree
 from collector.sms import Sms, SmsChannel, SmsError
 from collector.sms_answers import status_answer, usage_answer
 from collector.sms_commands import Command, Ignored, read_command
@@ -308,6 +309,7 @@ class Session(threading.Thread):
 
     def run(self) -> None:
         control = self.control
+        self._kill_left_over_run()
         if self.left_over is None:
             result = self._up()
             if result is None:
@@ -326,11 +328,31 @@ class Session(threading.Thread):
             if not locked:
                 return None
             self.before = KeeperState.from_json(control.store.get_meta(STATE_META))
-            control.store.set_meta(SESSION_META, json.dumps({
-                "from": self.number, "minutes": self.minutes, "started": self.started,
-                "before": json.loads(self.before.to_json())}))
+            self._remember()
             readers = with_unsaved(control.store, control.config, control.clock())
             return connect_held(control.config, readers, control.runner(), "sms up")
+
+    def _remember(self, run: ProcessTree | None = None) -> None:
+        """Keep the session in the store, with the processes of ``sms.session_run`` when it
+        runs: a collector killed meanwhile ends the session, and kills them, at its start."""
+        self.control.store.set_meta(SESSION_META, json.dumps({
+            "from": self.number, "minutes": self.minutes, "started": self.started,
+            "before": json.loads(self.before.to_json()),
+            **({"run": {"token": run.token, "root": run.root, "root_start": run.root_start}}
+               if run else {})}))
+
+    def _kill_left_over_run(self) -> None:
+        run = (self.left_over or {}).get("run")
+        if not isinstance(run, dict):
+            return
+        try:
+            tree = ProcessTree(token=str(run["token"]), root=int(run["root"]),
+                               root_start=int(run["root_start"]))
+        except (KeyError, TypeError, ValueError):
+            return
+        if tree.remaining():
+            log.info("sms: stopping the session command the collector left running")
+            tree.kill()
 
     def _alert(self) -> None:
         control = self.control
@@ -349,7 +371,8 @@ class Session(threading.Thread):
             if not command:
                 self._end.wait(left_s)
                 return
-            result = self._runner.run(command, left_s, self.control.secrets)
+            result = self._runner.run(command, left_s, self.control.secrets,
+                                      on_start=self._remember)
             if result.timed_out or result.interrupted or self._end.is_set():
                 return
             self.control._event(Event(self.control.clock(), "session_run", {

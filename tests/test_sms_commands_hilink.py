@@ -111,3 +111,48 @@ def test_commands_by_text_message_through_a_hilink_router(router: HilinkSim, tmp
             assert reboot["command"] == ["router-reboot", "router"]
         finally:
             collector.stop()
+
+
+def test_a_session_ends_when_the_collector_stops_or_at_its_start_after_a_crash(
+        router: HilinkSim, tmp_path: Path) -> None:
+    """A stop takes the link down and says so; a collector killed during a session leaves its
+    command running and the link up, and the next start ends both."""
+    pid_file = tmp_path / "session.pid"
+    collector = HostCollector(tmp_path, (
+        f'[[sources]]\ntype = "hilink"\nname = "router"\nurl = "{router.url}"\n'
+        f'password = "{PASSWORD}"\n'
+        '[keeper]\nconnect = ["router-data-toggle"]\n'
+        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        f'session_run = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 3600"]\n'))
+
+    def session_command() -> int:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, events(collector)
+            time.sleep(0.1)
+        pid = int(pid_file.read_text())
+        pid_file.unlink()
+        return pid
+
+    collector.start()
+    try:
+        router.receive(ALLOWED, f"{KEY} up 30")
+        pid = session_command()
+        assert alive(pid) and router.switches == [0, 1]
+        collector.kill()
+        assert alive(pid) and router.switches == [0, 1]
+
+        collector.start()
+        assert answered(router, 1, collector) == ["Link down (the collector was restarted)."]
+        assert not alive(pid) and router.switches == [0, 1, 0]
+
+        router.receive(ALLOWED, f"{KEY} up")
+        pid = session_command()
+        assert alive(pid) and router.switches == [0, 1, 0, 0, 1]
+    finally:
+        collector.stop()
+    assert answered(router, 2, collector)[1] == "Link down (the collector was stopping)."
+    assert not alive(pid) and router.switches == [0, 1, 0, 0, 1, 0]
+    ends = [(e.detail["reason"], e.detail["minutes"]) for e in events(collector)
+            if e.kind == "session_end"]
+    assert ends == [("the collector was restarted", 30), ("the collector was stopping", 30)]
