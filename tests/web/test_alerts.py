@@ -75,14 +75,14 @@ def test_metrics_count_alerts_and_deliveries_per_rule(app: Flask, client: FlaskC
     assert (raised['site="home",rule="link_down"'], raised['site="home",rule="burst"'],
             raised['site="home",rule="daily_summary"']) == (1, 1, 1)
     assert raised['site="home",rule="new_ip"'] == 0  # every rule is listed
-    assert len(raised) == 10
+    assert len(raised) == 11
     deliveries = metric_values(text, "traffic_alert_deliveries_total")
     assert {labels: value for labels, value in deliveries.items() if value} == {
         'site="home",rule="threshold",outcome="sent"': 1,
         'site="home",rule="threshold",outcome="failed"': 3,
         'site="home",rule="link_down",outcome="unconfirmed"': 1,
         'site="home",rule="daily_summary",outcome="given_up"': 1}
-    assert len(deliveries) == 40
+    assert len(deliveries) == 44  # 11 rules, 4 outcomes
     # the hook's message (retried) and the heavy use (not tried yet)
     assert metric_values(text, "traffic_alert_deliveries_pending") == {'site="home"': 2}
     assert "# TYPE traffic_alert_deliveries_total counter" in text
