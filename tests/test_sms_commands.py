@@ -1,5 +1,7 @@
 """What a text message asks for (collector/sms_commands.py), and the [sms] settings."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from collector.sms_commands import Command, Ignored, normalized, read_command
 from collector.sms_control import sms_key
 from tests.conftest import make_config
+from tests.stack import clean_env
 from traffic.config import ConfigError, SmsConfig, shown_settings
 
 KEY = "Hemlig-42"
@@ -112,3 +115,24 @@ def test_bad_sms_settings_are_one_line_naming_the_key_and_file(tmp_path: Path, t
         make_config(tmp_path, f"[sms]\n{text}\n")
     assert str(error.value) == f"{tmp_path / 'traffic.toml'}: {message}"
     assert "Hemlig-42" not in str(error.value) and "Hem 42" not in str(error.value)
+
+
+def test_check_config_and_collect_stop_in_one_line_without_a_source_for_the_messages(
+        tmp_path: Path) -> None:
+    config = tmp_path / "traffic.toml"
+    config.write_text(f'[store]\nurl = "sqlite://{tmp_path}/traffic.db"\n'
+                      f'[collector]\nruntime_dir = "{tmp_path}/run"\n'
+                      f'[sms]\nallow = ["{ALLOWED}"]\nkey_file = "{tmp_path}/sms-key"\n')
+    for command in ("check-config", "collect"):
+        done = subprocess.run([sys.executable, "-m", "cli", "--config", str(config), command],
+                              capture_output=True, text=True, timeout=60, env=clean_env())
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (f"traffic: {config}: sources: no modem or hilink source to send "
+                               "and read SMS through; add the modem's or the router's "
+                               "[[sources]] table\n")
+    config.write_text(config.read_text() + '[[sources]]\ntype = "modem"\nport = "/dev/null"\n')
+    done = subprocess.run([sys.executable, "-m", "cli", "--config", str(config), "check-config"],
+                          capture_output=True, text=True, timeout=60, env=clean_env())
+    assert (done.returncode, done.stderr) == (2, f"traffic: sms.key_file: cannot read "
+                                                 f"{tmp_path}/sms-key (No such file or "
+                                                 "directory)\n")
