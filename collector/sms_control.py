@@ -99,7 +99,7 @@ class SmsControl:
         if remembered:
             log.warning("sms: a session was still running when the collector last stopped; "
                         "ending it now")
-            self._start_session(Session.left_over(self, remembered))
+            self._start_session(Session.remembered(self, remembered))
 
     def check(self) -> None:
         try:
@@ -131,10 +131,10 @@ class SmsControl:
             if found.command:
                 detail["command"] = mask_known(found.command, self.secrets)
             log.info("sms: a message from %s ignored: %s", sms.number, found.reason)
-            self._event(Event(self.clock(), "sms_ignored", detail))
+            self.record(Event(self.clock(), "sms_ignored", detail))
         else:
             log.info("sms: %s from %s", found.words(), sms.number)
-            self._event(Event(self.clock(), "sms_command",
+            self.record(Event(self.clock(), "sms_command",
                               {"from": sms.number, "command": found.words()}))
         if not self._delete(sms):
             self._undeleted.add(seen)
@@ -199,7 +199,7 @@ class SmsControl:
         if target == "box":
             self.before_action()
         result = self.runner().run(command, self.config.keeper.action_timeout, self.secrets)
-        self._event(Event(self.clock(), "reboot", {"by": "sms", "target": target,
+        self.record(Event(self.clock(), "reboot", {"by": "sms", "target": target,
                                                    **result.detail()}, result.duration_ms))
         if not result.ok:
             self.answer(number, f"The {target} did not reboot: {result.outcome}.")
@@ -250,7 +250,7 @@ class SmsControl:
                                                                      else {})}
         if error:
             log.warning("sms: could not answer %s: %s", number, error)
-        self._event(Event(self.clock(), "sms_answer", detail))
+        self.record(Event(self.clock(), "sms_answer", detail))
         return not error
 
     def runner(self) -> ActionRunner:
@@ -259,7 +259,7 @@ class SmsControl:
     def link_lock(self) -> AbstractContextManager[bool]:
         return keeper_lock(self.config, wait_s=lock_wait_s(self.config))
 
-    def _event(self, event: Event) -> None:
+    def record(self, event: Event) -> None:
         self.store.add_events([event])
 
     def clock_time(self, at: int) -> str:
@@ -288,7 +288,7 @@ class Session(threading.Thread):
         self._runner = ActionRunner()
 
     @classmethod
-    def left_over(cls, control: SmsControl, remembered: str) -> "Session":
+    def remembered(cls, control: SmsControl, remembered: str) -> "Session":
         try:
             found = json.loads(remembered)
             session = cls(control, str(found["from"]), int(found["minutes"]), found)
@@ -308,19 +308,35 @@ class Session(threading.Thread):
         self._runner.interrupt(why)
 
     def run(self) -> None:
-        control = self.control
-        self._kill_left_over_run()
-        if self.left_over is None:
-            result = self._up()
-            if result is None:
-                control.answer(self.number, BUSY)
+        """Up, kept, down; down whatever failed before (a store that did not answer): a link
+        left up on its own would use the allowance until someone notices."""
+        try:
+            self._kill_left_over_run()
+            if self.left_over is None and not self._session():
                 return
-            if result.ok:
-                self._alert()
-                self._keep_up()
-            else:
-                self._why = f"the link did not come up ({result.outcome})"
-        self._down()
+        except Exception as error:
+            log.error("sms: the session failed: %s; taking the link down",
+                      mask_known(str(error), self.control.secrets))
+            self._why = "the session failed"
+        try:
+            self._down()
+        except Exception as error:
+            log.error("sms: ending the session failed: %s",
+                      mask_known(str(error), self.control.secrets))
+
+    def _session(self) -> bool:
+        """Bring the link up and keep it for the minutes; False when the link was busy (the
+        asker is told so, and nothing is to be taken down)."""
+        result = self._up()
+        if result is None:
+            self.control.answer(self.number, BUSY)
+            return False
+        if result.ok:
+            self._alert()
+            self._keep_up()
+        else:
+            self._why = f"the link did not come up ({result.outcome})"
+        return True
 
     def _up(self) -> ActionResult | None:
         control = self.control
@@ -375,7 +391,7 @@ class Session(threading.Thread):
                                       on_start=self._remember)
             if result.timed_out or result.interrupted or self._end.is_set():
                 return
-            self.control._event(Event(self.control.clock(), "session_run", {
+            self.control.record(Event(self.control.clock(), "session_run", {
                 **result.detail(), "again_in_s": RESTART_S}, result.duration_ms))
             if self._end.wait(min(RESTART_S, max(left_s, 0))):
                 return
@@ -388,7 +404,7 @@ class Session(threading.Thread):
         ok = bool(event and event.detail.get("ok"))
         log.info("sms: the session for %s ended (%s); the link is %s", self.number or "?",
                  self._why, "down" if ok else "perhaps still up: the disconnect failed")
-        control._event(Event(control.clock(), "session_end", {
+        control.record(Event(control.clock(), "session_end", {
             "from": self.number, "minutes": self.minutes, "reason": self._why, "ok": ok},
             control.clock() - self.started))
         if self.number:

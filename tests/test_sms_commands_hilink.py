@@ -156,3 +156,30 @@ def test_a_session_ends_when_the_collector_stops_or_at_its_start_after_a_crash(
     ends = [(e.detail["reason"], e.detail["minutes"]) for e in events(collector)
             if e.kind == "session_end"]
     assert ends == [("the collector was restarted", 30), ("the collector was stopping", 30)]
+
+
+def test_a_session_command_that_ends_early_is_started_again_until_a_disconnect(
+        router: HilinkSim, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    collector = HostCollector(tmp_path, (
+        f'[[sources]]\ntype = "hilink"\nname = "router"\nurl = "{router.url}"\n'
+        f'password = "{PASSWORD}"\n'
+        '[keeper]\nconnect = ["router-data-toggle"]\n'
+        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        f'session_run = ["sh", "-c", "echo run >> {runs}; echo no route to host; exit 3"]\n'))
+    collector.start()
+    try:
+        router.receive(ALLOWED, f"{KEY} up 10")
+        deadline = time.monotonic() + 30
+        while not (runs.exists() and len(runs.read_text().split()) == 2):
+            assert time.monotonic() < deadline, events(collector)
+            time.sleep(0.1)
+        router.receive(ALLOWED, f"{KEY} disconnect")
+        assert answered(router, 1, collector) == ["Link down (ended by disconnect)."]
+        assert router.switches == [0, 1, 0]
+    finally:
+        collector.stop()
+    assert runs.read_text().split() == ["run", "run"]
+    early = [(e.detail["exit_code"], e.detail["output"], e.detail["again_in_s"])
+             for e in events(collector) if e.kind == "session_run"]
+    assert early == [(3, "no route to host", 10.0)] * 2
