@@ -44,7 +44,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from collector.sources import SourceError
-from traffic.config import Config, ConfigError, SourceConfig
+from traffic.config import Config, ConfigError, SourceConfig, phone_number
 from traffic.periods import now_ms
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,6 @@ CMS_ERRORS = {300: "modem failure", 301: "SMS service reserved", 302: "operation
 """``+CMS ERROR`` codes (3GPP TS 27.005) as the one-line errors word them."""
 SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)(?:([+-])(\d\d))?")
 """The service centre's time stamp of ``+CMGL``: ``yy/MM/dd,hh:mm:ss±zz`` (quarter hours)."""
-E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 class SmsError(Exception):
@@ -179,14 +178,6 @@ def _cut(text: str, room: int) -> int:
     return space if space > 0 else room
 
 
-def check_number(number: str) -> str:
-    """``number`` when it is written as E.164 (``+`` and 7 to 15 digits), else ``ValueError``."""
-    if not E164.fullmatch(number):
-        raise ValueError(f"expected a phone number as + and the country code and number, "
-                         f"such as +46700000000, got {number!r}")
-    return number
-
-
 class ModemSms:
     """SMS through a modem's AT port, opened for each exchange as the ``modem`` source opens
     it (its port setting or the port found, its locks)."""
@@ -213,10 +204,7 @@ class ModemSms:
             at.command(f"AT+CMGD={int(sms.id)}")
 
     def send(self, number: str, text: str) -> None:
-        try:
-            check_number(number)
-        except ValueError as error:
-            raise SmsError(f"{self.name}: {error}") from None
+        _check_number(self.name, number)
         messages = parts(text)
         with self._port(f"send to {number}") as at:
             for message in messages:
@@ -302,6 +290,13 @@ class ModemSms:
             raise SmsError(f"{self.name}: could not {what}: {error}") from None
 
 
+def _check_number(name: str, number: str) -> None:
+    try:
+        phone_number(number)
+    except ValueError as error:
+        raise SmsError(f"{name}: {error}") from None
+
+
 def cms_words(answer: str) -> str:
     """``+CMS ERROR: 330`` with its words: ``+CMS ERROR: 330 (SMSC address unknown)``."""
     code = answer.partition(":")[2].strip()
@@ -383,10 +378,7 @@ class HilinkSms:
                    lambda client: client.sms.delete_sms(int(sms.id)))
 
     def send(self, number: str, text: str) -> None:
-        try:
-            check_number(number)
-        except ValueError as error:
-            raise SmsError(f"{self.name}: {error}") from None
+        _check_number(self.name, number)
         parts(text)  # the same length rule as a modem's; the router cuts and joins the parts
         self._call(f"send to {number}",
                    lambda client: client.sms.send_sms([number], text.strip()))
