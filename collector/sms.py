@@ -313,8 +313,8 @@ def sms_channel(config: Config, source_name: str | None = None) -> SmsChannel:
     ``hilink`` source; ``ConfigError`` when none or several fit. Made once per source and
     settings in a process."""
     source = _source(config, source_name)
-    key = json.dumps([source.type, source.name, dict(source.settings)], sort_keys=True,
-                     default=str)
+    key = json.dumps([source.type, source.name, dict(source.settings), config.timezone.key],
+                     sort_keys=True, default=str)
     with _channels_lock:
         if key not in _channels:
             make: Callable[..., SmsChannel] = ModemSms if source.type == "modem" else HilinkSms

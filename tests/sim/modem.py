@@ -292,8 +292,9 @@ class ModemSim:
         if not self._text_mode:
             raise _Error("+CMS ERROR: 302")
 
-    def _cmgl(self, status: str) -> list[str]:
+    def _cmgl(self, status: str | None) -> list[str]:
         self._in_text_mode()
+        status = status or "REC UNREAD"  # the default of 3GPP TS 27.005
         lines = []
         for message in sorted(self.scenario.messages, key=lambda message: message.index):
             stat = "REC READ" if message.read else "REC UNREAD"
