@@ -3,7 +3,10 @@ them, and sending one, through the ``modem`` or ``hilink`` source of the config.
 
 The modem is spoken to in text mode (``AT+CMGF=1``) with the GSM character set
 (``AT+CSCS="GSM"``): ``AT+CMGL="ALL"`` lists, ``AT+CMGD=<index>`` deletes, ``AT+CMGS="+num"``
-sends the text after the modem's ``> `` prompt, ended with Ctrl-Z. These few exchanges are
+sends the text after the modem's ``> `` prompt, ended with Ctrl-Z. A listed message's text is
+read by the length the modem gives (``AT+CSDH=1``), so that a text reading ``ERROR`` or ``OK``
+is not taken for the modem's own answer (a stranger could otherwise make the inbox unreadable);
+a modem that gives no length has its texts read line by line. These few exchanges are
 written here rather than taken from python-gsmmodem-new: that library has had no release since
 2021, and its ``GsmModem`` keeps the port open with a reader thread for as long as it runs,
 which defeats sharing the port politely with pppd and with the ``modem`` source; Traffic opens
@@ -193,8 +196,12 @@ class ModemSms:
         self._lock = threading.Lock()
 
     def inbox(self) -> list[Sms]:
+        from collector.sources.modem import AtError
+
         with self._port("read the messages") as at:
-            lines = at.command('AT+CMGL="ALL"', LIST_TIMEOUT_S)
+            with contextlib.suppress(AtError):
+                at.command("AT+CSDH=1")  # each message's length: its text is read as a whole
+            lines = at.command('AT+CMGL="ALL"', LIST_TIMEOUT_S, _text_length)
         received = now_ms()
         found = self._listed(lines, received)
         return sorted(found, key=lambda sms: (sms.at, int(sms.id)))
@@ -215,23 +222,25 @@ class ModemSms:
                                    f"{number}")
 
     def _listed(self, lines: list[str], received: int) -> list[Sms]:
-        """``+CMGL: <index>,<stat>,<number>,[<name>],[<time stamp>]`` lines, each followed by
-        the message's lines."""
+        """``+CMGL: <index>,<stat>,<number>,[<name>],[<time stamp>][,<type>,<length>]``
+        lines, each followed by the message's text: one line read by its length when the
+        modem gives it (any text, even ``+CMGL:``), else the lines up to the next message."""
         from collector.sources.modem import fields
 
         found: list[Sms] = []
-        header: list[str] | None = None
-        text: list[str] = []
-        for line in [*lines, "+CMGL: end"]:
-            if not line.startswith("+CMGL:"):
-                text.append(line)
-                continue
-            if header is not None and len(header) >= 3 and header[0].isdigit():
+        at = 0
+        while at < len(lines):
+            header = fields(lines[at]) if lines[at].startswith("+CMGL:") else []
+            at += 1
+            end = at + 1 if _text_length(lines[at - 1]) else next(
+                (index for index in range(at, len(lines)) if lines[index].startswith("+CMGL:")),
+                len(lines))
+            text, at = lines[at:end], end
+            if len(header) >= 3 and header[0].isdigit():
                 found.append(Sms(
                     id=header[0], number=header[2],
                     text=from_gsm("\n".join(text).encode("latin-1")),
                     at=self._time(header[4] if len(header) > 4 else "", received)))
-            header, text = fields(line), []
         return found
 
     def _time(self, stamp: str, received: int) -> int:
@@ -288,6 +297,16 @@ class ModemSms:
             raise SmsError(f"{self.name}: could not {what}: {cms_words(str(error))}") from None
         except SourceError as error:
             raise SmsError(f"{self.name}: could not {what}: {error}") from None
+
+
+def _text_length(line: str) -> int:
+    """The length of the text after a ``+CMGL:`` line (with ``AT+CSDH=1``), else 0."""
+    from collector.sources.modem import fields
+
+    if not line.startswith("+CMGL:"):
+        return 0
+    values = fields(line)
+    return int(values[6]) if len(values) >= 7 and values[6].isdigit() else 0
 
 
 def _check_number(name: str, number: str) -> None:
