@@ -154,8 +154,9 @@ def from_gsm(raw: bytes) -> str:
 
 def parts(text: str) -> list[str]:
     """``text`` as the messages that carry it: one when it fits, else up to ``MAX_PARTS``,
-    each starting ``1/2 ``, cut between words; ``SmsError`` when it needs more."""
-    text = to_gsm(text.strip())
+    each starting ``1/2 ``, cut between words; ``SmsError`` when it needs more. Line ends are
+    line feeds (a carriage return typed after the prompt is a new prompt on some modems)."""
+    text = to_gsm(text.strip().replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) <= SEGMENT:
         return [text]
     room = SEGMENT - len("1/3 ")

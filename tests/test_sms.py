@@ -144,6 +144,7 @@ def test_a_text_longer_than_the_parts_allowed_is_refused_and_nothing_sent(
 def test_a_word_longer_than_a_message_is_cut_inside() -> None:
     assert parts("x" * 160) == ["x" * 160]
     assert parts("x" * 161) == ["1/2 " + "x" * 156, "2/2 " + "x" * 5]
+    assert parts(" Link down\r\nsince 14:02\r") == ["Link down\nsince 14:02"]
 
 
 def test_a_bad_number_is_refused_before_the_modem_is_asked(
