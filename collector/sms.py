@@ -3,7 +3,10 @@ them, and sending one, through the ``modem`` or ``hilink`` source of the config.
 
 The modem is spoken to in text mode (``AT+CMGF=1``) with the GSM character set
 (``AT+CSCS="GSM"``): ``AT+CMGL="ALL"`` lists, ``AT+CMGD=<index>`` deletes, ``AT+CMGS="+num"``
-sends the text after the modem's ``> `` prompt, ended with Ctrl-Z. These few exchanges are
+sends the text after the modem's ``> `` prompt, ended with Ctrl-Z. A listed message's text is
+read by the length the modem gives (``AT+CSDH=1``), so that a text reading ``ERROR`` or ``OK``
+is not taken for the modem's own answer (a stranger could otherwise make the inbox unreadable);
+a modem that gives no length has its texts read line by line. These few exchanges are
 written here rather than taken from python-gsmmodem-new: that library has had no release since
 2021, and its ``GsmModem`` keeps the port open with a reader thread for as long as it runs,
 which defeats sharing the port politely with pppd and with the ``modem`` source; Traffic opens
@@ -44,7 +47,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from collector.sources import SourceError
-from traffic.config import Config, ConfigError, SourceConfig
+from traffic.config import Config, ConfigError, SourceConfig, phone_number
 from traffic.periods import now_ms
 
 log = logging.getLogger(__name__)
@@ -82,7 +85,6 @@ CMS_ERRORS = {300: "modem failure", 301: "SMS service reserved", 302: "operation
 """``+CMS ERROR`` codes (3GPP TS 27.005) as the one-line errors word them."""
 SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)(?:([+-])(\d\d))?")
 """The service centre's time stamp of ``+CMGL``: ``yy/MM/dd,hh:mm:ss±zz`` (quarter hours)."""
-E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 class SmsError(Exception):
@@ -152,8 +154,9 @@ def from_gsm(raw: bytes) -> str:
 
 def parts(text: str) -> list[str]:
     """``text`` as the messages that carry it: one when it fits, else up to ``MAX_PARTS``,
-    each starting ``1/2 ``, cut between words; ``SmsError`` when it needs more."""
-    text = to_gsm(text.strip())
+    each starting ``1/2 ``, cut between words; ``SmsError`` when it needs more. Line ends are
+    line feeds (a carriage return typed after the prompt is a new prompt on some modems)."""
+    text = to_gsm(text.strip().replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) <= SEGMENT:
         return [text]
     room = SEGMENT - len("1/3 ")
@@ -179,14 +182,6 @@ def _cut(text: str, room: int) -> int:
     return space if space > 0 else room
 
 
-def check_number(number: str) -> str:
-    """``number`` when it is written as E.164 (``+`` and 7 to 15 digits), else ``ValueError``."""
-    if not E164.fullmatch(number):
-        raise ValueError(f"expected a phone number as + and the country code and number, "
-                         f"such as +46700000000, got {number!r}")
-    return number
-
-
 class ModemSms:
     """SMS through a modem's AT port, opened for each exchange as the ``modem`` source opens
     it (its port setting or the port found, its locks)."""
@@ -202,8 +197,12 @@ class ModemSms:
         self._lock = threading.Lock()
 
     def inbox(self) -> list[Sms]:
+        from collector.sources.modem import AtError
+
         with self._port("read the messages") as at:
-            lines = at.command('AT+CMGL="ALL"', LIST_TIMEOUT_S)
+            with contextlib.suppress(AtError):
+                at.command("AT+CSDH=1")  # each message's length: its text is read as a whole
+            lines = at.command('AT+CMGL="ALL"', LIST_TIMEOUT_S, _text_length)
         received = now_ms()
         found = self._listed(lines, received)
         return sorted(found, key=lambda sms: (sms.at, int(sms.id)))
@@ -213,10 +212,7 @@ class ModemSms:
             at.command(f"AT+CMGD={int(sms.id)}")
 
     def send(self, number: str, text: str) -> None:
-        try:
-            check_number(number)
-        except ValueError as error:
-            raise SmsError(f"{self.name}: {error}") from None
+        _check_number(self.name, number)
         messages = parts(text)
         with self._port(f"send to {number}") as at:
             for message in messages:
@@ -227,23 +223,25 @@ class ModemSms:
                                    f"{number}")
 
     def _listed(self, lines: list[str], received: int) -> list[Sms]:
-        """``+CMGL: <index>,<stat>,<number>,[<name>],[<time stamp>]`` lines, each followed by
-        the message's lines."""
+        """``+CMGL: <index>,<stat>,<number>,[<name>],[<time stamp>][,<type>,<length>]``
+        lines, each followed by the message's text: one line read by its length when the
+        modem gives it (any text, even ``+CMGL:``), else the lines up to the next message."""
         from collector.sources.modem import fields
 
         found: list[Sms] = []
-        header: list[str] | None = None
-        text: list[str] = []
-        for line in [*lines, "+CMGL: end"]:
-            if not line.startswith("+CMGL:"):
-                text.append(line)
-                continue
-            if header is not None and len(header) >= 3 and header[0].isdigit():
+        at = 0
+        while at < len(lines):
+            header = fields(lines[at]) if lines[at].startswith("+CMGL:") else []
+            at += 1
+            end = at + 1 if _text_length(lines[at - 1]) else next(
+                (index for index in range(at, len(lines)) if lines[index].startswith("+CMGL:")),
+                len(lines))
+            text, at = lines[at:end], end
+            if len(header) >= 3 and header[0].isdigit():
                 found.append(Sms(
                     id=header[0], number=header[2],
                     text=from_gsm("\n".join(text).encode("latin-1")),
                     at=self._time(header[4] if len(header) > 4 else "", received)))
-            header, text = fields(line), []
         return found
 
     def _time(self, stamp: str, received: int) -> int:
@@ -302,6 +300,23 @@ class ModemSms:
             raise SmsError(f"{self.name}: could not {what}: {error}") from None
 
 
+def _text_length(line: str) -> int:
+    """The length of the text after a ``+CMGL:`` line (with ``AT+CSDH=1``), else 0."""
+    from collector.sources.modem import fields
+
+    if not line.startswith("+CMGL:"):
+        return 0
+    values = fields(line)
+    return int(values[6]) if len(values) >= 7 and values[6].isdigit() else 0
+
+
+def _check_number(name: str, number: str) -> None:
+    try:
+        phone_number(number)
+    except ValueError as error:
+        raise SmsError(f"{name}: {error}") from None
+
+
 def cms_words(answer: str) -> str:
     """``+CMS ERROR: 330`` with its words: ``+CMS ERROR: 330 (SMSC address unknown)``."""
     code = answer.partition(":")[2].strip()
@@ -318,8 +333,8 @@ def sms_channel(config: Config, source_name: str | None = None) -> SmsChannel:
     ``hilink`` source; ``ConfigError`` when none or several fit. Made once per source and
     settings in a process."""
     source = _source(config, source_name)
-    key = json.dumps([source.type, source.name, dict(source.settings)], sort_keys=True,
-                     default=str)
+    key = json.dumps([source.type, source.name, dict(source.settings), config.timezone.key],
+                     sort_keys=True, default=str)
     with _channels_lock:
         if key not in _channels:
             make: Callable[..., SmsChannel] = ModemSms if source.type == "modem" else HilinkSms
@@ -383,10 +398,7 @@ class HilinkSms:
                    lambda client: client.sms.delete_sms(int(sms.id)))
 
     def send(self, number: str, text: str) -> None:
-        try:
-            check_number(number)
-        except ValueError as error:
-            raise SmsError(f"{self.name}: {error}") from None
+        _check_number(self.name, number)
         parts(text)  # the same length rule as a modem's; the router cuts and joins the parts
         self._call(f"send to {number}",
                    lambda client: client.sms.send_sms([number], text.strip()))

@@ -66,9 +66,27 @@ def test_messages_received_are_listed_oldest_first_with_their_sender_and_time(
     assert sim.asked("AT+CMGF=1") and sim.asked('AT+CSCS="GSM"')
 
 
-def test_a_message_spread_over_lines_keeps_them(tmp_path: Path, sim: ModemSim) -> None:
+@pytest.mark.parametrize("lengths", [True, False])
+def test_a_message_spread_over_lines_keeps_them(tmp_path: Path, sim: ModemSim,
+                                                lengths: bool) -> None:
+    sim.scenario.csdh = lengths
     sim.receive(NUMBER, "status\nkey")
-    assert [sms.text for sms in channel(tmp_path, sim).inbox()] == ["status\nkey"]
+    sim.receive(NUMBER, "usage key")
+    assert [sms.text for sms in channel(tmp_path, sim).inbox()] == ["status\nkey", "usage key"]
+
+
+def test_a_text_that_reads_as_the_modems_own_answer_is_read_as_text(
+        tmp_path: Path, sim: ModemSim) -> None:
+    """A stranger's "ERROR" must not make the inbox unreadable (nothing could delete it)."""
+    texts = ["ERROR", "OK", "up 5\nERROR", '+CMGL: 7,"REC READ","+1555",,""', "5 € left"]
+    for text in texts:
+        sim.receive(NUMBER, text)
+    sms = channel(tmp_path, sim)
+    listed = sms.inbox()
+    assert [message.text for message in listed] == texts
+    for message in listed:
+        sms.delete(message)
+    assert sim.stored == []
 
 
 def test_a_message_deleted_is_gone_from_the_modem(tmp_path: Path, sim: ModemSim) -> None:
@@ -126,6 +144,7 @@ def test_a_text_longer_than_the_parts_allowed_is_refused_and_nothing_sent(
 def test_a_word_longer_than_a_message_is_cut_inside() -> None:
     assert parts("x" * 160) == ["x" * 160]
     assert parts("x" * 161) == ["1/2 " + "x" * 156, "2/2 " + "x" * 5]
+    assert parts(" Link down\r\nsince 14:02\r") == ["Link down\nsince 14:02"]
 
 
 def test_a_bad_number_is_refused_before_the_modem_is_asked(

@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from collector.sources import (
@@ -146,15 +146,18 @@ class AtPort:
         finally:
             connection.close()
 
-    def command(self, line: str, timeout: float | None = None) -> list[str]:
+    def command(self, line: str, timeout: float | None = None,
+                body: Callable[[str], int] | None = None) -> list[str]:
         """Send ``line``; its answer lines (waited for ``timeout`` seconds, the port's own by
-        default), or ``AtError`` with the modem's error."""
+        default), or ``AtError`` with the modem's error. ``body`` tells, for an answer line,
+        how many bytes of text follow it (a message's, after its ``+CMGL:`` line): they are
+        the next answer line whatever they say, even ``OK``."""
         import serial
 
         try:
             self._serial.reset_input_buffer()
             self._serial.write(line.encode("ascii") + b"\r")
-            return self._answer(line, timeout)
+            return self._answer(line, timeout, body)
         except serial.SerialException as error:
             raise SourceError(f"{self._serial.port}: {_first_line(error)}") from None
 
@@ -188,7 +191,8 @@ class AtPort:
         raise SourceError(f"{self._serial.port} did not prompt for the text of {line} within "
                           f"{self.timeout:g}s")
 
-    def _answer(self, line: str, timeout: float | None = None) -> list[str]:
+    def _answer(self, line: str, timeout: float | None = None,
+                body: Callable[[str], int] | None = None) -> list[str]:
         """The lines up to the final ``OK``, as the modem wrote them: bytes as Latin-1 (one
         character each, so that a text in the GSM alphabet can be read back as its bytes)."""
         timeout = self.timeout if timeout is None else timeout
@@ -207,6 +211,12 @@ class AtPort:
             if _is_error(answer):
                 raise AtError(answer)
             lines.append(answer)
+            if body is not None and (size := body(answer)) > 0:
+                self._serial.timeout = max(deadline - time.monotonic(), 0)
+                text = self._serial.read(size)
+                if not text.endswith(b"\n"):  # the line's end, or what a length left out
+                    text += self._serial.read_until(b"\n")
+                lines.append(text.decode("latin-1").rstrip("\r\n"))
         raise SourceError(f"{self._serial.port} did not answer {_shown(line)} within "
                           f"{timeout:g}s")
 

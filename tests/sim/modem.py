@@ -14,7 +14,8 @@ Until the SIM is ready the modem is not registered and has no operator. Every co
 (``asked``) and every PIN sent is recorded.
 
 SMS in text mode, as 3GPP TS 27.005 has them: ``AT+CMGF=<0|1>`` (PDU mode, 0, until told),
-``AT+CSCS="GSM"`` (or ``"IRA"``), ``AT+CMGL="ALL"`` (or another status) and ``AT+CMGR=<i>``
+``AT+CSCS="GSM"`` (or ``"IRA"``), ``AT+CSDH=<0|1>`` (1: a listed message's header ends with
+its type and length, in characters), ``AT+CMGL="ALL"`` (or another status) and ``AT+CMGR=<i>``
 (``+CMS ERROR: 302`` in PDU mode; listing marks a message read), ``AT+CMGD=<i>`` (``+CMS
 ERROR: 321`` for an index with no message), ``AT+CMGS="<number>"``: the ``> `` prompt, the text
 (echoed) until Ctrl-Z (Esc cancels it), then ``+CMGS: <mr>``, or ``+CMS ERROR: <send_error>``
@@ -67,6 +68,8 @@ class Scenario:
     pin_lock: bool = True
     echo: bool = True
     messages: list["Stored"] = field(default_factory=list)
+    csdh: bool = True
+    """Whether ``AT+CSDH`` is answered (an old modem lists no lengths)."""
     send_error: int | None = None
     """``+CMS ERROR`` answered to ``AT+CMGS`` after the text (330: no service centre)."""
 
@@ -99,6 +102,7 @@ class ModemSim:
         self._thread = threading.Thread(target=self._serve, daemon=True, name="modem-sim")
         self._lock = threading.Lock()
         self._text_mode = False
+        self._lengths = False
         self._composing: str | None = None
         """The number a text is being typed for, after ``AT+CMGS``."""
         self._references = itertools.count(1)
@@ -181,7 +185,7 @@ class ModemSim:
                 return f"{echo}\r\n{error}\r\n"
             except _Prompt:
                 return f"{echo}\r\n> "
-        body = "".join(f"\r\n{answer}\r\n" for answer in lines)
+        body = "".join(f"\r\n{answer}" for answer in lines) + "\r\n" if lines else ""
         return f"{echo}{body}\r\nOK\r\n"
 
     def _answer(self, line: str) -> list[str]:
@@ -278,6 +282,12 @@ class ModemSim:
 
 
     # SMS.
+    def _csdh(self, show: str) -> list[str]:
+        if not self.scenario.csdh:
+            raise _Error("ERROR")
+        self._lengths = show == "1"
+        return []
+
     def _cmgf(self, mode: str) -> list[str]:
         self._text_mode = mode == "1"
         return []
@@ -292,14 +302,16 @@ class ModemSim:
         if not self._text_mode:
             raise _Error("+CMS ERROR: 302")
 
-    def _cmgl(self, status: str) -> list[str]:
+    def _cmgl(self, status: str | None) -> list[str]:
         self._in_text_mode()
+        status = status or "REC UNREAD"  # the default of 3GPP TS 27.005
         lines = []
         for message in sorted(self.scenario.messages, key=lambda message: message.index):
             stat = "REC READ" if message.read else "REC UNREAD"
             if status.upper() in ("ALL", stat):
+                length = f",145,{len(message.text)}" if self._lengths else ""
                 lines += [f'+CMGL: {message.index},"{stat}","{message.number}",,'
-                          f'"{message.stamp}"', to_gsm(message.text)]
+                          f'"{message.stamp}"{length}', to_gsm(message.text)]
                 message.read = True
         return lines
 
@@ -401,6 +413,7 @@ COMMANDS: list[tuple[str, Callable[..., list[str]]]] = [
     (r'AT\+CPIN="?([^"]*)"?', ModemSim._cpin_enter),
     (r'AT\+CLCK="SC",([012])(?:,"([^"]*)")?', ModemSim._clck),
     (r"AT\+CMGF=([01])", ModemSim._cmgf),
+    (r"AT\+CSDH=([01])", ModemSim._csdh),
     (r'AT\+CSCS="([A-Z0-9]+)"', ModemSim._cscs),
     (r'AT\+CMGL(?:="([A-Z ]+)")?', ModemSim._cmgl),
     (r"AT\+CMGR=(\d+)", ModemSim._cmgr),
