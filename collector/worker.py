@@ -12,10 +12,12 @@ return as ``source_up``.
 """
 
 import logging
+import os
+import select
 import signal
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ from collector.spool import Spool, check_state_dir, entry_of, newer_state, spool
 from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
-from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE
+from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE, pack_points
 from traffic.roles import key_of
 from traffic.runtime import check_runtime_dir
 from traffic.sites import publish_settings
@@ -130,8 +132,9 @@ class Collector:
         self.pending_gauges: list[GaugeSample] = []
         self.pending_events: list[Event] = []
         """Events the store could not take when they happened, for the next save."""
-        self.rates: deque[tuple[int, float, float]] = deque()
-        """The realtime points of the last minutes: time, download and upload bytes/s."""
+        self.rates = array("d")
+        """The realtime points of the last minutes, flat: time, download and upload bytes/s
+        of each (published packed, see ``traffic.published.pack_points``)."""
         self.read_at: int | None = None
         """When a poll last read a billed counter: polls that find none do not count."""
         self._saved = self._counters_of(self.tracker.state)
@@ -456,9 +459,14 @@ class Collector:
             at = self.clock()
             if read:
                 self.read_at = at
-            self.rates.append((at, round(rx, 1), round(tx, 1)))
-            while self.rates[0][0] < at - REALTIME_WINDOW_MS:
-                self.rates.popleft()
+            rates = self.rates
+            rates.extend((at, round(rx, 1), round(tx, 1)))
+            oldest = at - REALTIME_WINDOW_MS
+            drop = 0
+            while rates[drop] < oldest:
+                drop += 3
+            if drop:
+                del rates[:drop]
 
     def publish(self) -> None:
         """Write what readers show beside the store, in one small file on the RAM disk: the
@@ -472,7 +480,7 @@ class Collector:
             self.store.publish(REALTIME, {
                 "site": self.config.site, "interval_s": self.config.collector.interval,
                 "updated": self.clock(), "read_at": self.read_at, "sources": sources,
-                "unsaved": unsaved, "points": list(self.rates)})
+                "unsaved": unsaved, "points": pack_points(self.rates)})
         if self.save_state["failing_since"] is not None:
             self._publish_save()  # the store may be back before the next save
 
@@ -509,6 +517,17 @@ class BucketMerger:
 
 def run(config: Config, store: Store, once: bool = False) -> int:
     """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
+    stop = Stop()
+    if not once:  # from the start: a stop asked for while the store opens is not lost
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    try:
+        return _run(config, store, stop, once)
+    finally:
+        stop.close()
+
+
+def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
     check_runtime_dir(config)
     if uses_spool(config):
         check_state_dir(config)
@@ -523,9 +542,6 @@ def run(config: Config, store: Store, once: bool = False) -> int:
         finally:
             collector.close()
         return 1 if collector.save_state["failing_since"] is not None else 0
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": None})
     polls = [Every(poll_interval(source, config), _logged(
@@ -610,6 +626,35 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     return 0
 
 
+class Stop(threading.Event):
+    """The collector's stop, which also makes a pipe readable: the poll loops wait on it with
+    one ``poll`` system call, where ``Event.wait`` with a timeout makes a lock and a waiter
+    and takes the condition's lock at every wake-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._readable, self._writable = os.pipe()
+
+    def set(self) -> None:
+        if not self.is_set():
+            super().set()
+            os.write(self._writable, b"x")
+
+    def waiter(self) -> Callable[[float], bool]:
+        """A ``wait(seconds)`` for one thread: True once stopped, else False after ``seconds``."""
+        poller = select.poll()
+        poller.register(self._readable, select.POLLIN)
+
+        def wait(seconds: float) -> bool:
+            return bool(poller.poll(seconds * 1000)) or self.is_set()
+        return wait
+
+    def close(self) -> None:
+        """Once every waiter has returned."""
+        os.close(self._readable)
+        os.close(self._writable)
+
+
 class Every(threading.Thread):
     """Runs ``job`` every ``seconds`` on a thread of its own until ``stop`` is set.
 
@@ -618,19 +663,21 @@ class Every(threading.Thread):
     5 s interval is more than the poll itself. A run that overruns its slot is not caught up.
     """
 
-    def __init__(self, seconds: float, job: Callable[[], None], stop: threading.Event) -> None:
+    def __init__(self, seconds: float, job: Callable[[], None], stop: Stop) -> None:
         super().__init__(name=job.__name__, daemon=True)
         self.seconds = seconds
         self.job = job
         self.stop = stop
 
     def run(self) -> None:
-        due = time.monotonic() + self.seconds
-        while not self.stop.wait(max(due - time.monotonic(), 0)):
+        wait = self.stop.waiter()
+        monotonic = time.monotonic
+        due = monotonic() + self.seconds
+        while not wait(max(due - monotonic(), 0)):
             self.job()
             due += self.seconds
-            if due < time.monotonic():
-                due = time.monotonic() + self.seconds
+            if due < monotonic():
+                due = monotonic() + self.seconds
 
 
 def _clock(at: int) -> str:
