@@ -30,8 +30,8 @@ What the family can rely on, and the choices behind it:
   down, nothing is sent and nothing counts as a failure. A message raised before or during an
   outage goes out when the link is back; if it waited more than 15 minutes, its text starts
   with the local time it was raised at, ``(14:02) 80% of ...`` (with the day when that was not
-  today). (A route that does not need the link, such as an SMS gateway on the LAN, is not told
-  apart yet.)
+  today). A ``modem://`` target (an SMS through the modem or the router, collector/sms_notify.py)
+  does not need the link: its messages go out while the link is down.
 - **Short.** A message is at most 280 characters (a tweet's limit), cut with an ellipsis. The
   body reads on its own; the title is the headline where the service has one (an e-mail's
   subject, a push notification's title) and is left out where it has none (X, SMS). X charges
@@ -55,12 +55,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from traffic.config import (
+    SMS_SCHEME,
     Config,
     ConfigError,
     NotifyTarget,
     mask_known,
     mask_url,
     secret_values,
+    sms_target,
     url_secrets,
 )
 from traffic.periods import from_ms, now_ms
@@ -85,6 +87,9 @@ X_SCHEMES = frozenset({"x", "twitter", "tweet"})
 LINK = re.compile(r"\s*\b(?:https?://|www\.)\S+", re.IGNORECASE)
 ERROR_CHARS = 300
 TITLE_CHARS = 100
+CLOSING_LINE = re.compile(r"(Failed to send|An exception occured sending a) [^:]+ notification\.")
+"""Apprise's own last line after a custom plugin's failure: the plugin's line before it says
+more."""
 
 
 @dataclass(frozen=True)
@@ -157,9 +162,19 @@ class Target:
         self._plugin: Any = None
         self._unusable = ""
 
+    @property
+    def needs_link(self) -> bool:
+        """Whether sending needs the data link (an SMS does not)."""
+        return not self.url.lower().startswith(SMS_SCHEME)
+
     def problem(self) -> str:
         """Why this URL cannot be an ``alerts.notify`` entry, in words that show no secret;
         empty when it can."""
+        if not self.needs_link:
+            try:
+                sms_target(self.url)
+            except ValueError as error:
+                return str(error)
         plugin = self._load()
         if plugin is None:
             return f"Apprise cannot use {self.masked_url}: {self._unusable}"
@@ -229,6 +244,8 @@ class Target:
                     if entry.level in ("WARNING", "ERROR", "CRITICAL")]
         if status.TIMEOUT in statuses or result.status == status.TIMEOUT:
             return Outcome("unconfirmed", f"no answer within {self.timeout_s:g} s")
+        problems = [problem for problem in problems
+                    if not CLOSING_LINE.fullmatch(problem)] or problems
         error = problems[-1] if problems else f"Apprise reported {result.status.name.lower()}"
         return Outcome("failed", masked(error, self.secrets))
 
@@ -248,8 +265,18 @@ def check_targets(targets: Sequence[Target]) -> None:
         seen[target.url] = index
 
 
+def register_own(config: Config, urls: Iterable[str]) -> None:
+    """The targets of our own (``modem://``) known to Apprise when ``urls`` use them, sending
+    through ``config``'s sources."""
+    if any(url.lower().startswith(SMS_SCHEME) for url in urls):
+        from collector.sms_notify import register
+
+        register(config)
+
+
 def check_notify(config: Config) -> None:
     """``traffic check-config``: the ``alerts.notify`` URLs as the collector checks them."""
+    register_own(config, [entry.url for entry in config.alerts.notify])
     secrets = secret_values(config.effective)
     check_targets([Target(entry.url, secrets) for entry in config.alerts.notify])
 
@@ -270,6 +297,7 @@ class Deliverer:
         self.clock = clock
         secrets = secret_values(config.effective)
         self.entries: Sequence[NotifyTarget] = config.alerts.notify
+        register_own(config, [entry.url for entry in self.entries])
         self.targets = [Target(entry.url, secrets, send_timeout_s) for entry in self.entries]
         check_targets(self.targets)
         with store.consistent():
@@ -294,18 +322,20 @@ class Deliverer:
         self._stopping.set()
 
     def run_due(self) -> int:
-        """Send what is due, unless the link is down; returns how many deliveries were tried,
-        dropped or given up. Each URL's messages go in the order they were raised, the URLs
-        taking turns; a URL stops at its first message not due yet, and at a failure (see
-        the module's docstring)."""
-        if self._link_down():
+        """Send what is due (while the link is down, only to the URLs that do not need it);
+        returns how many deliveries were tried, dropped or given up. Each URL's messages go in
+        the order they were raised, the URLs taking turns; a URL stops at its first message
+        not due yet, and at a failure (see the module's docstring)."""
+        down = self._link_down()
+        if down and all(target.needs_link for target in self.targets):
             return 0
         now = self.clock()
         with self.store.consistent():
             if not self.store.due_deliveries(now, limit=1):
                 return 0
             pending = self.store.pending_deliveries()
-        queues = [queue for queue in _queues(pending) if queue[0].next_at <= now]
+        queues = [queue for queue in _queues(pending) if queue[0].next_at <= now
+                  and not (down and self._needs_link(queue[0]))]
         handled = 0
         while queues and not self._stopping.is_set():
             for queue in list(queues):
@@ -357,6 +387,10 @@ class Deliverer:
         log.warning("%s alert to %s failed (attempt %d, next in %ds): %s", delivery.rule,
                     where, attempt, delay_s, outcome.error)
         return False
+
+    def _needs_link(self, delivery: Delivery) -> bool:
+        index = self._entry.get(delivery.fingerprint or "")
+        return index is None or self.targets[index].needs_link
 
     def _not_for(self, delivery: Delivery, why: str) -> bool:
         """Give up a message its URL is not configured to get now; nothing was sent."""
@@ -412,6 +446,7 @@ def _queues(pending: Iterable[Delivery]) -> list[deque[Delivery]]:
 def send_test(config: Config, urls: list[str]) -> Iterator[tuple[str, Outcome]]:
     """``traffic notify-test``: the test message to each URL in turn, with the URL masked and
     how the send ended."""
+    register_own(config, urls)
     secrets = secret_values(config.effective)
     title = f"Traffic at {config.site}"
     for url in urls:

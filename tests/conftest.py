@@ -60,6 +60,14 @@ def make_config(tmp_path: Path, text: str = "", **overrides: str) -> Config:
 
 
 @pytest.fixture
+def lock_dir(tmp_path: Path) -> str:
+    """A folder for UUCP lock files (``LCK..ttyUSB0``) of a modem's port."""
+    path = tmp_path / "lock"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
 def link() -> Iterator[Link]:
     """Two network namespaces joined by a veth pair (see tests/sim/link.py)."""
     created = Link.create()

@@ -385,6 +385,30 @@ def _clock_time(value: Any) -> str:
     return text
 
 
+PHONE_NUMBER = _Pattern(r"\+[1-9][0-9]{6,14}")
+SMS_SCHEME = "modem://"
+
+
+def phone_number(value: Any) -> str:
+    """A phone number in E.164 form: ``+``, the country code and the number, 7 to 15 digits."""
+    if not isinstance(value, str) or not PHONE_NUMBER.fullmatch(value):
+        raise ValueError(f"expected a phone number as + and the country code and number, "
+                         f"such as +46700000000, got {value!r}")
+    return value
+
+
+def sms_target(url: str) -> tuple[str, str]:
+    """A ``modem://+46700000000`` or ``modem://NAME/+46700000000`` alert target as (the
+    source's name, or "" for the only one that sends SMS; the number)."""
+    rest = url[len(SMS_SCHEME):]
+    parts = rest.split("/")
+    if "?" in rest or len(parts) > 2 or not all(parts):
+        raise ValueError(f"expected modem://+46700000000, or modem://NAME/+46700000000 with "
+                         f"the name of the modem or router source, got {url!r}")
+    source, number = parts if len(parts) == 2 else ("", parts[0])
+    return source, phone_number(number)
+
+
 def _notify(value: Any) -> tuple[NotifyTarget, ...]:
     """Apprise URLs, each a string or a table ``{url = "...", rules = ["quota"]}``."""
     if not isinstance(value, list):
@@ -404,6 +428,11 @@ def _notify_target(index: int, item: Any) -> NotifyTarget:
     if not isinstance(url, str) or "://" not in url or url.startswith("://"):
         raise _ErrorAt(f"[{index}]", "expected an Apprise URL such as 'mailtos://...' "
                                      "(the value is not shown)")
+    if url.lower().startswith(SMS_SCHEME):
+        try:
+            sms_target(url)
+        except ValueError as error:
+            raise _ErrorAt(f"[{index}]", str(error)) from None
     if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
         raise _ErrorAt(f"[{index}].rules", f"expected a list of rule names, got {rules!r}")
     known = (*ALERT_RULES, *ALERT_GROUPS)
@@ -891,6 +920,8 @@ def url_secrets(url: str) -> list[str]:
     ports and host names stay readable in errors."""
     from urllib.parse import parse_qsl, urlsplit
 
+    if url.lower().startswith(SMS_SCHEME):
+        return []  # a source's name and a phone number: no secret
     found = NOTIFY_URL.match(url)
     if not found:
         return [url] if url else []

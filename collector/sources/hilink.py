@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from collector.sources import (
     Clock,
@@ -42,6 +42,7 @@ from traffic.config import ConfigError, SourceConfig, duration, read_secret_file
 from traffic.counters import Reading
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_INTERVAL_S = 10.0
 REFUSED = {108001: "user name wrong", 108002: "password wrong",
@@ -340,8 +341,12 @@ class HilinkSource:
                               f"{self._password_file} is empty")
         return found
 
-    def _act(self, act: Callable[[Any], object], then: Callable[[], None] | None = None
-             ) -> None:
+    def call(self, call: Callable[[Any], T]) -> T:
+        """``call`` with the router's API groups (``client.sms...``) on this source's
+        session, as an action is made: its answer, or ``SourceError`` in one line."""
+        return self._act(call)
+
+    def _act(self, act: Callable[[Any], T], then: Callable[[], None] | None = None) -> T:
         """An action the keeper asked for; a session that ended is logged in again once.
         ``then`` follows it, done or failed, under the same lock (so before any poll)."""
         from huawei_lte_api.exceptions import ResponseErrorLoginRequiredException
@@ -350,11 +355,11 @@ class HilinkSource:
             try:
                 self._ensure_session()
                 try:
-                    act(self._client)
+                    return act(self._client)
                 except ResponseErrorLoginRequiredException:
                     self._logged_in = False
                     self._login(asked=True)
-                    act(self._client)
+                    return act(self._client)
             finally:
                 if then is not None:
                     then()
@@ -399,13 +404,14 @@ class _Router:
         from huawei_lte_api.api.DialUp import DialUp
         from huawei_lte_api.api.Monitoring import Monitoring
         from huawei_lte_api.api.Net import Net
+        from huawei_lte_api.api.Sms import Sms
         from huawei_lte_api.api.User import User
         from huawei_lte_api.Connection import Connection
 
         self.connection = Connection(url, timeout=timeout)  # no credentials: no login yet
         self.device, self.dial_up = Device(self.connection), DialUp(self.connection)
         self.monitoring, self.net = Monitoring(self.connection), Net(self.connection)
-        self.user = User(self.connection)
+        self.user, self.sms = User(self.connection), Sms(self.connection)
 
 
 def _reason(error: Exception) -> str:

@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from collector.sources import (
@@ -51,6 +51,8 @@ PROBE_TIMEOUT_S = 1.0
 """How long a port found in ``by_id_dir`` has to answer ``AT`` before the next is tried."""
 BAUD = 115200
 """USB modems ignore the rate; a real serial line wants the usual one."""
+CTRL_Z, ESC = b"\x1a", b"\x1b"
+"""What ends a text after ``> `` (send it), and what cancels it."""
 
 SIM_STATES = {"READY": "ready", "SIM PIN": "pin required", "SIM PUK": "puk required",
               "SIM PIN2": "pin2 required", "SIM PUK2": "puk2 required",
@@ -144,36 +146,83 @@ class AtPort:
         finally:
             connection.close()
 
-    def command(self, line: str) -> list[str]:
-        """Send ``line``; its answer lines, or ``AtError`` with the modem's error."""
+    def command(self, line: str, timeout: float | None = None,
+                body: Callable[[str], int] | None = None) -> list[str]:
+        """Send ``line``; its answer lines (waited for ``timeout`` seconds, the port's own by
+        default), or ``AtError`` with the modem's error. ``body`` tells, for an answer line,
+        how many bytes of text follow it (a message's, after its ``+CMGL:`` line): they are
+        the next answer line whatever they say, even ``OK``."""
         import serial
 
         try:
             self._serial.reset_input_buffer()
             self._serial.write(line.encode("ascii") + b"\r")
-            return self._answer(line)
+            return self._answer(line, timeout, body)
         except serial.SerialException as error:
             raise SourceError(f"{self._serial.port}: {_first_line(error)}") from None
 
-    def _answer(self, line: str) -> list[str]:
+    def command_with_text(self, line: str, data: bytes, timeout: float) -> list[str]:
+        """Send ``line``, then ``data`` and Ctrl-Z after the modem's ``> `` prompt (as
+        ``AT+CMGS`` wants); the answer lines, waited for up to ``timeout`` seconds, or
+        ``AtError``. A prompt that does not come is cancelled with Esc."""
+        import serial
+
+        try:
+            self._serial.reset_input_buffer()
+            self._serial.write(line.encode("ascii") + b"\r")
+            self._prompt(line)
+            self._serial.write(data + CTRL_Z)
+            return self._answer(line, timeout)
+        except serial.SerialException as error:
+            raise SourceError(f"{self._serial.port}: {_first_line(error)}") from None
+
+    def _prompt(self, line: str) -> None:
         deadline = time.monotonic() + self.timeout
+        seen = b""
+        while (left := deadline - time.monotonic()) > 0:
+            self._serial.timeout = left
+            seen += self._serial.read(max(self._serial.in_waiting, 1))
+            if seen.endswith(b"> "):
+                return
+            for answer in seen.decode("latin-1").split("\r\n")[:-1]:
+                if _is_error(answer.strip()):
+                    raise AtError(answer.strip())
+        self._serial.write(ESC)
+        raise SourceError(f"{self._serial.port} did not prompt for the text of {line} within "
+                          f"{self.timeout:g}s")
+
+    def _answer(self, line: str, timeout: float | None = None,
+                body: Callable[[str], int] | None = None) -> list[str]:
+        """The lines up to the final ``OK``, as the modem wrote them: bytes as Latin-1 (one
+        character each, so that a text in the GSM alphabet can be read back as its bytes)."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         lines: list[str] = []
         while (left := deadline - time.monotonic()) > 0:
             self._serial.timeout = left
             raw = self._serial.read_until(b"\n")
             if not raw.endswith(b"\n"):
                 break
-            answer = raw.decode("ascii", "replace").strip()
+            answer = raw.decode("latin-1").strip("\r\n \t")
             if not answer or answer == line:
                 continue  # a blank line, or the modem's echo
             if answer == "OK":
                 return lines
-            if answer in ("ERROR", "NO CARRIER") or answer.startswith(("+CME ERROR",
-                                                                        "+CMS ERROR")):
+            if _is_error(answer):
                 raise AtError(answer)
             lines.append(answer)
+            if body is not None and (size := body(answer)) > 0:
+                self._serial.timeout = max(deadline - time.monotonic(), 0)
+                text = self._serial.read(size)
+                if not text.endswith(b"\n"):  # the line's end, or what a length left out
+                    text += self._serial.read_until(b"\n")
+                lines.append(text.decode("latin-1").rstrip("\r\n"))
         raise SourceError(f"{self._serial.port} did not answer {_shown(line)} within "
-                          f"{self.timeout:g}s")
+                          f"{timeout:g}s")
+
+
+def _is_error(answer: str) -> bool:
+    return answer in ("ERROR", "NO CARRIER") or answer.startswith(("+CME ERROR", "+CMS ERROR"))
 
 
 def _shown(line: str) -> str:

@@ -12,6 +12,12 @@ without one or after ``expire_session``); a call in ``missing`` answers 100002, 
 mobile data off answers the error ``data_off_error`` when it is set, after switching it off
 (the answer, not the switch, went wrong: the data may be off whatever the client was told).
 
+SMS: ``sms/sms-count`` (``LocalInbox``), ``sms/sms-list`` (the inbox by page, ``ReadCount``
+a page, by date, ``Ascending`` or not), ``sms/delete-sms`` (an index with no message answers
+100006), ``sms/send-sms`` (``send_error`` answers that error instead). ``receive(number,
+text)`` is a message arriving (dated in the router's local time, ``sms_timezone``); ``sent``
+lists what was sent as (number, text).
+
 The test drives the counters: ``grow`` adds traffic, ``dip`` makes the totals read lower for a
 while (as real routers do now and then), ``clear`` sets them to zero (the router's "clear
 statistics"). Every login attempt, traffic read, data switch and control request is recorded.
@@ -33,8 +39,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 OPEN_CALLS = {"user/state-login", "user/login"}
 """Answered without a login."""
@@ -101,6 +109,11 @@ class HilinkSim:
         self.switches: list[int] = []
         self.controls: list[int] = []
         self.calls: dict[str, int] = {}
+        self.inbox: list[dict[str, Any]] = []
+        self.sent: list[tuple[str, str]] = []
+        self.send_error = 0
+        self.sms_timezone = "Europe/Stockholm"
+        self._sms_index = itertools.count(40000)
         self.lock = threading.RLock()
         self.open: set[socket.socket] = set()
         self._tokens = itertools.count(1)
@@ -170,6 +183,16 @@ class HilinkSim:
         with self.lock:
             self.locked_until, self.failures = 0.0, 0
 
+    def receive(self, number: str, text: str, at: datetime | None = None) -> dict[str, Any]:
+        """A message arriving now (or ``at``) in the router's inbox."""
+        when = (at or datetime.now()).astimezone(ZoneInfo(self.sms_timezone))
+        with self.lock:
+            message = {"Smstat": 0, "Index": next(self._sms_index), "Phone": number,
+                       "Content": text, "Date": when.strftime("%Y-%m-%d %H:%M:%S"),
+                       "Sca": "", "SaveType": 4, "Priority": 0, "SmsType": 1}
+            self.inbox.append(message)
+            return message
+
     @property
     def logged_in(self) -> int:
         """Sessions logged in now."""
@@ -230,7 +253,9 @@ class HilinkSim:
         headers["__RequestVerificationTokentwo"] = self.new_token(session)
         return "OK"
 
-    def act(self, call: str, session: Session, body: dict[str, str]) -> str:
+    def act(self, call: str, session: Session, body: dict[str, str]) -> Any:
+        if call.startswith("sms/"):
+            return self.sms(call, body)
         if call == "user/logout":
             session.logged_in = False
             self.logouts += 1
@@ -251,6 +276,27 @@ class HilinkSim:
             raise RouterError(100002)
         return "OK"
 
+    def sms(self, call: str, body: dict[str, str]) -> Any:
+        if call == "sms/sms-list":
+            size, page = int(body["ReadCount"]), int(body["PageIndex"])
+            ordered = sorted(self.inbox, key=lambda message: (message["Date"], message["Index"]),
+                             reverse=body.get("Ascending") != "1")
+            listed = ordered[(page - 1) * size:page * size]
+            return {"Count": len(listed), "Messages": {"Message": listed}}
+        if call == "sms/delete-sms":
+            found = [message for message in self.inbox if str(message["Index"]) == body["Index"]]
+            if not found:
+                raise RouterError(100006)
+            self.inbox.remove(found[0])
+            return "OK"
+        if call == "sms/send-sms":
+            if self.send_error:
+                raise RouterError(self.send_error)
+            for number in body["Phones"].split(","):
+                self.sent.append((number, body["Content"]))
+            return "OK"
+        raise RouterError(100002)
+
     def read(self, call: str, session: Session) -> dict[str, Any]:
         if call == "user/state-login":
             locked = time.monotonic() < self.locked_until
@@ -261,6 +307,12 @@ class HilinkSim:
                     "accounts_number": 1, "remainwaittime": int(wait), "rsapadingtype": 1}
         if call == "monitoring/traffic-statistics":
             return self.traffic()
+        if call == "sms/sms-count":
+            unread = sum(message["Smstat"] == 0 for message in self.inbox)
+            return {"LocalUnread": unread, "LocalInbox": len(self.inbox), "LocalOutbox": 0,
+                    "LocalDraft": 0, "LocalDeleted": 0, "SimUnread": 0, "SimInbox": 0,
+                    "SimOutbox": 0, "SimDraft": 0, "LocalMax": 500, "SimMax": 50,
+                    "SimUsed": 0, "NewMsg": 0}
         answers = {
             "device/information": {"DeviceName": "B535-232", "SerialNumber": self.serial,
                                    "Imei": "861234567890123", "HardwareVersion": "WL2B535M",
@@ -301,6 +353,8 @@ class HilinkSim:
 
 
 def _xml(tag: str, value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(_xml(tag, item) for item in value)
     if isinstance(value, dict):
         inner = "".join(_xml(key, item) for key, item in value.items())
     else:
@@ -334,7 +388,8 @@ def _handler(sim: HilinkSim) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length)
             try:
                 root = ET.fromstring(raw) if raw else ET.Element("request")
-                body = {child.tag: child.text or "" for child in root}
+                body = {child.tag: ",".join(item.text or "" for item in child)
+                        if len(child) else child.text or "" for child in root}
             except ET.ParseError:
                 body = {}
             self._serve(body)

@@ -10,11 +10,18 @@ modem), ``AT+COPS?``, Huawei's ``AT^SYSINFOEX`` and ``AT^CPIN?`` (``ERROR`` unle
 ``AT+CPIN?`` (``READY``, ``SIM PIN``, ``SIM PUK``, or ``+CME ERROR: 10`` for ``missing``),
 ``AT+CPIN="PIN"`` (a wrong PIN costs an attempt and answers ``+CME ERROR: 16``; the last one
 turns the SIM to ``SIM PUK``), ``AT+CLCK="SC",<0|1|2>[,"PIN"]``. Anything else is ``ERROR``.
-Until the SIM is ready the modem is not registered and has no operator. Every command and
-every PIN sent is recorded.
+Until the SIM is ready the modem is not registered and has no operator. Every command
+(``asked``) and every PIN sent is recorded.
 
-SMS (``AT+CMGL``, ``AT+CMGR``, ``AT+CMGD``, ``AT+CMGS``) come later: they go in ``COMMANDS``
-beside the others, with their messages in ``Scenario``.
+SMS in text mode, as 3GPP TS 27.005 has them: ``AT+CMGF=<0|1>`` (PDU mode, 0, until told),
+``AT+CSCS="GSM"`` (or ``"IRA"``), ``AT+CSDH=<0|1>`` (1: a listed message's header ends with
+its type and length, in characters), ``AT+CMGL="ALL"`` (or another status) and ``AT+CMGR=<i>``
+(``+CMS ERROR: 302`` in PDU mode; listing marks a message read), ``AT+CMGD=<i>`` (``+CMS
+ERROR: 321`` for an index with no message), ``AT+CMGS="<number>"``: the ``> `` prompt, the text
+(echoed) until Ctrl-Z (Esc cancels it), then ``+CMGS: <mr>``, or ``+CMS ERROR: <send_error>``
+when the scenario sets one. Texts travel in the GSM alphabet's bytes (``@`` is 0, ``ä`` 0x7B,
+``€`` Esc ``e``). The messages stored are the scenario's ``messages``; ``receive(number,
+text)`` is a message arriving, ``sent`` lists what was sent as (number, text).
 
 ``hold(port, lock_dir, how)`` starts another process that holds the port the way a dialler
 does: ``uucp`` writes ``LCK..<name>`` with its pid in ``lock_dir`` (as pppd does, with
@@ -27,6 +34,7 @@ interrupted; ``--hold PATH --lock-dir DIR --how uucp|flock`` is the holder.
 import argparse
 import contextlib
 import fcntl
+import itertools
 import os
 import re
 import select
@@ -59,6 +67,23 @@ class Scenario:
     puk_attempts: int = PUK_TRIES
     pin_lock: bool = True
     echo: bool = True
+    messages: list["Stored"] = field(default_factory=list)
+    csdh: bool = True
+    """Whether ``AT+CSDH`` is answered (an old modem lists no lengths)."""
+    send_error: int | None = None
+    """``+CMS ERROR`` answered to ``AT+CMGS`` after the text (330: no service centre)."""
+
+
+@dataclass
+class Stored:
+    """A message in the modem's memory."""
+
+    index: int
+    number: str
+    text: str
+    stamp: str
+    """The service centre's time stamp, ``yy/MM/dd,hh:mm:ss±zz``."""
+    read: bool = False
 
 
 @dataclass
@@ -66,6 +91,8 @@ class ModemSim:
     scenario: Scenario = field(default_factory=Scenario)
     commands: list[str] = field(default_factory=list)
     pins_sent: list[str] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    """The messages sent, as (number, text)."""
 
     def __post_init__(self) -> None:
         self._master, self._slave = os.openpty()
@@ -74,6 +101,11 @@ class ModemSim:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="modem-sim")
         self._lock = threading.Lock()
+        self._text_mode = False
+        self._lengths = False
+        self._composing: str | None = None
+        """The number a text is being typed for, after ``AT+CMGS``."""
+        self._references = itertools.count(1)
 
     def start(self) -> "ModemSim":
         self._thread.start()
@@ -92,10 +124,25 @@ class ModemSim:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def sent(self, prefix: str) -> list[str]:
+    def asked(self, prefix: str) -> list[str]:
         """The commands received that start with ``prefix``."""
         with self._lock:
             return [command for command in self.commands if command.startswith(prefix)]
+
+    def receive(self, number: str, text: str, stamp: str = "") -> Stored:
+        """A message arriving now (or at ``stamp``), stored at the first free index."""
+        with self._lock:
+            used = {message.index for message in self.scenario.messages}
+            index = next(index for index in itertools.count(0) if index not in used)
+            stored = Stored(index, number, text, stamp or time.strftime(
+                "%y/%m/%d,%H:%M:%S+00", time.gmtime()))
+            self.scenario.messages.append(stored)
+            return stored
+
+    @property
+    def stored(self) -> list[Stored]:
+        with self._lock:
+            return list(self.scenario.messages)
 
     def _serve(self) -> None:
         pending = b""
@@ -107,14 +154,23 @@ class ModemSim:
                 pending += os.read(self._master, 1024)
             except OSError:
                 continue
-            while b"\r" in pending:
+            while True:
+                if self._composing is not None:
+                    end = re.search(b"[\x1a\x1b]", pending)
+                    if end is None:
+                        break
+                    text, pending = pending[:end.start()], pending[end.end():]
+                    self._write(self._typed(text, end.group() == b"\x1a"))
+                    continue
+                if b"\r" not in pending:
+                    break
                 raw, _, pending = pending.partition(b"\r")
                 line = raw.decode("ascii", "replace").strip()
                 if line:
                     self._write(self._reply(line))
 
     def _write(self, text: str) -> None:
-        data = text.encode()
+        data = text.encode("latin-1")
         while data:
             written = os.write(self._master, data)
             data = data[written:]
@@ -127,7 +183,9 @@ class ModemSim:
                 lines = self._answer(line)
             except _Error as error:
                 return f"{echo}\r\n{error}\r\n"
-        body = "".join(f"\r\n{answer}\r\n" for answer in lines)
+            except _Prompt:
+                return f"{echo}\r\n> "
+        body = "".join(f"\r\n{answer}" for answer in lines) + "\r\n" if lines else ""
         return f"{echo}{body}\r\nOK\r\n"
 
     def _answer(self, line: str) -> list[str]:
@@ -223,8 +281,123 @@ class ModemSim:
         return []
 
 
+    # SMS.
+    def _csdh(self, show: str) -> list[str]:
+        if not self.scenario.csdh:
+            raise _Error("ERROR")
+        self._lengths = show == "1"
+        return []
+
+    def _cmgf(self, mode: str) -> list[str]:
+        self._text_mode = mode == "1"
+        return []
+
+    def _cscs(self, charset: str) -> list[str]:
+        if charset.upper() not in ("GSM", "IRA"):
+            raise _Error("+CME ERROR: 4")
+        return []
+
+    def _in_text_mode(self) -> None:
+        self._sim_ready()
+        if not self._text_mode:
+            raise _Error("+CMS ERROR: 302")
+
+    def _cmgl(self, status: str | None) -> list[str]:
+        self._in_text_mode()
+        status = status or "REC UNREAD"  # the default of 3GPP TS 27.005
+        lines = []
+        for message in sorted(self.scenario.messages, key=lambda message: message.index):
+            stat = "REC READ" if message.read else "REC UNREAD"
+            if status.upper() in ("ALL", stat):
+                length = f",145,{len(message.text)}" if self._lengths else ""
+                lines += [f'+CMGL: {message.index},"{stat}","{message.number}",,'
+                          f'"{message.stamp}"{length}', to_gsm(message.text)]
+                message.read = True
+        return lines
+
+    def _cmgr(self, index: str) -> list[str]:
+        self._in_text_mode()
+        message = self._message(int(index))
+        stat = "REC READ" if message.read else "REC UNREAD"
+        message.read = True
+        return [f'+CMGR: "{stat}","{message.number}",,"{message.stamp}"',
+                to_gsm(message.text)]
+
+    def _cmgd(self, index: str) -> list[str]:
+        self._sim_ready()
+        self.scenario.messages.remove(self._message(int(index)))
+        return []
+
+    def _message(self, index: int) -> Stored:
+        found = [message for message in self.scenario.messages if message.index == index]
+        if not found:
+            raise _Error("+CMS ERROR: 321")
+        return found[0]
+
+    def _cmgs(self, number: str) -> list[str]:
+        self._in_text_mode()
+        self._composing = number
+        raise _Prompt
+
+    def _typed(self, raw: bytes, send: bool) -> str:
+        """The answer to a text typed after the prompt, ended by Ctrl-Z (``send``) or Esc."""
+        with self._lock:
+            number, self._composing = self._composing, None
+            echo = raw.decode("latin-1") + "\r\n" if self.scenario.echo else ""
+            if not send:
+                return f"{echo}\r\nOK\r\n"
+            if self.scenario.send_error is not None:
+                return f"{echo}\r\n+CMS ERROR: {self.scenario.send_error}\r\n"
+            assert number is not None
+            self.sent.append((number, from_gsm(raw)))
+            return f"{echo}\r\n+CMGS: {next(self._references)}\r\n\r\nOK\r\n"
+
+
+GSM_SPECIAL = {"@": 0x00, "£": 0x01, "$": 0x02, "_": 0x11, "Å": 0x0E, "å": 0x0F, "Ä": 0x5B,
+               "Ö": 0x5C, "Ü": 0x5E, "§": 0x5F, "ä": 0x7B, "ö": 0x7C, "ü": 0x7E, "é": 0x05,
+               "\n": 0x0A}
+GSM_ESCAPED = {"€": 0x65, "[": 0x3C, "]": 0x3E, "{": 0x28, "}": 0x29, "^": 0x14, "~": 0x3D,
+               "|": 0x40, "\\": 0x2F}
+"""The characters the tests use whose GSM code is not their ASCII one (the rest of printable
+ASCII is the same), written out from GSM 03.38 on their own: the modem's side of the wire."""
+
+
+def to_gsm(text: str) -> str:
+    """``text`` as the modem writes it with ``AT+CSCS="GSM"``, a byte per character."""
+    out = []
+    for char in text:
+        if char in GSM_ESCAPED:
+            out.append("\x1b" + chr(GSM_ESCAPED[char]))
+        elif char in GSM_SPECIAL:
+            out.append(chr(GSM_SPECIAL[char]))
+        elif " " <= char <= "z":
+            out.append(char)
+        else:
+            raise ValueError(f"the simulator cannot write {char!r} in the GSM alphabet")
+    return "".join(out)
+
+
+def from_gsm(raw: bytes) -> str:
+    special = {code: char for char, code in GSM_SPECIAL.items()}
+    escaped = {code: char for char, code in GSM_ESCAPED.items()}
+    out, escape = [], False
+    for byte in raw:
+        if escape:
+            out.append(escaped[byte])
+            escape = False
+        elif byte == 0x1B:
+            escape = True
+        else:
+            out.append(special.get(byte) or chr(byte))
+    return "".join(out)
+
+
 class _Error(Exception):
     """The modem's final error line."""
+
+
+class _Prompt(Exception):
+    """The command waits for a text after the ``> `` prompt."""
 
 
 COMMANDS: list[tuple[str, Callable[..., list[str]]]] = [
@@ -239,6 +412,13 @@ COMMANDS: list[tuple[str, Callable[..., list[str]]]] = [
     (r"AT\^CPIN\?", ModemSim._huawei_cpin),
     (r'AT\+CPIN="?([^"]*)"?', ModemSim._cpin_enter),
     (r'AT\+CLCK="SC",([012])(?:,"([^"]*)")?', ModemSim._clck),
+    (r"AT\+CMGF=([01])", ModemSim._cmgf),
+    (r"AT\+CSDH=([01])", ModemSim._csdh),
+    (r'AT\+CSCS="([A-Z0-9]+)"', ModemSim._cscs),
+    (r'AT\+CMGL(?:="([A-Z ]+)")?', ModemSim._cmgl),
+    (r"AT\+CMGR=(\d+)", ModemSim._cmgr),
+    (r"AT\+CMGD=(\d+)(?:,0)?", ModemSim._cmgd),
+    (r'AT\+CMGS="(\+?\d+)"', ModemSim._cmgs),
 ]
 """Each command's pattern and its handler, called with the pattern's groups."""
 

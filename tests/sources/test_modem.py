@@ -41,13 +41,6 @@ def sim() -> Iterator[ModemSim]:
         yield running
 
 
-@pytest.fixture
-def lock_dir(tmp_path: Path) -> str:
-    path = tmp_path / "lock"
-    path.mkdir()
-    return str(path)
-
-
 def modem(port: str = "", lock_dir: str = "/nonexistent", **settings: object) -> ModemSource:
     config = SourceConfig(type="modem", name="modem", billed=False,
                           settings={"port": port, "timeout": 2.0, "lock_dir": lock_dir,
@@ -93,8 +86,8 @@ def test_a_command_the_modem_does_not_support_is_not_asked_again(sim: ModemSim) 
     source = modem(sim.path)
     for _ in range(3):
         gauges(source)
-    assert len(sim.sent("AT^SYSINFOEX")) == 1
-    assert len(sim.sent("AT+CSQ")) == 3
+    assert len(sim.asked("AT^SYSINFOEX")) == 1
+    assert len(sim.asked("AT+CSQ")) == 3
 
 
 def test_a_sim_asking_for_its_pin_without_one_configured_is_reported(sim: ModemSim) -> None:
@@ -157,7 +150,7 @@ def test_a_sim_asking_for_its_puk_is_reported_never_answered(
         for _ in range(2):
             found = gauges(source)
     assert found["sim"] == "puk required" and found["puk_attempts"] == 9
-    assert sim.pins_sent == [] and not sim.sent("AT+CPIN=")
+    assert sim.pins_sent == [] and not sim.asked("AT+CPIN=")
     assert len([r for r in caplog.records if "PUK" in r.getMessage()]) == 1
 
 
@@ -317,7 +310,7 @@ def test_a_sim_asking_for_its_puk_is_an_alert_and_gets_nothing(
     wait_until(lambda: "asks for its PUK: no data" in log_file.read_text(), "the alert")
     assert "SIM puk required" in collector.cli("status")
     collector.stop()
-    assert sim.pins_sent == [] and not sim.sent("AT+CPIN=")
+    assert sim.pins_sent == [] and not sim.asked("AT+CPIN=")
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
