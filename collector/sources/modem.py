@@ -41,6 +41,7 @@ from collector.sources import (
 )
 from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
 from traffic.counters import Reading
+from traffic.sim import attempts_left
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +238,7 @@ def attempts(at: AtPort) -> dict[str, int]:
 
 
 def attempts_text(left: dict[str, int], name: str = "pin_attempts") -> str:
-    if name not in left:
-        return ""
-    count = left[name]
-    return f" ({count} attempt{'' if count == 1 else 's'} left)"
+    return f" ({attempts_left(left[name])})" if name in left else ""
 
 
 def send_pin(at: AtPort, pin: str, where: str) -> None:
