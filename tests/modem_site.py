@@ -38,21 +38,29 @@ def modem_tables(port: str, pin: str = "") -> str:
 class ModemSite:
     sim: ModemSim
     collector: HostCollector
-    stack: WebStack
+    stack: WebStack | None
     seeded: int = 0
     """Samples of RSSI stored before the collector started."""
 
-    def status(self, *args: str) -> subprocess.CompletedProcess:
-        """``traffic status`` with ``args``, as its own process."""
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """``traffic`` with ``args`` on the collector's config, as its own process."""
         return subprocess.run(
-            [sys.executable, "-m", "cli", "--config", str(self.collector.config), "status",
-             *args], capture_output=True, text=True, env=clean_env(), timeout=60,
+            [sys.executable, "-m", "cli", "--config", str(self.collector.config), *args],
+            capture_output=True, text=True, env=clean_env(), timeout=60,
             stdin=subprocess.DEVNULL)
+
+    def status(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("status", *args)
 
     def modem(self) -> dict[str, Any]:
         """The modem as ``traffic status --json`` gives it."""
         shown = self.status("--json")
         return json.loads(shown.stdout)["sources"]["modem"] if shown.returncode == 0 else {}
+
+    def wait_state(self, *states: str) -> dict[str, Any]:
+        """The modem once the collector has published it in one of ``states``."""
+        wait_until(lambda: self.modem().get("state") in states, f"the modem {states}", 30)
+        return self.modem()
 
     def wait_gauges(self, what: str, **expected: object) -> dict[str, Any]:
         """The modem once the collector has published ``expected`` among its gauges."""
@@ -61,6 +69,7 @@ class ModemSite:
 
     def get(self, path: str) -> str:
         """A page or an API answer through nginx."""
+        assert self.stack is not None
         with urllib.request.urlopen(self.stack.url + path, timeout=30) as answer:
             return answer.read().decode()
 
@@ -102,19 +111,23 @@ def seed_signal(config: Path, now: int, gap: tuple[int, int]) -> int:
 
 @contextlib.contextmanager
 def modem_site(tmp_path: Path, scenario: Scenario, pin: str = "",
-               signal_since: tuple[int, tuple[int, int]] | None = None) -> Iterator[ModemSite]:
-    """The modem simulator, a collector polling it and the web stack, all stopped after the
-    block; ``signal_since``: (now, gap) to store 48 hours of RSSI first (see ``seed_signal``)."""
+               signal_since: tuple[int, tuple[int, int]] | None = None, web: bool = True
+               ) -> Iterator[ModemSite]:
+    """The modem simulator, a collector polling it and (with ``web``) the web stack, all
+    stopped after the block, once the collector has published the modem's state;
+    ``signal_since``: (now, gap) to store 48 hours of RSSI first (see ``seed_signal``)."""
     with ModemSim(scenario) as sim:
         collector = HostCollector(tmp_path, modem_tables(sim.path, pin))
         seeded = seed_signal(collector.config, *signal_since) if signal_since else 0
         collector.start()
-        stack = WebStack(collector.config, tmp_path)
+        stack = WebStack(collector.config, tmp_path) if web else None
         try:
-            stack.start()
+            if stack is not None:
+                stack.start()
             site = ModemSite(sim, collector, stack, seeded)
-            wait_until(lambda: site.modem().get("state") == "up", "the modem's first poll", 30)
+            site.wait_state("up", "down", "refused")
             yield site
         finally:
-            stack.stop()
+            if stack is not None:
+                stack.stop()
             collector.kill()

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.collector_process import wait_until
 from tests.e2e.conftest import open_page, screenshot
 from tests.modem_site import HOUR, ModemSite, modem_site
 from tests.sim.modem import SIM_PIN, SIM_PUK, Scenario
@@ -100,7 +99,7 @@ def test_the_panel_follows_the_sim_and_the_refused_pin_is_told(
     screenshot(reloaded, "history-modem-puk-375")
 
     modem.sim.scenario.sim = SIM_PIN  # say the SIM was put back: its PIN is asked again
-    wait_until(lambda: modem.modem().get("state") == "refused", "the refused PIN")
+    modem.wait_state("refused")
     page.evaluate("traffic.refreshSources()")
     page.wait_for_selector("#notices .notice")
     words = ("The modem's SIM card refused its PIN: the PIN the box has for it is wrong. "
