@@ -533,8 +533,8 @@
     return data;
   }
 
-  /* The router's or modem's signal over the last 48 hours: one line per gauge, each on its own axis, and
-     a table of the means per hour. */
+  /* The router's or the modem's signal over the last 48 hours: one line per gauge, each on its
+     own axis, and a table of the means per hour. */
   async function drawSignal(element) {
     const names = element.dataset.gauges.split(" ").filter(function (name) {
       return GAUGES[name];

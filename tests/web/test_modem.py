@@ -37,7 +37,7 @@ def test_a_registered_modem_its_signal_chart_and_its_status_line(tmp_path: Path)
             "Signal good RSSI -83 dBm")
         assert 'id="chart-signal" data-source="modem" data-gauges="rssi"' in html
         assert "Signal of the modem, the last 48 hours" in html
-        assert "RSSI is the strength of the signal the modem receives." in html
+        assert "RSSI is the strength of the signal received." in html
         assert '<th scope="col">RSSI</th>' in html and "SINR" not in html
 
 
