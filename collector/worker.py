@@ -25,15 +25,15 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.sources import (
-    REFUSED_META,
     LoginRefused,
     Source,
+    forget_refused,
     label,
     make_source,
+    mark_refused,
     poll_interval,
+    refused_devices,
     refused_in_store,
-    settings_fingerprint,
-    store_salt,
 )
 from collector.spool import Spool, check_state_dir, entry_of, newer_state, spool_path, uses_spool
 from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
@@ -154,6 +154,8 @@ class Collector:
         {}: the types are read once it answers."""
         try:
             for watch in self.watches:
+                if hasattr(watch.source, "refused_before"):
+                    watch.source.refused_before = refused_devices(self.store, watch.config)
                 if refused_in_store(self.store, watch.config):
                     watch.refused, watch.failing_since = True, self.clock()
                     watch.error = "the login was refused before; fix the settings to try again"
@@ -184,18 +186,33 @@ class Collector:
         """Poll every source once (the first and the last poll of a run, ``collect --once``)."""
         return [delta for index in range(len(self.watches)) for delta in self.poll_source(index)]
 
+    def _refusal_lifted(self, watch: SourceWatch) -> bool:
+        """Whether the device that refused a source's login is gone (a modem whose SIM was
+        swapped for another): then it is polled again, and the new one is tried. A source that
+        cannot tell stays refused until its settings change."""
+        lifted = getattr(watch.source, "refusal_lifted", None)
+        if lifted is None or not lifted():
+            return False
+        watch.refused = False
+        log.info("source %s (%s): the device that refused the login is gone; trying again",
+                 watch.config.name, label(watch.config))
+        try:
+            forget_refused(self.store, watch.config)
+        except StoreError as error:
+            log.warning("source %s: the store could not forget the refused login (%s)",
+                        watch.config.name, error)
+        return True
+
     def poll_source(self, index: int) -> list[Delta]:
         watch = self.watches[index]
-        if watch.refused:
+        if watch.refused and not self._refusal_lifted(watch):
             return []
         try:
             readings = watch.source.poll()
         except Exception as error:  # a source's failure must not stop the others
             self._record(watch.failed(self.clock(), error))
             if watch.refused:
-                with self.store.consistent():  # the salt is made once
-                    self.store.set_meta(REFUSED_META + watch.config.name, settings_fingerprint(
-                        watch.config, store_salt(self.store)))
+                mark_refused(self.store, watch.config, getattr(watch.source, "refused_device", ""))
             self.publish()
             return []
         self._record(watch.answered(self.clock()))
