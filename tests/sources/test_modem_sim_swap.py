@@ -66,7 +66,7 @@ def test_a_swapped_sim_is_tried_and_the_one_that_refused_never_again(tmp_path: P
                                     "not sent again until the setting changes")
         time.sleep(POLLS_S)
         assert site.sim.pins_sent == [SECOND_PIN, SECOND_PIN]
-        assert not site.sim.sent("AT+CLCK=\"SC\",0")
+        assert not site.sim.asked("AT+CLCK=\"SC\",0")
     assert scenario.sim == SIM_PIN and scenario.pin_attempts == 2
 
 
