@@ -12,10 +12,12 @@ return as ``source_up``.
 """
 
 import logging
+import os
+import select
 import signal
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,21 +25,21 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.sources import (
-    REFUSED_META,
     LoginRefused,
     Source,
+    forget_refused,
     label,
     make_source,
+    mark_refused,
     poll_interval,
+    refused_devices,
     refused_in_store,
-    settings_fingerprint,
-    store_salt,
 )
 from collector.spool import Spool, check_state_dir, entry_of, newer_state, spool_path, uses_spool
 from traffic.config import Config, SourceConfig, mask_known, mask_secrets, mask_text, secret_values
 from traffic.counters import CounterState, Delta, Tracker
 from traffic.periods import FIVE_MIN_MS, now_ms
-from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE
+from traffic.published import REALTIME, REALTIME_WINDOW_MS, SAVE, pack_points
 from traffic.roles import key_of
 from traffic.runtime import check_runtime_dir
 from traffic.sites import publish_settings
@@ -130,8 +132,9 @@ class Collector:
         self.pending_gauges: list[GaugeSample] = []
         self.pending_events: list[Event] = []
         """Events the store could not take when they happened, for the next save."""
-        self.rates: deque[tuple[int, float, float]] = deque()
-        """The realtime points of the last minutes: time, download and upload bytes/s."""
+        self.rates = array("d")
+        """The realtime points of the last minutes, flat: time, download and upload bytes/s
+        of each (published packed, see ``traffic.published.pack_points``)."""
         self.read_at: int | None = None
         """When a poll last read a billed counter: polls that find none do not count."""
         self._saved = self._counters_of(self.tracker.state)
@@ -151,6 +154,8 @@ class Collector:
         {}: the types are read once it answers."""
         try:
             for watch in self.watches:
+                if hasattr(watch.source, "refused_before"):
+                    watch.source.refused_before = refused_devices(self.store, watch.config)
                 if refused_in_store(self.store, watch.config):
                     watch.refused, watch.failing_since = True, self.clock()
                     watch.error = "the login was refused before; fix the settings to try again"
@@ -181,18 +186,33 @@ class Collector:
         """Poll every source once (the first and the last poll of a run, ``collect --once``)."""
         return [delta for index in range(len(self.watches)) for delta in self.poll_source(index)]
 
+    def _refusal_lifted(self, watch: SourceWatch) -> bool:
+        """Whether the device that refused a source's login is gone (a modem whose SIM was
+        swapped for another): then it is polled again, and the new one is tried. A source that
+        cannot tell stays refused until its settings change."""
+        lifted = getattr(watch.source, "refusal_lifted", None)
+        if lifted is None or not lifted():
+            return False
+        watch.refused = False
+        log.info("source %s (%s): the device that refused the login is gone; trying again",
+                 watch.config.name, label(watch.config))
+        try:
+            forget_refused(self.store, watch.config)
+        except StoreError as error:
+            log.warning("source %s: the store could not forget the refused login (%s)",
+                        watch.config.name, error)
+        return True
+
     def poll_source(self, index: int) -> list[Delta]:
         watch = self.watches[index]
-        if watch.refused:
+        if watch.refused and not self._refusal_lifted(watch):
             return []
         try:
             readings = watch.source.poll()
         except Exception as error:  # a source's failure must not stop the others
             self._record(watch.failed(self.clock(), error))
             if watch.refused:
-                with self.store.consistent():  # the salt is made once
-                    self.store.set_meta(REFUSED_META + watch.config.name, settings_fingerprint(
-                        watch.config, store_salt(self.store)))
+                mark_refused(self.store, watch.config, getattr(watch.source, "refused_device", ""))
             self.publish()
             return []
         self._record(watch.answered(self.clock()))
@@ -456,9 +476,14 @@ class Collector:
             at = self.clock()
             if read:
                 self.read_at = at
-            self.rates.append((at, round(rx, 1), round(tx, 1)))
-            while self.rates[0][0] < at - REALTIME_WINDOW_MS:
-                self.rates.popleft()
+            rates = self.rates
+            rates.extend((at, round(rx, 1), round(tx, 1)))
+            oldest = at - REALTIME_WINDOW_MS
+            drop = 0
+            while rates[drop] < oldest:
+                drop += 3
+            if drop:
+                del rates[:drop]
 
     def publish(self) -> None:
         """Write what readers show beside the store, in one small file on the RAM disk: the
@@ -472,7 +497,7 @@ class Collector:
             self.store.publish(REALTIME, {
                 "site": self.config.site, "interval_s": self.config.collector.interval,
                 "updated": self.clock(), "read_at": self.read_at, "sources": sources,
-                "unsaved": unsaved, "points": list(self.rates)})
+                "unsaved": unsaved, "points": pack_points(self.rates)})
         if self.save_state["failing_since"] is not None:
             self._publish_save()  # the store may be back before the next save
 
@@ -509,6 +534,17 @@ class BucketMerger:
 
 def run(config: Config, store: Store, once: bool = False) -> int:
     """Collect until SIGTERM or SIGINT, then poll once more, commit and return 0."""
+    stop = Stop()
+    if not once:  # from the start: a stop asked for while the store opens is not lost
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    try:
+        return _run(config, store, stop, once)
+    finally:
+        stop.close()
+
+
+def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
     check_runtime_dir(config)
     if uses_spool(config):
         check_state_dir(config)
@@ -523,9 +559,6 @@ def run(config: Config, store: Store, once: bool = False) -> int:
         finally:
             collector.close()
         return 1 if collector.save_state["failing_since"] is not None else 0
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": None})
     polls = [Every(poll_interval(source, config), _logged(
@@ -625,6 +658,35 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     return 0
 
 
+class Stop(threading.Event):
+    """The collector's stop, which also makes a pipe readable: the poll loops wait on it with
+    one ``poll`` system call, where ``Event.wait`` with a timeout makes a lock and a waiter
+    and takes the condition's lock at every wake-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._readable, self._writable = os.pipe()
+
+    def set(self) -> None:
+        if not self.is_set():
+            super().set()
+            os.write(self._writable, b"x")
+
+    def waiter(self) -> Callable[[float], bool]:
+        """A ``wait(seconds)`` for one thread: True once stopped, else False after ``seconds``."""
+        poller = select.poll()
+        poller.register(self._readable, select.POLLIN)
+
+        def wait(seconds: float) -> bool:
+            return bool(poller.poll(seconds * 1000)) or self.is_set()
+        return wait
+
+    def close(self) -> None:
+        """Once every waiter has returned."""
+        os.close(self._readable)
+        os.close(self._writable)
+
+
 class Every(threading.Thread):
     """Runs ``job`` every ``seconds`` on a thread of its own until ``stop`` is set.
 
@@ -633,19 +695,21 @@ class Every(threading.Thread):
     5 s interval is more than the poll itself. A run that overruns its slot is not caught up.
     """
 
-    def __init__(self, seconds: float, job: Callable[[], None], stop: threading.Event) -> None:
+    def __init__(self, seconds: float, job: Callable[[], None], stop: Stop) -> None:
         super().__init__(name=job.__name__, daemon=True)
         self.seconds = seconds
         self.job = job
         self.stop = stop
 
     def run(self) -> None:
-        due = time.monotonic() + self.seconds
-        while not self.stop.wait(max(due - time.monotonic(), 0)):
+        wait = self.stop.waiter()
+        monotonic = time.monotonic
+        due = monotonic() + self.seconds
+        while not wait(max(due - monotonic(), 0)):
             self.job()
             due += self.seconds
-            if due < time.monotonic():
-                due = time.monotonic() + self.seconds
+            if due < monotonic():
+                due = monotonic() + self.seconds
 
 
 def _clock(at: int) -> str:

@@ -529,7 +529,15 @@
   const GAUGES = {
     rsrp: { name: "RSRP", unit: "dBm", color: COLORS.rsrp },
     sinr: { name: "SINR", unit: "dB", color: COLORS.sinr },
+    rssi: { name: "RSSI", unit: "dBm", color: COLORS.rsrp },
   };
+
+  /* The gauges a signal is shown by, as traffic.signal.shown_levels picks them: RSRP and SINR,
+     else RSSI (all a modem tells). */
+  function shownLevels(known) {
+    const levels = ["rsrp", "sinr"].filter(known);
+    return levels.length ? levels : ["rssi"].filter(known);
+  }
 
   function level(value, unit) {
     return String(Math.round(value * 100) / 100) + " " + unit;
@@ -556,8 +564,8 @@
     return data;
   }
 
-  /* The router's signal over the last 48 hours: one line per gauge, each on its own axis, and
-     a table of the means per hour. */
+  /* The router's or the modem's signal over the last 48 hours: one line per gauge, each on its
+     own axis, and a table of the means per hour. */
   async function drawSignal(element) {
     const names = element.dataset.gauges.split(" ").filter(function (name) {
       return GAUGES[name];
@@ -625,7 +633,11 @@
     p.dataset.source = name;
     const text = node("span", "notice-text");
     let detail = source.error;
-    if (source.state === "refused") {
+    if (source.state === "refused" && source.type === "modem") {
+      text.textContent = subject(source.label) + "'s SIM card refused its PIN: the PIN the box " +
+        "has for it is wrong.";
+      detail = "Check " + source.setting + "; it is not sent again until the settings change.";
+    } else if (source.state === "refused") {
       text.textContent = subject(source.label) + " does not let the box log in: the password " +
         "the box has for it is wrong.";
       detail = "Check " + source.setting + "; no more logins until the settings change.";
@@ -642,10 +654,10 @@
     return p;
   }
 
-  /* "RSRP -92 dBm, SINR 14 dB", each level kept on one line. */
+  /* "RSRP -92 dBm, SINR 14 dB" (a modem's "RSSI -73 dBm"), each level kept on one line. */
   function levels(gauges) {
     const small = node("small", "levels");
-    ["rsrp", "sinr"].filter(function (name) { return typeof gauges[name] === "number"; })
+    shownLevels(function (name) { return typeof gauges[name] === "number"; })
       .forEach(function (name, i) {
         if (i > 0) {
           small.append(", ");
@@ -656,7 +668,18 @@
     return small;
   }
 
-  /* What a router says of the mobile link, as pages.router_panel writes it. */
+  const ATTEMPTS_GAUGE = { "pin required": "pin_attempts", "puk required": "puk_attempts" };
+
+  /* "pin required (2 attempts left)", as traffic.sim.sim_words words it. */
+  function simWords(gauges) {
+    const count = gauges[ATTEMPTS_GAUGE[gauges.sim]];
+    if (typeof count !== "number") {
+      return gauges.sim;
+    }
+    return gauges.sim + " (" + count + " attempt" + (count === 1 ? "" : "s") + " left)";
+  }
+
+  /* What a router or modem says of the mobile link, as pages.router_panel writes it. */
   function routerPanel(name, source, index) {
     const gauges = source.gauges;
     const items = [["Operator", gauges.operator], ["Network", gauges.network_type]]
@@ -665,7 +688,10 @@
       items.push(["Connection", gauges.connection]);
     }
     if (gauges.sim && gauges.sim !== "ready") {
-      items.push(["SIM", gauges.sim]);
+      items.push(["SIM", simWords(gauges)]);
+    }
+    if (gauges.registration && !["home", "roaming"].includes(gauges.registration)) {
+      items.push(["Registration", gauges.registration]);
     }
     if (gauges.roaming === "yes") {
       items.push(["Roaming", "yes, on another operator's network"]);
@@ -693,7 +719,8 @@
     return section;
   }
 
-  const LINK_GAUGES = ["operator", "network_type", "connection", "rsrp", "sinr", "rsrq", "rssi"];
+  const LINK_GAUGES = ["operator", "network_type", "connection", "registration", "sim", "rsrp",
+                       "sinr", "rsrq", "rssi"];
 
   /* The notices and the router panels, from the collector's latest word on each source. */
   async function refreshSources() {

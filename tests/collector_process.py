@@ -15,6 +15,7 @@ from traffic.runtime import read_document
 from traffic.store import open_site_store
 
 POLL_S = 0.2
+STARTED = "INFO collector.worker: collecting every"
 
 
 class _Process:
@@ -119,9 +120,15 @@ class HostCollector(_Process):
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        """Start it and wait until it collects (or has exited): a stop sent before it has
+        set its handlers would kill it, and what it published before may still be there."""
+        log = Path(self.log.name)
+        started = log.read_text().count(STARTED)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli", "--config", str(self.config), "collect"],
             stdout=self.log, stderr=self.log, env=clean_env())
+        wait_until(lambda: log.read_text().count(STARTED) > started
+                   or self.process.poll() is not None, "the collector to start", timeout=60)
 
     def cli(self, *args: str) -> str:
         return subprocess.run([sys.executable, "-m", "cli", "--config", str(self.config),

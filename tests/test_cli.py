@@ -15,6 +15,7 @@ import pytest
 
 from traffic.counters import CounterState, Delta
 from traffic.periods import to_ms
+from traffic.published import unpack_points
 from traffic.runtime import read_document
 from traffic.store import open_store
 
@@ -268,7 +269,7 @@ def test_last_sample_is_the_last_counter_read_not_the_last_poll(
     realtime = tmp_path / "run" / "home.realtime"
     try:
         deadline = time.monotonic() + 30
-        while not realtime.exists() or len(read_document(realtime)["points"]) < 3:
+        while not realtime.exists() or len(unpack_points(read_document(realtime)["points"])) < 3:
             assert time.monotonic() < deadline and collector.poll() is None
             time.sleep(0.05)
         status = json.loads(run(tmp_path, "status", "--json").stdout)

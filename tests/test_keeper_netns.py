@@ -15,6 +15,7 @@ from tests.collector_process import POLL_S, CollectorProcess
 from tests.sim.link import Link
 from traffic.config import load_config
 from traffic.periods import to_ms
+from traffic.published import unpack_points
 from traffic.runtime import read_document
 from traffic.store import Event, open_site_store
 
@@ -108,7 +109,7 @@ def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path,
             assert "killed after 2s" in attempt.detail["output"]
         assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).returncode == 1
 
-        points = read_document(tmp_path / "run" / "home.realtime")["points"]
+        points = unpack_points(read_document(tmp_path / "run" / "home.realtime")["points"])
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(points)]
         assert max(gaps) < 2.5 * POLL_S * 1000, "polling kept its rhythm while connect hung"
 

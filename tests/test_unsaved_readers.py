@@ -50,6 +50,7 @@ def counting_unsaved(link: Link, spawn_collector: Callable[..., CollectorProcess
                      ) -> tuple[CollectorProcess, tuple[int, int]]:
     """A collector saving every 10 minutes, past its start-up save, with 3 MB sent since then
     and a few polls made. Returns it with the kernel's counters from before it started."""
+    link.static_neighbours()  # no ARP probe between the kernel's counters and the readers'
     collector = spawn_collector(save_interval=TEN_MINUTES)
     before = link.counters()
     collector.start()

@@ -125,13 +125,13 @@ class Tracker:
             return None
         max_rate = reading.max_rate or self.max_rate
         elapsed_s = (reading.at - previous.at) / 1000
-        grown = [counter_delta(getattr(previous, direction), current, same_life, reading.bits,
-                               elapsed_s, max_rate)
-                 for direction, current in (("rx", rx), ("tx", tx))]
-        if grown[0] is None or grown[1] is None:
+        bits = reading.bits
+        grown_rx = counter_delta(previous.rx, rx, same_life, bits, elapsed_s, max_rate)
+        grown_tx = counter_delta(previous.tx, tx, same_life, bits, elapsed_s, max_rate)
+        if grown_rx is None or grown_tx is None:
             log.warning(
                 __name__, "%s: dropped an implausible jump (rx %d -> %d, tx %d -> %d in %.1f s, "
                 "over the max rate of %d B/s); counting resumes from the new value",
                 reading.key, previous.rx, rx, previous.tx, tx, elapsed_s, max_rate)
             return None
-        return Delta(reading.key, previous.at, at, grown[0], grown[1])
+        return Delta(reading.key, previous.at, at, grown_rx, grown_tx)

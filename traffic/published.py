@@ -11,6 +11,8 @@ fail: what is not what a collector writes is taken as missing.
 """
 
 import math
+import sys
+from array import array
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -31,7 +33,33 @@ UNSAVED_FRESH_MS = 120_000
 
 def read_realtime(store: Store) -> dict[str, Any] | None:
     """The latest realtime document, or None when no collector has published one."""
-    return _checked(store, REALTIME, _is_realtime_document)
+    document = store.published(REALTIME)
+    if isinstance(document, dict) and isinstance(document.get("points"), bytes):
+        document["points"] = unpack_points(document["points"])
+    return document if isinstance(document, dict) and _is_realtime_document(document) else None
+
+
+def pack_points(flat: array) -> bytes:
+    """Realtime points (time, download, upload; flat, as doubles) as the collector publishes
+    them: little-endian bytes, copied at once, where a list of 120 points is marshalled
+    object by object at every poll. Times are milliseconds, exact as doubles."""
+    if sys.byteorder == "little":
+        return flat.tobytes()
+    swapped = array("d", flat)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def unpack_points(packed: bytes) -> list[tuple[int, float, float]] | None:
+    """``pack_points`` read back; None when ``packed`` is not a whole number of points."""
+    if len(packed) % 24:
+        return None
+    flat = array("d", packed)
+    if sys.byteorder != "little":
+        flat.byteswap()
+    if not all(math.isfinite(value) for value in flat):
+        return None
+    return [(int(flat[i]), flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
 
 
 def read_save(store: Store) -> dict[str, Any] | None:

@@ -10,7 +10,8 @@ from traffic.hints import Any
 from traffic.periods import from_ms, starts_day
 from traffic.quota import Beside, Usage
 from traffic.record import Record
-from traffic.signal import number
+from traffic.signal import GAUGE_UNITS, number, shown_levels
+from traffic.sim import sim_words
 from traffic.source_state import DOWN, REFUSED, UP, SourceState, billed_label
 from traffic.store import ALERT_DELIVERY_KINDS, ALERT_OUTCOMES, Delivery, Event, Store
 from traffic.units import format_duration, format_size, parse_size
@@ -192,7 +193,7 @@ def link_words(state: SourceState) -> list[str]:
     if gauges.get("connection") not in (None, "", "connected"):
         words.append(str(gauges["connection"]))
     if gauges.get("sim") not in (None, "", "ready"):
-        words.append(f"SIM {gauges['sim']}")
+        words.append(f"SIM {sim_words(gauges)}")
     if gauges.get("registration") not in (None, "", "home", "roaming"):
         words.append(f"registration {gauges['registration']}")
     if gauges.get("roaming") == "yes":
@@ -210,11 +211,10 @@ def signal_words(gauges: Mapping[str, float | str]) -> str:
 
 def signal_levels(gauges: Mapping[str, float | str]) -> list[str]:
     """RSRP and SINR; RSSI when neither is known (a modem's ``AT+CSQ``)."""
-    levels = [(name.upper(), number(gauges.get(name)), unit)
-              for name, unit in (("rsrp", "dBm"), ("sinr", "dB"))]
-    if all(value is None for _, value, _ in levels):
-        levels = [("RSSI", number(gauges.get("rssi")), "dBm")]
-    return [f"{name} {value:g} {unit}" for name, value, unit in levels if value is not None]
+    values = {name: value for name, given in gauges.items()
+              if (value := number(given)) is not None}
+    return [f"{name.upper()} {values[name]:g} {GAUGE_UNITS[name]}"
+            for name in shown_levels(values)]
 
 
 ALERTS_LISTED = 10

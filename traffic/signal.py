@@ -6,7 +6,7 @@ A value on a boundary belongs to the better band: RSRP -90 dBm is good, SINR 0 d
 With both, the worse word is the signal's: a strong signal drowned in interference is not good.
 """
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 QUALITIES = ("excellent", "good", "fair", "poor")
 """Best first."""
@@ -17,6 +17,11 @@ SINR_BANDS = ((20.0, "excellent"), (13.0, "good"), (0.0, "fair"))
 RSSI_BANDS = ((-73.0, "excellent"), (-83.0, "good"), (-93.0, "fair"))
 """dBm of a modem's ``AT+CSQ`` (CSQ 20, 15 and 10 and above, as modem guides word them): the
 word only when neither RSRP nor SINR is known."""
+
+LEVELS = ("rsrp", "sinr")
+"""The levels a router tells of its signal, shown together."""
+STRENGTH_ONLY = ("rssi",)
+"""The level shown when neither of ``LEVELS`` is known: all a modem tells through ``AT+CSQ``."""
 
 GAUGE_UNITS = {"rsrp": "dBm", "rssi": "dBm", "rsrq": "dB", "sinr": "dB",
                "month_rx": "bytes", "month_tx": "bytes", "rx_rate": "bytes/s",
@@ -52,6 +57,12 @@ def number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def shown_levels(known: Container[str]) -> list[str]:
+    """The gauges a signal is shown by, of those ``known``: RSRP and SINR, else RSSI."""
+    return ([name for name in LEVELS if name in known]
+            or [name for name in STRENGTH_ONLY if name in known])
 
 
 def gauges_quality(gauges: Mapping[str, float | str]) -> str | None:

@@ -19,8 +19,10 @@ STATES = (UP, DOWN, REFUSED, UNKNOWN)
 """up: it answered its latest poll; down: it is not answering; refused: it refused the login
 and is not asked again until its settings change; unknown: the collector has not published it
 (not running yet, or this table is new)."""
-LINK_GAUGES = ("operator", "network_type", "connection", "rsrp", "sinr", "rsrq", "rssi")
-"""A source that reports any of these sees the mobile link itself (a router, a modem)."""
+LINK_GAUGES = ("operator", "network_type", "connection", "registration", "sim", "rsrp", "sinr",
+               "rsrq", "rssi")
+"""A source that reports any of these sees the mobile link itself (a router, a modem): a modem
+without a SIM, or not registered, still has its panel to say so."""
 
 
 class SourceState(Record):

@@ -15,6 +15,8 @@ from traffic.published import read_keeper, read_save
 from traffic.quota import usage
 from traffic.report import iso, save_problem, signal_levels, usage_sentence
 from traffic.roles import source_name
+from traffic.signal import shown_levels
+from traffic.sim import sim_words
 from traffic.sites import known_sites, sites_use
 from traffic.source_state import (
     DOWN,
@@ -136,7 +138,7 @@ def router_panel(state: SourceState) -> RouterPanel:
     if gauges.get("connection") not in (None, "", "connected"):
         items.append(("Connection", str(gauges["connection"])))
     if gauges.get("sim") not in (None, "", "ready"):
-        items.append(("SIM", str(gauges["sim"])))
+        items.append(("SIM", sim_words(gauges)))
     if gauges.get("registration") not in (None, "", "home", "roaming"):
         items.append(("Registration", str(gauges["registration"])))
     if gauges.get("roaming") == "yes":
@@ -145,26 +147,23 @@ def router_panel(state: SourceState) -> RouterPanel:
                        signal_levels(gauges))
 
 
-SIGNAL_GAUGES = ("rsrp", "sinr")
-
-
 @dataclass(frozen=True)
 class SignalChart:
     source: str
     label: str
     gauges: list[str]
+    """RSRP and SINR (a router), else RSSI (a modem)."""
 
 
 def signal_chart(store: Store, states: list[SourceState]) -> SignalChart | None:
-    """The signal chart's source: the first table whose RSRP or SINR is stored; None when
-    no source reports a signal."""
+    """The signal chart's source: the first table with a signal level stored; None when no
+    source reports a signal."""
     stored: dict[str, set[str]] = {}
     for key, name in store.gauge_names():
-        if name in SIGNAL_GAUGES:
-            stored.setdefault(source_name(key), set()).add(name)
+        stored.setdefault(source_name(key), set()).add(name)
     for state in states:
-        if state.name in stored:
-            gauges = [name for name in SIGNAL_GAUGES if name in stored[state.name]]
+        gauges = shown_levels(stored.get(state.name, set()))
+        if gauges:
             return SignalChart(state.name, state.label, gauges)
     return None
 

@@ -130,6 +130,9 @@ def password_given_once(required: bool) -> Callable[[Mapping[str, Any]], None]:
 
 REFUSED_META = "login_refused:"
 """Store meta name prefix: the fingerprint of a source's settings whose login was refused."""
+REFUSED_DEVICE_META = "login_refused_devices:"
+"""Store meta name prefix: the devices that refused it (a modem's SIMs, by their ICCID), each
+with the settings it refused, as ``device_fingerprint`` writes them, separated by spaces."""
 SALT_META = "fingerprint_salt"
 
 
@@ -163,11 +166,50 @@ def store_salt(store: Any) -> str:
     return salt
 
 
-def mark_refused(store: Any, config: SourceConfig) -> None:
-    """Keep in the store that this source's login (PIN) was refused with its settings."""
+def device_fingerprint(settings: str, device: str, salt: str) -> str:
+    """A device (a SIM's ICCID) that refused a login with the settings of fingerprint
+    ``settings``, as the store keeps it: ``settings:device``, each hashed with its salt."""
+    import hashlib
+    import hmac
+
+    return f"{settings[:16]}:" + hmac.new(salt.encode(), device.encode(),
+                                          hashlib.sha256).hexdigest()[:32]
+
+
+REFUSED_DEVICES_KEPT = 8
+
+
+def mark_refused(store: Any, config: SourceConfig, device: str = "") -> None:
+    """Keep in the store that this source's login (PIN) was refused with its settings, and by
+    ``device`` (a SIM's ICCID) when the source tells it."""
     with store.consistent():  # the salt is made once
-        store.set_meta(REFUSED_META + config.name,
-                       settings_fingerprint(config, store_salt(store)))
+        salt = store_salt(store)
+        settings = settings_fingerprint(config, salt)
+        store.set_meta(REFUSED_META + config.name, settings)
+        if device:
+            kept = (store.get_meta(REFUSED_DEVICE_META + config.name) or "").split()
+            found = device_fingerprint(settings, device, salt)
+            kept = [mark for mark in kept if mark != found] + [found]
+            store.set_meta(REFUSED_DEVICE_META + config.name,
+                           " ".join(kept[-REFUSED_DEVICES_KEPT:]))
+
+
+def forget_refused(store: Any, config: SourceConfig) -> None:
+    """The device that refused the login is gone: the source is polled again. The devices that
+    refused it stay known (a SIM put back is not tried again)."""
+    store.set_meta(REFUSED_META + config.name, "")
+
+
+def refused_devices(store: Any, config: SourceConfig) -> Callable[[str], bool] | None:
+    """Whether a device (a SIM's ICCID) refused this source's login with its current settings;
+    None when the store names no device for them."""
+    kept = (store.get_meta(REFUSED_DEVICE_META + config.name) or "").split()
+    if not kept:
+        return None
+    salt = store_salt(store)
+    settings = settings_fingerprint(config, salt)
+    ours = {mark for mark in kept if mark.startswith(f"{settings[:16]}:")}
+    return (lambda device: device_fingerprint(settings, device, salt) in ours) if ours else None
 
 
 def refused_in_store(store: Any, config: SourceConfig) -> bool:

@@ -13,6 +13,7 @@ interface's message is in the queue before a new interface of the same name can 
 
 import errno
 import os
+import select
 import socket
 import struct
 from collections.abc import Iterable
@@ -120,6 +121,13 @@ class LinkEvents:
             self.socket.close()
             raise
         self._buffer = bytearray(MESSAGE_BUFFER)
+        self._poller = select.poll()
+        self._poller.register(self.socket, select.POLLIN)
+
+    def waiting(self) -> bool:
+        """Whether a message (or an overflow) waits: one ``poll`` system call, where a read
+        of an empty socket raises an exception."""
+        return bool(self._poller.poll(0))
 
     def read(self) -> tuple[list[LinkEvent], bool]:
         """The events queued since the last read, and whether the kernel dropped some because

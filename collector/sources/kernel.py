@@ -104,6 +104,7 @@ class KernelSource:
         self._missing: set[str] = set()
         self._watching: set[str] | None = None
         """The interfaces of the previous poll; None before the first poll of this run."""
+        self._keys: dict[str, str] = {}
         self._lives: dict[str, str] = {}
         """Each interface's last life seen, so that a link event of a new one is read once."""
         self._queued: list[Reading] = []
@@ -188,9 +189,14 @@ class KernelSource:
         ifindex, rx, tx = counters
         life = f"{self.boot_id}/{ifindex}"
         self._lives[name] = life
-        return Reading(key=f"{self.config.name}:{name}", at=self.clock(),
-                       counters={"rx": rx, "tx": tx}, life=life, bits=self.bits,
-                       resumed=resumed)
+        return Reading(self._key(name), self.clock(), {"rx": rx, "tx": tx}, life, self.bits,
+                       {}, resumed)
+
+    def _key(self, name: str) -> str:
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = f"{self.config.name}:{name}"
+        return key
 
     def _listen(self) -> None:
         """Take the link events as they come, so that each reading has the event's time."""
@@ -217,6 +223,8 @@ class KernelSource:
         if self._events is None:
             return
         try:
+            if not self._events.waiting():
+                return
             events, overflowed = self._events.read()
         except OSError as error:
             _log().warning("cannot read the kernel's link events any more (%s); counting goes "
@@ -253,7 +261,7 @@ class KernelSource:
                 or (self._lives.get(event.name) == life and not event.deleted)):
             return None
         self._lives[event.name] = life
-        return Reading(key=f"{self.config.name}:{event.name}", at=self.clock(),
+        return Reading(key=self._key(event.name), at=self.clock(),
                        counters={"rx": event.rx, "tx": event.tx}, life=life, bits=self.bits)
 
     def _warn_once(self, what: str, message: str) -> None:

@@ -37,10 +37,12 @@ from collector.sources import (
     SourceError,
     SourceType,
     mark_refused,
+    refused_devices,
     refused_in_store,
 )
 from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
 from traffic.counters import Reading
+from traffic.sim import attempts_left
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +287,20 @@ def attempts(at: AtPort) -> dict[str, int]:
     return found
 
 
+def sim_id(at: AtPort) -> str:
+    """The SIM's ICCID (``AT+CCID``, else Huawei's ``AT^ICCID?``), readable before its PIN is
+    entered: what tells one SIM from another. "" when the modem tells neither."""
+    for command in ("AT+CCID", "AT^ICCID?"):
+        with contextlib.suppress(AtError):
+            for line in at.command(command):
+                found = (line.partition(":")[2] if ":" in line else line).strip().strip('"')
+                if found.isalnum() and len(found) >= 10:
+                    return found
+    return ""
+
+
 def attempts_text(left: dict[str, int], name: str = "pin_attempts") -> str:
-    if name not in left:
-        return ""
-    count = left[name]
-    return f" ({count} attempt{'' if count == 1 else 's'} left)"
+    return f" ({attempts_left(left[name])})" if name in left else ""
 
 
 def send_pin(at: AtPort, pin: str, where: str) -> None:
@@ -377,6 +388,14 @@ class ModemSource:
         self._held = ""
         """Who held the port at the latest poll (said once while it lasts)."""
         self._refused = ""
+        self.refused_device = ""
+        """The ICCID of the SIM that refused the PIN ("" when the modem did not tell it), for
+        the collector to keep."""
+        self._refused_sims: set[str] = set()
+        """The ICCIDs of the SIMs that refused the PIN in this run."""
+        self.refused_before: Callable[[str], bool] | None = None
+        """Whether the store says a SIM (by its ICCID) refused the PIN of these settings; None
+        when it names none. Set by the collector."""
         self._said: set[str] = set()
 
     def poll(self) -> list[Reading]:
@@ -404,6 +423,32 @@ class ModemSource:
     def refuse(self, reason: str) -> None:
         with self._lock:
             self._refused = reason
+
+    def refused_sim(self, iccid: str) -> bool:
+        """Whether the SIM of ``iccid`` refused the PIN of these settings, in this run or
+        before."""
+        return bool(iccid) and (iccid in self._refused_sims or (
+            self.refused_before is not None and self.refused_before(iccid)))
+
+    def refusal_lifted(self) -> bool:
+        """Whether the SIM that refused the PIN has been swapped for one that did not (its
+        ICCID tells): then the modem is polled again, and the PIN sent when the SIM asks.
+        Asked by the collector at each of its polls while the PIN stays refused: one short
+        exchange, no PIN sent; never while no SIM is known to have refused it (a modem that
+        does not tell the ICCID: the settings have to change)."""
+        if not self._refused_sims and self.refused_before is None:
+            return False
+        with self._lock, contextlib.ExitStack() as stack:
+            try:
+                iccid = sim_id(self.open(stack))
+            except (Held, SourceError):
+                return False
+            if not iccid or self.refused_sim(iccid):
+                return False
+            self._refused, self.refused_device = "", ""
+            log.info("source %s (modem): another SIM is in the modem; its PIN is sent when "
+                     "it asks", self.config.name)
+            return True
 
     def close(self) -> None:
         """Nothing is held between polls."""
@@ -455,11 +500,7 @@ class ModemSource:
                 self._say_once("last", logging.ERROR, "the SIM has a single PIN attempt left: "
                                "not tried automatically; enter it by hand")
             else:
-                try:
-                    send_pin(at, self.pin(), self.where)
-                except LoginRefused as error:
-                    self._refused = str(error)
-                    raise
+                self._send_pin(at)
                 log.info("source %s (modem): the SIM accepted its PIN", self.config.name)
                 state = sim_state(at)
         found: dict[str, float | str] = {"sim": SIM_STATES.get(state, state.lower())}
@@ -469,6 +510,21 @@ class ModemSource:
             self._say_once("puk", logging.ERROR, "the SIM is locked and asks for its PUK; "
                            "nothing is sent to it: enter the PUK by hand")
         return found
+
+    def _send_pin(self, at: AtPort) -> None:
+        """The PIN, unless this SIM (by its ICCID) refused it before; ``LoginRefused`` when it
+        refuses it now, or did before."""
+        iccid = sim_id(at)
+        try:
+            if self.refused_sim(iccid):
+                raise LoginRefused(f"this SIM refused the PIN of {self.where} before; it is "
+                                   "not sent again until the setting changes")
+            send_pin(at, self.pin(), self.where)
+        except LoginRefused as error:
+            self._refused, self.refused_device = str(error), iccid
+            if iccid:
+                self._refused_sims.add(iccid)
+            raise
 
     def _say_once(self, what: str, level: int, message: str) -> None:
         if what not in self._said:
@@ -493,19 +549,27 @@ def switch_pin_lock(config: SourceConfig, where: str, store: Any, on: bool, type
                     clock: Clock, wait_s: float = 5.0) -> str:
     """``traffic modem pin-lock on|off``: the SIM asks for its PIN at power-on or not, with the
     PIN of the settings (or ``typed`` when they have none). A PIN of the settings the SIM
-    refused before is not sent; one it refuses now is kept as refused, as the collector keeps
-    it. The port is waited for ``wait_s`` while another program holds it (the collector's own
-    short exchanges). Returns what was done; ``SourceError`` says why not."""
+    refused before (this SIM, by its ICCID, or any while the collector holds it refused) is
+    not sent; one it refuses now is kept as refused, as the collector keeps it. The port is
+    waited for ``wait_s`` while another program holds it (the collector's own short
+    exchanges). Returns what was done; ``SourceError`` says why not."""
     source = ModemSource(config, clock, where)
+    source.refused_before = refused_devices(store, config)
     if source.pin() and refused_in_store(store, config):
         raise SourceError(f"the SIM refused the PIN of {where} before: it is not sent again "
                           "until the setting changes")
     pin = source.pin() or typed
     deadline = time.monotonic() + wait_s
+    iccid = ""
     while True:
         try:
             with contextlib.ExitStack() as stack:
-                return _switch(source.open(stack), pin, on, where)
+                at = source.open(stack)
+                iccid = sim_id(at)
+                if source.pin() and source.refused_sim(iccid):
+                    raise SourceError(f"this SIM refused the PIN of {where} before: it is not "
+                                      "sent again until the setting changes")
+                return _switch(at, pin, on, where)
         except Held as error:
             if time.monotonic() >= deadline:
                 raise SourceError(f"{error}: stop it, or set port to another of the modem's "
@@ -513,7 +577,7 @@ def switch_pin_lock(config: SourceConfig, where: str, store: Any, on: bool, type
             time.sleep(0.2)
         except LoginRefused:
             if source.pin():
-                mark_refused(store, config)
+                mark_refused(store, config, iccid)
             raise
 
 

@@ -8,6 +8,7 @@ between two users) and answers on a thread, echoing each command as modems do by
 modem), ``AT+COPS?``, Huawei's ``AT^SYSINFOEX`` and ``AT^CPIN?`` (``ERROR`` unless
 ``huawei``), ``AT+CPINR`` (``ERROR`` when ``huawei``: those tell attempts through ``^CPIN``),
 ``AT+CPIN?`` (``READY``, ``SIM PIN``, ``SIM PUK``, or ``+CME ERROR: 10`` for ``missing``),
+``AT+CCID`` (``AT^ICCID?`` when ``huawei``; ``ERROR`` without an ``iccid``),
 ``AT+CPIN="PIN"`` (a wrong PIN costs an attempt and answers ``+CME ERROR: 16``; the last one
 turns the SIM to ``SIM PUK``), ``AT+CLCK="SC",<0|1|2>[,"PIN"]``. Anything else is ``ERROR``.
 Until the SIM is ready the modem is not registered and has no operator. Every command
@@ -67,6 +68,8 @@ class Scenario:
     puk_attempts: int = PUK_TRIES
     pin_lock: bool = True
     echo: bool = True
+    iccid: str | None = None
+    """The SIM's ICCID (``AT+CCID``, Huawei's ``AT^ICCID?``); None: the modem does not tell."""
     messages: list["Stored"] = field(default_factory=list)
     csdh: bool = True
     """Whether ``AT+CSDH`` is answered (an old modem lists no lengths)."""
@@ -251,6 +254,12 @@ class ModemSim:
         return [f"^CPIN: {code},,{self.scenario.puk_attempts},{self.scenario.pin_attempts},"
                 f"{PUK_TRIES},{PIN_TRIES}"]
 
+    def _ccid(self, huawei: str | None) -> list[str]:
+        if self.scenario.iccid is None or self.scenario.huawei != bool(huawei):
+            raise _Error("ERROR")
+        self._sim_ready()
+        return [f"{'^ICCID' if huawei else '+CCID'}: {self.scenario.iccid}"]
+
     def _cpin_enter(self, pin: str) -> list[str]:
         self._sim_ready()
         if self.scenario.sim != SIM_PIN:
@@ -410,6 +419,7 @@ COMMANDS: list[tuple[str, Callable[..., list[str]]]] = [
     (r"AT\+CPIN\?", ModemSim._cpin_query),
     (r"AT\+CPINR", ModemSim._cpinr),
     (r"AT\^CPIN\?", ModemSim._huawei_cpin),
+    (r"AT(?:\+CCID|(\^)ICCID\?)", ModemSim._ccid),
     (r'AT\+CPIN="?([^"]*)"?', ModemSim._cpin_enter),
     (r'AT\+CLCK="SC",([012])(?:,"([^"]*)")?', ModemSim._clck),
     (r"AT\+CMGF=([01])", ModemSim._cmgf),

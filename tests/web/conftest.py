@@ -1,5 +1,7 @@
+import re
 from collections.abc import Iterator
 from datetime import datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,17 @@ def router_app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def router_client(router_app: Flask) -> FlaskClient:
     return router_app.test_client()
+
+
+def element_text(html: str, element_id: str) -> str:
+    """The text inside the element with ``element_id``, tags dropped, spaces collapsed."""
+    start = html.index(f'id="{element_id}"')
+    body = html[html.index(">", start) + 1:]
+    depth, position = 1, 0
+    for tag in re.finditer(r"<(/?)(div|section|ul|p)\b[^>]*>", body):
+        depth += -1 if tag.group(1) else 1
+        if depth == 0:
+            position = tag.start()
+            break
+    words = " ".join(unescape(re.sub(r"<[^>]+>", " ", body[:position])).split())
+    return re.sub(r" (?=[,.])", "", words)

@@ -2,8 +2,6 @@
 bill in /api/v1/usage, a gauge's history in /api/v1/series, /metrics, and the dashboard's HTML.
 The store and the collector's sources document are written as the collector writes them."""
 
-import re
-from html import unescape
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from tests.web.conftest import (
     HOUR,
     NOW,
     ROUTER_GAUGES,
+    element_text,
     publish,
     router_config,
     rsrp_at,
@@ -195,29 +194,15 @@ def test_metrics_of_a_router_not_answering_leave_out_its_stale_gauges(
     assert 'traffic_source_info{site="home",source="router"' not in text
 
 
-def _text(html: str, element_id: str) -> str:
-    """The text inside the element with ``element_id``, tags dropped, spaces collapsed."""
-    start = html.index(f'id="{element_id}"')
-    body = html[html.index(">", start) + 1:]
-    depth, position = 1, 0
-    for tag in re.finditer(r"<(/?)(div|section|ul|p)\b[^>]*>", body):
-        depth += -1 if tag.group(1) else 1
-        if depth == 0:
-            position = tag.start()
-            break
-    words = " ".join(unescape(re.sub(r"<[^>]+>", " ", body[:position])).split())
-    return re.sub(r" (?=[,.])", "", words)
-
-
 def test_dashboard_shows_the_router_its_signal_word_and_the_comparisons(router_client) -> None:
     html = router_client.get("/").get_data(as_text=True)
-    assert _text(html, "compare") == (
+    assert element_text(html, "compare") == (
         "The router counted 6.70 GB, this box 6.60 GB (0.10 GB apart). "
         "The router's own month: 7.80 GB, this box 6.60 GB (1.20 GB apart).")
-    assert _text(html, "routers") == ("The router Operator Telia Network LTE Signal fair "
+    assert element_text(html, "routers") == ("The router Operator Telia Network LTE Signal fair "
                                       "RSRP -92 dBm, SINR 14.5 dB")
     assert 'class="quality quality-fair"' in html
-    assert _text(html, "notices") == ""
+    assert element_text(html, "notices") == ""
     assert 'id="chart-signal" data-source="router" data-gauges="rsrp sinr"' in html
     assert 'id="table-signal"' in html and "Signal of the router, the last 48 hours" in html
     assert 'id="event-list"' in html  # the router's outages are told, keeper or not
@@ -228,9 +213,9 @@ def test_dashboard_tells_the_family_the_router_is_not_answering(
     publish(router_app.config["TRAFFIC"], failing_since=NOW - 1_080_000,
             error="http://192.168.8.1/: timed out")
     html = router_client.get("/").get_data(as_text=True)
-    assert _text(html, "notices") == ("The router is not answering since 3 Nov 11:42. "
+    assert element_text(html, "notices") == ("The router is not answering since 3 Nov 11:42. "
                                       "http://192.168.8.1/: timed out")
-    assert _text(html, "routers") == ""  # its last signal would be stale
+    assert element_text(html, "routers") == ""  # its last signal would be stale
 
 
 def test_dashboard_tells_the_family_the_router_refused_the_login(
@@ -238,7 +223,7 @@ def test_dashboard_tells_the_family_the_router_refused_the_login(
     publish(router_app.config["TRAFFIC"], failing_since=NOW - 60_000, refused=True,
             error="login refused (108006)")
     html = router_client.get("/").get_data(as_text=True)
-    assert _text(html, "notices") == (
+    assert element_text(html, "notices") == (
         "The router does not let the box log in: the password the box has for it is wrong. "
         "Check sources[1].password_file; no more logins until the settings change.")
 
@@ -246,7 +231,7 @@ def test_dashboard_tells_the_family_the_router_refused_the_login(
 def test_dashboard_without_a_router_has_no_router_parts(client) -> None:
     html = client.get("/").get_data(as_text=True)
     assert "chart-signal" not in html and 'id="event-list"' not in html
-    assert _text(html, "compare") == "" and _text(html, "routers") == ""
+    assert element_text(html, "compare") == "" and element_text(html, "routers") == ""
 
 
 MODEM_TOML = ('timezone = "Europe/Stockholm"\n[quota]\nmonthly = "40 GB"\nbilling_day = 8\n'
@@ -269,7 +254,7 @@ def test_dashboard_shows_the_modem_its_signal_and_registration(tmp_path: Path) -
     publish_modem(config, gauges={"sim": "ready", "rssi": -85.0, "registration": "searching",
                                   "operator": "Telia", "network_type": "LTE"})
     html = application.test_client().get("/").get_data(as_text=True)
-    assert _text(html, "routers") == ("The modem Operator Telia Network LTE Registration "
+    assert element_text(html, "routers") == ("The modem Operator Telia Network LTE Registration "
                                       "searching Signal fair RSSI -85 dBm")
     metrics = application.test_client().get("/metrics").get_data(as_text=True)
     assert ('traffic_source_info{site="home",source="modem",type="modem",label="modem",'
@@ -285,6 +270,6 @@ def test_dashboard_tells_the_family_the_modems_pin_was_refused(tmp_path: Path) -
     publish_modem(config, failing_since=NOW - 60_000, refused=True, gauges={},
                   error="the SIM refused the PIN of sources 'modem' (2 attempts left)")
     html = application.test_client().get("/").get_data(as_text=True)
-    assert _text(html, "notices") == (
+    assert element_text(html, "notices") == (
         "The modem's SIM card refused its PIN: the PIN the box has for it is wrong. "
         "Check sources[1].pin_file; it is not sent again until the settings change.")
