@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector_process import CollectorProcess
+from tests.collector_process import CollectorProcess, HostCollector
 from tests.sim.link import Link, sh
 from tests.sim.modem import ModemSim, Scenario
 from tests.test_alerts_netns import NearReceiver
@@ -143,3 +143,40 @@ def test_commands_by_text_message_through_the_modem(
         assert KEY not in (tmp_path / "collector.log").read_text()
     finally:
         collector.stop()
+
+
+def test_usage_and_a_reboot_of_the_box_through_the_modem(sim: ModemSim, tmp_path: Path
+                                                          ) -> None:
+    """On this host (no link needed): ``usage`` is answered; ``reboot`` through a modem reboots
+    the box with ``sms.reboot_command``, the answer sent first."""
+    rebooted = tmp_path / "rebooted"
+    lock_dir = tmp_path / "lock"
+    lock_dir.mkdir()
+    collector = HostCollector(tmp_path, (
+        f'[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n'
+        f'[[sources]]\ntype = "modem"\nport = "{sim.path}"\nlock_dir = "{lock_dir}"\n'
+        f'[quota]\nmonthly = "10 GB"\ndaily = "1 GB"\n'
+        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        f'reboot_command = ["sh", "-c", "echo $0 > {rebooted}", "box"]\n'))
+    collector.start()
+    try:
+        sim.receive(ALLOWED, f"{KEY} usage")
+        sim.receive(ALLOWED, f"{KEY} reboot")
+        deadline = time.monotonic() + 20
+        while not rebooted.exists():
+            assert time.monotonic() < deadline, (tmp_path / "collector.log").read_text()
+            time.sleep(0.1)
+    finally:
+        collector.stop()
+    usage, reboot = answers(sim, ALLOWED)
+    assert "of 10 GB used" in usage and " of 1 GB. At this pace " in usage, usage
+    assert reboot == "Rebooting the box now."
+    assert rebooted.read_text() == "box\n"
+    config = load_config(collector.config, environ={}, system_path=None)
+    store = open_site_store(config, create=False)
+    try:
+        [event] = store.events(kinds=("reboot",))
+    finally:
+        store.close()
+    assert (event.detail["target"], event.detail["ok"], event.detail["command"][0]) == (
+        "box", True, "sh")
