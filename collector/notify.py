@@ -71,8 +71,12 @@ from traffic.store import Delivery, Event, Store
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY_S = 60
-"""How often the collector looks for deliveries that are due (retries, a link back up); an
-alert just raised is delivered at once."""
+"""How often the collector looks again while a delivery is due but waits (the link is down,
+its URL failed) or the store fails; an alert just raised is delivered at once, a retry at its
+time."""
+DELIVER_IDLE_S = 300
+"""The longest sleep of the deliverer with nothing to send (each look costs the scheduler's
+hand-over, a tenth of a poll's CPU when it came every minute)."""
 SEND_TIMEOUT_S = 30.0
 """How long one send may take: a plugin's own socket timeouts (4 s by default) come first, and
 a send under way at a stop ends well within supervisor's stopwaitsecs (60 s)."""
@@ -345,6 +349,17 @@ class Deliverer:
                 if not self._deliver(queue.popleft()) or not queue or queue[0].next_at > now:
                     queues.remove(queue)
         return handled
+
+    def next_run_at(self) -> int | None:
+        """When ``run_due`` may have something to do next: the soonest retry; in
+        ``DELIVER_EVERY_S`` while a delivery is due but waits (for the link, behind its URL's
+        failure); None while the outbox is empty (an alert raised wakes the deliverer)."""
+        pending = self.store.pending_deliveries()
+        if not pending:
+            return None
+        now = self.clock()
+        soonest = min(delivery.next_at for delivery in pending)
+        return soonest if soonest > now else now + DELIVER_EVERY_S * 1000
 
     def _deliver(self, delivery: Delivery) -> bool:
         """Send one delivery and record how it ended; False when its URL gets nothing more

@@ -20,7 +20,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -573,13 +573,12 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         scheduler.add_job(_logged(collector.retry_store, "retry the store"), "interval",
                           seconds=STORE_RETRY_S, id="retry")
     from collector.alerts import AlertChecker, AlertLoop
-    from collector.notify import DELIVER_EVERY_S, Deliverer
-
-    def deliver_now() -> None:
-        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+    from collector.notify import DELIVER_EVERY_S, DELIVER_IDLE_S, Deliverer
 
     alerts = AlertLoop(AlertChecker(config, store, collector.clock, collector.alert_snapshot),
-                       collector.watch_billed_bytes, deliver_now, stop)
+                       collector.watch_billed_bytes,
+                       lambda: wake_deliverer(),
+                       stop)
     collector.alerts_due = alerts.wake
     keeper = None
     if config.keeper.enabled:
@@ -597,10 +596,13 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
 
         sms = SmsControl(config, store, sms_channel(config, config.sms.via or None),
                          collector.clock, collector.sources, lambda: collector.unsaved()[0],
-                         collector.save, deliver_now)
+                         collector.save, lambda: wake_deliverer())
         polls.append(Every(config.sms.check_every, _logged(sms.check, "read text messages"),
                            stop))
     deliverers: list[Deliverer] = []
+    deliver_lock = threading.Lock()
+    wakes = [0]
+    """Wake-ups asked while a run was under way: that run must not put the next one off."""
 
     def start_deliverer() -> None:
         """The deliverer gives the store the URLs' fingerprints and recovers the sends cut
@@ -610,9 +612,29 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         deliverers.append(deliverer)
 
     def deliver() -> None:
+        """Send what is due, then sleep until something may be (``Deliverer.next_run_at``);
+        an alert raised meanwhile wakes it, and a failure leaves it at ``DELIVER_EVERY_S``."""
+        with deliver_lock:
+            woken = wakes[0]
         if not deliverers:
             start_deliverer()
-        deliverers[0].run_due()
+        handled = deliverers[0].run_due()
+        next_at = deliverers[0].next_run_at()
+        if next_at is None:
+            wait_s: float = DELIVER_IDLE_S
+        elif handled:
+            wait_s = 1.0  # what the run left (another URL's turn) goes on at once
+        else:
+            wait_s = min(max((next_at - collector.clock()) / 1000, 1.0), DELIVER_IDLE_S)
+        with deliver_lock:
+            if wakes[0] == woken and not stop.is_set():  # else the wake's "now" stands
+                scheduler.modify_job("deliver", next_run_time=datetime.now(UTC)
+                                     + timedelta(seconds=wait_s))
+
+    def wake_deliverer() -> None:
+        with deliver_lock:
+            wakes[0] += 1
+            scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
     try:
         start_deliverer()
     except StoreError as error:
