@@ -30,7 +30,9 @@ session code (its login, its refusals and its lock-outs), with the same length r
 joins the parts itself).
 
 A channel is made once per source and process (``sms_channel``): a router's session is shared
-by everything that sends or reads its SMS in the process.
+by everything that sends or reads its SMS in the process. In the collector, the channel uses
+the collector's own source object (``use_devices``): one session with the router, whose refused
+login is not tried again, and one user of the modem's port at a time.
 """
 
 import contextlib
@@ -40,8 +42,7 @@ import logging
 import re
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -119,6 +120,8 @@ class SmsChannel(Protocol):
 def to_gsm(text: str) -> str:
     """``text`` in the characters of the GSM alphabet's basic table (see the module's
     text)."""
+    import unicodedata  # a megabyte and a half of tables: only when a text is sent
+
     out = []
     for char in text:
         if char in GSM_CODE:
@@ -186,15 +189,14 @@ class ModemSms:
     """SMS through a modem's AT port, opened for each exchange as the ``modem`` source opens
     it (its port setting or the port found, its locks)."""
 
-    def __init__(self, source: SourceConfig, timezone: ZoneInfo,
+    def __init__(self, source: SourceConfig, timezone: ZoneInfo, device: Any = None,
                  held_wait_s: float = HELD_WAIT_S) -> None:
         from collector.sources.modem import ModemSource
 
         self.name = source.name
         self.timezone = timezone
         self.held_wait_s = held_wait_s
-        self._modem = ModemSource(source, now_ms)
-        self._lock = threading.Lock()
+        self._modem = device or ModemSource(source, now_ms)
 
     def inbox(self) -> list[Sms]:
         from collector.sources.modem import AtError
@@ -266,7 +268,7 @@ class ModemSms:
         problems as ``SmsError``."""
         from collector.sources.modem import AtError
 
-        with self._lock, self._failures(what), contextlib.ExitStack() as stack:
+        with self._modem.port_lock, self._failures(what), contextlib.ExitStack() as stack:
             at = self._open(stack)
             try:
                 at.command("AT+CMGF=1")
@@ -326,6 +328,17 @@ def cms_words(answer: str) -> str:
 
 _channels: dict[str, SmsChannel] = {}
 _channels_lock = threading.Lock()
+_devices: dict[str, Any] = {}
+"""The running collector's source objects by source name (``use_devices``)."""
+
+
+def use_devices(devices: Mapping[str, Any]) -> None:
+    """The channels of these sources are made on these objects (the collector's own
+    ``ModemSource`` and ``HilinkSource``), not on objects of their own."""
+    with _channels_lock:
+        _devices.clear()
+        _devices.update(devices)
+        _channels.clear()
 
 
 def sms_channel(config: Config, source_name: str | None = None) -> SmsChannel:
@@ -338,7 +351,7 @@ def sms_channel(config: Config, source_name: str | None = None) -> SmsChannel:
     with _channels_lock:
         if key not in _channels:
             make: Callable[..., SmsChannel] = ModemSms if source.type == "modem" else HilinkSms
-            _channels[key] = make(source, config.timezone)
+            _channels[key] = make(source, config.timezone, _devices.get(source.name))
         return _channels[key]
 
 
@@ -370,12 +383,12 @@ class HilinkSms:
 
     PAGE = 20
 
-    def __init__(self, source: SourceConfig, timezone: ZoneInfo) -> None:
+    def __init__(self, source: SourceConfig, timezone: ZoneInfo, device: Any = None) -> None:
         from collector.sources.hilink import HilinkSource
 
         self.name = source.name
         self.timezone = timezone
-        self._router = HilinkSource(source, now_ms)
+        self._router = device or HilinkSource(source, now_ms)
 
     def inbox(self) -> list[Sms]:
         waiting = int(self._call("read the messages",

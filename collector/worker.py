@@ -550,6 +550,11 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         check_state_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
+    from collector.sms import SMS_TYPES, use_devices
+
+    if any(source.type in SMS_TYPES for source in config.sources):
+
+        use_devices({watch.config.name: watch.source for watch in collector.watches})
     settings = _logged(lambda: publish_settings(store, config), "publish settings")
     settings()
     if once:

@@ -168,6 +168,7 @@ def test_a_threshold_alert_from_traffic_collect_reaches_the_router_and_the_modem
     assert number == NUMBER
     assert re.match(r"50% of the monthly limit is used: 6\d(\.\d)? MB of 100 MB", text), text
     assert sim.sent == [("+46700000002", text)]
+    assert len(router.login_attempts) == 1  # the SMS went on the collector's own session
     config = make_config(collector.config.parent, collector.config.read_text())
     store = open_site_store(config, create=False)
     wait_until(lambda: kinds(store).count("alert_sent") == 2, "both sends recorded")

@@ -424,6 +424,12 @@ class ModemSource:
         with self._lock:
             self._refused = reason
 
+    @property
+    def port_lock(self) -> threading.Lock:
+        """Held while the port is in use: by a poll, and by whatever else uses the port of
+        this modem in the process (its SMS), which then never finds it held by itself."""
+        return self._lock
+
     def refused_sim(self, iccid: str) -> bool:
         """Whether the SIM of ``iccid`` refused the PIN of these settings, in this run or
         before."""
