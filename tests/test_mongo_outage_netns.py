@@ -100,6 +100,7 @@ def outage_mid_transfer(link: Link, server: Server, tmp_path: Path,
     the sink and the sender still sending."""
     collector = spawn_collector(store_url=server.url)
     spool = tmp_path / "state" / "home.spool"
+    link.static_neighbours()  # no ARP probe after the last poll: stored equals the kernel's
     before = link.counters()
     collector.start()
     sink = link.start_sink()
