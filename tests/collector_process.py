@@ -12,7 +12,7 @@ from tests.sim.link import Link
 from tests.stack import clean_env
 from traffic.config import load_config
 from traffic.runtime import read_document
-from traffic.store import open_site_store
+from traffic.store import Event, open_site_store
 
 POLL_S = 0.2
 STARTED = "INFO collector.worker: collecting every"
@@ -94,7 +94,7 @@ class CollectorProcess(_Process):
 
     def _published_updated(self) -> int | None:
         script = ("import sys; from traffic.config import load_config; "
-                  "from traffic.store import open_site_store; "
+                  "from traffic.store import Event, open_site_store; "
                   "s = open_site_store(load_config(sys.argv[1], environ={}, system_path=None)); "
                   "print((s.published('realtime') or {}).get('updated'))")
         out = subprocess.run(self.link.in_near(sys.executable, "-c", script, str(self.config)),
@@ -142,6 +142,16 @@ class HostCollector(_Process):
             return store.totals(start, end, keys)
         finally:
             store.close()
+
+
+def events(collector: "CollectorProcess | HostCollector") -> list[Event]:
+    """The events in the collector's store, oldest first."""
+    config = load_config(collector.config, environ={}, system_path=None)
+    store = open_site_store(config, create=False)
+    try:
+        return list(reversed(store.events(limit=1000)))
+    finally:
+        store.close()
 
 
 def wait_until(done: Callable[[], bool], what: str, timeout: float = 20) -> None:

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.collector_process import CollectorProcess
+from tests.collector_process import CollectorProcess, events
 from tests.sim import receivers
 from tests.sim.link import Link
 from tests.stack import clean_env
 from traffic.config import load_config
-from traffic.store import Event, open_site_store
+from traffic.store import open_site_store
 
 pytestmark = pytest.mark.netns
 LIMIT = 4_000_000
@@ -68,14 +68,6 @@ def receiver(link: Link) -> Iterator[NearReceiver]:
     yield running
     running.close()
 
-
-def events(collector: CollectorProcess) -> list[Event]:
-    config = load_config(collector.config, environ={}, system_path=None)
-    store = open_site_store(config, create=False)
-    try:
-        return list(reversed(store.events(limit=1000)))
-    finally:
-        store.close()
 
 
 def pending(collector: CollectorProcess) -> int:

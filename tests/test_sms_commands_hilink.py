@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector_process import HostCollector
+from tests.collector_process import HostCollector, events
 from tests.sim.hilink import HilinkSim
 from tests.sim.receivers import JsonReceiver
 from tests.test_sms_commands_netns import ALLOWED, KEY, STRANGER, alive
-from traffic.config import load_config
-from traffic.store import Event, open_site_store
 
 PASSWORD = "router-secret-1"
 
@@ -24,14 +22,6 @@ def router() -> Iterator[HilinkSim]:
     with HilinkSim(password=PASSWORD) as sim:
         yield sim
 
-
-def events(collector: HostCollector) -> list[Event]:
-    config = load_config(collector.config, environ={}, system_path=None)
-    store = open_site_store(config, create=False)
-    try:
-        return list(reversed(store.events(limit=1000)))
-    finally:
-        store.close()
 
 
 def answered(router: HilinkSim, count: int, collector: HostCollector, timeout: float = 20

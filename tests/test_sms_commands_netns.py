@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector_process import CollectorProcess, HostCollector
+from tests.collector_process import CollectorProcess, HostCollector, events
 from tests.sim.link import Link, sh
 from tests.sim.modem import ModemSim, Scenario
-from tests.test_alerts_netns import NearReceiver
+from tests.test_alerts_netns import NearReceiver, receiver  # noqa: F401 (a fixture)
 from traffic.config import load_config
-from traffic.store import Event, open_site_store
+from traffic.store import open_site_store
 
 pytestmark = pytest.mark.netns
 
@@ -36,20 +36,7 @@ def sim() -> Iterator[ModemSim]:
         yield running
 
 
-@pytest.fixture
-def receiver(link: Link) -> Iterator[NearReceiver]:
-    running = NearReceiver(link)
-    yield running
-    running.close()
 
-
-def events(collector: CollectorProcess) -> list[Event]:
-    config = load_config(collector.config, environ={}, system_path=None)
-    store = open_site_store(config, create=False)
-    try:
-        return list(reversed(store.events(limit=1000)))
-    finally:
-        store.close()
 
 
 def operstate(link: Link) -> str:
@@ -83,7 +70,8 @@ def answers(sim: ModemSim, number: str) -> list[str]:
 
 
 def test_commands_by_text_message_through_the_modem(
-        link: Link, sim: ModemSim, receiver: NearReceiver, tmp_path: Path) -> None:
+        link: Link, sim: ModemSim, receiver: NearReceiver,  # noqa: F811
+        tmp_path: Path) -> None:
     pid_file = tmp_path / "session.pid"
     lock_dir = tmp_path / "lock"
     lock_dir.mkdir()

@@ -489,12 +489,15 @@ def _sms_key(value: Any) -> str:
     return text
 
 
-def _absolute_path(value: Any) -> str:
-    path = _string(value)
-    if path and not path.startswith("/"):
-        raise ValueError(f"expected an absolute path such as '/etc/traffic/sms-key', "
-                         f"got {path!r}")
-    return path
+def absolute_path(example: str) -> Callable[[Any], str]:
+    """A check of a setting that names a file or folder by its absolute path ("" for none):
+    the collector's working folder is not the user's."""
+    def check(value: Any) -> str:
+        path = _string(value)
+        if path and not path.startswith("/"):
+            raise ValueError(f"expected an absolute path such as {example!r}, got {path!r}")
+        return path
+    return check
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -557,7 +560,7 @@ SCHEMA: dict[str, Any] = {
     "sms": {
         "allow": ([], _phone_numbers),
         "key": ("", _sms_key),
-        "key_file": ("", _absolute_path),
+        "key_file": ("", absolute_path("/etc/traffic/sms-key")),
         "via": ("", _string),
         "check_every": ("30s", _positive_duration),
         "session_run": ([], lambda v: _argv(v) if v != [] else ()),

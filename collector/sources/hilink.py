@@ -38,7 +38,15 @@ from collector.sources import (
     SourceType,
     password_given_once,
 )
-from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, secret, text
+from traffic.config import (
+    ConfigError,
+    SourceConfig,
+    absolute_path,
+    duration,
+    read_secret_file,
+    secret,
+    text,
+)
 from traffic.counters import Reading
 
 log = logging.getLogger(__name__)
@@ -509,13 +517,8 @@ def no_credentials(url: str) -> str:
     return url
 
 
-def password_file(value: object) -> str:
-    """An absolute path, or "" for none; the B593's settings share it."""
-    path = text(value)
-    if path and not path.startswith("/"):
-        raise ValueError(f"expected an absolute path such as '/etc/traffic/router-password', "
-                         f"got {path!r}")
-    return path
+password_file = absolute_path("/etc/traffic/router-password")
+"""The check of ``password_file``; the B593's settings share it."""
 
 
 def _url(value: object) -> str:

@@ -40,7 +40,13 @@ from collector.sources import (
     refused_devices,
     refused_in_store,
 )
-from traffic.config import ConfigError, SourceConfig, duration, read_secret_file, text
+from traffic.config import (
+    ConfigError,
+    SourceConfig,
+    absolute_path,
+    duration,
+    read_secret_file,
+)
 from traffic.counters import Reading
 from traffic.sim import attempts_left
 
@@ -673,15 +679,6 @@ def _pin(value: object) -> str:
     return value
 
 
-def _absolute(example: str) -> Any:
-    def check(value: object) -> str:
-        path = text(value)
-        if path and not path.startswith("/"):
-            raise ValueError(f"expected an absolute path such as {example!r}, got {path!r}")
-        return path
-    return check
-
-
 def _pin_given_once(settings: dict[str, Any]) -> None:
     if settings.get("pin") and settings.get("pin_file"):
         raise ValueError("pin_file: set pin or pin_file, not both")
@@ -700,8 +697,8 @@ def _automatic(config: SourceConfig) -> dict[str, str]:
 
 SOURCE_TYPE = SourceType(
     name="modem", create=ModemSource, label="modem", default_interval=DEFAULT_INTERVAL_S,
-    schema={"port": ("", _absolute("/dev/ttyUSB2")), "pin": ("", _pin),
-            "pin_file": ("", _absolute("/etc/traffic/sim-pin")), "timeout": ("2s", duration),
-            "by_id_dir": (BY_ID_DIR, _absolute(BY_ID_DIR)),
-            "lock_dir": (LOCK_DIR, _absolute(LOCK_DIR))},
+    schema={"port": ("", absolute_path("/dev/ttyUSB2")), "pin": ("", _pin),
+            "pin_file": ("", absolute_path("/etc/traffic/sim-pin")), "timeout": ("2s", duration),
+            "by_id_dir": (BY_ID_DIR, absolute_path(BY_ID_DIR)),
+            "lock_dir": (LOCK_DIR, absolute_path(LOCK_DIR))},
     automatic=_automatic, table_check=_pin_given_once)
