@@ -10,6 +10,10 @@ from collector.sources import source_schemas
 from tests.sim.link import Link
 from traffic.config import Config, load_config
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tests.sim.modem import ModemSim
+
 ROOT = Path(__file__).resolve().parents[1]
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -65,6 +69,16 @@ def lock_dir(tmp_path: Path) -> str:
     path = tmp_path / "lock"
     path.mkdir()
     return str(path)
+
+
+@pytest.fixture
+def sim() -> Iterator["ModemSim"]:
+    """A modem on a pty, answering as ``Scenario()`` says (a module with another simulator,
+    or another scenario, names its own ``sim``)."""
+    from tests.sim.modem import ModemSim, Scenario
+
+    with ModemSim(Scenario()) as running:
+        yield running
 
 
 @pytest.fixture

@@ -21,16 +21,10 @@ from collector.sms import (
 )
 from tests.conftest import make_config
 from tests.sim.hilink import HilinkSim
-from tests.sim.modem import ModemSim, Scenario, hold
+from tests.sim.modem import ModemSim, hold
 from traffic.config import Config, ConfigError
 
 NUMBER = "+46700000001"
-
-
-@pytest.fixture
-def sim() -> Iterator[ModemSim]:
-    with ModemSim(Scenario()) as running:
-        yield running
 
 
 def ms(iso: str) -> int:

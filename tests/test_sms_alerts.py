@@ -15,7 +15,7 @@ from collector.notify import Deliverer
 from tests.collector_process import HostCollector, wait_until
 from tests.conftest import make_config
 from tests.sim.hilink import HilinkSim
-from tests.sim.modem import ModemSim, Scenario
+from tests.sim.modem import ModemSim
 from tests.sim.receivers import JsonReceiver
 from tests.stack import clean_env
 from tests.test_notify import KEEPER_ON, START, Clock, kinds, link_state, raise_alert
@@ -24,12 +24,6 @@ from traffic.store import open_site_store
 
 NUMBER = "+46700000001"
 ROUTER_PASSWORD = "router-alert-secret-4"
-
-
-@pytest.fixture
-def sim() -> Iterator[ModemSim]:
-    with ModemSim(Scenario()) as running:
-        yield running
 
 
 def modem_table(sim: ModemSim) -> str:

@@ -11,14 +11,14 @@ receiver, and after the minute stops the command, takes the link down and only t
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.collector_process import CollectorProcess, HostCollector, events
 from tests.sim.link import Link, sh
-from tests.sim.modem import ModemSim, Scenario
+from tests.sim.modem import ModemSim
 from tests.test_alerts_netns import NearReceiver, receiver  # noqa: F401 (a fixture)
 from traffic.config import load_config
 from traffic.store import open_site_store
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.netns
 KEY = "Hemlig-42"
 ALLOWED = "+46700000001"
 STRANGER = "+46700000999"
-
-
-@pytest.fixture
-def sim() -> Iterator[ModemSim]:
-    with ModemSim(Scenario()) as running:
-        yield running
 
 
 
