@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from collector.keeper import STATE_META, KeeperState
-from collector.notify import GIVE_UP_AFTER_S, Deliverer, raised_at
+from collector.notify import DELIVER_EVERY_S, GIVE_UP_AFTER_S, Deliverer, raised_at
 from tests.conftest import make_config
 from tests.sim.receivers import JsonReceiver, SmtpReceiver, XApiStandIn
 from tests.stack import clean_env
@@ -184,9 +184,11 @@ def test_a_delivery_that_fails_twice_arrives_once_with_the_failures_in_the_event
     store = opened(config)
     clock = Clock()
     deliverer = Deliverer(config, store, clock)
+    assert deliverer.next_run_at() is None  # nothing to send: it sleeps until woken
     raise_alert(store, 1, "80 % of the 40 GB used.")
     receiver.fail(2)
     deliverer.run_due()
+    assert deliverer.next_run_at() == START + 30_000  # the retry's own time
     clock.advance(29)
     assert deliverer.run_due() == 0  # the retry is not due yet
     clock.advance(1)
@@ -210,6 +212,7 @@ def test_a_delivery_that_fails_twice_arrives_once_with_the_failures_in_the_event
                                 "attempts": 3}
     assert HOOK_SECRET not in json.dumps([event.detail for event in events])
     assert store.pending_deliveries() == []
+    assert deliverer.next_run_at() is None
     store.close()
 
 
@@ -303,6 +306,7 @@ def test_deliveries_wait_while_the_link_is_down_and_say_when_they_were_raised(
         assert deliverer.run_due() == 0
     [waiting] = store.pending_deliveries()
     assert (waiting.attempts, receiver.posts, kinds(store)) == (0, [], ["alert"])
+    assert deliverer.next_run_at() == clock.now + DELIVER_EVERY_S * 1000  # looks again
     raise_alert(store, 1, "The link is down since 01:53.", at=clock.now - 60_000,
                 mark="link_down:1", rule="link_down")
     link_state(store, "up", clock.now)
