@@ -550,11 +550,9 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         check_state_dir(config)
     store.claim_writer()
     collector = Collector(config, store)
-    from collector.sms import SMS_TYPES, use_devices
+    from collector.sms import use_devices
 
-    if any(source.type in SMS_TYPES for source in config.sources):
-
-        use_devices({watch.config.name: watch.source for watch in collector.watches})
+    use_devices({watch.config.name: watch.source for watch in collector.watches})
     settings = _logged(lambda: publish_settings(store, config), "publish settings")
     settings()
     if once:
@@ -580,30 +578,6 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
     from collector.alerts import AlertChecker, AlertLoop
     from collector.notify import DELIVER_EVERY_S, DELIVER_IDLE_S, Deliverer
 
-    alerts = AlertLoop(AlertChecker(config, store, collector.clock, collector.alert_snapshot),
-                       collector.watch_billed_bytes,
-                       lambda: wake_deliverer(),
-                       stop)
-    collector.alerts_due = alerts.wake
-    keeper = None
-    if config.keeper.enabled:
-        from collector.keeper import Keeper
-
-        keeper = Keeper(config, store, collector.clock,
-                        sources=collector.sources, unsaved=lambda: collector.unsaved()[0],
-                        before_action=collector.save, link_changed=alerts.wake)
-        scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
-                          id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
-    sms = None
-    if config.sms.enabled:
-        from collector.sms import sms_channel
-        from collector.sms_control import SmsControl
-
-        sms = SmsControl(config, store, sms_channel(config, config.sms.via or None),
-                         collector.clock, collector.sources, lambda: collector.unsaved()[0],
-                         collector.save, lambda: wake_deliverer())
-        polls.append(Every(config.sms.check_every, _logged(sms.check, "read text messages"),
-                           stop))
     deliverers: list[Deliverer] = []
     deliver_lock = threading.Lock()
     wakes = [0]
@@ -640,6 +614,29 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         with deliver_lock:
             wakes[0] += 1
             scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
+    alerts = AlertLoop(AlertChecker(config, store, collector.clock, collector.alert_snapshot),
+                       collector.watch_billed_bytes, wake_deliverer, stop)
+    collector.alerts_due = alerts.wake
+    keeper = None
+    if config.keeper.enabled:
+        from collector.keeper import Keeper
+
+        keeper = Keeper(config, store, collector.clock,
+                        sources=collector.sources, unsaved=lambda: collector.unsaved()[0],
+                        before_action=collector.save, link_changed=alerts.wake)
+        scheduler.add_job(_logged(keeper.check), "interval", seconds=config.keeper.check_every,
+                          id="keeper", next_run_time=datetime.now(UTC), max_instances=2)
+    sms = None
+    if config.sms.enabled:
+        from collector.sms import sms_channel
+        from collector.sms_control import SmsControl
+
+        sms = SmsControl(config, store, sms_channel(config, config.sms.via or None),
+                         collector.clock, collector.sources, lambda: collector.unsaved()[0],
+                         collector.save, wake_deliverer)
+        polls.append(Every(config.sms.check_every, _logged(sms.check, "read text messages"),
+                           stop))
     try:
         start_deliverer()
     except StoreError as error:

@@ -36,10 +36,13 @@ UNSAVED_FRESH_MS = 120_000
 
 def read_realtime(store: Store) -> dict[str, Any] | None:
     """The latest realtime document, or None when no collector has published one."""
-    document = store.published(REALTIME)
-    if isinstance(document, dict) and isinstance(document.get("points"), bytes):
+    return _checked(store, REALTIME, _is_realtime_document, _points_unpacked)
+
+
+def _points_unpacked(document: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(document.get("points"), bytes):
         document["points"] = unpack_points(document["points"])
-    return document if isinstance(document, dict) and _is_realtime_document(document) else None
+    return document
 
 
 def pack_points(flat: "array[float]") -> bytes:
@@ -120,9 +123,15 @@ def unsaved_deltas(realtime: dict[str, Any] | None, now: int) -> list[Delta]:
     return found
 
 
-def _checked(store: Store, name: str, valid: Callable[[Any], bool]) -> dict[str, Any] | None:
+def _checked(store: Store, name: str, valid: Callable[[Any], bool],
+             read: Callable[[dict[str, Any]], dict[str, Any]] = lambda document: document
+             ) -> dict[str, Any] | None:
+    """Document ``name`` as ``read`` makes it of what was published, when ``valid``."""
     document = store.published(name)
-    return document if isinstance(document, dict) and valid(document) else None
+    if not isinstance(document, dict):
+        return None
+    document = read(document)
+    return document if valid(document) else None
 
 
 def _is_save_document(document: dict[str, Any]) -> bool:
