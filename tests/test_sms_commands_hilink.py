@@ -12,7 +12,7 @@ import pytest
 from tests.collector_process import HostCollector, events
 from tests.sim.hilink import HilinkSim
 from tests.sim.receivers import JsonReceiver
-from tests.test_sms_commands_netns import ALLOWED, KEY, STRANGER, alive
+from tests.test_sms_commands_netns import ALLOWED, KEY, SMS_TABLE, STRANGER, alive
 
 PASSWORD = "router-secret-1"
 
@@ -47,7 +47,7 @@ def test_commands_by_text_message_through_a_hilink_router(router: HilinkSim, tmp
             f'password = "{PASSWORD}"\n'
             '[keeper]\nconnect = ["router-data-toggle"]\n'
             f'[alerts]\nnotify = ["{receiver.url()}"]\n'
-            f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+            + SMS_TABLE +
             f'session_run = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 3600"]\n'))
         collector.start()
         try:
@@ -112,7 +112,7 @@ def test_a_session_ends_when_the_collector_stops_or_at_its_start_after_a_crash(
         f'[[sources]]\ntype = "hilink"\nname = "router"\nurl = "{router.url}"\n'
         f'password = "{PASSWORD}"\n'
         '[keeper]\nconnect = ["router-data-toggle"]\n'
-        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        + SMS_TABLE +
         f'session_run = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 3600"]\n'))
 
     def session_command() -> int:
@@ -155,7 +155,7 @@ def test_a_session_command_that_ends_early_is_started_again_until_a_disconnect(
         f'[[sources]]\ntype = "hilink"\nname = "router"\nurl = "{router.url}"\n'
         f'password = "{PASSWORD}"\n'
         '[keeper]\nconnect = ["router-data-toggle"]\n'
-        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        + SMS_TABLE +
         f'session_run = ["sh", "-c", "echo run >> {runs}; echo no route to host; exit 3"]\n'))
     collector.start()
     try:

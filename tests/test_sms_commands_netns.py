@@ -28,6 +28,8 @@ pytestmark = pytest.mark.netns
 KEY = "Hemlig-42"
 ALLOWED = "+46700000001"
 STRANGER = "+46700000999"
+SMS_TABLE = f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+"""What a collector of these tests reads its commands by; a test adds its own keys."""
 
 
 
@@ -76,7 +78,7 @@ def test_commands_by_text_message_through_the_modem(
         f'[keeper]\nconnect = ["ip", "link", "set", "{link.near_if}", "up"]\n'
         f'disconnect = ["ip", "link", "set", "{link.near_if}", "down"]\n'
         f'[alerts]\nnotify = ["{receiver.url()}"]\n'
-        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        + SMS_TABLE +
         f'session_run = ["sh", "-c", "echo $$ > {pid_file}; exec sleep 3600"]\n'))
     collector.start()
     try:
@@ -138,7 +140,7 @@ def test_usage_and_a_reboot_of_the_box_through_the_modem(sim: ModemSim, tmp_path
         f'[[sources]]\ntype = "kernel"\ninterfaces = ["lo"]\n'
         f'[[sources]]\ntype = "modem"\nport = "{sim.path}"\nlock_dir = "{lock_dir}"\n'
         f'[quota]\nmonthly = "10 GB"\ndaily = "1 GB"\n'
-        f'[sms]\nallow = ["{ALLOWED}"]\nkey = "{KEY}"\ncheck_every = "250ms"\n'
+        + SMS_TABLE +
         f'reboot_command = ["sh", "-c", "echo $0 > {rebooted}", "box"]\n'))
     collector.start()
     try:
