@@ -14,7 +14,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from types import FrameType
 
@@ -30,6 +30,7 @@ from collector.keeper import (
     quota_spent,
 )
 from traffic.config import Config, secret_values
+from traffic.counters import Delta
 from traffic.periods import now_ms
 from traffic.store import Event, Store
 from traffic.unsaved import with_unsaved
@@ -139,12 +140,14 @@ def _connect(config: Config, store: Store, runner: ActionRunner, signals: _Signa
     return 0 if result.ok else 1
 
 
-def connect_held(config: Config, store: Store, runner: ActionRunner, by: str) -> ActionResult:
+def connect_held(config: Config, store: Store, runner: ActionRunner, by: str,
+                 unsaved: Iterable[Delta] = ()) -> ActionResult:
     """``traffic connect``'s work, the keeper lock held: any lock or hold cleared, the connect
-    command run as the first step's first attempt; ``by`` is the unlock's reason. ``store``
-    reads the unsaved bytes too (``with_unsaved``): the quota is judged on all of them."""
+    command run as the first step's first attempt; ``by`` is the unlock's reason. The quota is
+    judged on the stored bytes and ``unsaved`` (the collector's own; a command's ``store``
+    reads the running collector's through ``with_unsaved``)."""
     now, before = now_ms(), _state(store)
-    spent, renewed, _ = quota_spent(config, store, now)
+    spent, renewed, _ = quota_spent(config, store, now, unsaved)
     result = runner.run(config.keeper.connect, config.keeper.action_timeout,
                         secret_values(config.effective))
     events = [Event(now, "unlock", {"reason": by, "was": before.held or "locked"})

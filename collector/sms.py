@@ -201,7 +201,7 @@ class ModemSms:
     def inbox(self) -> list[Sms]:
         from collector.sources.modem import AtError
 
-        with self._port("read the messages") as at:
+        with self._port("read the messages", wait_s=0) as at:  # the next check reads them
             with contextlib.suppress(AtError):
                 at.command("AT+CSDH=1")  # each message's length: its text is read as a whole
             lines = at.command('AT+CMGL="ALL"', LIST_TIMEOUT_S, _text_length)
@@ -263,31 +263,31 @@ class ModemSms:
         return int(when.timestamp() * 1000)
 
     @contextlib.contextmanager
-    def _port(self, what: str) -> Iterator[Any]:
+    def _port(self, what: str, wait_s: float | None = None) -> Iterator[Any]:
         """The modem's port in text mode with the GSM character set, for one job; its
-        problems as ``SmsError``."""
-        from collector.sources.modem import AtError
+        problems as ``SmsError``. A port held by another program is tried again for
+        ``wait_s`` (``held_wait_s`` by default), the modem's own polls not held up meanwhile."""
+        from collector.sources.modem import AtError, Held
 
-        with self._modem.port_lock, self._failures(what), contextlib.ExitStack() as stack:
-            at = self._open(stack)
-            try:
-                at.command("AT+CMGF=1")
-                at.command('AT+CSCS="GSM"')
-            except AtError as error:
-                raise SmsError(f"{self.name}: the modem does not take text mode SMS "
-                               f"({error})") from None
-            yield at
-
-    def _open(self, stack: contextlib.ExitStack) -> Any:
-        from collector.sources.modem import Held
-
-        deadline = time.monotonic() + self.held_wait_s
-        while True:
-            try:
-                return self._modem.open(stack)
-            except Held as error:
+        deadline = time.monotonic() + (self.held_wait_s if wait_s is None else wait_s)
+        with self._failures(what):
+            while True:
+                with self._modem.port_lock, contextlib.ExitStack() as stack:
+                    try:
+                        at = self._modem.open(stack)
+                    except Held as error:
+                        held = error
+                    else:
+                        try:
+                            at.command("AT+CMGF=1")
+                            at.command('AT+CSCS="GSM"')
+                        except AtError as error:
+                            raise SmsError(f"{self.name}: the modem does not take text mode "
+                                           f"SMS ({error})") from None
+                        yield at
+                        return
                 if time.monotonic() >= deadline:
-                    raise SmsError(f"{self.name}: {error}; not used while it is") from None
+                    raise SmsError(f"{self.name}: {held}; not used while it is")
                 time.sleep(0.2)
 
     @contextlib.contextmanager

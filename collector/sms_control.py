@@ -35,11 +35,18 @@ from collector.processes import ProcessTree
 from collector.sms import Sms, SmsChannel, SmsError
 from collector.sms_answers import status_answer, usage_answer
 from collector.sms_commands import Command, Ignored, read_command
-from traffic.config import Config, ConfigError, mask_known, read_secret_file, secret_values
+from traffic.config import (
+    SMS_KEY_LENGTH,
+    Config,
+    ConfigError,
+    mask_known,
+    read_secret_file,
+    secret_values,
+    usable_sms_key,
+)
 from traffic.counters import Delta
 from traffic.periods import from_ms
 from traffic.store import Event, Store
-from traffic.unsaved import with_unsaved
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +57,6 @@ RESTART_S = 10.0
 SEND_RETRY_S = 5.0
 SEND_FOR_S = 90.0
 """How long "link down" is tried: the dialler may hold the modem's port a little longer."""
-KEY_LENGTH = 6
 
 
 def sms_key(config: Config) -> str:
@@ -60,9 +66,9 @@ def sms_key(config: Config) -> str:
     if sms.key:
         return sms.key
     key = read_secret_file(sms.key_file, "sms.key_file")
-    if len(key) < KEY_LENGTH or any(char.isspace() for char in key):
+    if not usable_sms_key(key):
         raise ConfigError(f"sms.key_file: {sms.key_file} does not hold a key (at least "
-                          f"{KEY_LENGTH} characters without spaces on its first line)")
+                          f"{SMS_KEY_LENGTH} characters without spaces on its first line)")
     return key
 
 
@@ -114,7 +120,7 @@ class SmsControl:
         if self._inbox_error:
             log.info("sms: reading the messages again")
             self._inbox_error = ""
-        for sms in sorted(messages, key=lambda message: message.at):
+        for sms in messages:  # oldest first, as a channel lists them
             if self.stopping.is_set():
                 return
             self.handle(sms)
@@ -170,8 +176,8 @@ class SmsControl:
         with self.link_lock() as locked:
             if not locked:
                 return BUSY
-            readers = with_unsaved(self.store, self.config, self.clock())
-            result = connect_held(self.config, readers, self.runner(), "sms connect")
+            result = connect_held(self.config, self.store, self.runner(), "sms connect",
+                                  self.unsaved())
         return "The link is up." if result.ok else f"Connecting failed: {result.outcome}."
 
     def _disconnect(self, number: str) -> None:
@@ -345,8 +351,8 @@ class Session(threading.Thread):
                 return None
             self.before = KeeperState.from_json(control.store.get_meta(STATE_META))
             self._remember()
-            readers = with_unsaved(control.store, control.config, control.clock())
-            return connect_held(control.config, readers, control.runner(), "sms up")
+            return connect_held(control.config, control.store, control.runner(), "sms up",
+                                control.unsaved())
 
     def _remember(self, run: ProcessTree | None = None) -> None:
         """Keep the session in the store, with the processes of ``sms.session_run`` when it

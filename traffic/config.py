@@ -410,6 +410,7 @@ def _clock_time(value: Any) -> str:
 
 
 PHONE_NUMBER = _Pattern(r"\+[1-9][0-9]{6,14}")
+"""E.164: a plus, the country code and the number, 7 to 15 digits in all."""
 SMS_SCHEME = "modem://"
 
 
@@ -467,8 +468,6 @@ def _notify_target(index: int, item: Any) -> NotifyTarget:
     return NotifyTarget(url, tuple(rules))
 
 
-PHONE_NUMBER = _Pattern(r"\+[1-9][0-9]{6,14}")
-"""E.164: a plus, the country code and the number, 7 to 15 digits in all."""
 SMS_KEY_LENGTH = 6
 
 
@@ -481,9 +480,14 @@ def _phone_numbers(value: Any) -> tuple[str, ...]:
     return numbers
 
 
+def usable_sms_key(text: str) -> bool:
+    """Long enough to guess badly, and one word (a message's first word is its key)."""
+    return len(text) >= SMS_KEY_LENGTH and not any(char.isspace() for char in text)
+
+
 def _sms_key(value: Any) -> str:
     text = secret(value)
-    if text and (len(text) < SMS_KEY_LENGTH or any(char.isspace() for char in text)):
+    if text and not usable_sms_key(text):
         raise ValueError(f"expected at least {SMS_KEY_LENGTH} characters without spaces "
                          "(the value is not shown)")
     return text
