@@ -274,6 +274,7 @@ def _store_when_reachable(config: Config) -> Store:
     the store is opened when the server answers."""
     import time
 
+    from collector.late_store import RETRY_S
     from traffic.store import StoreUnreachable
 
     said = ""
@@ -285,9 +286,9 @@ def _store_when_reachable(config: Config) -> Store:
                 return late
             if str(error) != said:
                 said = str(error)
-                print(f"traffic: {mask_text(said)}; trying again every {STORE_RETRY_S}s",
+                print(f"traffic: {mask_text(said)}; trying again every {RETRY_S}s",
                       file=sys.stderr, flush=True)
-            time.sleep(STORE_RETRY_S)
+            time.sleep(RETRY_S)
             continue
         if said:
             print("traffic: the store answers again", file=sys.stderr, flush=True)
@@ -322,9 +323,6 @@ def _site_reader(config: Config, site: str | None) -> "SiteReader":
                                 now_ms())
     except (ValueError, UnknownSite) as error:
         raise UsageError(f"--site: {error}") from None
-
-
-STORE_RETRY_S = 10
 
 
 def cmd_collect(config: Config, args: "argparse.Namespace") -> int:
@@ -628,7 +626,7 @@ def cmd_modem(config: Config, args: "argparse.Namespace") -> int:
     """``modem pin-lock on|off`` with the modem's own settings; exit 1 with one line when the
     modem or its SIM says no."""
     from collector.sources import SourceError
-    from collector.sources.modem import switch_pin_lock
+    from collector.sources.modem import is_pin, switch_pin_lock
 
     modems = [(index, source) for index, source in enumerate(config.sources)
               if source.type == "modem" and args.source in (None, source.name)]
@@ -645,7 +643,7 @@ def cmd_modem(config: Config, args: "argparse.Namespace") -> int:
         import getpass
 
         typed = getpass.getpass("The SIM's PIN: ").strip()
-        if not (typed.isascii() and typed.isdigit() and 4 <= len(typed) <= 8):
+        if not is_pin(typed):
             raise UsageError("modem: a PIN is 4 to 8 digits")
     store = _store(config, create=True)
     try:

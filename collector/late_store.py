@@ -4,7 +4,7 @@ and the store is opened when the server answers.
 
 Until then every call raises ``StoreUnreachable`` (a save goes to the spool, the keeper's and
 the alerts' checks wait for the next round, as while a server is away after a start) and a
-publication is dropped. The server is tried at most once every ``retry_s``; once it answers,
+publication is dropped. The server is tried at most once every ``RETRY_S``; once it answers,
 the writer's claim is made and every call goes to the store.
 """
 
@@ -19,18 +19,18 @@ from traffic.store import Store, StoreError, StoreUnreachable
 log = logging.getLogger(__name__)
 
 RETRY_S = 10
+"""How often a server that does not answer is tried, here and by ``traffic collect`` before
+it has a store."""
 
 
 class LateStore:
     """A store opened by ``open_store`` once its server answers. One call at a time runs on
     it, as ``consistent`` promises (publications excepted: they never wait for a save)."""
 
-    def __init__(self, open_store: Callable[[], Store], site: str, error: StoreError,
-                 retry_s: float = RETRY_S) -> None:
+    def __init__(self, open_store: Callable[[], Store], site: str, error: StoreError) -> None:
         self.site = site
         self._open_store = open_store
         self._error = error
-        self._retry_s = retry_s
         self._tried = time.monotonic()
         self._store: Store | None = None
         self._claim = False
@@ -69,7 +69,7 @@ class LateStore:
     def _opened(self) -> Store:
         if self._store is not None:
             return self._store
-        if time.monotonic() - self._tried < self._retry_s:
+        if time.monotonic() - self._tried < RETRY_S:
             raise StoreUnreachable(str(self._error))
         self._tried = time.monotonic()
         try:

@@ -181,14 +181,14 @@ def scan(path: Path) -> SpoolScan:
     return SpoolScan(entries, size, first_at, state, good, damaged)
 
 
-def read_entries(path: Path, offset: int = 0) -> Iterator[tuple[Entry, int]]:
-    """Each readable entry from ``offset`` on, with the offset just after it."""
+def read_entries(path: Path) -> Iterator[tuple[Entry, int]]:
+    """Each readable entry, with the offset just after it."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return
+    offset = 0
     with handle:
-        handle.seek(offset)
         for line in handle:
             entry = parse_line(line)
             if entry is None:

@@ -116,12 +116,13 @@ class _SourceTypes(Mapping[str, SourceType]):
         return len(self._every())
 
 
-def password_given_once(required: bool) -> Callable[[Mapping[str, Any]], None]:
-    """A table check: ``password`` or ``password_file``, not both (and one of them when the
-    device always needs a login)."""
+def password_given_once(required: bool, name: str = "password"
+                        ) -> Callable[[Mapping[str, Any]], None]:
+    """A table check: ``password`` or ``password_file`` (a modem's ``pin`` or ``pin_file``:
+    ``name``), not both (and one of them when the device always needs a login)."""
     def check(settings: Mapping[str, Any]) -> None:
-        if settings.get("password") and settings.get("password_file"):
-            raise ValueError("password_file: set password or password_file, not both")
+        if settings.get(name) and settings.get(f"{name}_file"):
+            raise ValueError(f"{name}_file: set {name} or {name}_file, not both")
         if required and not settings.get("password") and not settings.get("password_file"):
             raise ValueError("password_file: the router needs its password: name the file "
                              "that holds it (or set password)")

@@ -37,6 +37,7 @@ from collector.sources import (
     SourceError,
     SourceType,
     mark_refused,
+    password_given_once,
     refused_devices,
     refused_in_store,
 )
@@ -506,6 +507,7 @@ class ModemSource:
 
     def _sim(self, at: AtPort) -> dict[str, float | str]:
         state = sim_state(at)
+        left: dict[str, int] | None = None
         if state == "SIM PIN" and (self._pin or self._pin_file):
             left = attempts(at)
             if left.get("pin_attempts") == 1:
@@ -514,10 +516,10 @@ class ModemSource:
             else:
                 self._send_pin(at)
                 log.info("source %s (modem): the SIM accepted its PIN", self.config.name)
-                state = sim_state(at)
+                state, left = sim_state(at), None
         found: dict[str, float | str] = {"sim": SIM_STATES.get(state, state.lower())}
         if state != "READY":
-            found.update(attempts(at))
+            found.update(attempts(at) if left is None else left)  # asked once a poll
         if state == "SIM PUK":
             self._say_once("puk", logging.ERROR, "the SIM is locked and asks for its PUK; "
                            "nothing is sent to it: enter the PUK by hand")
@@ -551,7 +553,7 @@ class ModemSource:
             found = read_secret_file(self._pin_file, f"{self.where}: pin_file")
         except ConfigError as error:
             raise SourceError(str(error)) from None
-        if not _is_pin(found):
+        if not is_pin(found):
             raise SourceError(f"{self.where}: pin_file {self._pin_file} does not hold a PIN "
                               "(4 to 8 digits on its first line)")
         return found
@@ -567,10 +569,11 @@ def switch_pin_lock(config: SourceConfig, where: str, store: Any, on: bool, type
     exchanges). Returns what was done; ``SourceError`` says why not."""
     source = ModemSource(config, clock, where)
     source.refused_before = refused_devices(store, config)
-    if source.pin() and refused_in_store(store, config):
+    own = source.pin()
+    if own and refused_in_store(store, config):
         raise SourceError(f"the SIM refused the PIN of {where} before: it is not sent again "
                           "until the setting changes")
-    pin = source.pin() or typed
+    pin = own or typed
     deadline = time.monotonic() + wait_s
     iccid = ""
     while True:
@@ -578,7 +581,7 @@ def switch_pin_lock(config: SourceConfig, where: str, store: Any, on: bool, type
             with contextlib.ExitStack() as stack:
                 at = source.open(stack)
                 iccid = sim_id(at)
-                if source.pin() and source.refused_sim(iccid):
+                if own and source.refused_sim(iccid):
                     raise SourceError(f"this SIM refused the PIN of {where} before: it is not "
                                       "sent again until the setting changes")
                 return _switch(at, pin, on, where)
@@ -588,7 +591,7 @@ def switch_pin_lock(config: SourceConfig, where: str, store: Any, on: bool, type
                                   "AT ports") from None
             time.sleep(0.2)
         except LoginRefused:
-            if source.pin():
+            if own:
                 mark_refused(store, config, iccid)
             raise
 
@@ -668,20 +671,16 @@ COMMANDS = (("AT^SYSINFOEX", _sysinfoex), ("AT+CSQ", _signal), ("AT+CEREG?", _re
 ``+CREG``'s: a modem on LTE reports its 2G/3G registration as searching)."""
 
 
-def _is_pin(value: str) -> bool:
+def is_pin(value: str) -> bool:
+    """4 to 8 digits, as a SIM takes them."""
     return value.isdigit() and 4 <= len(value) <= 8 and value.isascii()
 
 
 def _pin(value: object) -> str:
-    if not isinstance(value, str) or (value and not _is_pin(value)):
+    if not isinstance(value, str) or (value and not is_pin(value)):
         raise ValueError("expected the SIM's PIN, 4 to 8 digits in quotes (the value is not "
                          "shown)")
     return value
-
-
-def _pin_given_once(settings: dict[str, Any]) -> None:
-    if settings.get("pin") and settings.get("pin_file"):
-        raise ValueError("pin_file: set pin or pin_file, not both")
 
 
 def _automatic(config: SourceConfig) -> dict[str, str]:
@@ -701,4 +700,4 @@ SOURCE_TYPE = SourceType(
             "pin_file": ("", absolute_path("/etc/traffic/sim-pin")), "timeout": ("2s", duration),
             "by_id_dir": (BY_ID_DIR, absolute_path(BY_ID_DIR)),
             "lock_dir": (LOCK_DIR, absolute_path(LOCK_DIR))},
-    automatic=_automatic, table_check=_pin_given_once)
+    automatic=_automatic, table_check=password_given_once(False, "pin"))
