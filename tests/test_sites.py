@@ -104,11 +104,11 @@ def test_a_site_is_read_with_its_own_settings(configs: tuple[Config, Config]) ->
 def test_the_overview_and_an_unknown_site(configs: tuple[Config, Config]) -> None:
     home, cabin = configs
     seed(home, cabin)
-    store = open_site_store(home)
+    reader = open_site_reader(home, home.site, NOW)
     try:
-        overview = {use.config.site: use.usage for use in sites_use(home, store, NOW)}
+        overview = {use.config.site: use.usage for use in sites_use(home, reader, NOW)}
     finally:
-        store.close()
+        reader.store.close()
     assert {site: (use.total, use.limit) for site, use in overview.items()} == {
         "cabin": (3 * GB, 10 * GB), "home": (6 * GB, 40 * GB)}
     with pytest.raises(UnknownSite, match=r"^no site 'nowhere' in the store \(known: cabin, "

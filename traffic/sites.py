@@ -25,6 +25,10 @@ from traffic.record import Record
 from traffic.store import Store, open_site_store
 from traffic.unsaved import with_unsaved
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 class UnknownSite(LookupError):
     """A site the store holds nothing of; the message lists those it holds."""
@@ -124,17 +128,25 @@ class SiteUse(Record):
     usage: Usage
 
 
-def sites_use(config: Config, store: Store, now: int) -> list[SiteUse]:
-    """Every site of the store (``store``: any site of it), each with its own period and
-    limit."""
-    found = []
-    for site in known_sites(store, config):
+def site_readers(config: Config, first: SiteReader, now: int) -> "Iterator[SiteReader]":
+    """A reader of every site of the store: ``first`` (open on one of them) for its own, the
+    others opened and closed in turn."""
+    for site in known_sites(first.store, config):
+        if site == first.config.site:
+            yield first
+            continue
         reader = open_site_reader(config, site, now)
         try:
-            found.append(SiteUse(reader.config, usage(reader.store, reader.config, now)))
+            yield reader
         finally:
             reader.store.close()
-    return found
+
+
+def sites_use(config: Config, first: SiteReader, now: int) -> list[SiteUse]:
+    """Every site of the store, each with its own period and limit (``first``: a reader of
+    one of them, see ``site_readers``)."""
+    return [SiteUse(reader.config, usage(reader.store, reader.config, now))
+            for reader in site_readers(config, first, now)]
 
 
 def known_sites(store: Store, config: Config) -> list[str]:

@@ -18,7 +18,7 @@ from traffic.source_state import source_states
 from traffic.store import Event, Store
 from traffic.uptime import uptime_by_day
 from web import params
-from web.db import get_store, site_config, traffic_config
+from web.db import get_store, site_config, site_reader, traffic_config
 from web.texts import site_texts, usage_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -46,7 +46,7 @@ def sites_view():
     params.refuse_unknown()
     config = traffic_config()
     return jsonify(default=config.site,
-                   sites=[site_json(use) for use in sites_use(config, get_store(), _now())])
+                   sites=[site_json(use) for use in sites_use(config, site_reader(), _now())])
 
 
 def site_json(use: SiteUse) -> dict:

@@ -6,7 +6,7 @@ from traffic.config import ALERT_RULES, Config
 from traffic.quota import usage
 from traffic.roles import typed_keys
 from traffic.signal import number
-from traffic.sites import known_sites, open_site_reader
+from traffic.sites import site_readers
 from traffic.source_state import UP, SourceState, source_states
 from traffic.store import ALERT_OUTCOMES, BILLED, AlertCounts, Store
 from web import params
@@ -47,16 +47,9 @@ def metrics_view() -> Response:
     now = current_app.config["CLOCK"]()
     out = Exposition()
     asked = site_reader()
-    sites = [asked.config.site] if "site" in request.args else known_sites(asked.store, config)
-    for site in sites:
-        if site == asked.config.site:
-            site_metrics(out, asked.config, asked.store, now)
-            continue
-        reader = open_site_reader(config, site, now)
-        try:
-            site_metrics(out, reader.config, reader.store, now)
-        finally:
-            reader.store.close()
+    readers = [asked] if "site" in request.args else site_readers(config, asked, now)
+    for reader in readers:
+        site_metrics(out, reader.config, reader.store, now)
     return Response(out.text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

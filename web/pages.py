@@ -26,7 +26,7 @@ from traffic.source_state import (
     source_states,
 )
 from traffic.store import ALERT_EVENT_KINDS, Store, StoreError
-from web.db import get_store, site_config, traffic_config
+from web.db import get_store, site_config, site_reader, traffic_config
 from web.texts import site_texts, usage_texts
 
 bp = Blueprint("pages", __name__)
@@ -211,5 +211,5 @@ def overview() -> str:
     lines = [{"use": use, "texts": site_texts(use),
               "period": period_days(use.usage.period_start, use.usage.period_end,
                                     use.config.timezone)}
-             for use in sites_use(config, get_store(), current_app.config["CLOCK"]())]
+             for use in sites_use(config, site_reader(), current_app.config["CLOCK"]())]
     return render_template("sites.html", config=config, lines=lines, every_site=True)
