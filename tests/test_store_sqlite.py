@@ -386,6 +386,38 @@ def test_schema_5_stores_get_the_events_kind_index(db_path: Path) -> None:
     raw.close()
 
 
+def test_schema_9_stores_are_ordered_by_time_and_keep_every_row(db_path: Path) -> None:
+    """Migration 10 puts time before key in the primary keys of intervals and rollups (a save
+    then appends in one place per table); every row and every figure stays as it was."""
+    raw = sqlite3.connect(db_path)
+    raw.executescript("; ".join(MIGRATIONS[:9]).replace("{site}", "'home'")
+                      + "; PRAGMA user_version = 9;")
+    raw.executemany("INSERT INTO intervals VALUES ('home', ?, ?, ?, ?, ?)",
+                    [(key, t, t + 5000, 10, 1) for t in range(0, 600_000, 5000)
+                     for key in ("kernel:eth0", "kernel:eth1")])
+    raw.executemany("INSERT INTO rollups VALUES ('home', ?, 0, ?, 100, 10)",
+                    [(key, t) for t in range(0, 3_600_000, 300_000)
+                     for key in ("kernel:eth0", "kernel:eth1")])
+    raw.commit()
+    before = {table: sorted(raw.execute(f"SELECT * FROM {table}"))
+              for table in ("intervals", "rollups")}
+    raw.close()
+    store = open_store(f"sqlite://{db_path}", TZ)
+    assert store.totals(0, 600_000, ["kernel:eth0"]) == (200, 20)
+    assert store.totals(5000, 15_000, ["kernel:eth0"]) == (20, 2)
+    assert store.series("5min", 0, 3_600_000, ["kernel:eth1"])[0] == (0, 100, 10)
+    store.close()
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    for table, first_columns in (("intervals", ["site", "start", "key"]),
+                                 ("rollups", ["site", "resolution", "bucket", "key"])):
+        assert sorted(raw.execute(f"SELECT * FROM {table}")) == before[table]
+        primary = sorted((row[5], row[1]) for row in raw.execute(f"PRAGMA table_info({table})")
+                         if row[5])
+        assert [name for _, name in primary] == first_columns, table
+    raw.close()
+
+
 def test_deliveries_name_their_url_by_fingerprint_and_wait_together(db_path: Path) -> None:
     """Schema 6 deliveries (by position only) get the fingerprint of the entry at their
     position when the targets are first given; new ones get theirs when raised; a failure held

@@ -4,7 +4,8 @@ Writes are few and small to spare SD cards: the collector commits once per ``sav
 a commit touches as few pages as it can. Buckets still filling (the current 5 minutes, hour, day
 and month of each key) live in the small ``recent`` table, so a commit changes one page there
 instead of one page per resolution in ``rollups``; a bucket moves to ``rollups`` when the next
-one starts.
+one starts. The rows of ``intervals`` and ``rollups`` are ordered by time before key, so a save
+appends its rows in one place in each table, not in one place per key.
 """
 
 import os
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PAGE_SIZE = 512
-"""Small pages: a save rewrites three of them, and on an SD card every written byte counts."""
+"""Small pages: each page a save changes is written whole to the WAL, and on an SD card every
+written byte counts."""
 MIGRATIONS: list[str] = [
     # 1: raw intervals, rollups per local bucket, tracker state, settings
     """
@@ -167,6 +169,24 @@ MIGRATIONS: list[str] = [
         role TEXT NOT NULL, PRIMARY KEY (site, key)
     ) WITHOUT ROWID;
     """,
+    # 10: time before key in the primary keys of intervals and rollups, so that a save appends
+    # its rows beside each other (one leaf and its neighbours) instead of one leaf per key
+    """
+    CREATE TABLE intervals_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+        rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (site, start, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollups_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, resolution INTEGER NOT NULL,
+        bucket INTEGER NOT NULL, rx INTEGER NOT NULL, tx INTEGER NOT NULL,
+        PRIMARY KEY (site, resolution, bucket, key)
+    ) WITHOUT ROWID;
+    INSERT INTO intervals_ SELECT * FROM intervals ORDER BY site, start, key;
+    INSERT INTO rollups_ SELECT * FROM rollups ORDER BY site, resolution, bucket, key;
+    DROP TABLE intervals; ALTER TABLE intervals_ RENAME TO intervals;
+    DROP TABLE rollups; ALTER TABLE rollups_ RENAME TO rollups;
+    """,
 ]
 STORE_WIDE = ""
 """The site of the meta entries that belong to the store file, not to one site (its writer)."""
@@ -178,12 +198,12 @@ DELIVERY_COLUMNS = ("id, created, rule, mark, target, title, body, attempts, nex
 BUCKETS = "(SELECT * FROM rollups UNION ALL SELECT * FROM recent)"
 ADD_ROLLUP = """
     INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (site, key, resolution, bucket) DO UPDATE
+    ON CONFLICT (site, resolution, bucket, key) DO UPDATE
     SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 CLOSE_RECENT = """
     INSERT INTO rollups SELECT * FROM recent WHERE site = ? AND key = ? AND resolution = ?
-    ON CONFLICT (site, key, resolution, bucket) DO UPDATE
+    ON CONFLICT (site, resolution, bucket, key) DO UPDATE
     SET rx = rx + excluded.rx, tx = tx + excluded.tx
 """
 ADD_GAUGE = """
@@ -193,7 +213,7 @@ ADD_GAUGE = """
 """
 EXPORT_ORDER = {"keys": ("key",), "meta": ("name",), "tracker": ("key",), "alert_marks": ("mark",),
                 "outbox": ("id",), "events": ("id",), "gauges": ("key", "name", "bucket"),
-                "rollups": ("key", "resolution", "bucket"), "intervals": ("key", "start")}
+                "rollups": ("resolution", "bucket", "key"), "intervals": ("start", "key")}
 """The columns that order each table's export: its primary key within the site."""
 ADD_RECENT = """
     INSERT INTO recent VALUES (?, ?, ?, ?, ?, ?)
@@ -771,12 +791,11 @@ class SQLiteStore:
         self._keys = None
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            keys = self.known_keys()
             keep_raw = self.retention.get("raw", 0)
             if keep_raw:
-                removed += self.db.executemany(
-                    "DELETE FROM intervals WHERE site = ? AND key = ? AND start < ?",
-                    [(self.site, key, now - int(keep_raw * 1000)) for key in keys]).rowcount
+                removed += self.db.execute(
+                    "DELETE FROM intervals WHERE site = ? AND start < ?",
+                    (self.site, now - int(keep_raw * 1000))).rowcount
             keep_gauges = self.retention.get("gauges", 0)
             if keep_gauges:
                 removed += self.db.execute(
@@ -791,11 +810,9 @@ class SQLiteStore:
                 keep = self.retention.get(resolution, 0)
                 if keep:
                     for table in ("rollups", "recent"):
-                        removed += self.db.executemany(
-                            f"DELETE FROM {table} WHERE site = ? AND key = ? AND resolution = ? "
-                            "AND bucket < ?",
-                            [(self.site, key, code, now - int(keep * 1000))
-                             for key in keys]).rowcount
+                        removed += self.db.execute(
+                            f"DELETE FROM {table} WHERE site = ? AND resolution = ? "
+                            "AND bucket < ?", (self.site, code, now - int(keep * 1000))).rowcount
             self.db.execute("COMMIT")
         except sqlite3.Error as error:
             self._roll_back()
