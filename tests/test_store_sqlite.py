@@ -418,6 +418,44 @@ def test_schema_9_stores_are_ordered_by_time_and_keep_every_row(db_path: Path) -
     raw.close()
 
 
+def _written() -> int:
+    """Bytes this process has sent to storage (``write_bytes``, counted as pages get dirty)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise AssertionError("no write_bytes in /proc/self/io")
+
+
+def _written_back(db_path: Path) -> None:
+    """Write the store's dirty pages to the disk, as the kernel does within 30 s."""
+    for suffix in ("", "-wal", "-shm"):
+        descriptor = os.open(f"{db_path}{suffix}", os.O_RDWR)
+        try:
+            os.fdatasync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def test_the_first_read_after_a_save_writes_nothing(store, db_path: Path) -> None:
+    """The next read after a save (the alert checks', a reader's, minutes later) dirties no
+    page: the save takes its WAL read mark while its page of the -shm file is dirty anyway. A
+    commit by another connection, which takes none, shows what that read would cost."""
+    now = local(2026, 11, 10, 12)
+    store.add(every_5s(now, now + 600_000, 10, 1), {KEY: CounterState("1", now, 0, 0)})
+    _written_back(db_path)
+    before = _written()
+    assert store.tracker_state()[KEY].at == now
+    assert _written() - before == 0
+    raw = sqlite3.connect(db_path)
+    raw.execute("INSERT INTO meta VALUES ('home', 'other', 'writer')")
+    raw.commit()
+    raw.close()
+    _written_back(db_path)
+    before = _written()
+    store.tracker_state()
+    assert _written() - before == os.sysconf("SC_PAGE_SIZE")
+
+
 def test_deliveries_name_their_url_by_fingerprint_and_wait_together(db_path: Path) -> None:
     """Schema 6 deliveries (by position only) get the fingerprint of the entry at their
     position when the targets are first given; new ones get theirs when raised; a failure held
