@@ -235,7 +235,7 @@ def test_a_signal_kills_the_action_and_records_it(tmp_path: Path, signum: int,
     from collector.keeper import keeper_lock
 
     pidfile = tmp_path / "pid"
-    script = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 31 & sleep 32"
+    script = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 33 & sleep 34"
     config = setup(tmp_path, json.dumps(["sh", "-c", script]), "[]")
     command = subprocess.Popen([sys.executable, "-m", "cli", "--config", str(config),
                                 "connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

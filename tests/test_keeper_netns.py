@@ -96,7 +96,7 @@ def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path,
         spawn_collector: Callable[..., CollectorProcess]) -> None:
     link.unplug()  # no interface at all: evidently down, no probe needed
     collector = spawn_collector(keeper_config(
-        link, ["sleep", "30"], action_timeout='"2s"', max_fails="2", lock_duration='"1h"'))
+        link, ["sleep", "29.5"], action_timeout='"2s"', max_fails="2", lock_duration='"1h"'))
     collector.start()
     try:
         found = wait_for(collector, lambda found: any(e.kind == "lock" for e in found),
@@ -107,7 +107,9 @@ def test_hung_and_failing_connects_lead_to_the_lock(link: Link, tmp_path: Path,
             assert attempt.detail["timed_out"] and attempt.detail["exit_code"] is None
             assert 1900 <= attempt.duration_ms < 4000
             assert "killed after 2s" in attempt.detail["output"]
-        assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).returncode == 1
+        # a duration no other test uses: pgrep sees every worker's processes
+        assert subprocess.run(["pgrep", "-f", r"^sleep 29\.5$"],
+                              capture_output=True).returncode == 1
 
         points = unpack_points(read_document(tmp_path / "run" / "home.realtime")["points"])
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(points)]
