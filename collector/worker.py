@@ -537,7 +537,7 @@ def run(config: Config, store: Store, once: bool = False) -> int:
     stop = Stop()
     if not once:  # from the start: a stop asked for while the store opens is not lost
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, lambda *_: stop.ask())
     try:
         return _run(config, store, stop, once)
     finally:
@@ -654,7 +654,7 @@ def _run(config: Config, store: Store, stop: "Stop", once: bool) -> int:
         loop.start()
     log.info("collecting every %gs, saving every %gs to %s", config.collector.interval,
              config.collector.save_interval, mask_secrets(config.store.url))
-    stop.wait()
+    stop.wait_asked()
     if sms is not None:  # its session's link is taken down, as after its minutes
         sms.stop(wait_s=config.keeper.action_timeout)
     if keeper is not None:  # a hung connect must not outlast supervisor's stopwaitsecs
@@ -695,6 +695,21 @@ class Stop(threading.Event):
         if not self.is_set():
             super().set()
             os.write(self._writable, b"x")
+
+    def ask(self) -> None:
+        """The stop from a signal handler: only the pipe is written. ``set`` takes the event's
+        lock, which the interrupted main thread may be holding (entering ``wait``), and would
+        then wait for itself for ever. The waiters wake on the pipe; ``wait_asked`` sets the
+        event."""
+        os.write(self._writable, b"x")
+
+    def wait_asked(self) -> None:
+        """Wait, in the main thread, until the stop is asked for, then set it."""
+        poller = select.poll()
+        poller.register(self._readable, select.POLLIN)
+        while not poller.poll():
+            pass
+        self.set()
 
     def waiter(self) -> Callable[[float], bool]:
         """A ``wait(seconds)`` for one thread: True once stopped, else False after ``seconds``."""

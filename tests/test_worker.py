@@ -1,5 +1,7 @@
 """What the collector hands to the store at each save."""
 
+import pytest
+
 from collector.worker import BucketMerger
 from traffic.counters import Delta
 
@@ -27,3 +29,33 @@ def test_merging_stops_at_a_bucket_boundary_and_at_gaps() -> None:
     gap = [Delta("k", 0, 5000, 1, 1), Delta("k", 10_000, 15_000, 1, 1)]
     assert BucketMerger(gap).deltas == gap
     assert sum(d.rx for d in merged) == sum(d.rx for d in deltas)
+
+
+STOP_UNDER_ITS_OWN_LOCK = """
+import os, signal, threading
+from collector.worker import Stop
+stop = Stop()
+signal.signal(signal.SIGTERM, lambda *_: stop.{how}())
+with stop._cond:  # where the main thread is when it enters Event.wait
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass  # the handler runs at one of these steps, the lock held
+stop.wait_asked()
+assert stop.is_set() and stop.waiter()(0)
+print("stopped")
+"""
+
+
+def test_a_stop_signal_landing_while_the_main_thread_holds_the_events_lock_stops_it() -> None:
+    """SIGTERM may land while the main thread holds the stop event's own lock (entering its
+    wait): the handler only writes the pipe, so the collector stops. ``set`` from the handler
+    would wait for that lock for ever; that is shown too, with a time limit."""
+    import subprocess
+    import sys
+
+    asked = subprocess.run([sys.executable, "-c", STOP_UNDER_ITS_OWN_LOCK.format(how="ask")],
+                           capture_output=True, text=True, timeout=30)
+    assert (asked.returncode, asked.stdout) == (0, "stopped\n"), asked.stderr
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([sys.executable, "-c", STOP_UNDER_ITS_OWN_LOCK.format(how="set")],
+                       capture_output=True, timeout=3)
