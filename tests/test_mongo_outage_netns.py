@@ -66,8 +66,10 @@ def sent(link: Link, before: tuple[int, int]) -> int:
 
 
 def spooling(spool: Path, entries: int) -> None:
-    """Wait until the spool holds ``entries`` saves and is still growing."""
-    wait_until(lambda: scan(spool).entries >= entries, f"{entries} saves in the spool", 30)
+    """Wait until the spool holds ``entries`` saves and is still growing. A save in flight
+    when the server stops waits for its socket (up to ``socketTimeoutMS``, 20 s) while a loaded
+    server shuts down slowly: the first entries may come that much later."""
+    wait_until(lambda: scan(spool).entries >= entries, f"{entries} saves in the spool", 60)
     size = scan(spool).size
     wait_until(lambda: scan(spool).size > size + MB, "the spool growing", 30)
 
