@@ -705,9 +705,8 @@ class Stop(threading.Event):
 
     def wait_asked(self) -> None:
         """Wait, in the main thread, until the stop is asked for, then set it."""
-        poller = select.poll()
-        poller.register(self._readable, select.POLLIN)
-        while not poller.poll():
+        wait = self.waiter()
+        while not wait(3600):
             pass
         self.set()
 

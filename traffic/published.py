@@ -51,7 +51,9 @@ def pack_points(flat: "array[float]") -> bytes:
     object by object at every poll. Times are milliseconds, exact as doubles."""
     if sys.byteorder == "little":
         return flat.tobytes()
-    swapped = type(flat)("d", flat)
+    from array import array
+
+    swapped = array("d", flat)
     swapped.byteswap()
     return swapped.tobytes()
 

@@ -375,36 +375,19 @@ class SQLiteStore:
         self._keys = None
         db = self.db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            new = self._insert_intervals(rows)
-            increments = RollupIncrements(self.tz)
-            increments.add(Delta(*row[1:]) for row in new)
-            self._add_to_buckets(increments.rows())
-            db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(site, key, s.life, s.at, s.rx, s.tx, s.held)
-                            for key, s in tracker_state.items()])
-            db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
-            self._set_keys(keys)
-            db.execute("COMMIT")
+            with self._transaction():
+                new = self._insert_intervals(rows)
+                increments = RollupIncrements(self.tz)
+                increments.add(Delta(*row[1:]) for row in new)
+                self._add_to_buckets(increments.rows())
+                db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [(site, key, s.life, s.at, s.rx, s.tx, s.held)
+                                for key, s in tracker_state.items()])
+                db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
+                self._set_keys(keys)
         except sqlite3.Error as error:
-            self._roll_back()
             raise StoreError(self.write_failure(error)) from None
-        except BaseException:
-            self._roll_back()
-            raise
-        self._take_read_mark()
         return sum(row[4] + row[5] for row in new)
-
-    def _take_read_mark(self) -> None:
-        """Begin a read at once after a save. A read records where in the WAL it reads (a read
-        mark, in the first page of the ``-shm`` file) when the last mark is older than the
-        newest commit. The save has just dirtied that page; the next read, minutes later and
-        after the kernel wrote the page back, would dirty it again: 4 KiB more on the card for
-        every save, and for any other process's first read after it."""
-        try:
-            self.db.execute("PRAGMA user_version").fetchone()
-        except sqlite3.Error:
-            return  # the save is done; the next read takes the mark
 
     def _insert_intervals(self, rows: list[tuple]) -> list[tuple]:
         """The rows that were not stored before (a replay inserts nothing)."""
@@ -800,39 +783,30 @@ class SQLiteStore:
 
     @_serialized
     def prune(self, now: int) -> int:
-        removed = 0
         self._keys = None
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            keep_raw = self.retention.get("raw", 0)
-            if keep_raw:
-                removed += self.db.execute(
-                    "DELETE FROM intervals WHERE site = ? AND start < ?",
-                    (self.site, now - int(keep_raw * 1000))).rowcount
-            keep_gauges = self.retention.get("gauges", 0)
-            if keep_gauges:
-                removed += self.db.execute(
-                    "DELETE FROM gauges WHERE site = ? AND bucket < ?",
-                    (self.site, now - int(keep_gauges * 1000))).rowcount
-            keep_events = self.retention.get("events", 0)
-            if keep_events:
-                removed += self.db.execute(
-                    "DELETE FROM events WHERE site = ? AND at < ?",
-                    (self.site, now - int(keep_events * 1000))).rowcount
-            for resolution, code in RESOLUTION_CODES.items():
-                keep = self.retention.get(resolution, 0)
-                if keep:
-                    for table in ("rollups", "recent"):
-                        removed += self.db.execute(
-                            f"DELETE FROM {table} WHERE site = ? AND resolution = ? "
-                            "AND bucket < ?", (self.site, code, now - int(keep * 1000))).rowcount
-            self.db.execute("COMMIT")
+            with self._transaction():
+                removed = self._prune(now)
         except sqlite3.Error as error:
-            self._roll_back()
             raise StoreError(self.write_failure(error)) from None
-        except BaseException:
-            self._roll_back()
-            raise
+        return removed
+
+    def _prune(self, now: int) -> int:
+        removed = 0
+        for table, column, keep in (("intervals", "start", self.retention.get("raw", 0)),
+                                    ("gauges", "bucket", self.retention.get("gauges", 0)),
+                                    ("events", "at", self.retention.get("events", 0))):
+            if keep:
+                removed += self.db.execute(
+                    f"DELETE FROM {table} WHERE site = ? AND {column} < ?",
+                    (self.site, now - int(keep * 1000))).rowcount
+        for resolution, code in RESOLUTION_CODES.items():
+            keep = self.retention.get(resolution, 0)
+            if keep:
+                for table in ("rollups", "recent"):
+                    removed += self.db.execute(
+                        f"DELETE FROM {table} WHERE site = ? AND resolution = ? AND bucket < ?",
+                        (self.site, code, now - int(keep * 1000))).rowcount
         return removed
 
     @_serialized
@@ -943,8 +917,9 @@ class SQLiteStore:
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` to ``COMMIT``, rolled back on any exception, the commit's own
-    included. A class rather than ``contextlib.contextmanager``: ``contextlib`` and the
-    ``functools`` it imports are a tenth of ``traffic status``, which only reads."""
+    included; the WAL read mark taken after the commit (``_take_read_mark``). A class rather
+    than ``contextlib.contextmanager``: ``contextlib`` and the ``functools`` it imports are a
+    tenth of ``traffic status``, which only reads."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -961,6 +936,7 @@ class _Transaction:
         except BaseException:
             _roll_back(self.db)
             raise
+        _take_read_mark(self.db)
 
 
 class _Durable:
@@ -974,6 +950,18 @@ class _Durable:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         self.db.execute("PRAGMA synchronous = NORMAL")
+
+
+def _take_read_mark(db: sqlite3.Connection) -> None:
+    """Begin a read at once after a commit. A read records where in the WAL it reads (a read
+    mark, in the first page of the ``-shm`` file) when the last mark is older than the newest
+    commit. The commit has just dirtied that page; the next read, minutes later and after the
+    kernel wrote the page back, would dirty it again: 4 KiB more on the card for every save,
+    and for any other process's first read after it."""
+    try:
+        db.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error:
+        return  # the commit is done; the next read takes the mark
 
 
 def _roll_back(db: sqlite3.Connection) -> None:
