@@ -23,8 +23,9 @@ from tests.stack import clean_env, free_port
 
 pytestmark = pytest.mark.netns
 MB = 1_000_000
-SIZE, RATE = 160 * MB, 4 * MB
-"""A transfer of 40 seconds: it flows before, through and after the outage."""
+SIZE, RATE = 320 * MB, 4 * MB
+"""A transfer of 80 seconds: it flows before, through and after the outage, also when the
+first spooled saves come late (``spooling``)."""
 
 
 class Server:
