@@ -38,6 +38,7 @@ from traffic.store.rollup import (
     gauge_value,
     raw_share,
 )
+from traffic.store.unfolded import EMPTY, Unfolded, decode, encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -186,6 +187,12 @@ MIGRATIONS: list[str] = [
     INSERT INTO rollups_ SELECT * FROM rollups ORDER BY site, resolution, bucket, key;
     DROP TABLE intervals; ALTER TABLE intervals_ RENAME TO intervals;
     DROP TABLE rollups; ALTER TABLE rollups_ RENAME TO rollups;
+    """,
+    # 11: a save held as one record of a fixed size, folded into the tables by the next save
+    """
+    CREATE TABLE unfolded (
+        slot INTEGER PRIMARY KEY, site TEXT NOT NULL UNIQUE, record BLOB NOT NULL
+    );
     """,
 ]
 STORE_WIDE = ""
@@ -370,24 +377,84 @@ class SQLiteStore:
     @_serialized
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
             gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:
+        """Every other save is held as one record (``unfolded``) when it can be: no gauges, no
+        new key types, no key new to the tracker or in a new life, and a record that fits. The
+        next save folds it into the tables with its own; readers add a held record."""
         site = self.site
         rows = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
+        gauges, keys = list(gauges), list(keys)
         self._keys = None
-        db = self.db
         try:
             with self._transaction():
-                new = self._insert_intervals(rows)
-                increments = RollupIncrements(self.tz)
-                increments.add(Delta(*row[1:]) for row in new)
-                self._add_to_buckets(increments.rows())
-                db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [(site, key, s.life, s.at, s.rx, s.tx, s.held)
-                                for key, s in tracker_state.items()])
-                db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
-                self._set_keys(keys)
+                held = self._held()
+                if held is None and not gauges and not keys:
+                    new = [row for row in rows if not self._stored(row)]
+                    if self._hold(new, tracker_state):
+                        return sum(row[4] + row[5] for row in new)
+                return self._fold(held, rows, tracker_state, gauges, keys)
         except sqlite3.Error as error:
             raise StoreError(self.write_failure(error)) from None
-        return sum(row[4] + row[5] for row in new)
+
+    def _stored(self, row: tuple) -> bool:
+        return self.db.execute("SELECT 1 FROM intervals WHERE site = ? AND start = ? AND "
+                               "key = ?", (row[0], row[2], row[1])).fetchone() is not None
+
+    def _hold(self, rows: list[tuple], tracker_state: Mapping[str, CounterState]) -> bool:
+        """Write the save as the held record; False when it cannot be one."""
+        lives = self._lives()
+        if any(lives.get(key) != state.life for key, state in tracker_state.items()):
+            return False
+        record = encode(tracker_state, [Delta(*row[1:]) for row in rows])
+        if record is None:
+            return False
+        if not self.db.execute("UPDATE unfolded SET record = ? WHERE site = ?",
+                               (record, self.site)).rowcount:
+            self.db.execute("INSERT INTO unfolded (site, record) VALUES (?, ?)",
+                            (self.site, record))
+        return True
+
+    def _fold(self, held: Unfolded | None, rows: list[tuple],
+              tracker_state: Mapping[str, CounterState], gauges: list[GaugeSample],
+              keys: list[Key]) -> int:
+        """Write the held record and this save into the tables; the bytes this save added."""
+        site = self.site
+        states = dict(tracker_state)
+        earlier: list[tuple] = []
+        if held is not None:
+            earlier = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in held.deltas]
+            states = {**held.states(self._lives()), **states}
+        new = self._insert_intervals([*earlier, *rows])
+        increments = RollupIncrements(self.tz)
+        increments.add(Delta(*row[1:]) for row in new)
+        self._add_to_buckets(increments.rows())
+        self.db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(site, key, s.life, s.at, s.rx, s.tx, s.held)
+                             for key, s in states.items()])
+        self.db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
+        self._set_keys(keys)
+        if held is not None:
+            self.db.execute("UPDATE unfolded SET record = ? WHERE site = ?", (EMPTY, site))
+        mine = {id(row) for row in rows}
+        return sum(row[4] + row[5] for row in new if id(row) in mine)
+
+    def _lives(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, life FROM tracker WHERE site = ?",
+                                    (self.site,)).fetchall())
+
+    def _held(self) -> Unfolded | None:
+        row = self.db.execute("SELECT record FROM unfolded WHERE site = ?",
+                              (self.site,)).fetchone()
+        return decode(row[0]) if row else None
+
+    def _fold_held(self) -> None:
+        """Fold a held record into the tables now (a writer starting or closing)."""
+        with self._transaction():
+            self._fold_if_held()
+
+    def _fold_if_held(self) -> None:
+        held = self._held()
+        if held is not None:
+            self._fold(held, [], {}, [], [])
 
     def _insert_intervals(self, rows: list[tuple]) -> list[tuple]:
         """The rows that were not stored before (a replay inserts nothing)."""
@@ -443,6 +510,7 @@ class SQLiteStore:
         try:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
                             (STORE_WIDE, WRITER_META, str(os.getpid())))
+            self._fold_held()  # what a killed writer held, for a copy (migrate) to read
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # seen through a hard link too
         except sqlite3.Error as error:
             if "readonly" not in str(error):
@@ -483,9 +551,15 @@ class SQLiteStore:
 
     @_serialized
     def tracker_state(self) -> dict[str, CounterState]:
-        return {key: CounterState(life, at, rx, tx, held) for key, life, at, rx, tx, held in
-                self.db.execute("SELECT key, life, at, rx, tx, held FROM tracker "
-                                "WHERE site = ?", (self.site,))}
+        with _Reading(self.db):
+            states = {key: CounterState(life, at, rx, tx, held)
+                      for key, life, at, rx, tx, held in self.db.execute(
+                          "SELECT key, life, at, rx, tx, held FROM tracker WHERE site = ?",
+                          (self.site,))}
+            held = self._held()
+        if held is not None:
+            states.update(held.states({key: state.life for key, state in states.items()}))
+        return states
 
     @_serialized
     def known_keys(self) -> list[str]:
@@ -504,28 +578,71 @@ class SQLiteStore:
     def series(self, resolution: str, start: int, end: int,
                keys: Iterable[str] | None = None) -> list[tuple[int, int, int]]:
         where, chosen = self._key_filter(keys)
-        return self.db.execute(
-            f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND resolution = ? "
-            "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
-            [*chosen, RESOLUTION_CODES[resolution], start, end]).fetchall()
+        code = RESOLUTION_CODES[resolution]
+        with _Reading(self.db):
+            points = self.db.execute(
+                f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND "
+                "resolution = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
+                [*chosen, code, start, end]).fetchall()
+            held = self._held_buckets(chosen[1:])
+        if not held:
+            return points
+        sums = {bucket: [rx, tx] for bucket, rx, tx in points}
+        for (level, bucket), (rx, tx) in held.items():
+            if level == code and start <= bucket < end:
+                entry = sums.setdefault(bucket, [0, 0])
+                entry[0] += rx
+                entry[1] += tx
+        return [(bucket, rx, tx) for bucket, (rx, tx) in sorted(sums.items())]
+
+    def _held_deltas(self, keys: list[str]) -> list[Delta]:
+        """The held record's deltas of ``keys``."""
+        held = self._held()
+        if held is None:
+            return []
+        wanted = set(keys)
+        return [delta for delta in held.deltas if delta.key in wanted]
+
+    def _held_buckets(self, keys: list[str]) -> dict[tuple[int, int], tuple[int, int]]:
+        """The held record's bytes of ``keys`` by (resolution code, bucket), shared out
+        between buckets as the fold will share them."""
+        deltas = self._held_deltas(keys)
+        if not deltas:
+            return {}
+        increments = RollupIncrements(self.tz)
+        increments.add(deltas)
+        sums: dict[tuple[int, int], tuple[int, int]] = {}
+        for _, code, bucket, rx, tx in increments.rows():
+            before = sums.get((code, bucket), (0, 0))
+            sums[(code, bucket)] = (before[0] + rx, before[1] + tx)
+        return sums
 
     @_serialized
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         where, chosen = self._key_filter(keys)
         rx = tx = 0
-        for resolution, first, last in cover(start, end, self.tz):
-            if resolution == "raw":
-                intervals = self.db.execute(
-                    f"SELECT start, end, rx, tx FROM intervals WHERE {where} "
-                    "AND start < ? AND end > ?", [*chosen, last, first]).fetchall()
-                part = raw_share(intervals, first, last)
-            else:
-                part = self.db.execute(
-                    f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM {BUCKETS} "
-                    f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
-                    [*chosen, RESOLUTION_CODES[resolution], first, last]).fetchone()
-            rx += part[0]
-            tx += part[1]
+        with _Reading(self.db):
+            held = self._held_deltas(chosen[1:])
+            held_buckets = self._held_buckets(chosen[1:]) if held else {}
+            for resolution, first, last in cover(start, end, self.tz):
+                if resolution == "raw":
+                    intervals = self.db.execute(
+                        f"SELECT start, end, rx, tx FROM intervals WHERE {where} "
+                        "AND start < ? AND end > ?", [*chosen, last, first]).fetchall()
+                    intervals += [(d.start, d.end, d.rx, d.tx) for d in held
+                                  if d.start < last and d.end > first]
+                    part = raw_share(intervals, first, last)
+                else:
+                    code = RESOLUTION_CODES[resolution]
+                    part = self.db.execute(
+                        f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM {BUCKETS} "
+                        f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
+                        [*chosen, code, first, last]).fetchone()
+                    for (level, bucket), (held_rx, held_tx) in held_buckets.items():
+                        if level == code and first <= bucket < last:
+                            part = (part[0] + held_rx, part[1] + held_tx)
+                rx += part[0]
+                tx += part[1]
         return rx, tx
 
     @_serialized
@@ -545,9 +662,12 @@ class SQLiteStore:
     def first_bucket(self, resolution: str) -> int | None:
         where, chosen = self._key_filter(None)
         code = RESOLUTION_CODES[resolution]
-        firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE {where} "
-                                  "AND resolution = ?", [*chosen, code]).fetchone()[0]
-                  for table in ("rollups", "recent")]
+        with _Reading(self.db):
+            firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE {where} "
+                                      "AND resolution = ?", [*chosen, code]).fetchone()[0]
+                      for table in ("rollups", "recent")]
+            firsts += [bucket for level, bucket in self._held_buckets(chosen[1:])
+                       if level == code]
         return min((first for first in firsts if first is not None), default=None)
 
     @_serialized
@@ -768,8 +888,7 @@ class SQLiteStore:
 
     @_serialized
     def last_sample_at(self) -> int | None:
-        return self.db.execute("SELECT MAX(at) FROM tracker WHERE site = ?",
-                               (self.site,)).fetchone()[0]
+        return max((state.at for state in self.tracker_state().values()), default=None)
 
     @_serialized
     def get_meta(self, name: str) -> str | None:
@@ -786,6 +905,7 @@ class SQLiteStore:
         self._keys = None
         try:
             with self._transaction():
+                self._fold_if_held()  # retention applies to its buckets too
                 removed = self._prune(now)
         except sqlite3.Error as error:
             raise StoreError(self.write_failure(error)) from None
@@ -907,6 +1027,11 @@ class SQLiteStore:
 
     @_serialized
     def close(self) -> None:
+        if self._writer_lock is not None:
+            import contextlib
+
+            with contextlib.suppress(sqlite3.Error):  # else still held, read, folded later
+                self._fold_held()  # a stopped writer's file holds everything in its tables
         self.db.close()
         for status_file in self._status_files.values():
             status_file.close()
@@ -937,6 +1062,25 @@ class _Transaction:
             _roll_back(self.db)
             raise
         _take_read_mark(self.db)
+
+
+class _Reading:
+    """``BEGIN`` to ``COMMIT`` around reads that must see one moment of the file: the tables
+    and the held record, which a fold in another process moves into them. Inside a
+    transaction already, nothing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.began = False
+
+    def __enter__(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+            self.began = True
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self.began and self.db.in_transaction:
+            self.db.execute("COMMIT")
 
 
 class _Durable:
