@@ -9,11 +9,10 @@ save into the tables touches a dozen pages in as many places.
 The layout (little-endian): a header ``version, width, key count, delta count, base`` (``base``
 an instant in epoch milliseconds that the times are offsets from); the keys' names, joined by
 newlines; per key its reading ``at, rx, tx, held``; per delta ``key index, start, end, rx, tx``.
-``width`` is 4 when every delta's bytes fit in 32 bits, else 8. Zero bytes pad it to
+``width`` is 4 when every delta's bytes fit a signed 32-bit number, else 8. Zero bytes pad it to
 ``RECORD_BYTES``; an all-zero record holds nothing.
 """
 
-import struct
 from collections.abc import Mapping, Sequence
 
 from traffic.counters import CounterState, Delta
@@ -21,12 +20,13 @@ from traffic.counters import CounterState, Delta
 RECORD_BYTES = 400
 """With the row's own bytes and a site name of up to 60 bytes, it fits one 512-byte page."""
 VERSION = 1
-HEADER = struct.Struct("<BBHHq")
-NAMES = struct.Struct("<H")
-READING = struct.Struct("<iqqq")
-DELTA_FORMATS = {4: struct.Struct("<BiiII"), 8: struct.Struct("<Biiqq")}
+HEADER = (1, 1, 2, 2, 8)
+"""The header's fields and their sizes: version, width, key count, delta count, base."""
+READING = (4, 8, 8, 8)
+"""A reading's: at (an offset from base), rx, tx, held."""
+DELTA = (1, 4, 4)
+"""A delta's, before its rx and tx of ``width`` bytes each: key index, start, end."""
 EMPTY = bytes(RECORD_BYTES)
-OFFSET_LIMIT = 2**31
 
 
 class Unfolded:
@@ -43,54 +43,64 @@ class Unfolded:
                 for key, reading in self.readings.items() if key in lives}
 
 
+def _packed(values: Sequence[int], sizes: Sequence[int]) -> bytes:
+    return b"".join(value.to_bytes(size, "little", signed=True)
+                    for value, size in zip(values, sizes, strict=True))
+
+
 def encode(states: Mapping[str, CounterState], deltas: Sequence[Delta]) -> bytes | None:
     """The record of a save, or None when it does not fit ``RECORD_BYTES``."""
     keys = list(states)
     index = {key: number for number, key in enumerate(keys)}
-    if len(keys) > 255 or any(delta.key not in index for delta in deltas):
+    if len(keys) > 127 or any(delta.key not in index for delta in deltas):
         return None
-    base = max(state.at for state in states.values()) if states else 0
-    times = [state.at for state in states.values()]
-    times += [t for delta in deltas for t in (delta.start, delta.end)]
-    if any(abs(t - base) >= OFFSET_LIMIT for t in times):
-        return None
-    width = 4 if all(0 <= d.rx < 2**32 and 0 <= d.tx < 2**32 for d in deltas) else 8
+    base = max((state.at for state in states.values()), default=0)
+    width = 4 if all(-2**31 <= value < 2**31 for d in deltas for value in (d.rx, d.tx)) else 8
     names = "\n".join(keys).encode()
-    parts = [HEADER.pack(VERSION, width, len(keys), len(deltas), base),
-             NAMES.pack(len(names)), names]
     try:
-        parts += [READING.pack(state.at - base, state.rx, state.tx, state.held)
-                  for state in states.values()]
-        delta_format = DELTA_FORMATS[width]
-        parts += [delta_format.pack(index[d.key], d.start - base, d.end - base, d.rx, d.tx)
-                  for d in deltas]
-    except struct.error:  # a reading beyond 64 bits
+        record = b"".join([
+            _packed((VERSION, width, len(keys), len(deltas), base), HEADER),
+            len(names).to_bytes(2, "little"), names,
+            *(_packed((state.at - base, state.rx, state.tx, state.held), READING)
+              for state in states.values()),
+            *(_packed((index[d.key], d.start - base, d.end - base, d.rx, d.tx),
+                      (*DELTA, width, width)) for d in deltas)])
+    except OverflowError:  # a time more than 24 days from the latest reading, a huge count
         return None
-    record = b"".join(parts)
     if len(record) > RECORD_BYTES:
         return None
     return record.ljust(RECORD_BYTES, b"\0")
 
 
+class _Reader:
+    def __init__(self, record: bytes) -> None:
+        self.record = record
+        self.at = 0
+
+    def take(self, sizes: Sequence[int]) -> list[int]:
+        values = []
+        for size in sizes:
+            values.append(int.from_bytes(self.record[self.at:self.at + size], "little",
+                                         signed=True))
+            self.at += size
+        return values
+
+
 def decode(record: bytes) -> Unfolded | None:
     """What ``record`` holds; None when it holds nothing (or is of an unknown version)."""
-    if len(record) < HEADER.size or record[0] != VERSION:
+    if len(record) < sum(HEADER) or record[0] != VERSION:
         return None
-    _, width, key_count, delta_count, base = HEADER.unpack_from(record)
-    offset = HEADER.size
-    (names_size,) = NAMES.unpack_from(record, offset)
-    offset += NAMES.size
-    keys = record[offset:offset + names_size].decode().split("\n") if key_count else []
-    offset += names_size
+    reader = _Reader(record)
+    _, width, key_count, delta_count, base = reader.take(HEADER)
+    (names_size,) = reader.take((2,))
+    keys = record[reader.at:reader.at + names_size].decode().split("\n") if key_count else []
+    reader.at += names_size
     readings = {}
     for key in keys:
-        at, rx, tx, held = READING.unpack_from(record, offset)
+        at, rx, tx, held = reader.take(READING)
         readings[key] = (base + at, rx, tx, held)
-        offset += READING.size
-    delta_format = DELTA_FORMATS[width]
     deltas = []
     for _ in range(delta_count):
-        number, start, end, rx, tx = delta_format.unpack_from(record, offset)
+        number, start, end, rx, tx = reader.take((*DELTA, width, width))
         deltas.append(Delta(keys[number], base + start, base + end, rx, tx))
-        offset += delta_format.size
     return Unfolded(readings, deltas)
