@@ -616,7 +616,7 @@ def test_every_other_save_writes_one_page_and_readers_see_it_at_once(store, db_p
                      {KEY: CounterState("1", now + 1_500_000, 3900, 390)}) == 330
     assert raw.execute("SELECT COUNT(*), SUM(rx) FROM intervals WHERE start >= ?", (now,)
                        ).fetchone() == (5, 3900)
-    assert raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(400)"
+    assert raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
                        ).fetchone()[0] == 0
     after = seen()
     assert after[:2] == ((3900, 390), held[1])
@@ -644,7 +644,7 @@ def test_a_save_of_a_new_key_or_life_goes_to_the_tables(store, db_path: Path) ->
     raw = sqlite3.connect(db_path)
 
     def held() -> int:
-        return raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(400)"
+        return raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
                            ).fetchone()[0]
 
     store.add(per_5min(now, 1, 600, 60), {KEY: CounterState("1", now + 300_000, 600, 60)})
