@@ -584,7 +584,7 @@ class SQLiteStore:
                 f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND "
                 "resolution = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
                 [*chosen, code, start, end]).fetchall()
-            held = self._held_buckets(chosen[1:])
+            held = self._held_buckets(self._held_deltas(chosen[1:]))
         if not held:
             return points
         sums = {bucket: [rx, tx] for bucket, rx, tx in points}
@@ -603,10 +603,9 @@ class SQLiteStore:
         wanted = set(keys)
         return [delta for delta in held.deltas if delta.key in wanted]
 
-    def _held_buckets(self, keys: list[str]) -> dict[tuple[int, int], tuple[int, int]]:
-        """The held record's bytes of ``keys`` by (resolution code, bucket), shared out
-        between buckets as the fold will share them."""
-        deltas = self._held_deltas(keys)
+    def _held_buckets(self, deltas: list[Delta]) -> dict[tuple[int, int], tuple[int, int]]:
+        """Held deltas' bytes by (resolution code, bucket), shared out between buckets as the
+        fold will share them."""
         if not deltas:
             return {}
         increments = RollupIncrements(self.tz)
@@ -623,7 +622,7 @@ class SQLiteStore:
         rx = tx = 0
         with _Reading(self.db):
             held = self._held_deltas(chosen[1:])
-            held_buckets = self._held_buckets(chosen[1:]) if held else {}
+            held_buckets = self._held_buckets(held)
             for resolution, first, last in cover(start, end, self.tz):
                 if resolution == "raw":
                     intervals = self.db.execute(
@@ -666,8 +665,8 @@ class SQLiteStore:
             firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE {where} "
                                       "AND resolution = ?", [*chosen, code]).fetchone()[0]
                       for table in ("rollups", "recent")]
-            firsts += [bucket for level, bucket in self._held_buckets(chosen[1:])
-                       if level == code]
+            firsts += [bucket for level, bucket in
+                       self._held_buckets(self._held_deltas(chosen[1:])) if level == code]
         return min((first for first in firsts if first is not None), default=None)
 
     @_serialized
