@@ -13,8 +13,10 @@ deltas, the latest save), so the readers add the unsaved bytes as they do on a l
 The store is built once and cached in ``bench/.cache`` (gitignored): one key, one year of
 5-second deltas ending now, written through ``SQLiteStore.add`` one day (17,280 deltas) per call
 and pruned after each day with the default retention (raw 7 d, 5min 60 d, hour 730 d), as the
-collector's daily prune would have left it. Later runs top the cached store up to the present
-(rebuilding it when it is more than 30 days behind), so "now" always has data.
+collector's daily prune would have left it; its last 10 minutes are a held save (one record
+that the next save folds into the tables), which the readers add. Later runs top the cached
+store up to the present (rebuilding it when it is more than 30 days behind), so "now" always has
+data.
 """
 
 import math
@@ -38,6 +40,7 @@ STEP_MS = 5000
 PER_DAY = DAY_MS // STEP_MS
 YEAR_DAYS = 365
 MAX_BEHIND_MS = 30 * DAY_MS
+HELD_MS = 600_000
 VERSION = 1
 FLOOR_SCRIPT = """\
 import sys
@@ -106,15 +109,26 @@ def ensure_year_store() -> tuple[Path, str]:
 
 
 def _fill(store: SQLiteStore, state: CounterState, now: int) -> None:
-    """Add day-sized batches from ``state.at`` to ``now``, pruning after each as at run time."""
+    """Add day-sized batches from ``state.at`` to ``now``, pruning after each as at run time.
+
+    The last 10 minutes come as the collector saves them (merged per 5-minute bucket) after a
+    save into the tables, so the store holds them as its held record (every other save is
+    one), which the readers then add: the costlier of a live store's two states."""
+    from collector.worker import BucketMerger
+
     at, rx_total, tx_total = state.at, state.rx, state.tx
+    held_from = max(at, now - HELD_MS)
     while at < now:
-        end = min(at + DAY_MS, now)
+        end = min(at + DAY_MS, held_from) if at < held_from else now
         deltas = _deltas(at, end, seed=at)
         rx_total += sum(d.rx for d in deltas)
         tx_total += sum(d.tx for d in deltas)
-        store.add(deltas, {KEY: CounterState("bench/1", end, rx_total, tx_total)})
-        store.prune(end)
+        if at < held_from:
+            store.add(deltas, {KEY: CounterState("bench/1", end, rx_total, tx_total)})
+            store.prune(end)
+        else:
+            store.add(BucketMerger(deltas).deltas,
+                      {KEY: CounterState("bench/1", end, rx_total, tx_total)})
         at = end
 
 

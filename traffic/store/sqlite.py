@@ -38,11 +38,12 @@ from traffic.store.rollup import (
     gauge_value,
     raw_share,
 )
-from traffic.store.unfolded import EMPTY, Unfolded, decode, encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from traffic.store.unfolded import Unfolded
 
 PAGE_SIZE = 512
 """Small pages: each page a save changes is written whole to the WAL, and on an SD card every
@@ -313,6 +314,8 @@ class SQLiteStore:
         self._lost = ""
         self._shm_size = 0
         self._keys: list[str] | None = None
+        self._held_cache: tuple[bytes, Unfolded | None, dict] = (b"", None, {})
+        """The last held record read, decoded, and its views by keys (``_held_of``)."""
         """known_keys(), until add() or prune() may change it."""
         try:
             os.makedirs(os.path.dirname(self._file) or ".", exist_ok=True)
@@ -401,6 +404,8 @@ class SQLiteStore:
 
     def _hold(self, rows: list[tuple], tracker_state: Mapping[str, CounterState]) -> bool:
         """Write the save as the held record; False when it cannot be one."""
+        from traffic.store.unfolded import encode
+
         lives = self._lives()
         if any(lives.get(key) != state.life for key, state in tracker_state.items()):
             return False
@@ -413,7 +418,7 @@ class SQLiteStore:
                             (self.site, record))
         return True
 
-    def _fold(self, held: Unfolded | None, rows: list[tuple],
+    def _fold(self, held: "Unfolded | None", rows: list[tuple],
               tracker_state: Mapping[str, CounterState], gauges: list[GaugeSample],
               keys: list[Key]) -> int:
         """Write the held record and this save into the tables; the bytes this save added."""
@@ -433,7 +438,8 @@ class SQLiteStore:
         self.db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
         self._set_keys(keys)
         if held is not None:
-            self.db.execute("UPDATE unfolded SET record = ? WHERE site = ?", (EMPTY, site))
+            self.db.execute("UPDATE unfolded SET record = zeroblob(length(record)) "
+                            "WHERE site = ?", (site,))
         mine = {id(row) for row in rows}
         return sum(row[4] + row[5] for row in new if id(row) in mine)
 
@@ -441,10 +447,17 @@ class SQLiteStore:
         return dict(self.db.execute("SELECT key, life FROM tracker WHERE site = ?",
                                     (self.site,)).fetchall())
 
-    def _held(self) -> Unfolded | None:
+    def _held(self) -> "Unfolded | None":
+        """The held record, decoded once per content (readers ask for it at every call)."""
         row = self.db.execute("SELECT record FROM unfolded WHERE site = ?",
                               (self.site,)).fetchone()
-        return decode(row[0]) if row else None
+        if row is None or not row[0] or not row[0][0]:
+            return None
+        if row[0] != self._held_cache[0]:
+            from traffic.store.unfolded import decode
+
+            self._held_cache = (row[0], decode(row[0]), {})
+        return self._held_cache[1]
 
     def _fold_held(self) -> None:
         """Fold a held record into the tables now (a writer starting or closing)."""
@@ -584,7 +597,7 @@ class SQLiteStore:
                 f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND "
                 "resolution = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
                 [*chosen, code, start, end]).fetchall()
-            held = self._held_buckets(self._held_deltas(chosen[1:]))
+            held = self._held_of(chosen[1:])[1]
         if not held:
             return points
         sums = {bucket: [rx, tx] for bucket, rx, tx in points}
@@ -595,34 +608,33 @@ class SQLiteStore:
                 entry[1] += tx
         return [(bucket, rx, tx) for bucket, (rx, tx) in sorted(sums.items())]
 
-    def _held_deltas(self, keys: list[str]) -> list[Delta]:
-        """The held record's deltas of ``keys``."""
+    def _held_of(self, keys: list[str]
+                 ) -> tuple[list[Delta], dict[tuple[int, int], tuple[int, int]]]:
+        """The held record's deltas of ``keys``, and their bytes by (resolution code, bucket)
+        shared out between buckets as the fold will share them."""
         held = self._held()
         if held is None:
-            return []
-        wanted = set(keys)
-        return [delta for delta in held.deltas if delta.key in wanted]
-
-    def _held_buckets(self, deltas: list[Delta]) -> dict[tuple[int, int], tuple[int, int]]:
-        """Held deltas' bytes by (resolution code, bucket), shared out between buckets as the
-        fold will share them."""
-        if not deltas:
-            return {}
-        increments = RollupIncrements(self.tz)
-        increments.add(deltas)
-        sums: dict[tuple[int, int], tuple[int, int]] = {}
-        for _, code, bucket, rx, tx in increments.rows():
-            before = sums.get((code, bucket), (0, 0))
-            sums[(code, bucket)] = (before[0] + rx, before[1] + tx)
-        return sums
+            return [], {}
+        views = self._held_cache[2]
+        wanted = tuple(keys)
+        if wanted not in views:
+            chosen = set(wanted)
+            deltas = [delta for delta in held.deltas if delta.key in chosen]
+            increments = RollupIncrements(self.tz)
+            increments.add(deltas)
+            sums: dict[tuple[int, int], tuple[int, int]] = {}
+            for _, code, bucket, rx, tx in increments.rows():
+                before = sums.get((code, bucket), (0, 0))
+                sums[(code, bucket)] = (before[0] + rx, before[1] + tx)
+            views[wanted] = (deltas, sums)
+        return views[wanted]
 
     @_serialized
     def totals(self, start: int, end: int, keys: Iterable[str] | None = None) -> tuple[int, int]:
         where, chosen = self._key_filter(keys)
         rx = tx = 0
         with _Reading(self.db):
-            held = self._held_deltas(chosen[1:])
-            held_buckets = self._held_buckets(held)
+            held, held_buckets = self._held_of(chosen[1:])
             for resolution, first, last in cover(start, end, self.tz):
                 if resolution == "raw":
                     intervals = self.db.execute(
@@ -665,8 +677,8 @@ class SQLiteStore:
             firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE {where} "
                                       "AND resolution = ?", [*chosen, code]).fetchone()[0]
                       for table in ("rollups", "recent")]
-            firsts += [bucket for level, bucket in
-                       self._held_buckets(self._held_deltas(chosen[1:])) if level == code]
+            firsts += [bucket for level, bucket in self._held_of(chosen[1:])[1]
+                       if level == code]
         return min((first for first in firsts if first is not None), default=None)
 
     @_serialized
