@@ -627,11 +627,13 @@ def test_every_other_save_writes_one_page_and_readers_see_it_at_once(store, db_p
 
 
 def test_a_held_save_replayed_adds_nothing(store) -> None:
+    """Nor does a delta given twice in one save, held or folded."""
     now = local(2026, 11, 10, 12)
     store.add(per_5min(now, 1, 600, 60), {KEY: CounterState("1", now + 300_000, 600, 60)})
-    again = (per_5min(now + 300_000, 2, 700, 70), {KEY: CounterState("1", now + 900_000,
-                                                                      2000, 200)})
+    twice = per_5min(now + 300_000, 2, 700, 70)
+    again = ([*twice, twice[0]], {KEY: CounterState("1", now + 900_000, 2000, 200)})
     assert store.add(*again) == 1540  # held
+    assert store.totals(now, now + 900_000) == (2000, 200)
     assert store.add(*again) == 0  # folded with the held one, which it repeats
     assert store.add(per_5min(now, 3, 1, 1), {}) == 0
     assert store.totals(now, now + 900_000) == (2000, 200)
@@ -696,3 +698,22 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert reader.totals(now, now + 600_000) == (1200, 120)
     writer.close()
     reader.close()
+
+
+def test_a_garbled_held_record_is_said_and_left_out(store, db_path: Path, caplog) -> None:
+    """A held record that cannot be read (a bit flipped on the card) costs its own save
+    interval's bytes, said in the log; the store goes on saving."""
+    now = local(2026, 11, 10, 12)
+    store.add(per_5min(now, 1, 600, 60), {KEY: CounterState("1", now + 300_000, 600, 60)})
+    store.add(per_5min(now + 300_000, 1, 700, 70), {KEY: CounterState("1", now + 600_000,
+                                                                      1300, 130)})
+    raw = sqlite3.connect(db_path)
+    raw.execute("UPDATE unfolded SET record = ? ", (bytes([2]) + b"\xff" * 439,))
+    raw.commit()
+    raw.close()
+    assert store.totals(now, now + 900_000) == (600, 60)
+    assert "the held save (one save interval's bytes) cannot be read, cut short" in caplog.text
+    assert store.add(per_5min(now + 600_000, 1, 800, 80),
+                     {KEY: CounterState("1", now + 900_000, 2100, 210)}) == 880
+    assert store.totals(now, now + 900_000) == (1400, 140)
+    assert store.tracker_state()[KEY].rx == 2100

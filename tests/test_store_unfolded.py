@@ -2,8 +2,10 @@
 
 import itertools
 
+import pytest
+
 from traffic.counters import CounterState, Delta
-from traffic.store.unfolded import EMPTY, RECORD_BYTES, decode, encode
+from traffic.store.unfolded import EMPTY, RECORD_BYTES, UnknownVersion, decode, encode
 
 AT = 1_796_000_102_345
 KEYS = [f"kernel:wwan{n}" for n in range(4)]
@@ -45,3 +47,22 @@ def test_what_does_not_fit_is_not_a_record() -> None:
     assert encode(states, deltas * 4) is None  # 80 deltas
     assert encode(states, [Delta("kernel:other", AT, AT + 5000, 1, 1)]) is None  # no reading
     assert decode(EMPTY) is None
+
+
+def test_any_key_name_reads_back() -> None:
+    states = {"router:a\nb": CounterState("1", AT, 5, 5), "": CounterState("1", AT, 1, 1),
+              "kernel:é": CounterState("1", AT, 2, 2)}
+    deltas = [Delta("", AT - 5000, AT, 1, 1), Delta("kernel:é", AT - 10, AT - 10, 0, 3),
+              Delta("router:a\nb", AT - 9000, AT - 4000, -1, 2)]
+    read = decode(encode(states, deltas) or b"")
+    assert read is not None and read.deltas == deltas
+    assert read.states(dict.fromkeys(states, "1")) == states
+
+
+def test_a_garbled_or_newer_record_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValueError, match="cut short"):
+        decode(bytes([2]) + b"\xff" * 10)
+    with pytest.raises(ValueError, match="garbled"):  # 63 keys, all named ""
+        decode(bytes([2, 0x7E]) + bytes(RECORD_BYTES - 2))
+    with pytest.raises(UnknownVersion):
+        decode(b"\x07" + bytes(RECORD_BYTES - 1))

@@ -391,16 +391,24 @@ class SQLiteStore:
             with self._transaction():
                 held = self._held()
                 if held is None and not gauges and not keys:
-                    new = [row for row in rows if not self._stored(row)]
+                    new = self._not_stored(rows)
                     if self._hold(new, tracker_state):
                         return sum(row[4] + row[5] for row in new)
                 return self._fold(held, rows, tracker_state, gauges, keys)
         except sqlite3.Error as error:
             raise StoreError(self.write_failure(error)) from None
 
-    def _stored(self, row: tuple) -> bool:
-        return self.db.execute("SELECT 1 FROM intervals WHERE site = ? AND start = ? AND "
-                               "key = ?", (row[0], row[2], row[1])).fetchone() is not None
+    def _not_stored(self, rows: list[tuple]) -> list[tuple]:
+        """The rows whose (key, start) is neither stored nor repeated earlier in ``rows``."""
+        seen = set()
+        new = []
+        for row in rows:
+            if (row[1], row[2]) not in seen and self.db.execute(
+                    "SELECT 1 FROM intervals WHERE site = ? AND start = ? AND key = ?",
+                    (row[0], row[2], row[1])).fetchone() is None:
+                new.append(row)
+            seen.add((row[1], row[2]))
+        return new
 
     def _hold(self, rows: list[tuple], tracker_state: Mapping[str, CounterState]) -> bool:
         """Write the save as the held record; False when it cannot be one."""
@@ -454,10 +462,22 @@ class SQLiteStore:
         if row is None or not row[0] or not row[0][0]:
             return None
         if row[0] != self._held_cache[0]:
-            from traffic.store.unfolded import decode
-
-            self._held_cache = (row[0], decode(row[0]), {})
+            self._held_cache = (row[0], self._decoded(row[0]), {})
         return self._held_cache[1]
+
+    def _decoded(self, record: bytes) -> "Unfolded | None":
+        from traffic.store.unfolded import UnknownVersion, decode
+
+        try:
+            return decode(record)
+        except UnknownVersion as error:
+            raise StoreError(f"{self.path}: its held save was written by a newer Traffic "
+                             f"({error})") from None
+        except ValueError as error:
+            log.warning(__name__, "%s: the held save (one save interval's bytes) cannot be "
+                      "read, %s: it is left out, and the next save replaces it", self.path,
+                      error)
+            return None
 
     def _fold_held(self) -> None:
         """Fold a held record into the tables now (a writer starting or closing)."""
@@ -1091,7 +1111,7 @@ class _Reading:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if self.began and self.db.in_transaction:
-            self.db.execute("COMMIT")
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 class _Durable:

@@ -8,8 +8,8 @@ save into the tables touches a dozen pages in as many places.
 
 The layout: a version byte, then numbers as variable-length integers (7 bits a byte, the
 sign in the lowest bit): the key count, the delta count, ``base`` (an instant in epoch
-milliseconds that the times are offsets from); the keys' names, joined by newlines, after their
-length; per key its reading ``at, rx, tx, held``; per delta its key's index (doubled, plus one
+milliseconds that the times are offsets from); per key its name (its length in bytes, then
+UTF-8) and its reading ``at, rx, tx, held``; per delta its key's index (doubled, plus one
 when its start is given: a delta that starts where its key's last one ended needs none), its
 start, its length, rx and tx. Zero bytes pad it to ``RECORD_BYTES``; an all-zero record holds
 nothing.
@@ -55,11 +55,12 @@ def encode(states: Mapping[str, CounterState], deltas: Sequence[Delta]) -> bytes
     if any(delta.key not in index for delta in deltas):
         return None
     base = max((state.at for state in states.values()), default=0)
-    names = "\n".join(states).encode()
     out = bytearray([VERSION])
-    _put(out, len(states), len(deltas), base, len(names))
-    out += names
-    for state in states.values():
+    _put(out, len(states), len(deltas), base)
+    for key, state in states.items():
+        name = key.encode()
+        _put(out, len(name))
+        out += name
         _put(out, state.at - base, state.rx, state.tx, state.held)
     ends: dict[str, int] = {}
     for delta in deltas:
@@ -72,6 +73,10 @@ def encode(states: Mapping[str, CounterState], deltas: Sequence[Delta]) -> bytes
     if len(out) > RECORD_BYTES:
         return None
     return bytes(out.ljust(RECORD_BYTES, b"\0"))
+
+
+class UnknownVersion(ValueError):
+    """A record written by a newer Traffic."""
 
 
 class _Reader:
@@ -89,24 +94,39 @@ class _Reader:
                 return number >> 1 if not number & 1 else -(number >> 1) - 1
             shift += 7
 
+    def text(self) -> str:
+        size = self.take()
+        self.at += size
+        return self.record[self.at - size:self.at].decode()
+
 
 def decode(record: bytes) -> Unfolded | None:
-    """What ``record`` holds; None when it holds nothing (or is of an unknown version)."""
-    if not record or record[0] != VERSION:
+    """What ``record`` holds; None when it holds nothing. ``ValueError`` when it cannot be
+    read (``UnknownVersion`` when a newer Traffic wrote it)."""
+    if not record or not record[0]:
         return None
+    if record[0] != VERSION:
+        raise UnknownVersion(f"record version {record[0]}")
     reader = _Reader(record)
     take = reader.take
-    key_count, delta_count, base, names_size = take(), take(), take(), take()
-    keys = record[reader.at:reader.at + names_size].decode().split("\n") if key_count else []
-    reader.at += names_size
-    readings = {key: (base + take(), take(), take(), take()) for key in keys}
-    deltas = []
-    ends: dict[str, int] = {}
-    for _ in range(delta_count):
-        number = take()
-        key = keys[number >> 1]
-        start = base + take() if number & 1 else ends[key]
-        end = start + take()
-        deltas.append(Delta(key, start, end, take(), take()))
-        ends[key] = end
+    try:
+        key_count, delta_count, base = take(), take(), take()
+        readings = {}
+        keys = []
+        for _ in range(key_count):
+            keys.append(reader.text())
+            readings[keys[-1]] = (base + take(), take(), take(), take())
+        deltas = []
+        ends: dict[str, int] = {}
+        for _ in range(delta_count):
+            number = take()
+            key = keys[number >> 1]
+            start = base + take() if number & 1 else ends[key]
+            end = start + take()
+            deltas.append(Delta(key, start, end, take(), take()))
+            ends[key] = end
+    except (IndexError, KeyError, UnicodeDecodeError) as error:
+        raise ValueError(f"cut short or garbled ({type(error).__name__})") from None
+    if reader.at > len(record) or len(keys) != len(readings):
+        raise ValueError("garbled")
     return Unfolded(readings, deltas)
