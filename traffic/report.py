@@ -10,11 +10,12 @@ from traffic.hints import Any
 from traffic.periods import from_ms, starts_day
 from traffic.quota import Beside, Usage
 from traffic.record import Record
-from traffic.signal import GAUGE_UNITS, number, shown_levels
-from traffic.sim import sim_words
-from traffic.source_state import DOWN, REFUSED, UP, SourceState, billed_label
 from traffic.store import ALERT_DELIVERY_KINDS, ALERT_OUTCOMES, Delivery, Event, Store
 from traffic.units import format_duration, format_size, parse_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from traffic.source_state import SourceState
 
 LABEL_FORMATS = {"5min": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d",
                  "month": "%Y-%m"}
@@ -131,9 +132,11 @@ def keeper_text(keeper: dict[str, Any] | None, now: int, tz: ZoneInfo) -> str:
     return f"{line} (checked {age} ago: {keeper.get('evidence', '')})"
 
 
-def beside_lines(usage: Usage, states: list[SourceState], system: str) -> list[str]:
+def beside_lines(usage: Usage, states: "list[SourceState]", system: str) -> list[str]:
     """For ``traffic status``: each other count of the link beside the bill's, and how far apart
     they are: ``router 12.31 GB, this box 12.29 GB (0.02 GB apart)``."""
+    from traffic.source_state import billed_label
+
     ours = billed_label(states)
     lines = []
     for item in usage.beside:
@@ -165,9 +168,12 @@ def comparable_sizes(values: list[int], system: str) -> list[str]:
     return [f"{value / factor:.2f} {unit}" for value in values]
 
 
-def source_lines(states: list[SourceState], now: int, tz: ZoneInfo) -> list[str]:
+def source_lines(states: "list[SourceState]", now: int, tz: ZoneInfo) -> list[str]:
     """For ``traffic status``: a source that is not answering or refused the login, and what a
-    router or modem says of the mobile link."""
+    router or modem says of the mobile link. (The sources' modules are imported here: only
+    ``status`` needs them, and ``report`` is timed against ``python -c pass``.)"""
+    from traffic.source_state import DOWN, REFUSED, UP
+
     lines = []
     for state in states:
         head = f"  {state.label:<11} "
@@ -185,9 +191,11 @@ def source_lines(states: list[SourceState], now: int, tz: ZoneInfo) -> list[str]
     return lines
 
 
-def link_words(state: SourceState) -> list[str]:
+def link_words(state: "SourceState") -> list[str]:
     """``Telia``, ``LTE``, ``signal fair (RSRP -92 dBm, SINR 14 dB)``: the latest of each that
     the source reports; a connection, SIM or roaming only when it is not as usual."""
+    from traffic.sim import sim_words
+
     gauges = state.gauges
     words = [str(gauges[name]) for name in ("operator", "network_type") if gauges.get(name)]
     if gauges.get("connection") not in (None, "", "connected"):
@@ -211,6 +219,8 @@ def signal_words(gauges: Mapping[str, float | str]) -> str:
 
 def signal_levels(gauges: Mapping[str, float | str]) -> list[str]:
     """RSRP and SINR; RSSI when neither is known (a modem's ``AT+CSQ``)."""
+    from traffic.signal import GAUGE_UNITS, number, shown_levels
+
     values = {name: value for name, given in gauges.items()
               if (value := number(given)) is not None}
     return [f"{name.upper()} {values[name]:g} {GAUGE_UNITS[name]}"
@@ -354,7 +364,7 @@ def alerts_json(summary: AlertSummary, tz: ZoneInfo) -> dict[str, Any]:
             for delivery in record.deliveries]} for record in summary.records]}
 
 
-def sources_json(states: list[SourceState], tz: ZoneInfo) -> dict[str, dict[str, Any]]:
+def sources_json(states: "list[SourceState]", tz: ZoneInfo) -> dict[str, dict[str, Any]]:
     return {state.name: state.as_dict(tz) for state in states}
 
 
