@@ -11,6 +11,7 @@ possible).
 
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,10 +129,20 @@ class Link:
         return self._far_server("sink", PORT)
 
     def send(self, size: int, rate: int = 0) -> subprocess.Popen:
-        """Start sending ``size`` bytes from near to far; wait on the returned process."""
+        """Start sending ``size`` bytes from near to far; wait on the returned process (or
+        ``stop_sending`` it), which prints how many it sent."""
         return subprocess.Popen(
             ["ip", "netns", "exec", self.near, sys.executable, __file__, "send", self.far_ip,
-             str(PORT), str(size), str(rate)])
+             str(PORT), str(size), str(rate)], stdout=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def stop_sending(sender: subprocess.Popen) -> int:
+        """End a transfer where it is (the sender closes the connection as at its end); the
+        bytes it sent."""
+        sender.send_signal(signal.SIGTERM)
+        out, _ = sender.communicate(timeout=60)
+        assert sender.returncode == 0
+        return int(out.strip())
 
     def start_listener(self, port: int) -> subprocess.Popen:
         """A TCP service on the far side that accepts and closes: what a probe connects to."""
@@ -182,8 +193,10 @@ def _send(host: str, port: int, size: int, rate: int) -> None:
     chunk = b"\xa5" * (1 << 16)
     started = time.monotonic()
     sent = 0
+    stopped: list[int] = []
+    signal.signal(signal.SIGTERM, lambda number, _: stopped.append(number))
     with socket.create_connection((host, port), timeout=30) as connection:
-        while sent < size:
+        while sent < size and not stopped:
             piece = chunk[: min(len(chunk), size - sent)]
             connection.sendall(piece)
             sent += len(piece)
@@ -191,6 +204,7 @@ def _send(host: str, port: int, size: int, rate: int) -> None:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
+    print(sent, flush=True)
 
 
 if __name__ == "__main__":

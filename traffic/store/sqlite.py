@@ -391,8 +391,8 @@ class SQLiteStore:
             with self._transaction():
                 held = self._held()
                 if held is None and not gauges and not keys:
-                    new = self._not_stored(rows)
-                    if self._hold(new, tracker_state):
+                    new = self._hold(rows, tracker_state)
+                    if new is not None:
                         return sum(row[4] + row[5] for row in new)
                 return self._fold(held, rows, tracker_state, gauges, keys)
         except sqlite3.Error as error:
@@ -410,21 +410,26 @@ class SQLiteStore:
             seen.add((row[1], row[2]))
         return new
 
-    def _hold(self, rows: list[tuple], tracker_state: Mapping[str, CounterState]) -> bool:
-        """Write the save as the held record; False when it cannot be one."""
-        from traffic.store.unfolded import encode
+    def _hold(self, rows: list[tuple], tracker_state: Mapping[str, CounterState]
+              ) -> list[tuple] | None:
+        """Write the save as the held record; the rows new to the store, or None when it
+        cannot be one."""
+        from traffic.store.unfolded import RECORD_BYTES, encode
 
+        if len(rows) * 4 > RECORD_BYTES:  # a delta takes 4 bytes at least: a big batch
+            return None
         lives = self._lives()
         if any(lives.get(key) != state.life for key, state in tracker_state.items()):
-            return False
-        record = encode(tracker_state, [Delta(*row[1:]) for row in rows])
+            return None
+        new = self._not_stored(rows)
+        record = encode(tracker_state, [Delta(*row[1:]) for row in new])
         if record is None:
-            return False
+            return None
         if not self.db.execute("UPDATE unfolded SET record = ? WHERE site = ?",
                                (record, self.site)).rowcount:
             self.db.execute("INSERT INTO unfolded (site, record) VALUES (?, ?)",
                             (self.site, record))
-        return True
+        return new
 
     def _fold(self, held: "Unfolded | None", rows: list[tuple],
               tracker_state: Mapping[str, CounterState], gauges: list[GaugeSample],
