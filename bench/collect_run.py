@@ -54,6 +54,7 @@ from bench.common import (
     clean_env,
     fs_type,
     have_root_netns,
+    median,
     remove_db,
     tmpfs_dir,
 )
@@ -549,16 +550,13 @@ def steady_commit_cost(commits: int = 20) -> str:
     folding = [cost for cost, count in zip(costs, frames, strict=True) if count > 1]
     mean = sum(costs) / len(costs)
     return (f"on a store holding a year, {commits} saves: {len(held)} held (one WAL frame) "
-            f"of {_median(held) / 1024:.0f} KiB, {len(folding)} folding of "
-            f"{_median(folding) / 1024:.0f} KiB ({min(frames)}-{max(frames)} frames) (medians), "
+            f"of {median(held or [0]) / 1024:.0f} KiB, {len(folding)} folding of "
+            f"{median(folding or [0]) / 1024:.0f} KiB ({min(frames)}-{max(frames)} frames) "
+            "(medians), "
             f"{mean / 1024:.0f} KiB a save on average: "
             f"{mean * 86400 / SAVE_INTERVAL_S / 1e6:.1f} MB/day at one save per "
             f"{SAVE_INTERVAL_S:.0f} s; the daily prune "
             f"there: {removed} rows, {pruned / 1024:.0f} KiB dirtied, {cpu * 1000:.0f} ms CPU")
-
-
-def _median(values: list[int]) -> float:
-    return sorted(values)[len(values) // 2] if values else 0.0
 
 
 def _flush(path: Path) -> None:

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from traffic.counters import CounterState, Delta
-from traffic.store.unfolded import EMPTY, RECORD_BYTES, UnknownVersion, decode, encode
+from traffic.store.unfolded import RECORD_BYTES, UnknownVersion, decode, encode
 
 AT = 1_796_000_102_345
 KEYS = [f"kernel:wwan{n}" for n in range(4)]
@@ -46,7 +46,7 @@ def test_what_does_not_fit_is_not_a_record() -> None:
     states, deltas = a_save()
     assert encode(states, deltas * 4) is None  # 80 deltas
     assert encode(states, [Delta("kernel:other", AT, AT + 5000, 1, 1)]) is None  # no reading
-    assert decode(EMPTY) is None
+    assert decode(bytes(RECORD_BYTES)) is None
 
 
 def test_any_key_name_reads_back() -> None:

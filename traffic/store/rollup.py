@@ -121,6 +121,47 @@ def raw_share(intervals: Iterable[tuple[int, int, int, int]], start: int, end: i
     return total_rx, total_tx
 
 
+class Spread:
+    """Deltas that are not in the tables yet (SQLite's held save), read as the tables will
+    read once they are: by bucket as ``RollupIncrements`` shares them, at a range's raw edges
+    as ``raw_share`` does. Added to what the tables give, a reader's figures do not change
+    when the deltas move into the tables."""
+
+    def __init__(self, deltas: list[Delta], tz: ZoneInfo) -> None:
+        self.deltas = deltas
+        self.tz = tz
+        increments = RollupIncrements(tz)
+        increments.add(deltas)
+        self.sums: dict[tuple[int, int], list[int]] = {}
+        """``(resolution code, bucket) -> [rx, tx]``, over all the deltas' keys."""
+        for _, code, bucket, rx, tx in increments.rows():
+            entry = self.sums.setdefault((code, bucket), [0, 0])
+            entry[0] += rx
+            entry[1] += tx
+
+    def buckets(self, resolution: str, start: int, end: int) -> dict[int, list[int]]:
+        code = RESOLUTION_CODES[resolution]
+        return {bucket: sums for (level, bucket), sums in self.sums.items()
+                if level == code and start <= bucket < end}
+
+    def totals(self, start: int, end: int) -> tuple[int, int]:
+        rx = tx = 0
+        for resolution, first, last in cover(start, end, self.tz):
+            if resolution == "raw":
+                part = raw_share([(d.start, d.end, d.rx, d.tx) for d in self.deltas],
+                                 first, last)
+            else:
+                sums = self.buckets(resolution, first, last).values()
+                part = (sum(rx for rx, _ in sums), sum(tx for _, tx in sums))
+            rx += part[0]
+            tx += part[1]
+        return rx, tx
+
+    def first_bucket(self, resolution: str) -> int | None:
+        code = RESOLUTION_CODES[resolution]
+        return min((bucket for level, bucket in self.sums if level == code), default=None)
+
+
 def gauge_rows(samples: Iterable[GaugeSample]
                ) -> list[tuple[str, str, int, float, int, str | None]]:
     """``(key, name, 5-minute bucket, sum, count, text)``: a number adds to its bucket's mean,

@@ -33,6 +33,7 @@ from traffic.store import (
 from traffic.store.rollup import (
     RESOLUTION_CODES,
     RollupIncrements,
+    Spread,
     cover,
     gauge_rows,
     gauge_value,
@@ -314,9 +315,9 @@ class SQLiteStore:
         self._lost = ""
         self._shm_size = 0
         self._keys: list[str] | None = None
+        """known_keys(), until add() or prune() may change it."""
         self._held_cache: tuple[bytes, Unfolded | None, dict] = (b"", None, {})
         """The last held record read, decoded, and its views by keys (``_held_of``)."""
-        """known_keys(), until add() or prune() may change it."""
         try:
             os.makedirs(os.path.dirname(self._file) or ".", exist_ok=True)
             self.db = sqlite3.connect(self._file, isolation_level=None, timeout=10,
@@ -622,36 +623,27 @@ class SQLiteStore:
                 f"SELECT bucket, SUM(rx), SUM(tx) FROM {BUCKETS} WHERE {where} AND "
                 "resolution = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
                 [*chosen, code, start, end]).fetchall()
-            held = self._held_of(chosen[1:])[1]
-        if not held:
+            held = self._held_of(chosen[1:])
+        if held is None:
             return points
         sums = {bucket: [rx, tx] for bucket, rx, tx in points}
-        for (level, bucket), (rx, tx) in held.items():
-            if level == code and start <= bucket < end:
-                entry = sums.setdefault(bucket, [0, 0])
-                entry[0] += rx
-                entry[1] += tx
+        for bucket, (rx, tx) in held.buckets(resolution, start, end).items():
+            entry = sums.setdefault(bucket, [0, 0])
+            entry[0] += rx
+            entry[1] += tx
         return [(bucket, rx, tx) for bucket, (rx, tx) in sorted(sums.items())]
 
-    def _held_of(self, keys: list[str]
-                 ) -> tuple[list[Delta], dict[tuple[int, int], tuple[int, int]]]:
-        """The held record's deltas of ``keys``, and their bytes by (resolution code, bucket)
-        shared out between buckets as the fold will share them."""
+    def _held_of(self, keys: list[str]) -> Spread | None:
+        """The held record's deltas of ``keys`` as readers add them (None when none)."""
         held = self._held()
         if held is None:
-            return [], {}
+            return None
         views = self._held_cache[2]
         wanted = tuple(keys)
         if wanted not in views:
             chosen = set(wanted)
-            deltas = [delta for delta in held.deltas if delta.key in chosen]
-            increments = RollupIncrements(self.tz)
-            increments.add(deltas)
-            sums: dict[tuple[int, int], tuple[int, int]] = {}
-            for _, code, bucket, rx, tx in increments.rows():
-                before = sums.get((code, bucket), (0, 0))
-                sums[(code, bucket)] = (before[0] + rx, before[1] + tx)
-            views[wanted] = (deltas, sums)
+            views[wanted] = Spread([delta for delta in held.deltas if delta.key in chosen],
+                                   self.tz)
         return views[wanted]
 
     @_serialized
@@ -659,26 +651,23 @@ class SQLiteStore:
         where, chosen = self._key_filter(keys)
         rx = tx = 0
         with _Reading(self.db):
-            held, held_buckets = self._held_of(chosen[1:])
             for resolution, first, last in cover(start, end, self.tz):
                 if resolution == "raw":
                     intervals = self.db.execute(
                         f"SELECT start, end, rx, tx FROM intervals WHERE {where} "
                         "AND start < ? AND end > ?", [*chosen, last, first]).fetchall()
-                    intervals += [(d.start, d.end, d.rx, d.tx) for d in held
-                                  if d.start < last and d.end > first]
                     part = raw_share(intervals, first, last)
                 else:
-                    code = RESOLUTION_CODES[resolution]
                     part = self.db.execute(
                         f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM {BUCKETS} "
                         f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
-                        [*chosen, code, first, last]).fetchone()
-                    for (level, bucket), (held_rx, held_tx) in held_buckets.items():
-                        if level == code and first <= bucket < last:
-                            part = (part[0] + held_rx, part[1] + held_tx)
+                        [*chosen, RESOLUTION_CODES[resolution], first, last]).fetchone()
                 rx += part[0]
                 tx += part[1]
+            held = self._held_of(chosen[1:])
+        if held is not None:
+            held_rx, held_tx = held.totals(start, end)
+            rx, tx = rx + held_rx, tx + held_tx
         return rx, tx
 
     @_serialized
@@ -702,8 +691,9 @@ class SQLiteStore:
             firsts = [self.db.execute(f"SELECT MIN(bucket) FROM {table} WHERE {where} "
                                       "AND resolution = ?", [*chosen, code]).fetchone()[0]
                       for table in ("rollups", "recent")]
-            firsts += [bucket for level, bucket in self._held_of(chosen[1:])[1]
-                       if level == code]
+            held = self._held_of(chosen[1:])
+        if held is not None:
+            firsts.append(held.first_bucket(resolution))
         return min((first for first in firsts if first is not None), default=None)
 
     @_serialized

@@ -23,7 +23,6 @@ RECORD_BYTES = 440
 """With the row's own bytes and a site name of up to 32 bytes, it fits one 512-byte page. At
 the defaults, four interfaces' readings and ten minutes' deltas take about 280 bytes."""
 VERSION = 2
-EMPTY = bytes(RECORD_BYTES)
 
 
 class Unfolded:
