@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.collector_cpu import (
     FRAME,
@@ -58,6 +59,9 @@ from bench.common import (
     remove_db,
     tmpfs_dir,
 )
+
+if TYPE_CHECKING:
+    from traffic.store.sqlite import SQLiteStore
 
 RSS_TARGET_MB = 35.0
 WRITES_TARGET_MB = 5.0
@@ -493,70 +497,121 @@ def write_floor(save_interval_s: float) -> str:
             f"{page // 1024} KiB page = {saves * page / 1e6:.1f} MB/day")
 
 
-def steady_commit_cost(commits: int = 20) -> str:
+def steady_commit_cost(commits: int = 144) -> str:
     """Bytes dirtied by the saves on a store that already holds a year, as a note: every other
     save is held (one record, one page), the next folds it into the tables.
 
-    A copy of the cached year store takes ``commits`` saves of one save interval's five-second
+    A copy of the cached year store takes ``commits`` saves (a day's at the default interval,
+    so SQLite's checkpoints of the WAL into the file, one every 1000 frames, are counted as in
+    a day) of one save interval's five-second
     deltas (120 at the default 10 minutes) for as many keys as the live run has interfaces (its
     key and new ones beside it), merged as the collector merges them before a save
     (``BucketMerger``: one row per key and 5-minute bucket). Before each, the store's files are
-    flushed with
-    ``fdatasync``, as the kernel would have written them back between saves
-    (``vm.dirty_expire_centisecs`` is 30 s by default), so each save dirties its pages anew, as it
-    does in production.
+    flushed with ``fdatasync``, as the kernel would have written them back between saves
+    (``vm.dirty_expire_centisecs`` is 30 s by default), so each save dirties its pages anew, as
+    it does in production. A second copy, given 60 days (``retention.gauges``) of a HiLink
+    router's 13 gauges first, takes the same saves for its one key with those gauges read every
+    10 s: what a router's saves add.
     """
-    from bench.cli_latency import KEY, STEP_MS, cli_config, copy_of_year_store
-    from collector.worker import BucketMerger
+    from bench.cli_latency import KEY, cli_config, copy_of_year_store
     from traffic.config import load_config
-    from traffic.counters import CounterState, Delta
     from traffic.store.sqlite import SQLiteStore
 
-    path = copy_of_year_store(CACHE / f"steady-{os.getpid()}.db")
     retention = load_config(None, [], environ={}, system_path=None).retention
-    store = SQLiteStore(str(path), cli_config().timezone, retention)
-    frame = 24 + store.db.execute("PRAGMA page_size").fetchone()[0]
-    per_save = round(SAVE_INTERVAL_S / POLL_S)
     keys = [KEY, *(f"{KEY}-{n}" for n in range(1, len(INTERFACES)))]
-    try:
-        state = store.tracker_state()[KEY]
-        at, rx, tx = state.at, state.rx, state.tx
-        costs = []
-        frames = []
-        for _ in range(commits):
-            deltas = [Delta(key, at + i * STEP_MS, at + (i + 1) * STEP_MS, 90_000 + i, 9_000 + i)
-                      for key in keys for i in range(per_save)]
-            at += per_save * STEP_MS
-            rx += sum(d.rx for d in deltas if d.key == KEY)
-            tx += sum(d.tx for d in deltas if d.key == KEY)
-            _flush(path)
-            wal = Path(f"{path}-wal")
-            wal_before = wal.stat().st_size if wal.exists() else 0
-            before = _io(os.getpid())["write_bytes"]
-            store.add(BucketMerger(deltas).deltas,
-                      {key: CounterState(state.life, at, rx, tx) for key in keys})
-            costs.append(_io(os.getpid())["write_bytes"] - before)
-            frames.append((wal.stat().st_size - wal_before) // frame)
-        _flush(path)
-        before = _io(os.getpid())["write_bytes"]
-        cpu = time.process_time()
-        removed = store.prune(at + 3_600_000)
-        cpu = time.process_time() - cpu
-        pruned = _io(os.getpid())["write_bytes"] - before
-    finally:
-        store.close()
-        remove_db(path)
-    held = [cost for cost, count in zip(costs, frames, strict=True) if count == 1]
-    folding = [cost for cost, count in zip(costs, frames, strict=True) if count > 1]
+    results = []
+    for router in (False, True):
+        path = copy_of_year_store(CACHE / f"steady-{os.getpid()}.db")
+        store = SQLiteStore(str(path), cli_config().timezone, retention)
+        try:
+            if router:
+                _router_gauges_kept(store)
+            results.append(_saves(store, path, [KEY] if router else keys, commits, router))
+            if not router:
+                _flush(path)
+                before = _io(os.getpid())["write_bytes"]
+                cpu = time.process_time()
+                removed = store.prune(store.tracker_state()[KEY].at + 3_600_000)
+                cpu = time.process_time() - cpu
+                pruned = _io(os.getpid())["write_bytes"] - before
+        finally:
+            store.close()
+            remove_db(path)
+    (costs, frames, held), (router_costs, _, _) = results
+    held_costs = [cost for cost, was_held in zip(costs, held, strict=True) if was_held]
+    folding = [cost for cost, was_held in zip(costs, held, strict=True) if not was_held]
     mean = sum(costs) / len(costs)
-    return (f"on a store holding a year, {commits} saves: {len(held)} held (one WAL frame) "
-            f"of {median(held or [0]) / 1024:.0f} KiB, {len(folding)} folding of "
+    router_mean = sum(router_costs) / len(router_costs)
+    return (f"on a store holding a year, {commits} saves: {len(held_costs)} held (one WAL frame) "
+            f"of {median(held_costs or [0]) / 1024:.0f} KiB, {len(folding)} folding of "
             f"{median(folding or [0]) / 1024:.0f} KiB ({min(frames)}-{max(frames)} frames) "
             "(medians), "
-            f"{mean / 1024:.0f} KiB a save on average: "
-            f"{mean * 86400 / SAVE_INTERVAL_S / 1e6:.1f} MB/day at one save per "
-            f"{SAVE_INTERVAL_S:.0f} s; the daily prune "
-            f"there: {removed} rows, {pruned / 1024:.0f} KiB dirtied, {cpu * 1000:.0f} ms CPU")
+            f"{mean / 1024:.0f} KiB a save on average, checkpoints included (the largest "
+            f"save, with one, {max(costs) / 1024:.0f} KiB): "
+            f"{_per_day(mean)} at one save per {SAVE_INTERVAL_S:.0f} s; one router key with "
+            f"13 gauges (60 days of them kept) instead: {router_mean / 1024:.0f} KiB a save, "
+            f"{_per_day(router_mean)}; the daily prune there: {removed} rows, "
+            f"{pruned / 1024:.0f} KiB dirtied, {cpu * 1000:.0f} ms CPU")
+
+
+def _per_day(save_bytes: float) -> str:
+    return f"{save_bytes * 86400 / SAVE_INTERVAL_S / 1e6:.1f} MB/day"
+
+
+ROUTER_GAUGES = ("rx_rate", "tx_rate", "rsrp", "rsrq", "sinr", "rssi", "network_type",
+                 "operator", "band", "cell_id", "sim", "roaming", "wan_ip")
+ROUTER_KEY = "hilink:router"
+
+
+def _router_gauges_kept(store: "SQLiteStore") -> None:
+    """60 days of the router's gauges, 5-minute buckets, as its saves would have left them."""
+    from bench.cli_latency import KEY
+    from traffic.store import GaugeSample
+
+    end = store.tracker_state()[KEY].at
+    for day_end in range(end - 60 * 86_400_000, end, 86_400_000):
+        store.add([], {}, [GaugeSample(ROUTER_KEY, name, at, _gauge_value(name))
+                           for at in range(day_end, min(day_end + 86_400_000, end), 300_000)
+                           for name in ROUTER_GAUGES])
+
+
+def _gauge_value(name: str) -> float | str:
+    return -95.0 if name in ("rsrp", "rsrq", "sinr", "rssi", "rx_rate", "tx_rate") else "LTE"
+
+
+def _saves(store: "SQLiteStore", path: Path, keys: list[str], commits: int, router: bool
+           ) -> tuple[list[int], list[int], list[bool]]:
+    """Bytes dirtied, WAL frames and whether it was held, save by save."""
+    from bench.cli_latency import KEY, STEP_MS
+    from collector.worker import BucketMerger
+    from traffic.counters import CounterState, Delta
+    from traffic.store import GaugeSample
+
+    frame = 24 + store.db.execute("PRAGMA page_size").fetchone()[0]
+    per_save = round(SAVE_INTERVAL_S / POLL_S)
+    state = store.tracker_state()[KEY]
+    at, rx, tx = state.at, state.rx, state.tx
+    costs, frames, held = [], [], []
+    for _ in range(commits):
+        deltas = [Delta(key, at + i * STEP_MS, at + (i + 1) * STEP_MS, 90_000 + i, 9_000 + i)
+                  for key in keys for i in range(per_save)]
+        gauges = [GaugeSample(ROUTER_KEY, name, at + i * 10_000, _gauge_value(name))
+                  for i in range(per_save // 2) for name in ROUTER_GAUGES] if router else []
+        at += per_save * STEP_MS
+        rx += sum(d.rx for d in deltas if d.key == KEY)
+        tx += sum(d.tx for d in deltas if d.key == KEY)
+        _flush(path)
+        wal = Path(f"{path}-wal")
+        wal_before = wal.stat().st_size if wal.exists() else 0
+        before = _io(os.getpid())["write_bytes"]
+        store.add(BucketMerger(deltas).deltas,
+                  {key: CounterState(state.life, at, rx, tx) for key in keys}, gauges)
+        costs.append(_io(os.getpid())["write_bytes"] - before)
+        frames.append((wal.stat().st_size - wal_before) // frame)
+        held.append(bool(store.db.execute(
+            "SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(length(record))"
+        ).fetchone()[0]))
+    return costs, frames, held
 
 
 def _flush(path: Path) -> None:
