@@ -306,6 +306,7 @@ def test_gauges_are_kept_per_five_minutes_with_the_deltas(store, db_path: Path) 
     assert reopened.tracker_state()["hilink:wan"].held == 1
     assert reopened.prune(start + 86_400_000 + 600_000) >= 2
     assert reopened.gauge_series("hilink:wan", "rsrp", 0, 2**62) == []
+    assert reopened.gauge_names() == []  # none of their samples is kept any more
     reopened.close()
 
 
@@ -415,6 +416,36 @@ def test_schema_9_stores_are_ordered_by_time_and_keep_every_row(db_path: Path) -
         primary = sorted((row[5], row[1]) for row in raw.execute(f"PRAGMA table_info({table})")
                          if row[5])
         assert [name for _, name in primary] == first_columns, table
+    raw.close()
+
+
+def test_schema_11_stores_order_gauges_by_time_and_keep_every_row(db_path: Path) -> None:
+    """Migration 12 puts time before key and name in the gauges' primary key (a save's samples
+    then sit together) and lists each site's gauges apart; every row stays as it was."""
+    raw = sqlite3.connect(db_path)
+    raw.executescript("; ".join(MIGRATIONS[:11]).replace("{site}", "'home'")
+                      + "; PRAGMA user_version = 11;")
+    raw.executemany("INSERT INTO gauges VALUES (?, 'hilink:wan', ?, ?, ?, 1, ?)",
+                    [(site, name, bucket, -90.0 if name == "rsrp" else 0.0,
+                      None if name == "rsrp" else "Telia")
+                     for site in ("home", "cabin") for name in ("rsrp", "operator")
+                     for bucket in range(0, 3_600_000, 300_000)])
+    raw.commit()
+    before = sorted(raw.execute("SELECT * FROM gauges"))
+    raw.close()
+    store = open_store(f"sqlite://{db_path}", TZ)
+    assert store.gauge_names() == [("hilink:wan", "operator"), ("hilink:wan", "rsrp")]
+    assert store.gauge_series("hilink:wan", "rsrp", 600_000, 1_200_000) == [
+        (600_000, -90.0), (900_000, -90.0)]
+    store.close()
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert sorted(raw.execute("SELECT * FROM gauges")) == before
+    primary = sorted((row[5], row[1]) for row in raw.execute("PRAGMA table_info(gauges)")
+                     if row[5])
+    assert [name for _, name in primary] == ["site", "bucket", "key", "name"]
+    assert sorted(raw.execute("SELECT * FROM gauge_names")) == [
+        (site, "hilink:wan", name) for site in ("cabin", "home") for name in ("operator", "rsrp")]
     raw.close()
 
 
@@ -717,3 +748,56 @@ def test_a_garbled_held_record_is_said_and_left_out(store, db_path: Path, caplog
                      {KEY: CounterState("1", now + 900_000, 2100, 210)}) == 880
     assert store.totals(now, now + 900_000) == (1400, 140)
     assert store.tracker_state()[KEY].rx == 2100
+
+
+ROUTER_GAUGES = ("rx_rate", "tx_rate", "rsrp", "rsrq", "sinr", "rssi", "network_type",
+                 "operator", "band", "cell_id", "sim", "roaming", "wan_ip")
+
+
+def test_a_routers_save_is_held_and_its_gauges_sit_together(store, db_path: Path) -> None:
+    """A save with a router's 13 gauges, two 5-minute buckets each, on a table holding two
+    days of them, is held like a save without gauges, and its gauge rows go beside each
+    other: it writes fewer pages than there are gauges (ordered by gauge first, each gauge's
+    newest leaf was one page, 63 frames a save on a grown store). Readers see them at once."""
+    from traffic.store import GaugeSample
+
+    now = local(2026, 11, 10, 12)
+    raw = sqlite3.connect(db_path)
+    raw.executemany("INSERT INTO gauges VALUES ('home', 'hilink:wan', ?, ?, -95.0, 1, NULL)",
+                    [(name, bucket) for bucket in range(now - 2 * 86_400_000, now, 300_000)
+                     for name in ROUTER_GAUGES])
+    raw.executemany("INSERT INTO gauge_names VALUES ('home', 'hilink:wan', ?)",
+                    [(name,) for name in ROUTER_GAUGES])
+    raw.commit()
+    for start in (now - 86_400_000, now - 86_100_000, now - 600_000):
+        store.add(per_5min(start, 1, 10, 1), {KEY: CounterState("1", start + 300_000, 0, 0)})
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    samples = [GaugeSample("hilink:wan", name, at, -90.0)
+               for at in range(now, now + 600_000, 10_000) for name in ROUTER_GAUGES]
+    assert store.add(per_5min(now, 2, 600, 60), {KEY: CounterState("1", now + 600_000, 1, 1)},
+                     samples) == 1320
+    assert raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
+                       ).fetchone()[0] == 1
+    assert _wal_frames(db_path) < len(ROUTER_GAUGES)
+    reader = open_store(f"sqlite://{db_path}", TZ, create=False)
+    assert reader.gauge_series("hilink:wan", "sinr", now - 300_000, now + 600_000) == [
+        (now - 300_000, -95.0), (now, -90.0), (now + 300_000, -90.0)]
+    assert reader.totals(now, now + 600_000) == (1200, 120)
+    reader.close()
+    raw.close()
+
+
+def test_a_gauge_copy_stopped_by_an_older_traffic_starts_that_table_again(store) -> None:
+    """Where an older Traffic (gauges ordered by key and name first) stopped copying the
+    gauges, the copy goes on from their first row: importing a row again replaces it with
+    itself, so nothing is lost and nothing doubles."""
+    from traffic.store import GaugeSample
+
+    now = local(2026, 11, 10, 12)
+    store.add([], {}, [GaugeSample("hilink:wan", name, now + n * 300_000, -90.0 - n)
+                       for name in ("rsrp", "sinr") for n in range(3)])
+    rows = [row for chunk in store.export_rows("gauges") for row in chunk.rows]
+    assert [(row[2], row[1]) for row in rows] == [
+        (now + n * 300_000, name) for n in range(3) for name in ("rsrp", "sinr")]
+    older = ["hilink:wan", "rsrp", now + 300_000]
+    assert [row for chunk in store.export_rows("gauges", older) for row in chunk.rows] == rows

@@ -196,6 +196,21 @@ MIGRATIONS: list[str] = [
         slot INTEGER PRIMARY KEY, site TEXT NOT NULL UNIQUE, record BLOB NOT NULL
     );
     """,
+    # 12: time before key and name in the gauges' primary key, so that a save's samples go
+    # beside each other instead of one leaf per gauge; the names kept apart for their readers
+    """
+    CREATE TABLE gauges_ (
+        site TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, bucket INTEGER NOT NULL,
+        sum REAL NOT NULL, count INTEGER NOT NULL, text TEXT,
+        PRIMARY KEY (site, bucket, key, name)
+    ) WITHOUT ROWID;
+    INSERT INTO gauges_ SELECT * FROM gauges ORDER BY site, bucket, key, name;
+    DROP TABLE gauges; ALTER TABLE gauges_ RENAME TO gauges;
+    CREATE TABLE gauge_names (
+        site TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (site, key, name)
+    ) WITHOUT ROWID;
+    INSERT INTO gauge_names SELECT DISTINCT site, key, name FROM gauges;
+    """,
 ]
 STORE_WIDE = ""
 """The site of the meta entries that belong to the store file, not to one site (its writer)."""
@@ -217,11 +232,11 @@ CLOSE_RECENT = """
 """
 ADD_GAUGE = """
     INSERT INTO gauges VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (site, key, name, bucket) DO UPDATE SET sum = sum + excluded.sum,
+    ON CONFLICT (site, bucket, key, name) DO UPDATE SET sum = sum + excluded.sum,
         count = count + excluded.count, text = COALESCE(excluded.text, text)
 """
 EXPORT_ORDER = {"keys": ("key",), "meta": ("name",), "tracker": ("key",), "alert_marks": ("mark",),
-                "outbox": ("id",), "events": ("id",), "gauges": ("key", "name", "bucket"),
+                "outbox": ("id",), "events": ("id",), "gauges": ("bucket", "key", "name"),
                 "rollups": ("resolution", "bucket", "key"), "intervals": ("start", "key")}
 """The columns that order each table's export: its primary key within the site."""
 ADD_RECENT = """
@@ -381,21 +396,23 @@ class SQLiteStore:
     @_serialized
     def add(self, deltas: Iterable[Delta], tracker_state: Mapping[str, CounterState],
             gauges: Iterable[GaugeSample] = (), keys: Iterable[Key] = ()) -> int:
-        """Every other save is held as one record (``unfolded``) when it can be: no gauges, no
-        new key types, no key new to the tracker or in a new life, and a record that fits. The
-        next save folds it into the tables with its own; readers add a held record."""
+        """Every other save is held as one record (``unfolded``) when it can be: no new key
+        types, no key new to the tracker or in a new life, and a record that fits. The next
+        save folds it into the tables with its own; readers add a held record. Gauges go to
+        their table at once (a save's samples sit together there: a page or two)."""
         site = self.site
         rows = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in deltas if d.rx or d.tx]
-        gauges, keys = list(gauges), list(keys)
+        keys = list(keys)
         self._keys = None
         try:
             with self._transaction():
+                self._add_gauges(gauges)
                 held = self._held()
-                if held is None and not gauges and not keys:
+                if held is None and not keys:
                     new = self._hold(rows, tracker_state)
                     if new is not None:
                         return sum(row[4] + row[5] for row in new)
-                return self._fold(held, rows, tracker_state, gauges, keys)
+                return self._fold(held, rows, tracker_state, keys)
         except sqlite3.Error as error:
             raise StoreError(self.write_failure(error)) from None
 
@@ -432,9 +449,14 @@ class SQLiteStore:
                             (self.site, record))
         return new
 
+    def _add_gauges(self, gauges: Iterable[GaugeSample]) -> None:
+        rows = gauge_rows(gauges)
+        self.db.executemany(ADD_GAUGE, [(self.site, *row) for row in rows])
+        self.db.executemany("INSERT OR IGNORE INTO gauge_names VALUES (?, ?, ?)",
+                            {(self.site, key, name) for key, name, *_ in rows})
+
     def _fold(self, held: "Unfolded | None", rows: list[tuple],
-              tracker_state: Mapping[str, CounterState], gauges: list[GaugeSample],
-              keys: list[Key]) -> int:
+              tracker_state: Mapping[str, CounterState], keys: list[Key]) -> int:
         """Write the held record and this save into the tables; the bytes this save added."""
         site = self.site
         states = dict(tracker_state)
@@ -449,7 +471,6 @@ class SQLiteStore:
         self.db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(site, key, s.life, s.at, s.rx, s.tx, s.held)
                              for key, s in states.items()])
-        self.db.executemany(ADD_GAUGE, [(site, *row) for row in gauge_rows(gauges)])
         self._set_keys(keys)
         if held is not None:
             self.db.execute("UPDATE unfolded SET record = zeroblob(length(record)) "
@@ -493,7 +514,7 @@ class SQLiteStore:
     def _fold_if_held(self) -> None:
         held = self._held()
         if held is not None:
-            self._fold(held, [], {}, [], [])
+            self._fold(held, [], {}, [])
 
     def _insert_intervals(self, rows: list[tuple]) -> list[tuple]:
         """The rows that were not stored before (a replay inserts nothing)."""
@@ -680,7 +701,7 @@ class SQLiteStore:
 
     @_serialized
     def gauge_names(self) -> list[tuple[str, str]]:
-        return self.db.execute("SELECT DISTINCT key, name FROM gauges WHERE site = ? "
+        return self.db.execute("SELECT key, name FROM gauge_names WHERE site = ? "
                                "ORDER BY key, name", (self.site,)).fetchall()
 
     @_serialized
@@ -953,6 +974,9 @@ class SQLiteStore:
                     removed += self.db.execute(
                         f"DELETE FROM {table} WHERE site = ? AND resolution = ? AND bucket < ?",
                         (self.site, code, now - int(keep * 1000))).rowcount
+        self.db.execute("DELETE FROM gauge_names WHERE site = ? AND NOT EXISTS (SELECT 1 FROM "
+                        "gauges WHERE site = gauge_names.site AND key = gauge_names.key AND "
+                        "name = gauge_names.name)", (self.site,))
         return removed
 
     @_serialized
@@ -969,6 +993,8 @@ class SQLiteStore:
         import json
 
         width = len(TABLES[table])
+        if table == "gauges" and isinstance(after, list | tuple) and isinstance(after[0], str):
+            after = None  # a copy stopped by a Traffic that ordered them by key: copied again
         while True:
             rows = self._export_chunk(table, after, size)
             if not rows:
@@ -1024,6 +1050,9 @@ class SQLiteStore:
                     self.db.executemany(
                         f"INSERT OR REPLACE INTO {table} (site, {named}) VALUES ({marks})",
                         [(site, *row) for row in rows])
+                if table == "gauges":
+                    self.db.executemany("INSERT OR IGNORE INTO gauge_names VALUES (?, ?, ?)",
+                                        {(site, row[0], row[1]) for row in rows})
                 self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
                                     [(site, *item) for item in (meta or {}).items()])
         except sqlite3.Error as error:
