@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.collector_process import wait_until
 from tests.e2e.conftest import open_page, screenshot
 from tests.modem_site import HOUR, ModemSite, modem_site
 from tests.sim.modem import SIM_PIN, SIM_PUK, Scenario
@@ -47,6 +48,8 @@ def panel(page: Page) -> list[tuple[str, str]]:
 def test_the_modems_signal_chart_and_panel(browser: Browser, site: dict,
                                            page_errors: list[str]) -> None:
     modem: ModemSite = site["site"]
+    wait_until(lambda: modem.series("rssi")["points"][-1][1] == -73,
+               "the collector's own reading saved", 30)  # the seeded ones are there at once
     page = open_page(browser, modem.stack.url + "/", page_errors, width=1280)
     page.wait_for_function(SIGNAL, timeout=20_000)
     chart = page.evaluate(SIGNAL)
