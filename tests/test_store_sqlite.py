@@ -601,6 +601,12 @@ def _wal_frames(db_path: Path) -> int:
     return (len(wal) - 32) // (24 + page)
 
 
+def _held_records(raw: sqlite3.Connection) -> int:
+    """How many held records (not all zero) the store's ``unfolded`` table has."""
+    return raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(length(record))"
+                       ).fetchone()[0]
+
+
 def per_5min(start: int, buckets: int, rx: int, tx: int) -> list[Delta]:
     """The deltas of a save as the collector merges them: one per key and 5-minute bucket."""
     return [Delta(KEY, start + n * 300_000, start + (n + 1) * 300_000, rx, tx)
@@ -647,8 +653,7 @@ def test_every_other_save_writes_one_page_and_readers_see_it_at_once(store, db_p
                      {KEY: CounterState("1", now + 1_500_000, 3900, 390)}) == 330
     assert raw.execute("SELECT COUNT(*), SUM(rx) FROM intervals WHERE start >= ?", (now,)
                        ).fetchone() == (5, 3900)
-    assert raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
-                       ).fetchone()[0] == 0
+    assert _held_records(raw) == 0
     after = seen()
     assert after[:2] == ((3900, 390), held[1])
     assert after[2] == [*held[2], (now + 1_200_000, 300, 30)]
@@ -676,19 +681,15 @@ def test_a_save_of_a_new_key_or_life_goes_to_the_tables(store, db_path: Path) ->
     now = local(2026, 11, 10, 12)
     raw = sqlite3.connect(db_path)
 
-    def held() -> int:
-        return raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
-                           ).fetchone()[0]
-
     store.add(per_5min(now, 1, 600, 60), {KEY: CounterState("1", now + 300_000, 600, 60)})
-    assert held() == 0
+    assert _held_records(raw) == 0
     store.add(per_5min(now + 300_000, 1, 600, 60),
               {KEY: CounterState("2", now + 600_000, 600, 60)})
-    assert held() == 0
+    assert _held_records(raw) == 0
     assert store.tracker_state()[KEY].life == "2"
     store.add(per_5min(now + 600_000, 1, 600, 60),
               {KEY: CounterState("2", now + 900_000, 1200, 120)})
-    assert held() == 1
+    assert _held_records(raw) == 1
     assert store.tracker_state()[KEY] == CounterState("2", now + 900_000, 1200, 120)
     raw.close()
 
@@ -750,6 +751,39 @@ def test_a_garbled_held_record_is_said_and_left_out(store, db_path: Path, caplog
     assert store.tracker_state()[KEY].rx == 2100
 
 
+def test_a_save_of_gauges_alone_holds_nothing(store, db_path: Path) -> None:
+    """A modem's save (its signal, no counters) writes its gauges and no held record, so the
+    next save has nothing to fold."""
+    from traffic.store import GaugeSample
+
+    now = local(2026, 11, 10, 12)
+    store.add([], {}, [GaugeSample("modem:modem", "rssi", now, -73.0)])
+    raw = sqlite3.connect(db_path)
+    assert _held_records(raw) == 0
+    assert store.gauge_series("modem:modem", "rssi", now, now + 300_000) == [(now, -73.0)]
+    raw.close()
+
+
+def test_a_writer_closing_over_a_newer_held_record_lets_the_file_go(db_path: Path) -> None:
+    """A writer that cannot fold a held record at close (a newer Traffic's) still closes
+    its connection and lets go of the file's lock, as a collector stopping must."""
+    writer = open_store(f"sqlite://{db_path}", TZ)
+    writer.claim_writer()
+    raw = sqlite3.connect(db_path)
+    raw.execute("INSERT INTO unfolded (site, record) VALUES ('home', ?)",
+                (b"\x07" + bytes(439),))
+    raw.commit()
+    raw.close()
+    writer.close()
+    import fcntl
+
+    descriptor = os.open(db_path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the writer's lock is gone
+    finally:
+        os.close(descriptor)
+
+
 ROUTER_GAUGES = ("rx_rate", "tx_rate", "rsrp", "rsrq", "sinr", "rssi", "network_type",
                  "operator", "band", "cell_id", "sim", "roaming", "wan_ip")
 
@@ -776,8 +810,7 @@ def test_a_routers_save_is_held_and_its_gauges_sit_together(store, db_path: Path
                for at in range(now, now + 600_000, 10_000) for name in ROUTER_GAUGES]
     assert store.add(per_5min(now, 2, 600, 60), {KEY: CounterState("1", now + 600_000, 1, 1)},
                      samples) == 1320
-    assert raw.execute("SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(440)"
-                       ).fetchone()[0] == 1
+    assert _held_records(raw) == 1
     assert _wal_frames(db_path) < len(ROUTER_GAUGES)
     reader = open_store(f"sqlite://{db_path}", TZ, create=False)
     assert reader.gauge_series("hilink:wan", "sinr", now - 300_000, now + 600_000) == [

@@ -66,3 +66,6 @@ def test_a_garbled_or_newer_record_is_an_error_not_a_guess() -> None:
         decode(bytes([2, 0x7E]) + bytes(RECORD_BYTES - 2))
     with pytest.raises(UnknownVersion):
         decode(b"\x07" + bytes(RECORD_BYTES - 1))
+    with pytest.raises(ValueError, match="garbled") as older:  # none was ever released
+        decode(b"\x01" + bytes(RECORD_BYTES - 1))
+    assert not isinstance(older.value, UnknownVersion)

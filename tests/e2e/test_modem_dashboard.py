@@ -35,7 +35,8 @@ def site(tmp_path: Path) -> Iterator[dict]:
     now = int(time.time() * 1000)
     gap = (now - 2 * HOUR - 40 * 60_000, now - 2 * HOUR)
     with modem_site(tmp_path, Scenario(csq=20), pin=WRONG_PIN, signal_since=(now, gap)) as made:
-        made.series("rssi")  # the collector's own readings are saved too
+        wait_until(lambda: made.series("rssi")["points"][-1][1] == -73,
+                   "the collector's own reading saved", 30)  # the seeded ones are there at once
         yield {"site": made, "now": now}
 
 
@@ -48,8 +49,6 @@ def panel(page: Page) -> list[tuple[str, str]]:
 def test_the_modems_signal_chart_and_panel(browser: Browser, site: dict,
                                            page_errors: list[str]) -> None:
     modem: ModemSite = site["site"]
-    wait_until(lambda: modem.series("rssi")["points"][-1][1] == -73,
-               "the collector's own reading saved", 30)  # the seeded ones are there at once
     page = open_page(browser, modem.stack.url + "/", page_errors, width=1280)
     page.wait_for_function(SIGNAL, timeout=20_000)
     chart = page.evaluate(SIGNAL)

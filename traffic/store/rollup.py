@@ -128,8 +128,8 @@ class Spread:
     when the deltas move into the tables."""
 
     def __init__(self, deltas: list[Delta], tz: ZoneInfo) -> None:
-        self.deltas = deltas
-        self.tz = tz
+        self.raw = [(d.start, d.end, d.rx, d.tx) for d in deltas]
+        """The deltas as ``raw_share`` reads the intervals table's rows."""
         increments = RollupIncrements(tz)
         increments.add(deltas)
         self.sums: dict[tuple[int, int], list[int]] = {}
@@ -143,19 +143,6 @@ class Spread:
         code = RESOLUTION_CODES[resolution]
         return {bucket: sums for (level, bucket), sums in self.sums.items()
                 if level == code and start <= bucket < end}
-
-    def totals(self, start: int, end: int) -> tuple[int, int]:
-        rx = tx = 0
-        for resolution, first, last in cover(start, end, self.tz):
-            if resolution == "raw":
-                part = raw_share([(d.start, d.end, d.rx, d.tx) for d in self.deltas],
-                                 first, last)
-            else:
-                sums = self.buckets(resolution, first, last).values()
-                part = (sum(rx for rx, _ in sums), sum(tx for _, tx in sums))
-            rx += part[0]
-            tx += part[1]
-        return rx, tx
 
     def first_bucket(self, resolution: str) -> int | None:
         code = RESOLUTION_CODES[resolution]

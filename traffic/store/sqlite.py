@@ -239,6 +239,7 @@ EXPORT_ORDER = {"keys": ("key",), "meta": ("name",), "tracker": ("key",), "alert
                 "outbox": ("id",), "events": ("id",), "gauges": ("bucket", "key", "name"),
                 "rollups": ("resolution", "bucket", "key"), "intervals": ("start", "key")}
 """The columns that order each table's export: its primary key within the site."""
+ADD_GAUGE_NAME = "INSERT OR IGNORE INTO gauge_names VALUES (?, ?, ?)"
 ADD_RECENT = """
     INSERT INTO recent VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (site, key, resolution) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx
@@ -418,12 +419,14 @@ class SQLiteStore:
 
     def _not_stored(self, rows: list[tuple]) -> list[tuple]:
         """The rows whose (key, start) is neither stored nor repeated earlier in ``rows``."""
-        seen = set()
+        if not rows:
+            return []
+        seen = set(self.db.execute(
+            "SELECT key, start FROM intervals WHERE site = ? AND start BETWEEN ? AND ?",
+            (self.site, min(row[2] for row in rows), max(row[2] for row in rows))))
         new = []
         for row in rows:
-            if (row[1], row[2]) not in seen and self.db.execute(
-                    "SELECT 1 FROM intervals WHERE site = ? AND start = ? AND key = ?",
-                    (row[0], row[2], row[1])).fetchone() is None:
+            if (row[1], row[2]) not in seen:
                 new.append(row)
             seen.add((row[1], row[2]))
         return new
@@ -436,6 +439,8 @@ class SQLiteStore:
 
         if len(rows) * 4 > RECORD_BYTES:  # a delta takes 4 bytes at least: a big batch
             return None
+        if not rows and not tracker_state:
+            return []  # gauges only: nothing to hold
         lives = self._lives()
         if any(lives.get(key) != state.life for key, state in tracker_state.items()):
             return None
@@ -452,8 +457,7 @@ class SQLiteStore:
     def _add_gauges(self, gauges: Iterable[GaugeSample]) -> None:
         rows = gauge_rows(gauges)
         self.db.executemany(ADD_GAUGE, [(self.site, *row) for row in rows])
-        self.db.executemany("INSERT OR IGNORE INTO gauge_names VALUES (?, ?, ?)",
-                            {(self.site, key, name) for key, name, *_ in rows})
+        self.db.executemany(ADD_GAUGE_NAME, {(self.site, key, name) for key, name, *_ in rows})
 
     def _fold(self, held: "Unfolded | None", rows: list[tuple],
               tracker_state: Mapping[str, CounterState], keys: list[Key]) -> int:
@@ -464,9 +468,10 @@ class SQLiteStore:
         if held is not None:
             earlier = [(site, d.key, d.start, d.end, d.rx, d.tx) for d in held.deltas]
             states = {**held.states(self._lives()), **states}
-        new = self._insert_intervals([*earlier, *rows])
+        folded = self._insert_intervals(earlier)
+        new = self._insert_intervals(rows)
         increments = RollupIncrements(self.tz)
-        increments.add(Delta(*row[1:]) for row in new)
+        increments.add(Delta(*row[1:]) for row in [*folded, *new])
         self._add_to_buckets(increments.rows())
         self.db.executemany("INSERT OR REPLACE INTO tracker VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(site, key, s.life, s.at, s.rx, s.tx, s.held)
@@ -475,8 +480,7 @@ class SQLiteStore:
         if held is not None:
             self.db.execute("UPDATE unfolded SET record = zeroblob(length(record)) "
                             "WHERE site = ?", (site,))
-        mine = {id(row) for row in rows}
-        return sum(row[4] + row[5] for row in new if id(row) in mine)
+        return sum(row[4] + row[5] for row in new)
 
     def _lives(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, life FROM tracker WHERE site = ?",
@@ -672,23 +676,24 @@ class SQLiteStore:
         where, chosen = self._key_filter(keys)
         rx = tx = 0
         with _Reading(self.db):
+            held = self._held_of(chosen[1:])
             for resolution, first, last in cover(start, end, self.tz):
                 if resolution == "raw":
                     intervals = self.db.execute(
                         f"SELECT start, end, rx, tx FROM intervals WHERE {where} "
                         "AND start < ? AND end > ?", [*chosen, last, first]).fetchall()
-                    part = raw_share(intervals, first, last)
+                    part = raw_share([*intervals, *(held.raw if held else ())], first, last)
                 else:
                     part = self.db.execute(
                         f"SELECT COALESCE(SUM(rx), 0), COALESCE(SUM(tx), 0) FROM {BUCKETS} "
                         f"WHERE {where} AND resolution = ? AND bucket >= ? AND bucket < ?",
                         [*chosen, RESOLUTION_CODES[resolution], first, last]).fetchone()
+                    if held is not None:
+                        sums = held.buckets(resolution, first, last).values()
+                        part = (part[0] + sum(rx for rx, _ in sums),
+                                part[1] + sum(tx for _, tx in sums))
                 rx += part[0]
                 tx += part[1]
-            held = self._held_of(chosen[1:])
-        if held is not None:
-            held_rx, held_tx = held.totals(start, end)
-            rx, tx = rx + held_rx, tx + held_tx
         return rx, tx
 
     @_serialized
@@ -935,7 +940,12 @@ class SQLiteStore:
 
     @_serialized
     def last_sample_at(self) -> int | None:
-        return max((state.at for state in self.tracker_state().values()), default=None)
+        with _Reading(self.db):
+            last = self.db.execute("SELECT MAX(at) FROM tracker WHERE site = ?",
+                                   (self.site,)).fetchone()[0]
+            held = self._held()
+        held_last = max((at for at, *_ in held.readings.values()), default=None) if held else None
+        return max((at for at in (last, held_last) if at is not None), default=None)
 
     @_serialized
     def get_meta(self, name: str) -> str | None:
@@ -964,9 +974,14 @@ class SQLiteStore:
                                     ("gauges", "bucket", self.retention.get("gauges", 0)),
                                     ("events", "at", self.retention.get("events", 0))):
             if keep:
-                removed += self.db.execute(
-                    f"DELETE FROM {table} WHERE site = ? AND {column} < ?",
-                    (self.site, now - int(keep * 1000))).rowcount
+                gone = self.db.execute(f"DELETE FROM {table} WHERE site = ? AND {column} < ?",
+                                       (self.site, now - int(keep * 1000))).rowcount
+                removed += gone
+                if table == "gauges" and gone:
+                    self.db.execute(
+                        "DELETE FROM gauge_names WHERE site = ? AND NOT EXISTS (SELECT 1 FROM "
+                        "gauges WHERE site = gauge_names.site AND key = gauge_names.key AND "
+                        "name = gauge_names.name)", (self.site,))
         for resolution, code in RESOLUTION_CODES.items():
             keep = self.retention.get(resolution, 0)
             if keep:
@@ -974,9 +989,6 @@ class SQLiteStore:
                     removed += self.db.execute(
                         f"DELETE FROM {table} WHERE site = ? AND resolution = ? AND bucket < ?",
                         (self.site, code, now - int(keep * 1000))).rowcount
-        self.db.execute("DELETE FROM gauge_names WHERE site = ? AND NOT EXISTS (SELECT 1 FROM "
-                        "gauges WHERE site = gauge_names.site AND key = gauge_names.key AND "
-                        "name = gauge_names.name)", (self.site,))
         return removed
 
     @_serialized
@@ -993,7 +1005,8 @@ class SQLiteStore:
         import json
 
         width = len(TABLES[table])
-        if table == "gauges" and isinstance(after, list | tuple) and isinstance(after[0], str):
+        if table == "gauges" and isinstance(after, list | tuple) and after and isinstance(
+                after[0], str):
             after = None  # a copy stopped by a Traffic that ordered them by key: copied again
         while True:
             rows = self._export_chunk(table, after, size)
@@ -1051,8 +1064,7 @@ class SQLiteStore:
                         f"INSERT OR REPLACE INTO {table} (site, {named}) VALUES ({marks})",
                         [(site, *row) for row in rows])
                 if table == "gauges":
-                    self.db.executemany("INSERT OR IGNORE INTO gauge_names VALUES (?, ?, ?)",
-                                        {(site, row[0], row[1]) for row in rows})
+                    self.db.executemany(ADD_GAUGE_NAME, {(site, row[0], row[1]) for row in rows})
                 self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
                                     [(site, *item) for item in (meta or {}).items()])
         except sqlite3.Error as error:
@@ -1082,17 +1094,18 @@ class SQLiteStore:
 
     @_serialized
     def close(self) -> None:
-        if self._writer_lock is not None:
-            import contextlib
-
-            with contextlib.suppress(sqlite3.Error):  # else still held, read, folded later
+        try:
+            if self._writer_lock is not None:
                 self._fold_held()  # a stopped writer's file holds everything in its tables
-        self.db.close()
-        for status_file in self._status_files.values():
-            status_file.close()
-        if self._writer_lock is not None:
-            os.close(self._writer_lock)
-            self._writer_lock = None
+        except (sqlite3.Error, StoreError):  # still held: read, and folded later
+            pass
+        finally:
+            self.db.close()
+            for status_file in self._status_files.values():
+                status_file.close()
+            if self._writer_lock is not None:
+                os.close(self._writer_lock)
+                self._writer_lock = None
 
 
 class _Transaction:

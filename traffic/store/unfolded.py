@@ -104,8 +104,10 @@ def decode(record: bytes) -> Unfolded | None:
     read (``UnknownVersion`` when a newer Traffic wrote it)."""
     if not record or not record[0]:
         return None
-    if record[0] != VERSION:
+    if record[0] > VERSION:
         raise UnknownVersion(f"record version {record[0]}")
+    if record[0] != VERSION:
+        raise ValueError(f"garbled (version {record[0]})")
     reader = _Reader(record)
     take = reader.take
     try:
@@ -126,6 +128,6 @@ def decode(record: bytes) -> Unfolded | None:
             ends[key] = end
     except (IndexError, KeyError, UnicodeDecodeError) as error:
         raise ValueError(f"cut short or garbled ({type(error).__name__})") from None
-    if reader.at > len(record) or len(keys) != len(readings):
-        raise ValueError("garbled")
+    if len(keys) != len(readings):
+        raise ValueError("garbled (a key twice)")
     return Unfolded(readings, deltas)
