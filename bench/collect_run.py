@@ -61,6 +61,10 @@ from bench.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from zoneinfo import ZoneInfo
+
+    from traffic.counters import Delta
     from traffic.store.sqlite import SQLiteStore
 
 RSS_TARGET_MB = 35.0
@@ -497,81 +501,127 @@ def write_floor(save_interval_s: float) -> str:
             f"{page // 1024} KiB page = {saves * page / 1e6:.1f} MB/day")
 
 
-def steady_commit_cost(commits: int = 144) -> str:
-    """Bytes dirtied by the saves on a store that already holds a year, as a note: every other
-    save is held (one record, one page), the next folds it into the tables.
-
-    A copy of the cached year store takes ``commits`` saves (a day's at the default interval,
-    so SQLite's checkpoints of the WAL into the file, one every 1000 frames, are counted as in
-    a day) of one save interval's five-second
-    deltas (120 at the default 10 minutes) for as many keys as the live run has interfaces (its
-    key and new ones beside it), merged as the collector merges them before a save
-    (``BucketMerger``: one row per key and 5-minute bucket). Before each, the store's files are
-    flushed with ``fdatasync``, as the kernel would have written them back between saves
-    (``vm.dirty_expire_centisecs`` is 30 s by default), so each save dirties its pages anew, as
-    it does in production. A second copy, given 60 days (``retention.gauges``) of a HiLink
-    router's 13 gauges first, takes the same saves for its one key with those gauges read every
-    10 s: what a router's saves add.
-    """
-    from bench.cli_latency import KEY, cli_config, copy_of_year_store
-    from traffic.config import load_config
-    from traffic.store.sqlite import SQLiteStore
-
-    retention = load_config(None, [], environ={}, system_path=None).retention
-    keys = [KEY, *(f"{KEY}-{n}" for n in range(1, len(INTERFACES)))]
-    results = []
-    for router in (False, True):
-        path = copy_of_year_store(CACHE / f"steady-{os.getpid()}.db")
-        store = SQLiteStore(str(path), cli_config().timezone, retention)
-        try:
-            if router:
-                _router_gauges_kept(store)
-            results.append(_saves(store, path, [KEY] if router else keys, commits, router))
-            if not router:
-                _flush(path)
-                before = _io(os.getpid())["write_bytes"]
-                cpu = time.process_time()
-                removed = store.prune(store.tracker_state()[KEY].at + 3_600_000)
-                cpu = time.process_time() - cpu
-                pruned = _io(os.getpid())["write_bytes"] - before
-        finally:
-            store.close()
-            remove_db(path)
-    (costs, frames, held), (router_costs, _, _) = results
-    held_costs = [cost for cost, was_held in zip(costs, held, strict=True) if was_held]
-    folding = [cost for cost, was_held in zip(costs, held, strict=True) if not was_held]
-    mean = sum(costs) / len(costs)
-    router_mean = sum(router_costs) / len(router_costs)
-    return (f"on a store holding a year, {commits} saves: {len(held_costs)} held (one WAL frame) "
-            f"of {median(held_costs or [0]) / 1024:.0f} KiB, {len(folding)} folding of "
-            f"{median(folding or [0]) / 1024:.0f} KiB ({min(frames)}-{max(frames)} frames) "
-            "(medians), "
-            f"{mean / 1024:.0f} KiB a save on average, checkpoints included (the largest "
-            f"save, with one, {max(costs) / 1024:.0f} KiB): "
-            f"{_per_day(mean)} at one save per {SAVE_INTERVAL_S:.0f} s; one router key with "
-            f"13 gauges (60 days of them kept) instead: {router_mean / 1024:.0f} KiB a save, "
-            f"{_per_day(router_mean)}; the daily prune there: {removed} rows, "
-            f"{pruned / 1024:.0f} KiB dirtied, {cpu * 1000:.0f} ms CPU")
-
-
-def _per_day(save_bytes: float) -> str:
-    return f"{save_bytes * 86400 / SAVE_INTERVAL_S / 1e6:.1f} MB/day"
-
-
+STEADY_DAYS = 7
+WRITES_STORE_VERSION = 1
 ROUTER_GAUGES = ("rx_rate", "tx_rate", "rsrp", "rsrq", "sinr", "rssi", "network_type",
                  "operator", "band", "cell_id", "sim", "roaming", "wan_ip")
 ROUTER_KEY = "hilink:router"
 
 
+def steady_commit_cost(days: int = STEADY_DAYS) -> str:
+    """What a store that already holds a year writes a day, as a note.
+
+    The store is what a year at the defaults leaves: as many interfaces as the live run, each
+    save's five-second deltas merged per 5-minute bucket as the collector merges them, pruned
+    every day with the default retention (``_writes_year_store``, cached). A copy of it is
+    claimed as the collector claims its store (with its checkpoint setting) and takes ``days``
+    days of saves, 144 a day, each day ending with the daily prune; before each save the files
+    are flushed with ``fdatasync``, as the kernel would have written them back between saves
+    (``vm.dirty_expire_centisecs`` is 30 s by default), so each save dirties its pages anew.
+    Then the WAL is checkpointed into the file: the collector does that about every ten days,
+    so charging one to a week errs high. A second copy, given 60 days (``retention.gauges``) of
+    a HiLink router's 13 gauges first, takes the same with those gauges read every 10 s.
+    """
+    from traffic.store.sqlite import SQLiteStore
+
+    source = _writes_year_store()
+    results = []
+    for router in (False, True):
+        path = CACHE / f"steady-{os.getpid()}.db"
+        remove_db(path)
+        shutil.copyfile(source, path)
+        store = SQLiteStore(str(path), _bench_tz(), _retention())
+        try:
+            store.claim_writer()
+            if router:
+                _router_gauges_kept(store)
+            results.append(_week(store, path, days, router))
+        finally:
+            store.close()
+            remove_db(path)
+    (costs, held, prunes, checkpoint), (router_costs, _, router_prunes, router_checkpoint) = results
+    held_costs = [cost for cost, was_held in zip(costs, held, strict=True) if was_held]
+    folding = [cost for cost, was_held in zip(costs, held, strict=True) if not was_held]
+    per_day = (sum(costs) + sum(prunes) + checkpoint) / days
+    router_per_day = (sum(router_costs) + sum(router_prunes) + router_checkpoint) / days
+    return (f"on a store holding a year of {len(INTERFACES)} interfaces, {days} days of saves "
+            f"and daily prunes: {per_day / 1e6:.1f} MB/day (held saves "
+            f"{median(held_costs) / 1024:.0f} KiB, folding {median(folding) / 1024:.0f} KiB "
+            "(medians); the prune "
+            f"{median(prunes) / 1024:.0f} KiB; the WAL's checkpoint into the file "
+            f"{checkpoint / 1024:.0f} KiB, charged to the week); with a router's 13 gauges "
+            f"beside them (60 days kept): {router_per_day / 1e6:.1f} MB/day (its checkpoint "
+            f"{router_checkpoint / 1024:.0f} KiB)")
+
+
+def _bench_tz() -> "ZoneInfo":
+    from bench.cli_latency import cli_config
+
+    return cli_config().timezone
+
+
+def _retention() -> dict[str, float]:
+    from traffic.config import load_config
+
+    return load_config(None, [], environ={}, system_path=None).retention
+
+
+def _keys() -> list[str]:
+    return [f"kernel:{name}" for name in INTERFACES]
+
+
+def _save_deltas(keys: list[str], at: int) -> "list[Delta]":
+    """One save interval's five-second deltas of ``keys`` from ``at``, merged as the collector
+    merges them before a save."""
+    from collector.worker import BucketMerger
+    from traffic.counters import Delta
+
+    per_save = round(SAVE_INTERVAL_S / POLL_S)
+    step = round(POLL_S * 1000)
+    return BucketMerger([Delta(key, at + i * step, at + (i + 1) * step, 90_000 + i, 9_000 + i)
+                         for key in keys for i in range(per_save)]).deltas
+
+
+def _writes_year_store() -> Path:
+    """A year at the defaults, cached: a day's saves in one call, then the daily prune."""
+    from traffic.counters import CounterState
+    from traffic.periods import DAY_MS
+    from traffic.store.sqlite import SQLiteStore
+
+    path = CACHE / f"writes-year-v{WRITES_STORE_VERSION}-{len(INTERFACES)}.db"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f"{path.name}.building-{os.getpid()}")
+    remove_db(building)
+    store = SQLiteStore(str(building), _bench_tz(), _retention())
+    keys, interval = _keys(), round(SAVE_INTERVAL_S * 1000)
+    at = time.time_ns() // 1_000_000 - 365 * DAY_MS
+    at -= at % interval
+    total = 0
+    try:
+        for _ in range(365):
+            day = [delta for n in range(DAY_MS // interval)
+                   for delta in _save_deltas(keys, at + n * interval)]
+            at += DAY_MS
+            total += sum(delta.rx for delta in day) // len(keys)
+            store.add(day, {key: CounterState("bench/1", at, total, total // 10) for key in keys})
+            store.prune(at)
+    finally:
+        store.close()
+    building.rename(path)
+    return path
+
+
 def _router_gauges_kept(store: "SQLiteStore") -> None:
     """60 days of the router's gauges, 5-minute buckets, as its saves would have left them."""
-    from bench.cli_latency import KEY
+    from traffic.periods import DAY_MS
     from traffic.store import GaugeSample
 
-    end = store.tracker_state()[KEY].at
-    for day_end in range(end - 60 * 86_400_000, end, 86_400_000):
+    end = max(state.at for state in store.tracker_state().values())
+    for day_end in range(end - 60 * DAY_MS, end, DAY_MS):
         store.add([], {}, [GaugeSample(ROUTER_KEY, name, at, _gauge_value(name))
-                           for at in range(day_end, min(day_end + 86_400_000, end), 300_000)
+                           for at in range(day_end, min(day_end + DAY_MS, end), 300_000)
                            for name in ROUTER_GAUGES])
 
 
@@ -579,39 +629,45 @@ def _gauge_value(name: str) -> float | str:
     return -95.0 if name in ("rsrp", "rsrq", "sinr", "rssi", "rx_rate", "tx_rate") else "LTE"
 
 
-def _saves(store: "SQLiteStore", path: Path, keys: list[str], commits: int, router: bool
-           ) -> tuple[list[int], list[int], list[bool]]:
-    """Bytes dirtied, WAL frames and whether it was held, save by save."""
-    from bench.cli_latency import KEY, STEP_MS
-    from collector.worker import BucketMerger
-    from traffic.counters import CounterState, Delta
+def _week(store: "SQLiteStore", path: Path, days: int, router: bool
+          ) -> tuple[list[int], list[bool], list[int], int]:
+    """Bytes dirtied by each save and whether it was held, by each daily prune, and by the
+    checkpoint at the end."""
+    from traffic.counters import CounterState
+    from traffic.periods import DAY_MS
     from traffic.store import GaugeSample
 
-    frame = 24 + store.db.execute("PRAGMA page_size").fetchone()[0]
-    per_save = round(SAVE_INTERVAL_S / POLL_S)
-    state = store.tracker_state()[KEY]
-    at, rx, tx = state.at, state.rx, state.tx
-    costs, frames, held = [], [], []
-    for _ in range(commits):
-        deltas = [Delta(key, at + i * STEP_MS, at + (i + 1) * STEP_MS, 90_000 + i, 9_000 + i)
-                  for key in keys for i in range(per_save)]
-        gauges = [GaugeSample(ROUTER_KEY, name, at + i * 10_000, _gauge_value(name))
-                  for i in range(per_save // 2) for name in ROUTER_GAUGES] if router else []
-        at += per_save * STEP_MS
-        rx += sum(d.rx for d in deltas if d.key == KEY)
-        tx += sum(d.tx for d in deltas if d.key == KEY)
+    keys, interval = _keys(), round(SAVE_INTERVAL_S * 1000)
+    states = store.tracker_state()
+    at, life = max(state.at for state in states.values()), states[keys[0]].life
+    totals = {key: [states[key].rx, states[key].tx] for key in keys}
+    costs, held, prunes = [], [], []
+
+    def dirtied(work: "Callable[[], object]") -> int:
         _flush(path)
-        wal = Path(f"{path}-wal")
-        wal_before = wal.stat().st_size if wal.exists() else 0
         before = _io(os.getpid())["write_bytes"]
-        store.add(BucketMerger(deltas).deltas,
-                  {key: CounterState(state.life, at, rx, tx) for key in keys}, gauges)
-        costs.append(_io(os.getpid())["write_bytes"] - before)
-        frames.append((wal.stat().st_size - wal_before) // frame)
-        held.append(bool(store.db.execute(
-            "SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(length(record))"
-        ).fetchone()[0]))
-    return costs, frames, held
+        work()
+        _flush(path)
+        return _io(os.getpid())["write_bytes"] - before
+
+    for _ in range(days):
+        for _ in range(DAY_MS // interval):
+            deltas = _save_deltas(keys, at)
+            gauges = [GaugeSample(ROUTER_KEY, name, at + i, _gauge_value(name))
+                      for i in range(0, interval, 10_000) for name in ROUTER_GAUGES
+                      ] if router else []
+            at += interval
+            for delta in deltas:
+                totals[delta.key][0] += delta.rx
+                totals[delta.key][1] += delta.tx
+            state = {key: CounterState(life, at, *totals[key]) for key in keys}
+            costs.append(dirtied(lambda: store.add(deltas, state, gauges)))  # noqa: B023
+            held.append(bool(store.db.execute(
+                "SELECT COUNT(*) FROM unfolded WHERE record != zeroblob(length(record))"
+            ).fetchone()[0]))
+        prunes.append(dirtied(lambda: store.prune(at)))  # noqa: B023
+    checkpoint = dirtied(lambda: store.db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+    return costs, held, prunes, checkpoint
 
 
 def _flush(path: Path) -> None:

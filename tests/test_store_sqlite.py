@@ -48,6 +48,26 @@ def test_file_is_wal_with_schema_version(store, db_path: Path) -> None:
     assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
+def test_the_writer_gathers_many_saves_in_the_wal_before_a_checkpoint(db_path: Path) -> None:
+    """The collector's connection lets the WAL grow well past SQLite's default 1000 pages
+    before copying it into the file (``WRITER_CHECKPOINT_PAGES``); readers read it all."""
+    from traffic.store.sqlite import WRITER_CHECKPOINT_PAGES
+
+    writer = open_store(f"sqlite://{db_path}", TZ)
+    writer.claim_writer()
+    start = local(2026, 11, 10)
+    writer.add(every_5s(start, start + 86_400_000, 7, 1),
+               {KEY: CounterState("1", start + 86_400_000, 0, 0)})
+    writer.add(every_5s(start + 86_400_000, start + 86_405_000, 7, 1),
+               {KEY: CounterState("1", start + 86_405_000, 0, 0)})
+    assert writer.totals(start, start + 86_405_000) == (17_281 * 7, 17_281)
+    raw = sqlite3.connect(db_path)
+    _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert 1000 < frames < WRITER_CHECKPOINT_PAGES
+    raw.close()
+    writer.close()
+
+
 def test_newer_schema_is_refused(db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
     raw.execute("PRAGMA user_version = 99")

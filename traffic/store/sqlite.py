@@ -49,6 +49,14 @@ if TYPE_CHECKING:
 PAGE_SIZE = 512
 """Small pages: each page a save changes is written whole to the WAL, and on an SD card every
 written byte counts."""
+WRITER_CHECKPOINT_PAGES = 20_000
+"""How many WAL pages the collector's connection lets gather before SQLite copies them into
+the file (SQLite's default is 1000, about a day of saves at the defaults). A checkpoint
+rewrites each part of the file that any of those pages belongs to, and once the daily prune
+has freed pages across the file the saves' new pages are scattered: measured on a year of
+four interfaces, each checkpoint writes 2 to 4 MB, whether it holds one day or ten. At 20,000
+(about 10 MB of WAL, some ten days of saves) that is a tenth of a checkpoint a day instead of
+two: about 4.7 MB written a day instead of 8."""
 MIGRATIONS: list[str] = [
     # 1: raw intervals, rollups per local bucket, tracker state, settings
     """
@@ -572,6 +580,7 @@ class SQLiteStore:
         stat = os.fstat(descriptor)
         self._identity = (stat.st_dev, stat.st_ino)
         try:
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
                             (STORE_WIDE, WRITER_META, str(os.getpid())))
             self._fold_held()  # what a killed writer held, for a copy (migrate) to read
