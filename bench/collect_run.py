@@ -532,9 +532,9 @@ def steady_commit_cost(days: int = STEADY_DAYS) -> str:
         shutil.copyfile(source, path)
         store = SQLiteStore(str(path), _bench_tz(), _retention())
         try:
-            store.claim_writer()
             if router:
                 _router_gauges_kept(store)
+            store.claim_writer()  # which also copies what came before into the file
             results.append(_week(store, path, days, router))
         finally:
             store.close()
